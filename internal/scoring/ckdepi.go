@@ -1,0 +1,53 @@
+package scoring
+
+import "math"
+
+func ckdEpiModel() *Model {
+	return &Model{
+		ID:         "ckd-epi-2021",
+		Version:    "2021",
+		Title:      "CKD-EPI 2021 creatinine equation (race-free eGFR)",
+		Citation:   "Inker LA, Eneanya ND, Coresh J, et al. New Creatinine- and Cystatin C-Based Equations to Estimate GFR without Race. N Engl J Med 2021;385:1737-1749",
+		DOI:        "10.1056/NEJMoa2102953",
+		Population: "adults aged 18 and over",
+		Inputs:     one(number(inCreatinine, 0.1, 30), number(inAge, 18, 120), choice(inSex)),
+		Result: ResultSpec{Label: "estimated GFR", Unit: "mL/min/{1.73_m2}",
+			Categories: []string{"G1", "G2", "G3a", "G3b", "G4", "G5"}},
+		Notes: []string{
+			"eGFR = 142 x min(Scr/k,1)^a x max(Scr/k,1)^-1.200 x 0.9938^age x 1.012 (female); k 0.7 female, 0.9 male; a -0.241 female, -0.302 male. No race term.",
+			"Creatinine in umol/L is divided by 88.4 (NKF, kidney.epi, preventr); admiral uses 88.42, which moves the second decimal.",
+			"The value is unrounded (the NKF calculator shows an integer); the KDIGO 2012 category is taken from the unrounded value: G1 >=90, G2 60-89, G3a 45-59, G3b 30-44, G4 15-29, G5 <15.",
+			"Creatinine 0.1-30 mg/dL and age up to 120 are plausibility limits, not derivation limits.",
+		},
+		compute: computeCKDEpi,
+	}
+}
+
+func computeCKDEpi(v *Values, p *Prediction) {
+	kappa, alpha, sexFactor := 0.9, -0.302, 1.0
+	if v.female() {
+		kappa, alpha, sexFactor = 0.7, -0.241, 1.012
+	}
+	r := v.get(inCreatinine) / kappa
+	egfr := 142 * math.Pow(math.Min(r, 1), alpha) * math.Pow(math.Max(r, 1), -1.200) *
+		math.Pow(0.9938, v.get(inAge)) * sexFactor
+	p.Result.Value = egfr
+	p.Result.Category = kdigoCategory(egfr)
+}
+
+// kdigoCategory is the KDIGO 2012 GFR category.
+func kdigoCategory(egfr float64) string {
+	switch {
+	case egfr >= 90:
+		return "G1"
+	case egfr >= 60:
+		return "G2"
+	case egfr >= 45:
+		return "G3a"
+	case egfr >= 30:
+		return "G3b"
+	case egfr >= 15:
+		return "G4"
+	}
+	return "G5"
+}

@@ -1,0 +1,229 @@
+package scoring
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Values holds one model's validated inputs in canonical units: numbers as
+// they are, booleans as 0 or 1, enums as the index of their value.
+type Values struct {
+	num   [numInputs]float64
+	given [numInputs]bool
+}
+
+func (v *Values) get(id inputID) float64 { return v.num[id] }
+func (v *Values) flag(id inputID) bool   { return v.num[id] != 0 }
+func (v *Values) has(id inputID) bool    { return v.given[id] }
+
+// is reports whether enum input id holds value s.
+func (v *Values) is(id inputID, s string) bool {
+	return vocabulary[id].values[int(v.num[id])] == s
+}
+
+func (v *Values) female() bool { return v.is(inSex, "female") }
+
+// points is 1 for true, 0 for false: the shape of most score items.
+func points(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// FieldError is one problem with one input. Message says what is allowed,
+// never what was received: these texts may reach logs.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every problem found in a model's inputs.
+type ValidationError struct {
+	Errors []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	fields := make([]string, len(e.Errors))
+	for i, fe := range e.Errors {
+		fields[i] = fe.Field
+	}
+	return "invalid inputs: " + strings.Join(fields, ", ")
+}
+
+// Parse validates raw JSON inputs against the model and converts them to
+// canonical units. It reports every problem at once as a *ValidationError:
+// missing and unknown inputs, wrong types, unknown units, values outside the
+// model's range, and conflicts between inputs.
+func (m *Model) Parse(raw map[string]json.RawMessage) (Values, error) {
+	var v Values
+	var errs []FieldError
+	for i := range m.Inputs {
+		in := &m.Inputs[i]
+		r, ok := raw[in.Name]
+		if !ok {
+			if in.Required {
+				errs = append(errs, FieldError{in.Name, "is required"})
+			}
+			v.num[in.id] = in.def
+			continue
+		}
+		x, fe := in.parse(r)
+		if fe != nil {
+			errs = append(errs, *fe)
+			continue
+		}
+		v.num[in.id], v.given[in.id] = x, true
+	}
+	var unknown []string
+	for name := range raw {
+		if !m.takes(name) {
+			unknown = append(unknown, name)
+		}
+	}
+	sort.Strings(unknown)
+	for _, name := range unknown {
+		errs = append(errs, FieldError{name, "is not an input of model " + m.ID})
+	}
+	if len(errs) == 0 && m.check != nil {
+		errs = m.check(&v)
+	}
+	if len(errs) > 0 {
+		return Values{}, &ValidationError{Errors: errs}
+	}
+	return v, nil
+}
+
+func (m *Model) takes(name string) bool {
+	for i := range m.Inputs {
+		if m.Inputs[i].Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// parse reads one input's JSON value into its canonical form.
+func (in *Input) parse(r json.RawMessage) (float64, *FieldError) {
+	r = bytes.TrimSpace(r)
+	switch in.Type {
+	case kindBoolean:
+		switch string(r) {
+		case "true":
+			return 1, nil
+		case "false":
+			return 0, nil
+		}
+		return 0, &FieldError{in.Name, "must be true or false"}
+	case kindEnum:
+		var s string
+		if json.Unmarshal(r, &s) == nil {
+			for i, allowed := range in.Values {
+				if s == allowed {
+					return float64(i), nil
+				}
+			}
+		}
+		return 0, &FieldError{in.Name, "must be one of: " + strings.Join(in.Values, ", ")}
+	}
+	x, fe := in.parseQuantity(r)
+	if fe != nil {
+		return 0, fe
+	}
+	if in.Type == kindInteger && x != math.Trunc(x) {
+		return 0, &FieldError{in.Name, "must be a whole number"}
+	}
+	if x < in.min || x > in.max {
+		return 0, &FieldError{in.Name, "must be between " + in.rangeText()}
+	}
+	return x, nil
+}
+
+// parseQuantity reads a JSON number in the canonical unit, or
+// {"value": number, "unit": code} in any accepted unit.
+func (in *Input) parseQuantity(r json.RawMessage) (float64, *FieldError) {
+	wrongType := &FieldError{in.Name, "must be a number in " + in.unitText() + ", or an object with value and unit"}
+	if len(r) > 0 && r[0] == '{' {
+		var q map[string]json.RawMessage
+		if json.Unmarshal(r, &q) != nil {
+			return 0, wrongType
+		}
+		for k := range q {
+			if k != "value" && k != "unit" {
+				return 0, &FieldError{in.Name, "takes only the fields value and unit"}
+			}
+		}
+		x, ok := finite(q["value"])
+		if !ok {
+			return 0, &FieldError{in.Name + ".value", "must be a finite number"}
+		}
+		var code string
+		if json.Unmarshal(q["unit"], &code) != nil {
+			return 0, &FieldError{in.Name + ".unit", "must be one of: " + strings.Join(in.AcceptedUnits, ", ")}
+		}
+		for _, u := range vocabulary[in.id].units {
+			if code == u.code || contains(u.aliases, code) {
+				if u.toCanonical != nil {
+					x = u.toCanonical(x)
+				}
+				return x, nil
+			}
+		}
+		return 0, &FieldError{in.Name + ".unit", "must be one of: " + strings.Join(in.AcceptedUnits, ", ")}
+	}
+	x, ok := finite(r)
+	if !ok {
+		return 0, wrongType
+	}
+	return x, nil
+}
+
+// finite parses a JSON number; JSON has no NaN or Inf, and numbers too
+// large for float64 are refused rather than turned into Inf.
+func finite(r json.RawMessage) (float64, bool) {
+	if len(r) == 0 || (r[0] != '-' && (r[0] < '0' || r[0] > '9')) {
+		return 0, false
+	}
+	var n json.Number
+	if json.Unmarshal(r, &n) != nil {
+		return 0, false
+	}
+	x, err := strconv.ParseFloat(string(n), 64)
+	if err != nil || math.IsInf(x, 0) || math.IsNaN(x) {
+		return 0, false
+	}
+	return x, true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// unitText names the canonical unit for people: "mg/dL", "years".
+func (in *Input) unitText() string {
+	switch in.Unit {
+	case "a":
+		return "years"
+	case "", "1", "{score}":
+		return "units of " + in.Name
+	}
+	return in.Unit
+}
+
+func (in *Input) rangeText() string {
+	s := strconv.FormatFloat(in.min, 'f', -1, 64) + " and " + strconv.FormatFloat(in.max, 'f', -1, 64)
+	switch in.Unit {
+	case "", "1", "{score}":
+		return s
+	}
+	return s + " " + in.unitText()
+}
