@@ -26,8 +26,8 @@ func chadsVascModel() *Model {
 			one(number(inAge, 18, 120), choice(inSex)),
 			bools(inCHF, inHypertension, inDiabetes, inStrokeTIA, inVascularDisease),
 		),
-		Result: ResultSpec{Label: "CHA2DS2-VASc score", Unit: "{score}", Integer: true, Categories: []string{"low", "moderate", "high"}},
-		Outcomes:   []ValueSpec{chadsVascIschemicStroke, chadsVascStrokeTIASE},
+		Result:   ResultSpec{Label: "CHA2DS2-VASc score", Unit: "{score}", Integer: true, Categories: []string{"low", "moderate", "high"}},
+		Outcomes: []ValueSpec{chadsVascIschemicStroke, chadsVascStrokeTIASE},
 		Notes: []string{
 			"Points: CHF 1, hypertension 1, age >=75 2, diabetes 1, stroke/TIA/thromboembolism 2, vascular disease 1, age 65-74 1, female 1.",
 			"Categories count the female point: low is 0 (male) or 1 (female), moderate 1 (male) or 2 (female), high 2 or more (male) or 3 or more (female).",

@@ -26,7 +26,6 @@ func findriscModel() *Model {
 	}
 }
 
-
 func computeFINDRISC(v *Values, p *Prediction) {
 	age := math.Floor(v.get(inAge))
 	agePts := 0.0

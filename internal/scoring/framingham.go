@@ -5,7 +5,7 @@ import "math"
 // framinghamCoef is one sex's column of D'Agostino 2008, Table 2.
 type framinghamCoef struct {
 	lnAge, lnTC, lnHDL, lnUntreatedSBP, lnTreatedSBP, smoker, diabetes float64
-	mean, s0                                                             float64
+	mean, s0                                                           float64
 }
 
 var (
