@@ -1,8 +1,8 @@
 package scoring
 
-// lim2003Mortality is 30-day mortality in percent by CURB-65 score, from the
-// derivation cohort of Lim et al. 2003 (SPEC.md §10, set b).
-var lim2003Mortality = [6]float64{0.7, 2.1, 9.2, 14.5, 40, 57}
+// lim2003Mortality is 30-day mortality in percent by CURB-65 score in the
+// derivation cohort, as the abstract of Lim et al. 2003 reports it.
+var lim2003Mortality = [6]float64{0.7, 3.2, 13, 17, 41.5, 57}
 
 var curb65Mortality = ValueSpec{ID: "mortality_30d", Label: "30-day mortality (Lim 2003 derivation cohort)", Unit: "%"}
 
@@ -24,7 +24,7 @@ func curb65Model() *Model {
 			"One point each: new confusion; urea >7 mmol/L; respiratory rate >=30/min; systolic BP <90 or diastolic BP <=60 mmHg; age >=65.",
 			"Give urea (mmol/L) or bun (mg/dL), exactly one. BUN counts above 19 mg/dL, as MDCalc does (7 mmol/L urea is about 19.6 mg/dL BUN); some sources use >20.",
 			"Categories: low 0-1 (consider home treatment), moderate 2 (consider hospital-supervised treatment), high 3-5 (severe pneumonia).",
-			"30-day mortality is the derivation-cohort table (0: 0.7, 1: 2.1, 2: 9.2, 3: 14.5, 4: 40, 5: 57 percent); another table in circulation (3.2, 13.0, 17.0, 41.5 for scores 1-4) could not be confirmed against the paper.",
+			"30-day mortality is the derivation cohort's as the Lim 2003 abstract gives it (0: 0.7, 1: 3.2, 2: 13, 3: 17, 4: 41.5, 5: 57 percent). Another table in circulation (2.1, 9.2, 14.5, 40 for scores 1-4) could not be traced to the paper; 1.5, 9.2 and 22 percent are the paper's figures for the groups 0-1, 2 and 3-5.",
 		},
 		check:   checkUrea,
 		compute: computeCURB65,
