@@ -1,0 +1,73 @@
+// Package api is the HTTP surface of the service: routes, strict request
+// decoding, RFC 9457 problem responses and middleware. The same handler
+// serves Lambda (through the api-proxy adapter) and the container server.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/healthcare-prediction/api/internal/scoring"
+)
+
+// Group selects which routes a handler serves: each Lambda function serves
+// its own group, the container serves them all.
+type Group uint8
+
+// Route groups, one per Lambda function.
+const (
+	Info    Group = 1 << iota // GET /, /models, /models/{id}, /openapi.json
+	Health                    // /health, /health/live, /health/ready
+	Predict                   // /predict
+	All     = Info | Health | Predict
+)
+
+// Build identifies the running code.
+type Build struct {
+	Version string
+	Commit  string
+}
+
+// Lifecycle is the process state that health checks report. The container
+// server calls Drain on SIGTERM so the load balancer stops sending traffic
+// before the listener closes.
+type Lifecycle struct {
+	started  time.Time
+	draining atomic.Bool
+}
+
+// NewLifecycle starts the uptime clock.
+func NewLifecycle() *Lifecycle { return &Lifecycle{started: time.Now()} }
+
+// Drain marks the process as shutting down: /health/ready turns 503.
+func (l *Lifecycle) Drain() { l.draining.Store(true) }
+
+// Draining reports whether Drain was called.
+func (l *Lifecycle) Draining() bool { return l.draining.Load() }
+
+// Options are the dependencies of the API. Every field is required except
+// StripBasePath.
+type Options struct {
+	Logger    *slog.Logger
+	Catalog   *scoring.Catalog
+	Build     Build
+	Lifecycle *Lifecycle
+	Routes    Group
+	// StripBasePath lets a request whose path carries an API Gateway stage
+	// or custom-domain base path ("/Prod/predict") reach its route. Only
+	// Lambda needs it; the container serves bare paths.
+	StripBasePath bool
+}
+
+// New builds the handler: the routes of o.Routes behind the middleware.
+func New(o Options) http.Handler {
+	mux := http.NewServeMux()
+	addRoutes(mux, o)
+	var h http.Handler = mux
+	if o.StripBasePath {
+		h = stripBasePath(mux)
+	}
+	return requestID(accessLog(o.Logger, recoverPanics(o.Logger, h)))
+}

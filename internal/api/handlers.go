@@ -1,0 +1,157 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/healthcare-prediction/api/internal/scoring"
+)
+
+// serviceName is how the service names itself in / and /health.
+const serviceName = "healthcare-prediction-api"
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func handleIndex(b Build, c *scoring.Catalog, table *[]route) http.Handler {
+	type endpoint struct {
+		Method string `json:"method"`
+		Path   string `json:"path"`
+	}
+	type response struct {
+		Service       string     `json:"service"`
+		Version       string     `json:"version"`
+		Endpoints     []endpoint `json:"endpoints"`
+		Models        []string   `json:"models"`
+		Documentation string     `json:"documentation"`
+	}
+	body := sync.OnceValue(func() response {
+		var eps []endpoint
+		for _, rt := range *table {
+			eps = append(eps, endpoint{rt.method, rt.publicPath()})
+		}
+		return response{Service: serviceName, Version: b.Version, Endpoints: eps, Models: c.IDs(), Documentation: "/openapi.json"}
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, body())
+	})
+}
+
+func handleModels(c *scoring.Catalog) http.Handler {
+	type response struct {
+		Models []*scoring.Model `json:"models"`
+	}
+	body := response{Models: c.Models()}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, body)
+	})
+}
+
+func handleModel(c *scoring.Catalog) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		m, ok := c.Model(r.PathValue("id"))
+		if !ok {
+			return unknownModel(c)
+		}
+		writeJSON(w, http.StatusOK, m)
+		return nil
+	}
+}
+
+func unknownModel(c *scoring.Catalog) error {
+	return newProblem(kindUnknownModel, "no model has this id; known ids: "+strings.Join(c.IDs(), ", "))
+}
+
+// modelRef identifies the model in a prediction.
+type modelRef struct {
+	ID       string `json:"id"`
+	Version  string `json:"version"`
+	Title    string `json:"title"`
+	Citation string `json:"citation"`
+	DOI      string `json:"doi,omitempty"`
+}
+
+func handlePredict(c *scoring.Catalog) func(http.ResponseWriter, *http.Request) error {
+	type response struct {
+		Model modelRef `json:"model"`
+		*scoring.Prediction
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		req, err := decodePredict(w, r)
+		if err != nil {
+			return err
+		}
+		m, ok := c.Model(req.Model)
+		if !ok {
+			return unknownModel(c)
+		}
+		infoFrom(r.Context()).model = m.ID
+		p, err := m.Predict(req.Inputs)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, response{
+			Model:      modelRef{ID: m.ID, Version: m.Version, Title: m.Title, Citation: m.Citation, DOI: m.DOI},
+			Prediction: p,
+		})
+		return nil
+	}
+}
+
+func handlePredictGet() func(http.ResponseWriter, *http.Request) error {
+	return func(http.ResponseWriter, *http.Request) error {
+		p := newProblem(kindMethodNotAllowed, "predictions take POST /predict with a JSON body: clinical values in a URL "+
+			"end up in gateway, load-balancer and proxy logs and in browser history (OWASP ASVS V8.3.1, CWE-598). "+
+			"GET /models lists the models and their inputs.")
+		p.allow = "POST"
+		return p
+	}
+}
+
+// healthResponse is the body of /health and /health/ready.
+type healthResponse struct {
+	Status        string            `json:"status"`
+	Service       string            `json:"service"`
+	Version       string            `json:"version"`
+	UptimeSeconds float64           `json:"uptime_seconds"`
+	Checks        map[string]string `json:"checks"`
+}
+
+func health(b Build, l *Lifecycle) (healthResponse, int) {
+	h := healthResponse{Status: "ok", Service: serviceName, Version: b.Version,
+		UptimeSeconds: time.Since(l.started).Seconds(), Checks: map[string]string{"lifecycle": "serving"}}
+	if l.Draining() {
+		h.Status, h.Checks["lifecycle"] = "degraded", "draining"
+		return h, http.StatusServiceUnavailable
+	}
+	return h, http.StatusOK
+}
+
+func handleHealth(b Build, l *Lifecycle) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, status := health(b, l)
+		writeJSON(w, status, h)
+	})
+}
+
+func handleReady(l *Lifecycle) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l.Draining() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}
+
+func handleLive() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}

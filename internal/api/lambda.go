@@ -1,0 +1,58 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+)
+
+// forgedHeaderPrefix marks the headers api-proxy uses to carry gateway
+// context. A client can send them too (on payload 2.0 they would be
+// trusted), so inbound ones are dropped; read gateway context only through
+// core.GetAPIGatewayContextFromContext.
+const forgedHeaderPrefix = "x-golambdaproxy-"
+
+// LambdaHandler adapts h to an API Gateway proxy integration. It accepts
+// REST API events (payload 1.0) and HTTP API or function URL events (payload
+// 2.0), told apart per event by their version field. The Lambda context,
+// with its deadline and request id, reaches the handler as the request's.
+func LambdaHandler(h http.Handler) func(context.Context, json.RawMessage) (any, error) {
+	v1 := httpadapter.New(h)
+	v2 := httpadapter.NewV2(h)
+	return func(ctx context.Context, event json.RawMessage) (any, error) {
+		var probe struct {
+			Version string `json:"version"`
+		}
+		if err := json.Unmarshal(event, &probe); err != nil {
+			return nil, errors.New("event is not a JSON object")
+		}
+		if probe.Version == "2.0" {
+			var e events.APIGatewayV2HTTPRequest
+			if err := json.Unmarshal(event, &e); err != nil {
+				return nil, errors.New("event is not an API Gateway payload 2.0 request")
+			}
+			dropForged(e.Headers)
+			return v2.ProxyWithContext(ctx, e)
+		}
+		var e events.APIGatewayProxyRequest
+		if err := json.Unmarshal(event, &e); err != nil {
+			return nil, errors.New("event is not an API Gateway payload 1.0 request")
+		}
+		dropForged(e.Headers)
+		dropForged(e.MultiValueHeaders)
+		return v1.ProxyWithContext(ctx, e)
+	}
+}
+
+func dropForged[V any](headers map[string]V) {
+	for k := range headers {
+		if strings.HasPrefix(strings.ToLower(k), forgedHeaderPrefix) {
+			delete(headers, k)
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+// requestInfo is what the middleware and handlers learn about a request,
+// for the access log: never a body, a query string or an input value.
+type requestInfo struct {
+	id    string
+	model string
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
+}
+
+func requestIDFrom(ctx context.Context) string { return infoFrom(ctx).id }
+
+// requestIDPattern is a well-formed incoming X-Request-Id: short, and with
+// no character that could forge a log line.
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,128}$`)
+
+// requestID gives every request an id: a well-formed incoming X-Request-Id,
+// else the Lambda request id, else a random one. It is echoed in the
+// response header and carried in the context.
+func requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			id = ""
+			if lc, ok := lambdacontext.FromContext(r.Context()); ok {
+				id = lc.AwsRequestID
+			}
+		}
+		if id == "" {
+			var b [16]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		// Clinical responses must not sit in shared caches.
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		ctx := context.WithValue(r.Context(), infoKey{}, &requestInfo{id: id})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += n
+	return n, err
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// accessLog writes one JSON line per request: method, route pattern (never
+// the raw path or query), status, duration, request id, and model.
+func accessLog(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			// A handler that writes nothing would make the Lambda adapter
+			// answer 502; answer an empty 204 instead.
+			rec.WriteHeader(http.StatusNoContent)
+		}
+		info := infoFrom(r.Context())
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			slog.String("route", routePattern(r)),
+			slog.Int("status", rec.status),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Int("bytes", rec.bytes),
+			slog.String("request_id", info.id),
+		}
+		if info.model != "" {
+			attrs = append(attrs, slog.String("model", info.model))
+		}
+		logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	})
+}
+
+// routePattern is the matched ServeMux pattern without its method, or
+// "unmatched": raw paths can carry anything a client typed.
+func routePattern(r *http.Request) string {
+	p := r.Pattern
+	if i := strings.IndexByte(p, ' '); i >= 0 {
+		p = p[i+1:] // the method is logged on its own
+	}
+	switch p {
+	case "", "/":
+		return "unmatched"
+	}
+	return p
+}
+
+// recoverPanics turns a panic into a generic 500 and a log line with the
+// request id and stack; the client learns nothing of the cause.
+func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				logger.ErrorContext(r.Context(), "panic", "request_id", requestIDFrom(r.Context()), "stack", string(debug.Stack()))
+				writeProblem(w, r, newProblem(kindInternal, "an unexpected error occurred; quote the request id when reporting it"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

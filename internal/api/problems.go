@@ -1,0 +1,138 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+
+	"github.com/healthcare-prediction/api/internal/scoring"
+)
+
+// problemTypeBase prefixes every problem type: stable URIs that clients can
+// switch on (README.md lists them).
+const problemTypeBase = "urn:healthcare-api:problem:"
+
+// kind is one kind of error: its status, stable type and title.
+type kind struct {
+	status int
+	slug   string
+	title  string
+}
+
+// The error kinds, the one table from error to HTTP status.
+var (
+	kindMalformed        = kind{http.StatusBadRequest, "malformed-json", "Malformed JSON"}
+	kindDuplicateKey     = kind{http.StatusBadRequest, "duplicate-key", "Duplicate JSON key"}
+	kindUnknownField     = kind{http.StatusBadRequest, "unknown-field", "Unknown field"}
+	kindUnauthorized     = kind{http.StatusUnauthorized, "unauthorized", "Missing or invalid API key"}
+	kindNotFound         = kind{http.StatusNotFound, "not-found", "Not found"}
+	kindUnknownModel     = kind{http.StatusNotFound, "unknown-model", "Unknown model"}
+	kindMethodNotAllowed = kind{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"}
+	kindTooLarge         = kind{http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large"}
+	kindMediaType        = kind{http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type"}
+	kindValidation       = kind{http.StatusUnprocessableEntity, "validation", "Invalid inputs"}
+	kindInternal         = kind{http.StatusInternalServerError, "internal", "Internal error"}
+	kindNotReady         = kind{http.StatusServiceUnavailable, "not-ready", "Not ready"}
+)
+
+// problemKinds lists every kind, for the OpenAPI document and the README.
+var problemKinds = []kind{kindMalformed, kindDuplicateKey, kindUnknownField, kindUnauthorized, kindNotFound,
+	kindUnknownModel, kindMethodNotAllowed, kindTooLarge, kindMediaType, kindValidation, kindInternal, kindNotReady}
+
+// problem is an error whose detail is safe to show and to log: it never
+// holds a value the client sent.
+type problem struct {
+	kind   kind
+	detail string
+	errors []scoring.FieldError
+	allow  string // Allow header, for 405
+}
+
+func (p *problem) Error() string { return p.kind.slug + ": " + p.detail }
+
+func newProblem(k kind, detail string) *problem { return &problem{kind: k, detail: detail} }
+
+// problemBody is an RFC 9457 problem document.
+type problemBody struct {
+	Type      string               `json:"type"`
+	Title     string               `json:"title"`
+	Status    int                  `json:"status"`
+	Detail    string               `json:"detail"`
+	Errors    []scoring.FieldError `json:"errors,omitempty"`
+	RequestID string               `json:"request_id,omitempty"`
+}
+
+// handle adapts a handler that returns its error, so that writeError is the
+// one place where errors become statuses.
+func handle(logger *slog.Logger, f func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := f(w, r); err != nil {
+			writeError(logger, w, r, err)
+		}
+	})
+}
+
+// writeError writes err as a problem. Unknown errors are a generic 500:
+// their text goes to the log with the request id, never to the client.
+func writeError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
+	var p *problem
+	var invalid *scoring.ValidationError
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &p):
+	case errors.As(err, &invalid):
+		p = newProblem(kindValidation, "one or more inputs are invalid; see errors")
+		for _, fe := range invalid.Errors {
+			p.errors = append(p.errors, scoring.FieldError{Field: "inputs." + printableName(fe.Field), Message: fe.Message})
+		}
+	case errors.As(err, &tooLarge):
+		p = newProblem(kindTooLarge, "the request body is larger than the limit")
+	default:
+		logger.ErrorContext(r.Context(), "unexpected error", "request_id", requestIDFrom(r.Context()), "error", err.Error())
+		p = newProblem(kindInternal, "an unexpected error occurred; quote the request id when reporting it")
+	}
+	writeProblem(w, r, p)
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, p *problem) {
+	if p.allow != "" {
+		w.Header().Set("Allow", p.allow)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.kind.status)
+	_ = json.NewEncoder(w).Encode(problemBody{
+		Type:      problemTypeBase + p.kind.slug,
+		Title:     p.kind.title,
+		Status:    p.kind.status,
+		Detail:    p.detail,
+		Errors:    p.errors,
+		RequestID: requestIDFrom(r.Context()),
+	})
+}
+
+// printableNamePattern is what a client-sent name must look like to be
+// echoed back; anything else could carry free text (a value) into a log.
+var printableNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,64}$`)
+
+func printableName(name string) string {
+	if printableNamePattern.MatchString(name) {
+		return name
+	}
+	return "(unprintable name)"
+}
+
+func notFound() func(http.ResponseWriter, *http.Request) error {
+	return func(http.ResponseWriter, *http.Request) error {
+		return newProblem(kindNotFound, "no such route; GET / lists the endpoints")
+	}
+}
+
+func methodNotAllowed(allow string) func(http.ResponseWriter, *http.Request) error {
+	return func(http.ResponseWriter, *http.Request) error {
+		p := newProblem(kindMethodNotAllowed, "this route accepts "+allow)
+		p.allow = allow
+		return p
+	}
+}

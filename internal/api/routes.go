@@ -1,0 +1,88 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// route is one operation of the public contract (shared/DESIGN.md).
+type route struct {
+	method  string
+	path    string // ServeMux pattern path
+	group   Group
+	summary string
+	handler http.Handler
+}
+
+// routes lists the whole API surface. The index and the OpenAPI document
+// describe the table itself, so they get a pointer to it.
+func routes(o Options) []route {
+	var table []route
+	table = []route{
+		{"GET", "/{$}", Info, "Service name, version, endpoints and model ids", handleIndex(o.Build, o.Catalog, &table)},
+		{"GET", "/models", Info, "Catalog of every model", handleModels(o.Catalog)},
+		{"GET", "/models/{id}", Info, "One model: inputs, units, ranges, outputs, citation", handle(o.Logger, handleModel(o.Catalog))},
+		{"GET", "/openapi.json", Info, "This OpenAPI 3.1 document", handleOpenAPI(o.Build, o.Catalog, &table)},
+		{"GET", "/health", Health, "Status, version, uptime and checks; 503 when not ready", handleHealth(o.Build, o.Lifecycle)},
+		{"GET", "/health/live", Health, "Liveness: the process is up", handleLive()},
+		{"GET", "/health/ready", Health, "Readiness: 503 while draining or not ready", handleReady(o.Lifecycle)},
+		{"POST", "/predict", Predict, "Compute one model", handle(o.Logger, handlePredict(o.Catalog))},
+		{"GET", "/predict", Predict, "Refused: clinical values do not belong in URLs", handle(o.Logger, handlePredictGet())},
+	}
+	return table
+}
+
+// publicPath is a route's path as clients write it.
+func (rt route) publicPath() string { return strings.TrimSuffix(rt.path, "{$}") }
+
+// addRoutes registers the routes of o.Routes, a problem-response 405 for
+// every other method on their paths, and a problem-response 404 for
+// everything else (ServeMux's own answers are plain text).
+func addRoutes(mux *http.ServeMux, o Options) {
+	allowed := map[string][]string{}
+	var paths []string
+	for _, rt := range routes(o) {
+		if rt.group&o.Routes == 0 {
+			continue
+		}
+		mux.Handle(rt.method+" "+rt.path, rt.handler)
+		if _, ok := allowed[rt.path]; !ok {
+			paths = append(paths, rt.path)
+		}
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+		if rt.method == "GET" {
+			allowed[rt.path] = append(allowed[rt.path], "HEAD")
+		}
+	}
+	for _, path := range paths {
+		methods := allowed[path]
+		slices.Sort(methods)
+		mux.Handle(path, handle(o.Logger, methodNotAllowed(strings.Join(slices.Compact(methods), ", "))))
+	}
+	mux.Handle("/", handle(o.Logger, notFound()))
+}
+
+// stripBasePath retries a request that matches no route without its leading
+// path segments, so "/Prod/predict" (a REST API stage or custom-domain base
+// path in the event) reaches "/predict".
+func stripBasePath(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "/" {
+			for path := r.URL.Path; ; {
+				i := strings.IndexByte(path[1:], '/')
+				if i < 0 {
+					break
+				}
+				path = path[i+1:]
+				r2 := r.Clone(r.Context())
+				r2.URL.Path, r2.URL.RawPath = path, ""
+				if _, p := mux.Handler(r2); p != "/" {
+					r.URL.Path, r.URL.RawPath = path, ""
+					break
+				}
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
