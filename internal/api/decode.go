@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -41,30 +40,41 @@ func decodePredict(w http.ResponseWriter, r *http.Request) (predictRequest, erro
 		}
 		return req, newProblem(kindMalformed, "the request body could not be read")
 	}
-	if err := checkJSON(data); err != nil {
+	top, err := objectMembers(data)
+	if err != nil {
 		return req, err
 	}
-	var top map[string]json.RawMessage
-	if json.Unmarshal(data, &top) != nil {
-		return req, newProblem(kindMalformed, "the body must be a JSON object with the fields model and inputs")
-	}
-	for name := range top {
-		if name != "model" && name != "inputs" {
-			return req, newProblem(kindUnknownField, "unknown field "+printableName(name)+"; the body takes only model and inputs")
+	var model, inputs []byte
+	for _, m := range top {
+		switch m.name {
+		case "model":
+			model = m.value
+		case "inputs":
+			inputs = m.value
+		default:
+			return req, newProblem(kindUnknownField, "unknown field "+printableName(m.name)+"; the body takes only model and inputs")
 		}
 	}
 	var errs []scoring.FieldError
-	switch raw, ok := top["model"]; {
-	case !ok:
+	switch {
+	case model == nil:
 		errs = append(errs, scoring.FieldError{Field: "model", Message: "is required"})
-	case json.Unmarshal(raw, &req.Model) != nil || bytes.TrimSpace(raw)[0] != '"':
+	case model[0] != '"':
 		errs = append(errs, scoring.FieldError{Field: "model", Message: "must be a string: a model id from GET /models"})
+	default:
+		req.Model, _ = (&scanner{data: model}).str()
 	}
-	switch raw, ok := top["inputs"]; {
-	case !ok:
+	switch {
+	case inputs == nil:
 		errs = append(errs, scoring.FieldError{Field: "inputs", Message: "is required"})
-	case json.Unmarshal(raw, &req.Inputs) != nil || req.Inputs == nil:
+	case inputs[0] != '{':
 		errs = append(errs, scoring.FieldError{Field: "inputs", Message: "must be an object of input names to values"})
+	default:
+		members, _ := objectMembers(inputs) // already checked as part of the body
+		req.Inputs = make(map[string]json.RawMessage, len(members))
+		for _, m := range members {
+			req.Inputs[m.name] = m.value
+		}
 	}
 	if len(errs) > 0 {
 		return req, &problem{kind: kindValidation, detail: "the request is incomplete; see errors", errors: errs}
@@ -82,60 +92,4 @@ func isJSON(contentType string) bool {
 		return false
 	}
 	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
-}
-
-// checkJSON accepts exactly one well-formed JSON value with no duplicate
-// object key at any depth (encoding/json would silently keep the last).
-func checkJSON(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := walkJSON(dec, 0); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return newProblem(kindMalformed, "the body must hold one JSON value and nothing after it")
-	}
-	return nil
-}
-
-func walkJSON(dec *json.Decoder, depth int) error {
-	malformed := newProblem(kindMalformed, "the body is not well-formed JSON")
-	if depth > maxDepth {
-		return newProblem(kindMalformed, "the body is nested too deeply")
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return malformed
-	}
-	switch tok {
-	case json.Delim('{'):
-		seen := map[string]bool{}
-		for dec.More() {
-			key, err := dec.Token()
-			if err != nil {
-				return malformed
-			}
-			name, _ := key.(string)
-			if seen[name] {
-				return newProblem(kindDuplicateKey, "the key "+printableName(name)+" appears more than once in one object")
-			}
-			seen[name] = true
-			if err := walkJSON(dec, depth+1); err != nil {
-				return err
-			}
-		}
-		if _, err := dec.Token(); err != nil {
-			return malformed
-		}
-	case json.Delim('['):
-		for dec.More() {
-			if err := walkJSON(dec, depth+1); err != nil {
-				return err
-			}
-		}
-		if _, err := dec.Token(); err != nil {
-			return malformed
-		}
-	}
-	return nil
 }

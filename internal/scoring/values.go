@@ -120,8 +120,7 @@ func (in *Input) parse(r json.RawMessage) (float64, *FieldError) {
 		}
 		return 0, &FieldError{in.Name, "must be true or false"}
 	case kindEnum:
-		var s string
-		if json.Unmarshal(r, &s) == nil {
+		if s, ok := jsonString(r); ok {
 			for i, allowed := range in.Values {
 				if s == allowed {
 					return float64(i), nil
@@ -182,21 +181,67 @@ func (in *Input) parseQuantity(r json.RawMessage) (float64, *FieldError) {
 	return x, nil
 }
 
-// finite parses a JSON number; JSON has no NaN or Inf, and numbers too
+// finite parses a JSON number. strconv.ParseFloat alone would also take
+// NaN, Inf, hex and 1_000, so the JSON grammar is checked first; numbers too
 // large for float64 are refused rather than turned into Inf.
 func finite(r json.RawMessage) (float64, bool) {
-	if len(r) == 0 || (r[0] != '-' && (r[0] < '0' || r[0] > '9')) {
+	if !isJSONNumber(r) {
 		return 0, false
 	}
-	var n json.Number
-	if json.Unmarshal(r, &n) != nil {
-		return 0, false
-	}
-	x, err := strconv.ParseFloat(string(n), 64)
-	if err != nil || math.IsInf(x, 0) || math.IsNaN(x) {
+	x, err := strconv.ParseFloat(string(r), 64)
+	if err != nil || math.IsInf(x, 0) {
 		return 0, false
 	}
 	return x, true
+}
+
+// isJSONNumber matches -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func isJSONNumber(r []byte) bool {
+	i := 0
+	digits := func() int {
+		n := 0
+		for i < len(r) && '0' <= r[i] && r[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(r) && r[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(r) && r[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(r) && r[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(r) && (r[i] == 'e' || r[i] == 'E') {
+		i++
+		if i < len(r) && (r[i] == '+' || r[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(r)
+}
+
+// jsonString decodes a JSON string, without encoding/json when it has no
+// escapes (every enum value is plain ASCII).
+func jsonString(r []byte) (string, bool) {
+	if len(r) >= 2 && r[0] == '"' && r[len(r)-1] == '"' && bytes.IndexByte(r, '\\') < 0 {
+		return string(r[1 : len(r)-1]), true
+	}
+	var s string
+	err := json.Unmarshal(r, &s)
+	return s, err == nil
 }
 
 func contains(list []string, s string) bool {

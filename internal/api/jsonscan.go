@@ -1,0 +1,273 @@
+package api
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// member is one name/value pair of a JSON object, the value left raw.
+type member struct {
+	name  string
+	value []byte
+}
+
+// objectMembers reads data as exactly one JSON object, strictly (RFC 8259:
+// no NaN, Inf, hex or 1_000; nothing after the value; nesting at most
+// maxDepth), refuses a name repeated within any object at any depth (where
+// encoding/json would silently keep the last), and returns the object's
+// members in order. One pass over the bytes, far cheaper than
+// json.Decoder.Token, on the path of every prediction.
+func objectMembers(data []byte) ([]member, error) {
+	s := scanner{data: data}
+	s.space()
+	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
+		return nil, newProblem(kindMalformed, "the body must be a JSON object")
+	}
+	var top []member
+	if err := s.object(0, &top); err != nil {
+		return nil, err
+	}
+	s.space()
+	if s.pos != len(s.data) {
+		return nil, newProblem(kindMalformed, "the body must hold one JSON value and nothing after it")
+	}
+	return top, nil
+}
+
+type scanner struct {
+	data []byte
+	pos  int
+}
+
+var errMalformed = newProblem(kindMalformed, "the body is not well-formed JSON")
+
+func (s *scanner) space() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) value(depth int) error {
+	if depth > maxDepth {
+		return newProblem(kindMalformed, "the body is nested too deeply")
+	}
+	s.space()
+	if s.pos >= len(s.data) {
+		return errMalformed
+	}
+	switch c := s.data[s.pos]; {
+	case c == '{':
+		return s.object(depth, nil)
+	case c == '[':
+		return s.array(depth)
+	case c == '"':
+		_, err := s.str()
+		return err
+	case c == '-' || ('0' <= c && c <= '9'):
+		return s.number()
+	}
+	for _, lit := range []string{"true", "false", "null"} {
+		if len(s.data)-s.pos >= len(lit) && string(s.data[s.pos:s.pos+len(lit)]) == lit {
+			s.pos += len(lit)
+			return nil
+		}
+	}
+	return errMalformed
+}
+
+// object scans an object at s.pos; with out set, it records the members.
+func (s *scanner) object(depth int, out *[]member) error {
+	s.pos++ // '{'
+	var names []string
+	var seen map[string]bool // only for large objects, to stay linear
+	s.space()
+	if s.pos < len(s.data) && s.data[s.pos] == '}' {
+		s.pos++
+		return nil
+	}
+	for {
+		s.space()
+		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+			return errMalformed
+		}
+		name, err := s.str()
+		if err != nil {
+			return err
+		}
+		if seen != nil {
+			if seen[name] {
+				return duplicate(name)
+			}
+			seen[name] = true
+		} else {
+			for _, n := range names {
+				if n == name {
+					return duplicate(name)
+				}
+			}
+			names = append(names, name)
+			if len(names) > 32 {
+				seen = make(map[string]bool, 64)
+				for _, n := range names {
+					seen[n] = true
+				}
+			}
+		}
+		s.space()
+		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+			return errMalformed
+		}
+		s.pos++
+		s.space()
+		start := s.pos
+		if err := s.value(depth + 1); err != nil {
+			return err
+		}
+		if out != nil {
+			*out = append(*out, member{name, s.data[start:s.pos]})
+		}
+		s.space()
+		if s.pos >= len(s.data) {
+			return errMalformed
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+		case '}':
+			s.pos++
+			return nil
+		default:
+			return errMalformed
+		}
+	}
+}
+
+func duplicate(name string) error {
+	return newProblem(kindDuplicateKey, "the key "+printableName(name)+" appears more than once in one object")
+}
+
+func (s *scanner) array(depth int) error {
+	s.pos++ // '['
+	s.space()
+	if s.pos < len(s.data) && s.data[s.pos] == ']' {
+		s.pos++
+		return nil
+	}
+	for {
+		if err := s.value(depth + 1); err != nil {
+			return err
+		}
+		s.space()
+		if s.pos >= len(s.data) {
+			return errMalformed
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+		case ']':
+			s.pos++
+			return nil
+		default:
+			return errMalformed
+		}
+	}
+}
+
+// str scans a string and returns its decoded text.
+func (s *scanner) str() (string, error) {
+	start := s.pos
+	s.pos++ // '"'
+	escaped := false
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			s.pos++
+			raw := s.data[start:s.pos]
+			if !escaped {
+				return string(raw[1 : len(raw)-1]), nil
+			}
+			var text string
+			if json.Unmarshal(raw, &text) != nil {
+				return "", errMalformed
+			}
+			return text, nil
+		case c == '\\':
+			escaped = true
+			if s.pos+1 >= len(s.data) {
+				return "", errMalformed
+			}
+			switch s.data[s.pos+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.pos += 2
+			case 'u':
+				if s.pos+6 > len(s.data) || !isHex4(s.data[s.pos+2:s.pos+6]) {
+					return "", errMalformed
+				}
+				s.pos += 6
+			default:
+				return "", errMalformed
+			}
+		case c < 0x20:
+			return "", errMalformed
+		case c < utf8.RuneSelf:
+			s.pos++
+		default:
+			_, size := utf8.DecodeRune(s.data[s.pos:])
+			s.pos += size
+		}
+	}
+	return "", errMalformed
+}
+
+func isHex4(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// number scans -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *scanner) number() error {
+	if s.data[s.pos] == '-' {
+		s.pos++
+	}
+	switch {
+	case s.pos < len(s.data) && s.data[s.pos] == '0':
+		s.pos++
+	case s.digits() == 0:
+		return errMalformed
+	}
+	if s.pos < len(s.data) && s.data[s.pos] == '.' {
+		s.pos++
+		if s.digits() == 0 {
+			return errMalformed
+		}
+	}
+	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
+		s.pos++
+		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
+			s.pos++
+		}
+		if s.digits() == 0 {
+			return errMalformed
+		}
+	}
+	return nil
+}
+
+func (s *scanner) digits() int {
+	n := 0
+	for s.pos < len(s.data) && '0' <= s.data[s.pos] && s.data[s.pos] <= '9' {
+		s.pos++
+		n++
+	}
+	return n
+}
