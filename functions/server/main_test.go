@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// server is the built binary running on a free loopback port.
+type server struct {
+	cmd  *exec.Cmd
+	addr string
+	logs *syncBuffer
+	done chan error
+}
+
+// syncBuffer collects the server's log lines while the test reads them.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// binary is this command, built once by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "server-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "server")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// start runs bin with HOST=127.0.0.1 PORT=0 and waits for its "listening"
+// log line, which carries the address.
+func start(t *testing.T, bin string, env ...string) *server {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), append([]string{"HOST=127.0.0.1", "PORT=0"}, env...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			s.logs.Write(append(sc.Bytes(), '\n'))
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+				addr <- line.Addr
+			}
+		}
+		s.done <- cmd.Wait()
+	}()
+	select {
+	case s.addr = <-addr:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("server did not log its address; logs:\n%s", s.logs)
+	}
+	return s
+}
+
+func (s *server) url(path string) string { return "http://" + s.addr + path }
+
+const news2Body = `{"model":"news2","inputs":{"respiratory_rate":22,"spo2":95,"on_oxygen":false,` +
+	`"systolic_bp":105,"pulse":105,"consciousness":"alert","temperature":38.5}}`
+
+func TestServerRoutes(t *testing.T) {
+	s := start(t, binary)
+	tests := []struct {
+		method, path, body string
+		want               int
+	}{
+		{"GET", "/", "", 200},
+		{"GET", "/health", "", 200},
+		{"GET", "/health/live", "", 200},
+		{"GET", "/health/ready", "", 200},
+		{"GET", "/models", "", 200},
+		{"GET", "/models/news2", "", 200},
+		{"GET", "/openapi.json", "", 200},
+		{"POST", "/predict", news2Body, 200},
+		{"GET", "/predict", "", 405},
+		{"GET", "/nope", "", 404},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(tt.method, s.url(tt.path), strings.NewReader(tt.body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tt.method, tt.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s %s = %d, want %d: %s", tt.method, tt.path, resp.StatusCode, tt.want, body)
+		}
+	}
+	// RCP NEWS2 Chart 1: respiration 22 → 2, SpO2 95 (scale 1) → 1, air → 0,
+	// SBP 105 → 1, pulse 105 → 1, alert → 0, 38.5 °C → 1; total 6, medium.
+	resp, err := http.Post(s.url("/predict"), "application/json", strings.NewReader(news2Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct{ Result struct{ Value float64 } }
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || got.Result.Value != 6 {
+		t.Errorf("news2 = %v (%v), want 6", got.Result.Value, err)
+	}
+}
+
+func TestOversizedHeaderIs431(t *testing.T) {
+	s := start(t, binary)
+	req, _ := http.NewRequest("GET", s.url("/health"), nil)
+	req.Header.Set("X-Padding", strings.Repeat("a", 64<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("64 KiB header = %d, want 431", resp.StatusCode)
+	}
+}
+
+// TestGracefulShutdown sends SIGTERM while a request is half sent: readiness
+// must turn 503 at once, the request must still complete, and the process
+// must exit 0.
+func TestGracefulShutdown(t *testing.T) {
+	s := start(t, binary, "DRAIN_DELAY=1s", "SHUTDOWN_TIMEOUT=10s")
+
+	conn, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	half := len(news2Body) / 2
+	fmt.Fprintf(conn, "POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		len(news2Body), news2Body[:half])
+	time.Sleep(200 * time.Millisecond) // the server is now reading the body
+
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	resp, err := http.Get(s.url("/health/ready"))
+	if err != nil {
+		t.Fatalf("readiness during the drain delay: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/health/ready while draining = %d, want 503", resp.StatusCode)
+	}
+
+	time.Sleep(1500 * time.Millisecond) // past DRAIN_DELAY: Shutdown has begun
+	if _, err := io.WriteString(conn, news2Body[half:]); err != nil {
+		t.Fatalf("finishing the slow request: %v", err)
+	}
+	r, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("slow request got no response: %v", err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Errorf("slow request = %d, want 200", r.StatusCode)
+	}
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("exit: %v, want 0\n%s", err, s.logs)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("server did not exit after SIGTERM")
+	}
+	for _, msg := range []string{`"msg":"draining"`, `"msg":"stopped"`} {
+		if !strings.Contains(s.logs.String(), msg) {
+			t.Errorf("logs lack %s:\n%s", msg, s.logs)
+		}
+	}
+}
