@@ -202,7 +202,7 @@ func s12(sex string) string {
 	return preventInputs(50, sex, 200, 45, 160, true, false, true, false, 35, 90)
 }
 
-// preventrRow is the preventr "pce model componentry" chain (vectors.md
+// preventrRows is the preventr "pce model componentry" chain (vectors.md
 // §2.2): each row changes the previous profile.
 func preventrRows() []struct{ name, inputs string } {
 	return []struct{ name, inputs string }{

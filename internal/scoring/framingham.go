@@ -35,7 +35,6 @@ func framinghamModel() *Model {
 			"Categories low <10, intermediate 10-20, high >20 percent are the commonly quoted ones; the paper defines none.",
 			"Contributions are coefficient x value for each term; risk = 1 - S0^exp(sum - mean).",
 		},
-		check:   checkCholesterol,
 		compute: computeFramingham,
 	}
 }

@@ -50,18 +50,8 @@ func pceModel() *Model {
 			"Race other uses the white equations and adds a warning. Ranges are those of the ACC/AHA estimator: total cholesterol 130-320 mg/dL, HDL 20-100 mg/dL, systolic BP 90-200 mmHg.",
 			"Contributions are coefficient x value for each term of the individual sum; risk = 1 - S10^exp(sum - mean).",
 		},
-		check:   checkCholesterol,
 		compute: computePCE,
 	}
-}
-
-// checkCholesterol refuses HDL at or above total cholesterol, which no
-// laboratory reports and which would make non-HDL negative.
-func checkCholesterol(v *Values) []FieldError {
-	if v.get(inHDLCholesterol) >= v.get(inTotalCholesterol) {
-		return []FieldError{{"hdl_cholesterol", "must be less than total_cholesterol"}}
-	}
-	return nil
 }
 
 func computePCE(v *Values, p *Prediction) {

@@ -464,10 +464,8 @@ func TestCURB65Categories(t *testing.T) {
 // "3%" for score 2 is a typesetting slip for 13% (icuroom, caddy.health;
 // vectors.md §11.1); the sequence must rise between 3.2 and 17.
 //
-// The package labels its outcome "30-day mortality (Lim 2003 derivation
-// cohort)" but holds 0.7/2.1/9.2/14.5/40/57 (SPEC.md §10 set b, traced only
-// to bugsanddrugs.org). This test fails on scores 1-4 until the table or
-// its label is corrected; see the test report.
+// (An earlier table, 0.7/2.1/9.2/14.5/40/57, SPEC.md §10 set b, traced
+// only to bugsanddrugs.org, failed this test until commit 49c9484.)
 func TestCURB65MortalityLim2003(t *testing.T) {
 	w := func(kv ...any) string { return with(t, curbZero, kv...) }
 	profiles := []string{

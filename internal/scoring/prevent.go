@@ -169,7 +169,6 @@ func preventModel(years int) *Model {
 			"The three outcome models are separate, so ASCVD plus heart-failure risk can exceed total CVD risk.",
 			"Contributions are coefficient x transformed value for each term of the total CVD logistic model, constant included; risk = 1/(1+exp(-sum)).",
 		},
-		check: checkCholesterol,
 	}
 	if years == 10 {
 		m.Result.Categories = ascvdCategories
