@@ -2,6 +2,9 @@ package api
 
 import (
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/healthcare-prediction/api/internal/scoring"
@@ -9,36 +12,485 @@ import (
 
 // handleOpenAPI serves the OpenAPI 3.1 document of the routes in table.
 func handleOpenAPI(b Build, c *scoring.Catalog, table *[]route) http.Handler {
-	doc := sync.OnceValue(func() map[string]any { return openAPIDocument(b, c, *table) })
+	doc := sync.OnceValue(func() object { return openAPIDocument(b, c, *table) })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, doc())
 	})
 }
 
-// openAPIDocument describes every route, request and response.
-func openAPIDocument(b Build, c *scoring.Catalog, table []route) map[string]any {
-	paths := map[string]any{}
-	for _, rt := range table {
-		item, _ := paths[rt.publicPath()].(map[string]any)
-		if item == nil {
-			item = map[string]any{}
-			paths[rt.publicPath()] = item
-		}
-		item[lower(rt.method)] = map[string]any{"summary": rt.summary, "responses": map[string]any{"default": map[string]any{"description": "see status"}}}
-	}
-	return map[string]any{
-		"openapi": "3.1.0",
-		"info":    map[string]any{"title": "Healthcare Prediction API", "version": b.Version},
-		"paths":   paths,
+// object is one JSON object of the document; encoding/json writes its keys
+// sorted, so the document is byte-for-byte stable.
+type object = map[string]any
+
+// operation documents one route beyond its summary in the route table.
+type operation struct {
+	id          string
+	description string
+	parameters  []any
+	body        object         // request body, if any
+	ok          map[int]object // non-problem responses by status
+	problems    []kind         // problem responses the handler can return
+}
+
+// operations documents every route of routes.go, keyed like its ServeMux
+// patterns. A route missing here still appears in the document, with only
+// its summary; TestOpenAPIDocumentsEveryRoute makes sure none is missing.
+func operations(c *scoring.Catalog) map[string]operation {
+	return map[string]operation{
+		"GET /{$}": {
+			id:          "getIndex",
+			description: "Names the service and its version, lists every endpoint and the ids of the models, and points to this document.",
+			ok:          map[int]object{200: jsonResponse("The service index.", ref("Index"))},
+		},
+		"GET /models": {
+			id:          "listModels",
+			description: "Every model with its inputs (canonical unit, accepted units, valid range, whether required), result, outcomes, citation and notes on choices the sources leave open.",
+			ok:          map[int]object{200: jsonResponse("The catalog, in a stable order.", ref("ModelList"))},
+		},
+		"GET /models/{id}": {
+			id:          "getModel",
+			description: "One model's catalog entry, the same as its entry in GET /models.",
+			parameters: []any{object{
+				"name": "id", "in": "path", "required": true,
+				"description": "Model id.",
+				"schema":      object{"type": "string", "enum": c.IDs()},
+			}},
+			ok:       map[int]object{200: jsonResponse("The model's catalog entry.", ref("Model"))},
+			problems: []kind{kindUnknownModel},
+		},
+		"GET /openapi.json": {
+			id:          "getOpenAPI",
+			description: "This document, generated from the route table and the model catalog.",
+			ok:          map[int]object{200: jsonResponse("An OpenAPI 3.1 document.", object{"type": "object"})},
+		},
+		"GET /health": {
+			id:          "getHealth",
+			description: "Status, version, uptime and the state of each check. Answers 503, with the same body, while the process is not ready (e.g. draining before shutdown).",
+			ok: map[int]object{
+				200: jsonResponse("Healthy.", ref("Health")),
+				503: jsonResponse("Not ready: status is degraded and checks say why.", ref("Health")),
+			},
+		},
+		"GET /health/live": {
+			id:          "getLiveness",
+			description: "Kubernetes liveness probe: 200 while the process can answer at all.",
+			ok:          map[int]object{200: jsonResponse("Alive.", ref("Liveness"))},
+		},
+		"GET /health/ready": {
+			id:          "getReadiness",
+			description: "Kubernetes readiness probe: 503 while draining before shutdown, so the load balancer stops sending traffic.",
+			ok: map[int]object{
+				200: jsonResponse("Ready for traffic.", ref("Readiness")),
+				503: jsonResponse("Draining: send no new traffic.", ref("Readiness")),
+			},
+		},
+		"POST /predict": {
+			id: "predict",
+			description: "Computes one model on one patient's inputs. The body names the model and gives its inputs " +
+				"(GET /models lists both). A number input is a JSON number in the canonical unit, or {\"value\": 5.2, " +
+				"\"unit\": \"mmol/L\"} in an accepted unit; ranges apply after conversion to the canonical unit. " +
+				"A value outside the model's validated range is a 422, never an extrapolated number. " +
+				"Decoding is strict: exact field names, no unknown or duplicate keys, no trailing data.",
+			body: object{
+				"required": true,
+				"content":  object{"application/json": object{"schema": ref("PredictRequest")}},
+			},
+			ok:       map[int]object{200: jsonResponse("The model's result, outcomes, contributions and warnings.", ref("PredictResponse"))},
+			problems: []kind{kindMalformed, kindDuplicateKey, kindUnknownField, kindUnknownModel, kindTooLarge, kindMediaType, kindValidation},
+		},
+		"GET /predict": {
+			id: "predictWithGet",
+			description: "Always refused with 405 and Allow: POST. Clinical values in a URL end up in gateway, load-balancer " +
+				"and proxy logs and in browser history (OWASP ASVS V8.3.1, CWE-598): use POST /predict.",
+			problems: []kind{kindMethodNotAllowed},
+		},
 	}
 }
 
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
+// tags name the route groups, one per Lambda function.
+var tags = []struct {
+	group       Group
+	name        string
+	description string
+}{
+	{Info, "info", "The service index, the model catalog and this document."},
+	{Health, "health", "Health, liveness and readiness."},
+	{Predict, "predict", "Predictions."},
+}
+
+// openAPIDocument describes every route of table, its requests and its
+// responses; request bodies and the catalog schemas come from c.
+func openAPIDocument(b Build, c *scoring.Catalog, table []route) object {
+	ops := operations(c)
+	paths := object{}
+	for _, rt := range table {
+		item, _ := paths[rt.publicPath()].(object)
+		if item == nil {
+			item = object{}
+			paths[rt.publicPath()] = item
+		}
+		item[strings.ToLower(rt.method)] = operationObject(rt, ops[rt.method+" "+rt.path])
+	}
+	var tagList []any
+	for _, t := range tags {
+		tagList = append(tagList, object{"name": t.name, "description": t.description})
+	}
+	return object{
+		"openapi": "3.1.0",
+		"info": object{
+			"title":       "Healthcare Prediction API",
+			"version":     b.Version,
+			"description": infoDescription,
+			"license":     object{"name": "MIT", "identifier": "MIT"},
+		},
+		"servers": []any{object{"url": "/"}},
+		"tags":    tagList,
+		"paths":   paths,
+		"components": object{
+			"schemas":    schemas(c),
+			"headers":    headers(),
+			"parameters": object{"X-Request-Id": requestIDParameter},
+		},
+	}
+}
+
+const infoDescription = "Published, clinically validated risk scores (ASCVD, PREVENT, NEWS2, qSOFA, CHA2DS2-VASc, " +
+	"CKD-EPI, MELD, FINDRISC, CURB-65) computed exactly as their sources define them.\n\n" +
+	"Units are UCUM codes. Errors are RFC 9457 problem documents (application/problem+json) whose type is a " +
+	"stable URN; validation problems list every bad field. Clinical input values never appear in logs, " +
+	"metrics, error texts or URLs. Every response carries X-Request-Id: quote it when reporting a problem."
+
+// operationObject is the OpenAPI operation of one route.
+func operationObject(rt route, op operation) object {
+	if op.id == "" {
+		op.id = strings.ToLower(rt.method) + strings.NewReplacer("/", "_", "{", "", "}", "", "$", "", ".", "_").Replace(rt.path)
+	}
+	o := object{
+		"operationId": op.id,
+		"summary":     rt.summary,
+		"tags":        groupTags(rt.group),
+		"parameters":  append([]any{object{"$ref": "#/components/parameters/X-Request-Id"}}, op.parameters...),
+		"responses":   responses(op),
+	}
+	if op.description != "" {
+		o["description"] = op.description
+	}
+	if op.body != nil {
+		o["requestBody"] = op.body
+	}
+	return o
+}
+
+func groupTags(g Group) []string {
+	var names []string
+	for _, t := range tags {
+		if g&t.group != 0 {
+			names = append(names, t.name)
 		}
 	}
-	return string(b)
+	return names
+}
+
+// responses lists an operation's responses: its own, a problem for each
+// status its problem kinds have, and a 500 for every operation (any panic
+// becomes one).
+func responses(op operation) object {
+	rs := object{}
+	for status, r := range op.ok {
+		rs[strconv.Itoa(status)] = r
+	}
+	byStatus := map[int][]kind{}
+	for _, k := range append(slices.Clone(op.problems), kindInternal) {
+		byStatus[k.status] = append(byStatus[k.status], k)
+	}
+	for status, kinds := range byStatus {
+		rs[strconv.Itoa(status)] = problemResponse(kinds)
+	}
+	return rs
+}
+
+func ref(name string) object { return object{"$ref": "#/components/schemas/" + name} }
+
+func headerRef(name string) object { return object{"$ref": "#/components/headers/" + name} }
+
+// responseHeaders are set on every response by the requestID middleware.
+func responseHeaders() object {
+	return object{
+		"X-Request-Id":           headerRef("X-Request-Id"),
+		"Cache-Control":          headerRef("Cache-Control"),
+		"X-Content-Type-Options": headerRef("X-Content-Type-Options"),
+	}
+}
+
+func jsonResponse(description string, schema object) object {
+	return object{
+		"description": description,
+		"headers":     responseHeaders(),
+		"content":     object{"application/json": object{"schema": schema}},
+	}
+}
+
+// problemResponse is a response for problems of kinds, which share one
+// status: the body's status and type are pinned to theirs.
+func problemResponse(kinds []kind) object {
+	var titles []string
+	var types []any
+	for _, k := range kinds {
+		titles = append(titles, k.title)
+		types = append(types, problemTypeBase+k.slug)
+	}
+	status := kinds[0].status
+	h := responseHeaders()
+	if status == http.StatusMethodNotAllowed {
+		h["Allow"] = headerRef("Allow")
+	}
+	return object{
+		"description": strings.Join(titles, "; ") + ".",
+		"headers":     h,
+		"content": object{"application/problem+json": object{"schema": object{
+			"allOf": []any{ref("Problem"), object{"properties": object{
+				"status": object{"const": status},
+				"type":   object{"enum": types},
+			}}},
+		}}},
+	}
+}
+
+var requestIDParameter = object{
+	"name": "X-Request-Id", "in": "header", "required": false,
+	"description": "Your id for this request, echoed in the response and the logs when it is 1-128 characters " +
+		"of A-Z, a-z, 0-9 and ._:- ; otherwise the service makes one.",
+	"schema": object{"type": "string"},
+}
+
+func headers() object {
+	return object{
+		"X-Request-Id": object{
+			"description": "The request's id: yours if well-formed, else the Lambda request id or a random one. Quote it when reporting a problem.",
+			"required":    true,
+			"schema":      object{"type": "string", "pattern": requestIDPattern.String()},
+		},
+		"Cache-Control": object{
+			"description": "Clinical responses must not sit in shared caches.",
+			"required":    true,
+			"schema":      object{"type": "string", "const": "no-store"},
+		},
+		"X-Content-Type-Options": object{
+			"required": true,
+			"schema":   object{"type": "string", "const": "nosniff"},
+		},
+		"Allow": object{
+			"description": "The methods the path accepts.",
+			"required":    true,
+			"schema":      object{"type": "string"},
+		},
+	}
+}
+
+// schemas are the components: the wire types of handlers.go and
+// problems.go, the catalog types of package scoring (by their JSON tags),
+// and one request schema per model.
+func schemas(c *scoring.Catalog) object {
+	str := object{"type": "string"}
+	strs := object{"type": "array", "items": str}
+	num := object{"type": "number"}
+	s := object{
+		"Index": objectSchema("The service index.", object{
+			"service": str,
+			"version": str,
+			"endpoints": object{"type": "array", "items": objectSchema("", object{
+				"method": object{"type": "string", "enum": []string{"GET", "POST"}},
+				"path":   str,
+			}, "method", "path")},
+			"models":        object{"type": "array", "items": object{"type": "string", "enum": c.IDs()}},
+			"documentation": object{"type": "string", "description": "Path of this document."},
+		}, "service", "version", "endpoints", "models", "documentation"),
+		"ModelList": objectSchema("The model catalog.", object{
+			"models": object{"type": "array", "items": ref("Model")},
+		}, "models"),
+		"Model": objectSchema("A model's catalog entry.", object{
+			"id":         object{"type": "string", "enum": c.IDs()},
+			"version":    str,
+			"title":      str,
+			"citation":   str,
+			"doi":        object{"type": "string", "description": "DOI of the citation, where the source has one."},
+			"population": object{"type": "string", "description": "Population the model is validated in."},
+			"inputs":     object{"type": "array", "items": ref("Input")},
+			"result":     ref("ResultSpec"),
+			"outcomes":   object{"type": "array", "items": ref("ValueSpec")},
+			"notes":      object{"type": "array", "items": str, "description": "Choices the sources leave open, and how this service reads them."},
+		}, "id", "version", "title", "citation", "population", "inputs", "result", "notes"),
+		"Input": objectSchema("One input of a model.", object{
+			"name":           str,
+			"type":           object{"type": "string", "enum": []string{"number", "integer", "boolean", "enum"}},
+			"unit":           object{"type": "string", "description": "Canonical unit (UCUM); a bare number is read in it."},
+			"accepted_units": object{"type": "array", "items": str, "description": "Units accepted in {\"value\", \"unit\"} form, canonical first."},
+			"minimum":        object{"type": "number", "description": "Lowest valid value, canonical unit."},
+			"maximum":        object{"type": "number", "description": "Highest valid value, canonical unit."},
+			"values":         object{"type": "array", "items": str, "description": "Values of an enum input."},
+			"required":       object{"type": "boolean"},
+			"default":        object{"description": "Value used when an optional input is absent."},
+			"description":    str,
+		}, "name", "type", "required", "description"),
+		"ResultSpec": objectSchema("What a model's main result is.", object{
+			"label":      str,
+			"unit":       str,
+			"integer":    object{"type": "boolean", "description": "Whether the value is a whole number (points scores)."},
+			"categories": object{"type": "array", "items": str},
+		}, "label", "unit", "integer"),
+		"ValueSpec": objectSchema("An outcome a model reports besides its result.", object{
+			"id": str, "label": str, "unit": str,
+		}, "id", "label", "unit"),
+		"PredictRequest": predictRequestSchema(c),
+		"PredictResponse": objectSchema("A prediction.", object{
+			"model": objectSchema("The model that computed it.", object{
+				"id": object{"type": "string", "enum": c.IDs()}, "version": str, "title": str, "citation": str, "doi": str,
+			}, "id", "version", "title", "citation"),
+			"result": objectSchema("The main result; value is unrounded, a whole number for points scores.", object{
+				"value": num, "unit": str, "label": str, "category": str,
+			}, "value", "unit", "label"),
+			"outcomes": object{"type": "array", "items": objectSchema("A secondary result.", object{
+				"id": str, "value": num, "unit": str, "label": str,
+			}, "id", "value", "unit", "label")},
+			"contributions": object{"type": "array", "items": objectSchema(
+				"One item's share: its points, or coefficient times transformed value in the linear predictor. "+
+					"input joins the names of an interaction's inputs with ':'.",
+				object{"input": str, "value": num}, "input", "value")},
+			"warnings": strs,
+		}, "model", "result", "contributions", "warnings"),
+		"Health": objectSchema("Health of the process.", object{
+			"status":         object{"type": "string", "enum": []string{"ok", "degraded"}},
+			"service":        str,
+			"version":        str,
+			"uptime_seconds": object{"type": "number", "minimum": 0},
+			"checks": object{"type": "object", "additionalProperties": str, "properties": object{
+				"lifecycle": object{"type": "string", "enum": []string{"serving", "draining"}},
+			}},
+		}, "status", "service", "version", "uptime_seconds", "checks"),
+		"Liveness": objectSchema("The process is up.", object{
+			"status": object{"type": "string", "const": "ok"},
+		}, "status"),
+		"Readiness": objectSchema("Whether to send traffic.", object{
+			"status": object{"type": "string", "enum": []string{"ready", "draining"}},
+		}, "status"),
+		"Problem": problemSchema(),
+		"FieldError": objectSchema("One bad field and what is allowed; never the value received.", object{
+			"field":   object{"type": "string", "examples": []string{"inputs.age"}},
+			"message": object{"type": "string", "examples": []string{"must be between 40 and 79 years"}},
+		}, "field", "message"),
+	}
+	for _, m := range c.Models() {
+		s[modelSchemaName(m)] = modelRequest(m)
+	}
+	return s
+}
+
+// objectSchema is an object with properties, of which required must be
+// present. Other properties are allowed: clients must tolerate new fields.
+func objectSchema(description string, properties object, required ...string) object {
+	o := object{"type": "object", "properties": properties}
+	if description != "" {
+		o["description"] = description
+	}
+	if len(required) > 0 {
+		o["required"] = required
+	}
+	return o
+}
+
+func problemSchema() object {
+	var types []any
+	for _, k := range problemKinds {
+		types = append(types, problemTypeBase+k.slug)
+	}
+	o := objectSchema("An RFC 9457 problem document.", object{
+		"type":       object{"type": "string", "format": "uri", "enum": types, "description": "Stable URN of the kind of problem."},
+		"title":      object{"type": "string", "description": "Short summary of the kind of problem."},
+		"status":     object{"type": "integer", "minimum": 400, "maximum": 599},
+		"detail":     object{"type": "string", "description": "What went wrong and what to do; never a value received."},
+		"request_id": object{"type": "string"},
+		"errors":     object{"type": "array", "items": ref("FieldError"), "description": "Every bad field, for validation problems."},
+	}, "type", "title", "status", "detail")
+	return o
+}
+
+func modelSchemaName(m *scoring.Model) string { return "PredictRequest." + m.ID }
+
+// predictRequestSchema is the body of POST /predict: one of the models' requests,
+// told apart by model.
+func predictRequestSchema(c *scoring.Catalog) object {
+	var oneOf []any
+	mapping := object{}
+	for _, m := range c.Models() {
+		r := ref(modelSchemaName(m))
+		oneOf = append(oneOf, r)
+		mapping[m.ID] = r["$ref"]
+	}
+	return object{
+		"description":   "A model id and that model's inputs.",
+		"oneOf":         oneOf,
+		"discriminator": object{"propertyName": "model", "mapping": mapping},
+	}
+}
+
+// modelRequest is the request body for model m: its id and its inputs,
+// each described as the catalog describes it.
+func modelRequest(m *scoring.Model) object {
+	props := object{}
+	var required []string
+	for _, in := range m.Inputs {
+		props[in.Name] = inputSchema(in)
+		if in.Required {
+			required = append(required, in.Name)
+		}
+	}
+	inputs := object{"type": "object", "properties": props, "additionalProperties": false}
+	if len(required) > 0 {
+		inputs["required"] = required
+	}
+	return object{
+		"title":                m.Title,
+		"description":          "Population: " + m.Population + ".",
+		"type":                 "object",
+		"properties":           object{"model": object{"type": "string", "const": m.ID}, "inputs": inputs},
+		"required":             []string{"model", "inputs"},
+		"additionalProperties": false,
+	}
+}
+
+// inputSchema is one input's JSON Schema: a number in the canonical unit
+// (within the model's range) or {value, unit} in an accepted unit, a
+// boolean, or one of an enum's values.
+func inputSchema(in scoring.Input) object {
+	switch in.Type {
+	case "boolean":
+		return object{"type": "boolean", "description": in.Description}
+	case "enum":
+		return object{"type": "string", "enum": in.Values, "description": in.Description}
+	}
+	bare := object{"type": in.Type}
+	if in.Minimum != nil {
+		bare["minimum"] = *in.Minimum
+	}
+	if in.Maximum != nil {
+		bare["maximum"] = *in.Maximum
+	}
+	if in.Default != nil {
+		bare["default"] = in.Default
+	}
+	description := in.Description
+	if in.Unit != "" {
+		description += "; canonical unit " + in.Unit
+		bare["description"] = "In " + in.Unit + "."
+	}
+	if len(in.AcceptedUnits) == 0 {
+		bare["description"] = in.Description
+		return bare
+	}
+	withUnit := objectSchema("In any accepted unit; the range applies after conversion.", object{
+		"value": object{"type": in.Type},
+		"unit":  object{"type": "string", "enum": in.AcceptedUnits},
+	}, "value", "unit")
+	withUnit["additionalProperties"] = false
+	return object{"description": description + ".", "oneOf": []any{bare, withUnit}}
 }

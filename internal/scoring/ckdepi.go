@@ -17,6 +17,7 @@ func ckdEpiModel() *Model {
 			"eGFR = 142 x min(Scr/k,1)^a x max(Scr/k,1)^-1.200 x 0.9938^age x 1.012 (female); k 0.7 female, 0.9 male; a -0.241 female, -0.302 male. No race term.",
 			"Creatinine in umol/L is divided by 88.4 (NKF, kidney.epi, preventr); admiral uses 88.42, which moves the second decimal.",
 			"The value is unrounded (the NKF calculator shows an integer); the KDIGO 2012 category is taken from the unrounded value: G1 >=90, G2 60-89, G3a 45-59, G3b 30-44, G4 15-29, G5 <15.",
+			"Contributions are the terms of ln(eGFR): ln 142, the creatinine term (a ln min(Scr/k,1) - 1.200 ln max(Scr/k,1)), age x ln 0.9938 and, for women, ln 1.012 (a zero term is omitted).",
 			"Creatinine 0.1-30 mg/dL and age up to 120 are plausibility limits, not derivation limits.",
 		},
 		compute: computeCKDEpi,
@@ -29,8 +30,14 @@ func computeCKDEpi(v *Values, p *Prediction) {
 		kappa, alpha, sexFactor = 0.7, -0.241, 1.012
 	}
 	r := v.get(inCreatinine) / kappa
-	egfr := 142 * math.Pow(math.Min(r, 1), alpha) * math.Pow(math.Max(r, 1), -1.200) *
-		math.Pow(0.9938, v.get(inAge)) * sexFactor
+	// The product, written as a sum of logarithms so each factor shows as a
+	// contribution to ln(eGFR).
+	l := predictor{p: p}
+	l.add("constant", math.Log(142), 1)
+	l.add("creatinine", 1, alpha*math.Log(math.Min(r, 1))-1.200*math.Log(math.Max(r, 1)))
+	l.add("age", math.Log(0.9938), v.get(inAge))
+	l.add("sex", math.Log(sexFactor), 1)
+	egfr := math.Exp(l.sum)
 	p.Result.Value = egfr
 	p.Result.Category = kdigoCategory(egfr)
 }

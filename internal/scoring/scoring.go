@@ -95,11 +95,15 @@ func (m *Model) Predict(raw map[string]json.RawMessage) (*Prediction, error) {
 // Compute evaluates the model on inputs returned by Parse, reusing p's
 // slices; it does not allocate when they have room.
 func (m *Model) Compute(v *Values, p *Prediction) {
-	p.Outcomes = p.Outcomes[:0]
-	p.Contributions = p.Contributions[:0]
+	// Contributions and warnings are lists in the response even when empty.
+	if p.Contributions == nil {
+		p.Contributions = make([]Contribution, 0, 8)
+	}
 	if p.Warnings == nil {
 		p.Warnings = make([]string, 0, 2)
 	}
+	p.Outcomes = p.Outcomes[:0]
+	p.Contributions = p.Contributions[:0]
 	p.Warnings = p.Warnings[:0]
 	p.Result = Result{Unit: m.Result.Unit, Label: m.Result.Label}
 	m.compute(v, p)

@@ -1,0 +1,359 @@
+package api
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi-validator/config"
+	"github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/schema_validation"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
+
+	"github.com/healthcare-prediction/api/internal/scoring"
+)
+
+// openAPIOptions are the options of the handler under test: every route.
+func openAPIOptions() Options {
+	return Options{
+		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Catalog:   scoring.NewCatalog(),
+		Build:     Build{Version: "test"},
+		Lifecycle: NewLifecycle(),
+		Routes:    All,
+	}
+}
+
+// openAPISpec is the document as the handler serves it, parsed.
+type openAPISpec struct {
+	doc       libopenapi.Document
+	model     *libopenapi.DocumentModel[v3.Document]
+	validator validator.Validator
+	// lax validates without strict mode, for the one free-form body: the
+	// document itself, checked by TestOpenAPIDocumentIsValid instead.
+	lax validator.Validator
+}
+
+// fetchOpenAPI gets GET /openapi.json from h and builds a validator on it.
+// Strict mode reports any body property or response header the document
+// does not declare, so the document cannot fall behind the code.
+func fetchOpenAPI(t *testing.T, h http.Handler) openAPISpec {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/openapi.json", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /openapi.json: status %d", rec.Code)
+	}
+	doc, err := libopenapi.NewDocument(rec.Body.Bytes())
+	if err != nil {
+		t.Fatalf("parse document: %v", err)
+	}
+	model, err := doc.BuildV3Model()
+	if err != nil {
+		t.Fatalf("build model: %v", err)
+	}
+	v, errs := validator.NewValidator(doc, config.WithStrictMode())
+	if len(errs) > 0 {
+		t.Fatalf("build validator: %v", errs)
+	}
+	lax, errs := validator.NewValidator(doc)
+	if len(errs) > 0 {
+		t.Fatalf("build validator: %v", errs)
+	}
+	return openAPISpec{doc: doc, model: model, validator: v, lax: lax}
+}
+
+func TestOpenAPIDocumentIsValid(t *testing.T) {
+	spec := fetchOpenAPI(t, New(openAPIOptions()))
+	if got, want := spec.doc.GetVersion(), "3.1.0"; got != want {
+		t.Errorf("openapi = %q, want %q", got, want)
+	}
+	if ok, errs := spec.validator.ValidateDocument(); !ok {
+		t.Errorf("document does not validate against the OpenAPI 3.1 schema:\n%s", validationErrors(errs))
+	}
+	if got, want := spec.model.Model.Info.Version, "test"; got != want {
+		t.Errorf("info.version = %q, want %q", got, want)
+	}
+	ids := map[string]string{}
+	for path, item := range spec.model.Model.Paths.PathItems.FromOldest() {
+		for method, op := range item.GetOperations().FromOldest() {
+			where := strings.ToUpper(method) + " " + path
+			if op.OperationId == "" || op.Summary == "" || op.Description == "" {
+				t.Errorf("%s: operationId, summary and description must all be set", where)
+			}
+			if other, dup := ids[op.OperationId]; dup {
+				t.Errorf("operationId %q used by %s and %s", op.OperationId, other, where)
+			}
+			ids[op.OperationId] = where
+			if op.Responses.Codes.GetOrZero("500") == nil {
+				t.Errorf("%s: no 500 response", where)
+			}
+		}
+	}
+}
+
+// TestOpenAPIDocumentsEveryRoute compares the document with the route
+// table both ways, and checks that every route has its operation entry.
+func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	o := openAPIOptions()
+	spec := fetchOpenAPI(t, New(o))
+	var table, documented []string
+	for _, rt := range routes(o) {
+		table = append(table, rt.method+" "+rt.publicPath())
+		if _, ok := operations(o.Catalog)[rt.method+" "+rt.path]; !ok {
+			t.Errorf("route %s %s has no entry in operations()", rt.method, rt.path)
+		}
+	}
+	for path, item := range spec.model.Model.Paths.PathItems.FromOldest() {
+		for method := range item.GetOperations().KeysFromOldest() {
+			documented = append(documented, strings.ToUpper(method)+" "+path)
+		}
+	}
+	slices.Sort(table)
+	slices.Sort(documented)
+	if !slices.Equal(documented, table) {
+		t.Errorf("documented operations:\n  %s\nroute table:\n  %s", strings.Join(documented, "\n  "), strings.Join(table, "\n  "))
+	}
+	if n := len(operations(o.Catalog)); n != len(table) {
+		t.Errorf("operations() has %d entries for %d routes", n, len(table))
+	}
+}
+
+// validPredictions holds one valid set of inputs per model, some with
+// {value, unit} inputs in a non-canonical unit.
+var validPredictions = map[string]string{
+	"ascvd-pce": `{"age":55,"sex":"female","race":"white","total_cholesterol":213,"hdl_cholesterol":50,` +
+		`"systolic_bp":120,"on_bp_treatment":false,"diabetes":false,"current_smoker":false}`,
+	"prevent-10y": `{"age":50,"sex":"female","total_cholesterol":{"value":5.2,"unit":"mmol/L"},"hdl_cholesterol":45,` +
+		`"systolic_bp":130,"on_bp_treatment":false,"on_statin":false,"diabetes":false,"current_smoker":false,"bmi":28,"egfr":90}`,
+	"prevent-30y": `{"age":45,"sex":"male","total_cholesterol":200,"hdl_cholesterol":45,"systolic_bp":{"value":130,"unit":"mmHg"},` +
+		`"on_bp_treatment":true,"on_statin":false,"diabetes":true,"current_smoker":false,"bmi":31,"egfr":75}`,
+	"framingham-cvd": `{"age":60,"sex":"male","total_cholesterol":200,"hdl_cholesterol":45,"systolic_bp":140,` +
+		`"on_bp_treatment":true,"diabetes":false,"current_smoker":true}`,
+	"news2": `{"respiratory_rate":18,"spo2":96,"on_oxygen":false,"systolic_bp":120,"pulse":80,` +
+		`"consciousness":"alert","temperature":{"value":98.6,"unit":"[degF]"}}`,
+	"qsofa":        `{"respiratory_rate":24,"systolic_bp":95,"gcs":14}`,
+	"cha2ds2-vasc": `{"age":72,"sex":"female","chf":false,"hypertension":true,"diabetes":false,"stroke_tia_thromboembolism":false,"vascular_disease":false}`,
+	"ckd-epi-2021": `{"creatinine":{"value":80,"unit":"umol/L"},"age":50,"sex":"male"}`,
+	"meld-na":      `{"bilirubin":2,"creatinine":1.5,"inr":1.6,"sodium":132,"dialysis_twice_past_week":false}`,
+	"meld-3.0":     `{"bilirubin":2,"creatinine":1.5,"inr":1.6,"sodium":132,"albumin":{"value":30,"unit":"g/L"},"sex":"female","dialysis_twice_past_week":false}`,
+	"findrisc": `{"age":50,"bmi":27,"waist":{"value":36,"unit":"in"},"sex":"male","physically_active":true,"daily_vegetables":true,` +
+		`"ever_bp_medication":false,"high_glucose_history":false,"family_history_diabetes":"none"}`,
+	"curb-65": `{"confusion":false,"bun":25,"respiratory_rate":22,"systolic_bp":110,"diastolic_bp":70,"age":70}`,
+}
+
+func predictBody(model, inputs string) string {
+	return `{"model":"` + model + `","inputs":` + inputs + `}`
+}
+
+// exchange is one request through the real handler.
+type exchange struct {
+	name        string
+	method      string
+	path        string
+	contentType string
+	body        string
+	wantStatus  int
+	// requestOutsideContract marks a request that the document itself
+	// rejects (unknown model id, wrong media type, malformed JSON, ...):
+	// only the response is validated, and the request must fail.
+	requestOutsideContract bool
+	// freeForm marks a body the document describes only as an object.
+	freeForm bool
+}
+
+func (e exchange) request() *http.Request {
+	r := httptest.NewRequest(e.method, e.path, strings.NewReader(e.body))
+	if e.contentType != "" {
+		r.Header.Set("Content-Type", e.contentType)
+	}
+	return r
+}
+
+func TestOpenAPIResponsesMatch(t *testing.T) {
+	o := openAPIOptions()
+	h := New(o)
+	spec := fetchOpenAPI(t, h)
+
+	drained := openAPIOptions()
+	drained.Lifecycle.Drain()
+	hDrained := New(drained)
+
+	exchanges := []exchange{
+		{name: "index", method: "GET", path: "/", wantStatus: 200},
+		{name: "catalog", method: "GET", path: "/models", wantStatus: 200},
+		{name: "document", method: "GET", path: "/openapi.json", wantStatus: 200, freeForm: true},
+		{name: "health", method: "GET", path: "/health", wantStatus: 200},
+		{name: "live", method: "GET", path: "/health/live", wantStatus: 200},
+		{name: "ready", method: "GET", path: "/health/ready", wantStatus: 200},
+		{name: "unknown model id", method: "GET", path: "/models/nope", wantStatus: 404, requestOutsideContract: true},
+		{name: "GET /predict", method: "GET", path: "/predict", wantStatus: 405},
+		{name: "out of range after unit conversion", method: "POST", path: "/predict", contentType: "application/json",
+			body:       predictBody("news2", strings.Replace(validPredictions["news2"], `98.6`, `200`, 1)),
+			wantStatus: 422},
+		{name: "neither gcs nor altered_mentation", method: "POST", path: "/predict", contentType: "application/json",
+			body: predictBody("qsofa", `{"respiratory_rate":24,"systolic_bp":95}`), wantStatus: 422},
+		{name: "out of range", method: "POST", path: "/predict", contentType: "application/json",
+			body:       predictBody("ascvd-pce", strings.Replace(validPredictions["ascvd-pce"], `"age":55`, `"age":20`, 1)),
+			wantStatus: 422, requestOutsideContract: true},
+		{name: "missing inputs", method: "POST", path: "/predict", contentType: "application/json",
+			body: `{"model":"qsofa"}`, wantStatus: 422, requestOutsideContract: true},
+		{name: "duplicate key", method: "POST", path: "/predict", contentType: "application/json",
+			body: `{"model":"qsofa","model":"qsofa","inputs":` + validPredictions["qsofa"] + `}`, wantStatus: 400},
+		{name: "malformed JSON", method: "POST", path: "/predict", contentType: "application/json",
+			body: `{"model":"qsofa",`, wantStatus: 400, requestOutsideContract: true},
+		{name: "unknown field", method: "POST", path: "/predict", contentType: "application/json",
+			body: `{"model":"qsofa","Inputs":{}}`, wantStatus: 400, requestOutsideContract: true},
+		{name: "unknown model", method: "POST", path: "/predict", contentType: "application/json",
+			body: predictBody("nope", `{}`), wantStatus: 404, requestOutsideContract: true},
+		{name: "wrong media type", method: "POST", path: "/predict", contentType: "text/plain",
+			body: predictBody("qsofa", validPredictions["qsofa"]), wantStatus: 415, requestOutsideContract: true},
+		{name: "too large", method: "POST", path: "/predict", contentType: "application/json",
+			body: predictBody("qsofa", validPredictions["qsofa"]) + strings.Repeat(" ", maxBodyBytes), wantStatus: 413},
+	}
+	for _, id := range o.Catalog.IDs() {
+		exchanges = append(exchanges,
+			exchange{name: "model " + id, method: "GET", path: "/models/" + id, wantStatus: 200},
+			exchange{name: "predict " + id, method: "POST", path: "/predict", contentType: "application/json",
+				body: predictBody(id, validPredictions[id]), wantStatus: 200})
+	}
+
+	check := func(t *testing.T, h http.Handler, e exchange) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, e.request())
+		if rec.Code != e.wantStatus {
+			t.Fatalf("status %d, want %d; body %.400s", rec.Code, e.wantStatus, rec.Body)
+		}
+		if e.requestOutsideContract {
+			if ok, _ := spec.validator.ValidateHttpRequest(e.request()); ok {
+				t.Errorf("the document accepts the request, but the service answers %d", rec.Code)
+			}
+			if ok, errs := spec.validator.ValidateHttpResponse(e.request(), rec.Result()); !ok {
+				t.Errorf("response does not match the document:\n%s\nbody: %.400s", validationErrors(errs), rec.Body)
+			}
+			return
+		}
+		v := spec.validator
+		if e.freeForm {
+			v = spec.lax
+		}
+		ok, errs := v.ValidateHttpRequestResponse(e.request(), rec.Result())
+		if !ok {
+			t.Errorf("request or response does not match the document:\n%s\nbody: %.400s", validationErrors(errs), rec.Body)
+		}
+	}
+	for _, e := range exchanges {
+		t.Run(e.name, func(t *testing.T) { check(t, h, e) })
+	}
+	for _, path := range []string{"/health", "/health/ready"} {
+		t.Run("draining "+path, func(t *testing.T) {
+			check(t, hDrained, exchange{method: "GET", path: path, wantStatus: 503})
+		})
+	}
+
+	// No path of the document matches an unknown route, so its 404 body is
+	// checked against the Problem schema directly.
+	t.Run("unknown route", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/nope", nil))
+		if rec.Code != http.StatusNotFound || rec.Header().Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("status %d, content type %q; want a 404 problem", rec.Code, rec.Header().Get("Content-Type"))
+		}
+		problem := spec.model.Model.Components.Schemas.GetOrZero("Problem").Schema()
+		if ok, errs := schema_validation.NewSchemaValidator().ValidateSchemaBytes(problem, rec.Body.Bytes()); !ok {
+			t.Errorf("404 body does not match the Problem schema:\n%s", validationErrors(errs))
+		}
+	})
+}
+
+// TestOpenAPIPredictRequestPerModel shows the per-model request schemas are
+// real: a valid body for every model passes, and taking away any required
+// input, giving a unit the input does not accept, or naming another model
+// fails, as the service's own validation does.
+func TestOpenAPIPredictRequestPerModel(t *testing.T) {
+	o := openAPIOptions()
+	h := New(o)
+	spec := fetchOpenAPI(t, h)
+	if got, want := slices.Sorted(maps.Keys(validPredictions)), o.Catalog.IDs(); !slices.Equal(got, want) {
+		t.Fatalf("validPredictions covers %v, the catalog has %v", got, want)
+	}
+	post := func(body string) *http.Request {
+		r := httptest.NewRequest("POST", "/predict", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		return r
+	}
+	serve := func(body string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, post(body))
+		return rec.Code
+	}
+	for _, m := range o.Catalog.Models() {
+		t.Run(m.ID, func(t *testing.T) {
+			valid := validPredictions[m.ID]
+			if ok, errs := spec.validator.ValidateHttpRequest(post(predictBody(m.ID, valid))); !ok {
+				t.Errorf("valid prediction fails request validation:\n%s", validationErrors(errs))
+			}
+			var inputs map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(valid), &inputs); err != nil {
+				t.Fatal(err)
+			}
+			invalid := map[string]string{}
+			for _, in := range m.Inputs {
+				if in.Required {
+					without := maps.Clone(inputs)
+					delete(without, in.Name)
+					invalid["without "+in.Name] = predictBody(m.ID, mustJSON(t, without))
+				}
+				if len(in.AcceptedUnits) > 0 {
+					wrongUnit := maps.Clone(inputs)
+					wrongUnit[in.Name] = json.RawMessage(`{"value":1,"unit":"furlong"}`)
+					invalid[in.Name+" in an unknown unit"] = predictBody(m.ID, mustJSON(t, wrongUnit))
+				}
+			}
+			other := "qsofa"
+			if m.ID == other {
+				other = "news2"
+			}
+			invalid["inputs of "+m.ID+" for "+other] = predictBody(other, valid)
+			extra := maps.Clone(inputs)
+			extra["not_an_input"] = json.RawMessage(`true`)
+			invalid["unknown input"] = predictBody(m.ID, mustJSON(t, extra))
+			for name, body := range invalid {
+				if ok, _ := spec.validator.ValidateHttpRequest(post(body)); ok {
+					t.Errorf("%s: passes request validation", name)
+				}
+				if got := serve(body); got != http.StatusUnprocessableEntity {
+					t.Errorf("%s: the service answers %d, want 422", name, got)
+				}
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func validationErrors(errs []*errors.ValidationError) string {
+	var b strings.Builder
+	for _, e := range errs {
+		b.WriteString("  " + e.Message + ": " + e.Reason + "\n")
+		for _, f := range e.SchemaValidationErrors {
+			b.WriteString("    " + f.FieldPath + " (" + f.KeywordLocation + "): " + f.Reason + "\n")
+		}
+	}
+	return b.String()
+}
