@@ -17,6 +17,7 @@ import (
 
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/app"
+	"github.com/healthcare-prediction/api/internal/metrics"
 )
 
 func main() {
@@ -46,7 +47,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	logger := cfg.Logger(stdout)
 	lifecycle := api.NewLifecycle()
 	srv := &http.Server{
-		Handler:           app.NewAPI(logger, api.All, lifecycle, false),
+		Handler:           app.NewAPI(logger, metrics.Discard{}, api.All, lifecycle, false),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
 
@@ -48,9 +49,10 @@ func (l *Lifecycle) Drain() { l.draining.Store(true) }
 func (l *Lifecycle) Draining() bool { return l.draining.Load() }
 
 // Options are the dependencies of the API. Every field is required except
-// StripBasePath.
+// Metrics (nil records nothing) and StripBasePath.
 type Options struct {
 	Logger    *slog.Logger
+	Metrics   metrics.Recorder
 	Catalog   *scoring.Catalog
 	Build     Build
 	Lifecycle *Lifecycle
@@ -63,11 +65,14 @@ type Options struct {
 
 // New builds the handler: the routes of o.Routes behind the middleware.
 func New(o Options) http.Handler {
+	if o.Metrics == nil {
+		o.Metrics = metrics.Discard{}
+	}
 	mux := http.NewServeMux()
 	addRoutes(mux, o)
 	var h http.Handler = mux
 	if o.StripBasePath {
 		h = stripBasePath(mux)
 	}
-	return requestID(accessLog(o.Logger, recoverPanics(o.Logger, h)))
+	return requestID(observe(o.Logger, o.Metrics, recoverPanics(o.Logger, h)))
 }

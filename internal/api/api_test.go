@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
 
@@ -289,7 +290,7 @@ func TestPanicIsAGeneric500(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	boom := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("value 987.654 leaked") })
-	h := requestID(accessLog(logger, recoverPanics(logger, boom)))
+	h := requestID(observe(logger, metrics.Discard{}, recoverPanics(logger, boom)))
 	w := do(h, "GET", "/", "", "")
 	if w.Code != 500 || w.Header().Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("got %d %q, want a 500 problem", w.Code, w.Header().Get("Content-Type"))

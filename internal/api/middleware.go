@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/healthcare-prediction/api/internal/metrics"
 )
 
 // requestInfo is what the middleware and handlers learn about a request,
@@ -87,32 +89,52 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// accessLog writes one JSON line per request: method, route pattern (never
-// the raw path or query), status, duration, request id, and model.
-func accessLog(logger *slog.Logger, next http.Handler) http.Handler {
+// observe writes one access-log line per request (method, route pattern,
+// never the raw path or query, status, duration, request id, model) and
+// records the request's metrics.
+func observe(logger *slog.Logger, rec metrics.Recorder, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		if rec.status == 0 {
+		sw := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
 			// A handler that writes nothing would make the Lambda adapter
 			// answer 502; answer an empty 204 instead.
-			rec.WriteHeader(http.StatusNoContent)
+			sw.WriteHeader(http.StatusNoContent)
 		}
+		elapsed := time.Since(start)
 		info := infoFrom(r.Context())
+		method, route := requestMethod(r), routePattern(r)
 		attrs := []slog.Attr{
-			slog.String("method", r.Method),
-			slog.String("route", routePattern(r)),
-			slog.Int("status", rec.status),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.Int("bytes", rec.bytes),
+			slog.String("method", method),
+			slog.String("route", route),
+			slog.Int("status", sw.status),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+			slog.Int("bytes", sw.bytes),
 			slog.String("request_id", info.id),
 		}
 		if info.model != "" {
 			attrs = append(attrs, slog.String("model", info.model))
 		}
 		logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		rec.Request(r.Context(), metrics.Request{
+			Operation: method + " " + route,
+			Model:     info.model,
+			Status:    sw.status,
+			Duration:  elapsed,
+			RequestID: info.id,
+		})
 	})
+}
+
+// requestMethod is the method, or OTHER for one outside RFC 9110: a client
+// can send any token, and logs and metric dimensions must stay bounded.
+func requestMethod(r *http.Request) string {
+	switch r.Method {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE":
+		return r.Method
+	}
+	return "OTHER"
 }
 
 // routePattern is the matched ServeMux pattern without its method, or
@@ -125,6 +147,8 @@ func routePattern(r *http.Request) string {
 	switch p {
 	case "", "/":
 		return "unmatched"
+	case "/{$}":
+		return "/"
 	}
 	return p
 }

@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/healthcare-prediction/api/internal/api"
+	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
 
@@ -64,6 +66,19 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// syncWriter serialises whole writes: the logger and the EMF writer share
+// stdout, and their lines must not interleave.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
 // Logger writes JSON lines to w at the configured level.
 func (c Config) Logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: c.LogLevel}))
@@ -84,9 +99,10 @@ func Build() api.Build {
 
 // NewAPI builds the API serving routes. Lambda functions strip a stage or
 // base path from request paths; the container serves bare paths.
-func NewAPI(logger *slog.Logger, routes api.Group, lifecycle *api.Lifecycle, stripBasePath bool) http.Handler {
+func NewAPI(logger *slog.Logger, rec metrics.Recorder, routes api.Group, lifecycle *api.Lifecycle, stripBasePath bool) http.Handler {
 	return api.New(api.Options{
 		Logger:        logger,
+		Metrics:       rec,
 		Catalog:       scoring.NewCatalog(),
 		Build:         Build(),
 		Lifecycle:     lifecycle,

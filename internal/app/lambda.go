@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/healthcare-prediction/api/internal/api"
+	"github.com/healthcare-prediction/api/internal/metrics"
 )
 
 // RunLambda serves routes as a Lambda function until the runtime stops it.
@@ -16,8 +17,13 @@ func RunLambda(ctx context.Context, getenv func(string) string, stdout io.Writer
 	if err != nil {
 		return err
 	}
+	stdout = &syncWriter{w: stdout}
 	logger := cfg.Logger(stdout)
-	h := NewAPI(logger, routes, api.NewLifecycle(), true)
+	// CloudWatch Logs turns the EMF lines on stdout into metrics.
+	emf := metrics.NewEMF(stdout, getenv("AWS_LAMBDA_FUNCTION_NAME"), func(err error) {
+		logger.Error("metrics document not written", "error", err.Error())
+	})
+	h := NewAPI(logger, emf, routes, api.NewLifecycle(), true)
 	logger.Warn("authentication is not configured: every route is open")
 	lambda.StartWithOptions(api.LambdaHandler(h), lambda.WithContext(ctx))
 	return nil

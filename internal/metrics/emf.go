@@ -1,0 +1,216 @@
+package metrics
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Limits of the CloudWatch Embedded Metric Format specification.
+const (
+	emfMaxMetrics       = 100 // metric definitions per document
+	emfMaxDimensionKeys = 30  // keys per dimension set
+	emfMaxValues        = 100 // values per metric array
+)
+
+// cloudWatchUnits are the units the EMF specification (and PutMetricData)
+// accepts.
+var cloudWatchUnits = map[string]bool{
+	"Seconds": true, "Microseconds": true, "Milliseconds": true, "Bytes": true, "Kilobytes": true,
+	"Megabytes": true, "Gigabytes": true, "Terabytes": true, "Bits": true, "Kilobits": true,
+	"Megabits": true, "Gigabits": true, "Terabits": true, "Percent": true, "Count": true,
+	"Bytes/Second": true, "Kilobytes/Second": true, "Megabytes/Second": true, "Gigabytes/Second": true,
+	"Terabytes/Second": true, "Bits/Second": true, "Kilobits/Second": true, "Megabits/Second": true,
+	"Gigabits/Second": true, "Terabits/Second": true, "Count/Second": true, "None": true,
+}
+
+// Document is one EMF record before encoding: the dimension values and
+// properties its metrics share, and each metric's values aggregated by
+// name. Lines splits it where the specification's limits require.
+type Document struct {
+	Timestamp  time.Time
+	Dimensions map[string]string // dimension values, top-level members
+	Properties map[string]any    // other top-level members, e.g. the request id
+	series     []*series
+}
+
+type series struct {
+	Metric
+	values []float64
+}
+
+// Add appends one value of m. Non-finite values are dropped: CloudWatch
+// rejects them, and they would mean a bug upstream.
+func (d *Document) Add(m Metric, v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	if !cloudWatchUnits[m.Unit] {
+		return fmt.Errorf("metric %s: unit %q is not a CloudWatch unit", m.Name, m.Unit)
+	}
+	for _, set := range m.Dimensions {
+		if len(set) > emfMaxDimensionKeys {
+			return fmt.Errorf("metric %s: a dimension set has more than %d keys", m.Name, emfMaxDimensionKeys)
+		}
+		for _, k := range set {
+			if _, ok := d.Dimensions[k]; !ok {
+				return fmt.Errorf("metric %s: no value for dimension %s", m.Name, k)
+			}
+		}
+	}
+	for _, s := range d.series {
+		if s.Name == m.Name {
+			s.values = append(s.values, v)
+			return nil
+		}
+	}
+	d.series = append(d.series, &series{Metric: m, values: []float64{v}})
+	return nil
+}
+
+// emfMetricDefinition, emfDirective and emfMetadata are the "_aws" member.
+type emfMetricDefinition struct {
+	Name              string `json:"Name"`
+	Unit              string `json:"Unit"`
+	StorageResolution int    `json:"StorageResolution"`
+}
+
+type emfDirective struct {
+	Namespace  string                `json:"Namespace"`
+	Dimensions [][]string            `json:"Dimensions"`
+	Metrics    []emfMetricDefinition `json:"Metrics"`
+}
+
+type emfMetadata struct {
+	Timestamp         int64          `json:"Timestamp"`
+	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
+}
+
+// Lines encodes the document as one or more JSON lines. A metric with more
+// than 100 values continues in the next document; a document holds at most
+// 100 metric definitions.
+func (d *Document) Lines() ([][]byte, error) {
+	var lines [][]byte
+	for round := 0; ; round++ {
+		var batch []*series // this round's chunk of each metric
+		for _, s := range d.series {
+			if lo := round * emfMaxValues; lo < len(s.values) {
+				batch = append(batch, &series{Metric: s.Metric, values: s.values[lo:min(lo+emfMaxValues, len(s.values))]})
+			}
+		}
+		if len(batch) == 0 {
+			return lines, nil
+		}
+		for chunk := range slices.Chunk(batch, emfMaxMetrics) {
+			line, err := d.encode(chunk)
+			if err != nil {
+				return nil, err
+			}
+			lines = append(lines, line)
+		}
+	}
+}
+
+func (d *Document) encode(batch []*series) ([]byte, error) {
+	doc := make(map[string]any, len(d.Dimensions)+len(d.Properties)+len(batch)+1)
+	for k, v := range d.Properties {
+		doc[k] = v
+	}
+	for k, v := range d.Dimensions {
+		doc[k] = v
+	}
+	meta := emfMetadata{Timestamp: d.Timestamp.UnixMilli()}
+	directives := map[string]int{} // dimension sets → index in meta
+	for _, s := range batch {
+		key := dimensionKey(s.Dimensions)
+		i, ok := directives[key]
+		if !ok {
+			i = len(meta.CloudWatchMetrics)
+			directives[key] = i
+			meta.CloudWatchMetrics = append(meta.CloudWatchMetrics, emfDirective{Namespace: Namespace, Dimensions: s.Dimensions})
+		}
+		meta.CloudWatchMetrics[i].Metrics = append(meta.CloudWatchMetrics[i].Metrics,
+			emfMetricDefinition{Name: s.Name, Unit: s.Unit, StorageResolution: 60})
+		if len(s.values) == 1 {
+			doc[s.Name] = s.values[0]
+		} else {
+			doc[s.Name] = s.values
+		}
+	}
+	doc["_aws"] = meta
+	line, err := json.Marshal(doc)
+	return append(line, '\n'), err
+}
+
+func dimensionKey(sets [][]string) string {
+	parts := make([]string, len(sets))
+	for i, set := range sets {
+		parts[i] = strings.Join(set, ",")
+	}
+	return strings.Join(parts, ";")
+}
+
+// EMF writes one EMF document per request to w (stdout on Lambda, where
+// CloudWatch Logs turns it into metrics), and a ColdStart metric with the
+// first request of the execution environment. It is safe for concurrent
+// requests: all per-request state arrives in the Request.
+type EMF struct {
+	mu       sync.Mutex
+	w        io.Writer
+	function string
+	warm     atomic.Bool
+	now      func() time.Time
+	onError  func(error)
+}
+
+// NewEMF writes to w; functionName is the Lambda function's name.
+// onError hears about documents that could not be written.
+func NewEMF(w io.Writer, functionName string, onError func(error)) *EMF {
+	return &EMF{w: w, function: functionName, now: time.Now, onError: onError}
+}
+
+// Request implements Recorder.
+func (e *EMF) Request(_ context.Context, r Request) {
+	d := Document{
+		Timestamp:  e.now(),
+		Dimensions: map[string]string{DimService: Service, DimFunctionName: e.function},
+		Properties: map[string]any{"RequestId": r.RequestID, "StatusCode": r.Status},
+	}
+	var err error
+	for _, o := range Observations(r) {
+		for k, v := range o.Dimensions {
+			d.Dimensions[k] = v
+		}
+		err = firstErr(err, d.Add(o.Metric, o.Value))
+	}
+	if !e.warm.Swap(true) {
+		err = firstErr(err, d.Add(ColdStart, 1))
+	}
+	lines, encErr := d.Lines()
+	err = firstErr(err, encErr)
+	e.mu.Lock()
+	for _, line := range lines {
+		if _, werr := e.w.Write(line); werr != nil {
+			err = firstErr(err, werr)
+			break
+		}
+	}
+	e.mu.Unlock()
+	if err != nil && e.onError != nil {
+		e.onError(err)
+	}
+}
+
+func firstErr(err, next error) error {
+	if err != nil {
+		return err
+	}
+	return next
+}
