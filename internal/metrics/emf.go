@@ -3,11 +3,11 @@ package metrics
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,23 +47,16 @@ type series struct {
 }
 
 // Add appends one value of m. Non-finite values are dropped: CloudWatch
-// rejects them, and they would mean a bug upstream.
+// rejects them, and they would mean a bug upstream. Add refuses what would
+// make an invalid document: an unknown unit, no dimension set, a dimension
+// without a value or with one over 1,024 characters, a name that collides
+// with another member, or one name with two definitions.
 func (d *Document) Add(m Metric, v float64) error {
+	if err := d.check(m); err != nil {
+		return fmt.Errorf("metric %q: %w", m.Name, err)
+	}
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return nil
-	}
-	if !cloudWatchUnits[m.Unit] {
-		return fmt.Errorf("metric %s: unit %q is not a CloudWatch unit", m.Name, m.Unit)
-	}
-	for _, set := range m.Dimensions {
-		if len(set) > emfMaxDimensionKeys {
-			return fmt.Errorf("metric %s: a dimension set has more than %d keys", m.Name, emfMaxDimensionKeys)
-		}
-		for _, k := range set {
-			if _, ok := d.Dimensions[k]; !ok {
-				return fmt.Errorf("metric %s: no value for dimension %s", m.Name, k)
-			}
-		}
 	}
 	for _, s := range d.series {
 		if s.Name == m.Name {
@@ -72,6 +65,42 @@ func (d *Document) Add(m Metric, v float64) error {
 		}
 	}
 	d.series = append(d.series, &series{Metric: m, values: []float64{v}})
+	return nil
+}
+
+func (d *Document) check(m Metric) error {
+	switch {
+	case m.Name == "" || len(m.Name) > 1024:
+		return errors.New("name must be 1 to 1024 characters")
+	case m.Name == "_aws":
+		return errors.New("name _aws is reserved")
+	case !cloudWatchUnits[m.Unit]:
+		return fmt.Errorf("unit %q is not a CloudWatch unit", m.Unit)
+	case len(m.Dimensions) == 0:
+		return errors.New("needs at least one dimension set (an empty set publishes it without dimensions)")
+	}
+	if _, ok := d.Dimensions[m.Name]; ok {
+		return errors.New("name is also a dimension")
+	}
+	if _, ok := d.Properties[m.Name]; ok {
+		return errors.New("name is also a property")
+	}
+	for _, set := range m.Dimensions {
+		if len(set) > emfMaxDimensionKeys {
+			return fmt.Errorf("a dimension set has more than %d keys", emfMaxDimensionKeys)
+		}
+		for _, k := range set {
+			value, ok := d.Dimensions[k]
+			if !ok || value == "" || len(value) > 1024 {
+				return fmt.Errorf("dimension %s needs a value of 1 to 1024 characters", k)
+			}
+		}
+	}
+	for _, s := range d.series {
+		if s.Name == m.Name && (s.Unit != m.Unit || dimensionKey(s.Dimensions) != dimensionKey(m.Dimensions)) {
+			return errors.New("added before with another unit or dimension sets")
+		}
+	}
 	return nil
 }
 
@@ -149,12 +178,11 @@ func (d *Document) encode(batch []*series) ([]byte, error) {
 	return append(line, '\n'), err
 }
 
+// dimensionKey identifies a list of dimension sets; JSON keeps names with
+// commas apart from lists of names.
 func dimensionKey(sets [][]string) string {
-	parts := make([]string, len(sets))
-	for i, set := range sets {
-		parts[i] = strings.Join(set, ",")
-	}
-	return strings.Join(parts, ";")
+	b, _ := json.Marshal(sets)
+	return string(b)
 }
 
 // EMF writes one EMF document per request to w (stdout on Lambda, where
@@ -170,9 +198,13 @@ type EMF struct {
 	onError  func(error)
 }
 
-// NewEMF writes to w; functionName is the Lambda function's name.
-// onError hears about documents that could not be written.
+// NewEMF writes to w; functionName is the Lambda function's name ("local"
+// when empty, since CloudWatch refuses empty dimension values). onError
+// hears about documents that could not be written.
 func NewEMF(w io.Writer, functionName string, onError func(error)) *EMF {
+	if functionName == "" {
+		functionName = "local"
+	}
 	return &EMF{w: w, function: functionName, now: time.Now, onError: onError}
 }
 

@@ -1,0 +1,95 @@
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Prometheus records the vocabulary on its own registry (never the global
+// one) for the container's /metrics. Names mirror the CloudWatch ones:
+// Requests → healthcare_api_requests_total (ClientErrors and ServerErrors
+// are its status_class 4xx and 5xx), Latency →
+// healthcare_api_request_duration_seconds, Predictions →
+// healthcare_api_predictions_total. Labels are route patterns, methods,
+// status classes and model ids: all bounded.
+type Prometheus struct {
+	registry    *prometheus.Registry
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	predictions *prometheus.CounterVec
+	inFlight    prometheus.Gauge
+}
+
+// NewPrometheus registers the service's metrics, build info and the Go and
+// process collectors.
+func NewPrometheus(version, commit string) *Prometheus {
+	p := &Prometheus{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "healthcare_api_requests_total",
+			Help: "Requests answered, by route pattern, method and status class.",
+		}, []string{"route", "method", "status_class"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "healthcare_api_request_duration_seconds",
+			Help: "Time from request to response in the handler, by route pattern, method and status class.",
+			// Around the targets: health < 100 ms, predictions < 500 ms.
+			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+		}, []string{"route", "method", "status_class"}),
+		predictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "healthcare_api_predictions_total",
+			Help: "Predictions computed, by model id.",
+		}, []string{"model"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "healthcare_api_in_flight_requests",
+			Help: "Requests being served now.",
+		}),
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "healthcare_api_build_info",
+		Help:        "Always 1; the labels say which build is running.",
+		ConstLabels: prometheus.Labels{"version": version, "commit": commit},
+	})
+	build.Set(1)
+	p.registry.MustRegister(p.requests, p.duration, p.predictions, p.inFlight, build,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return p
+}
+
+// Request implements Recorder.
+func (p *Prometheus) Request(_ context.Context, r Request) {
+	method, route, _ := strings.Cut(r.Operation, " ")
+	class := strconv.Itoa(r.Status/100) + "xx"
+	p.requests.WithLabelValues(route, method, class).Inc()
+	p.duration.WithLabelValues(route, method, class).Observe(r.Duration.Seconds())
+	for _, o := range Observations(r) {
+		if o.Metric.Name == Predictions.Name {
+			p.predictions.WithLabelValues(o.Dimensions[DimModel]).Add(o.Value)
+		}
+	}
+}
+
+// InFlight wraps h so the in-flight gauge counts its requests.
+func (p *Prometheus) InFlight(h http.Handler) http.Handler {
+	return promhttp.InstrumentHandlerInFlight(p.inFlight, h)
+}
+
+// Handler serves the exposition of this registry.
+func (p *Prometheus) Handler() http.Handler {
+	return promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{Registry: p.registry})
+}
+
+// Tee records to several recorders, e.g. Prometheus and CloudWatch.
+type Tee []Recorder
+
+// Request implements Recorder.
+func (t Tee) Request(ctx context.Context, r Request) {
+	for _, rec := range t {
+		rec.Request(ctx, r)
+	}
+}
