@@ -46,8 +46,37 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	logger := cfg.Logger(stdout)
 	lifecycle := api.NewLifecycle()
+	build := app.Build()
+	prom := metrics.NewPrometheus(build.Version, build.Commit)
+	// /metrics is served beside the API, not through it: scrapes are not
+	// requests of the API and stay out of its logs and metrics.
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", prom.Handler())
+	keys, err := cfg.Keys(ctx, getenv, logger)
+	if err != nil {
+		return err
+	}
+	if keys != nil {
+		defer keys.Close()
+	}
+	var rec metrics.Recorder = prom
+	flushed := make(chan struct{})
+	metricsCtx, stopMetrics := context.WithCancel(context.Background())
+	defer stopMetrics()
+	if cfg.MetricsCloudWatch {
+		cw, err := metrics.NewCloudWatchFromEnv(ctx, metrics.CloudWatchOptions{FlushInterval: cfg.MetricsFlushInterval, Logger: logger})
+		if err != nil {
+			return fmt.Errorf("cloudwatch metrics: %w", err)
+		}
+		rec = metrics.Tee{prom, cw}
+		go func() { cw.Run(metricsCtx); close(flushed) }()
+		logger.Info("metrics: also sent to CloudWatch", "flush_interval", cfg.MetricsFlushInterval.String())
+	} else {
+		close(flushed)
+	}
+	mux.Handle("/", prom.InFlight(app.NewAPI(logger, rec, keys, cfg.RateLimit, api.All, lifecycle, false)))
 	srv := &http.Server{
-		Handler:           app.NewAPI(logger, metrics.Discard{}, api.All, lifecycle, false),
+		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -61,8 +90,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	logger.Warn("authentication is not configured: every route is open")
-	logger.Info("listening", "addr", ln.Addr().String(), "version", app.Build().Version)
+	logger.Info("listening", "addr", ln.Addr().String(), "version", build.Version)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -83,6 +111,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
+	stopMetrics() // the last CloudWatch flush, bounded by its timeout
+	<-flushed
 	logger.Info("stopped")
 	return nil
 }

@@ -57,6 +57,11 @@ type Options struct {
 	Build     Build
 	Lifecycle *Lifecycle
 	Routes    Group
+	// Keys checks API keys on protected routes; nil turns authentication
+	// off (the mains refuse that under Lambda and Kubernetes unless told).
+	Keys KeyStore
+	// RateLimit limits each API key's requests; zero means no limit.
+	RateLimit RateLimit
 	// StripBasePath lets a request whose path carries an API Gateway stage
 	// or custom-domain base path ("/Prod/predict") reach its route. Only
 	// Lambda needs it; the container serves bare paths.

@@ -123,30 +123,44 @@ type healthResponse struct {
 	Checks        map[string]string `json:"checks"`
 }
 
-func health(b Build, l *Lifecycle) (healthResponse, int) {
-	h := healthResponse{Status: "ok", Service: serviceName, Version: b.Version,
-		UptimeSeconds: time.Since(l.started).Seconds(), Checks: map[string]string{"lifecycle": "serving"}}
-	if l.Draining() {
-		h.Status, h.Checks["lifecycle"] = "degraded", "draining"
-		return h, http.StatusServiceUnavailable
+// ready reports whether the process should get traffic, and if not why:
+// it is draining, or keys are configured but none is usable.
+func ready(l *Lifecycle, keys KeyStore) (bool, string) {
+	switch {
+	case l.Draining():
+		return false, "draining"
+	case keys != nil && !keys.Ready():
+		return false, "no_api_keys"
 	}
-	return h, http.StatusOK
+	return true, "ready"
 }
 
-func handleHealth(b Build, l *Lifecycle) http.Handler {
+func handleHealth(b Build, l *Lifecycle, keys KeyStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, status := health(b, l)
+		h := healthResponse{Status: "ok", Service: serviceName, Version: b.Version,
+			UptimeSeconds: time.Since(l.started).Seconds(), Checks: map[string]string{"lifecycle": "serving", "api_keys": "disabled"}}
+		if l.Draining() {
+			h.Checks["lifecycle"] = "draining"
+		}
+		if keys != nil {
+			h.Checks["api_keys"] = keys.Status()
+		}
+		status := http.StatusOK
+		if ok, _ := ready(l, keys); !ok {
+			h.Status, status = "degraded", http.StatusServiceUnavailable
+		}
 		writeJSON(w, status, h)
 	})
 }
 
-func handleReady(l *Lifecycle) http.Handler {
+func handleReady(l *Lifecycle, keys KeyStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if l.Draining() {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
-			return
+		ok, why := ready(l, keys)
+		status := http.StatusOK
+		if !ok {
+			status = http.StatusServiceUnavailable
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeJSON(w, status, map[string]string{"status": why})
 	})
 }
 

@@ -21,6 +21,8 @@ import (
 type requestInfo struct {
 	id    string
 	model string
+	keyID string // set once an API key was accepted
+	audit bool   // a protected route: the call goes to the audit log
 }
 
 type infoKey struct{}
@@ -117,6 +119,17 @@ func observe(logger *slog.Logger, rec metrics.Recorder, next http.Handler) http.
 			attrs = append(attrs, slog.String("model", info.model))
 		}
 		logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		if info.audit {
+			// Who called a protected route, accepted or not: never an
+			// input, a result or a category. key_id is empty when refused.
+			logger.LogAttrs(r.Context(), slog.LevelInfo, "audit",
+				slog.String("request_id", info.id),
+				slog.String("key_id", info.keyID),
+				slog.String("route", route),
+				slog.String("model", info.model),
+				slog.Int("status", sw.status),
+				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
+		}
 		rec.Request(r.Context(), metrics.Request{
 			Operation: method + " " + route,
 			Model:     info.model,

@@ -81,7 +81,7 @@ func operations(c *scoring.Catalog) map[string]operation {
 			description: "Kubernetes readiness probe: 503 while draining before shutdown, so the load balancer stops sending traffic.",
 			ok: map[int]object{
 				200: jsonResponse("Ready for traffic.", ref("Readiness")),
-				503: jsonResponse("Draining: send no new traffic.", ref("Readiness")),
+				503: jsonResponse("Draining, or API keys are configured but none is usable: send no new traffic.", ref("Readiness")),
 			},
 		},
 		"POST /predict": {
@@ -147,9 +147,10 @@ func openAPIDocument(b Build, c *scoring.Catalog, table []route) object {
 		"tags":    tagList,
 		"paths":   paths,
 		"components": object{
-			"schemas":    schemas(c),
-			"headers":    headers(),
-			"parameters": object{"X-Request-Id": requestIDParameter},
+			"schemas":         schemas(c),
+			"headers":         headers(),
+			"parameters":      object{"X-Request-Id": requestIDParameter},
+			"securitySchemes": securitySchemes,
 		},
 	}
 }
@@ -165,6 +166,9 @@ func operationObject(rt route, op operation) object {
 	if op.id == "" {
 		op.id = strings.ToLower(rt.method) + strings.NewReplacer("/", "_", "{", "", "}", "", "$", "", ".", "_").Replace(rt.path)
 	}
+	if rt.auth {
+		op.problems = append(slices.Clone(op.problems), kindUnauthorized, kindRateLimited, kindNotReady)
+	}
 	o := object{
 		"operationId": op.id,
 		"summary":     rt.summary,
@@ -178,7 +182,18 @@ func operationObject(rt route, op operation) object {
 	if op.body != nil {
 		o["requestBody"] = op.body
 	}
+	if rt.auth {
+		// Either header carries the key; deployments without keys ignore it.
+		o["security"] = []any{object{"ApiKey": []any{}}, object{"Bearer": []any{}}}
+	}
 	return o
+}
+
+var securitySchemes = object{
+	"ApiKey": object{"type": "apiKey", "in": "header", "name": "X-API-Key",
+		"description": "An API key issued by the operator (README: API keys)."},
+	"Bearer": object{"type": "http", "scheme": "bearer",
+		"description": "The same API key as a bearer token: Authorization: Bearer <key>."},
 }
 
 func groupTags(g Group) []string {
@@ -241,8 +256,13 @@ func problemResponse(kinds []kind) object {
 	}
 	status := kinds[0].status
 	h := responseHeaders()
-	if status == http.StatusMethodNotAllowed {
+	switch status {
+	case http.StatusMethodNotAllowed:
 		h["Allow"] = headerRef("Allow")
+	case http.StatusUnauthorized:
+		h["WWW-Authenticate"] = headerRef("WWW-Authenticate")
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		h["Retry-After"] = headerRef("Retry-After")
 	}
 	return object{
 		"description": strings.Join(titles, "; ") + ".",
@@ -283,6 +303,16 @@ func headers() object {
 			"description": "The methods the path accepts.",
 			"required":    true,
 			"schema":      object{"type": "string"},
+		},
+		"WWW-Authenticate": object{
+			"description": "The authentication scheme to use.",
+			"required":    true,
+			"schema":      object{"type": "string"},
+		},
+		"Retry-After": object{
+			"description": "Seconds to wait before retrying.",
+			"required":    true,
+			"schema":      object{"type": "string", "pattern": "^[0-9]+$"},
 		},
 	}
 }
@@ -365,13 +395,15 @@ func schemas(c *scoring.Catalog) object {
 			"uptime_seconds": object{"type": "number", "minimum": 0},
 			"checks": object{"type": "object", "additionalProperties": str, "properties": object{
 				"lifecycle": object{"type": "string", "enum": []string{"serving", "draining"}},
+				"api_keys": object{"type": "string", "enum": []string{"disabled", "ok", "stale", "unavailable", "revoked"},
+					"description": "disabled when the deployment has no API keys configured."},
 			}},
 		}, "status", "service", "version", "uptime_seconds", "checks"),
 		"Liveness": objectSchema("The process is up.", object{
 			"status": object{"type": "string", "const": "ok"},
 		}, "status"),
 		"Readiness": objectSchema("Whether to send traffic.", object{
-			"status": object{"type": "string", "enum": []string{"ready", "draining"}},
+			"status": object{"type": "string", "enum": []string{"ready", "draining", "no_api_keys"}},
 		}, "status"),
 		"Problem": problemSchema(),
 		"FieldError": objectSchema("One bad field and what is allowed; never the value received.", object{

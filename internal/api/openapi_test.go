@@ -19,15 +19,24 @@ import (
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
 	"github.com/healthcare-prediction/api/internal/scoring"
+	"github.com/healthcare-prediction/api/internal/secrets"
 )
 
 // openAPIOptions are the options of the handler under test: every route.
+// openAPITestKey is the API key every documented exchange sends.
+const openAPITestKey = "openapi-test-key-0123456789"
+
 func openAPIOptions() Options {
+	keys, err := secrets.Static("openapi-test:" + openAPITestKey)
+	if err != nil {
+		panic(err)
+	}
 	return Options{
 		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Catalog:   scoring.NewCatalog(),
 		Build:     Build{Version: "test"},
 		Lifecycle: NewLifecycle(),
+		Keys:      keys,
 		Routes:    All,
 	}
 }
@@ -168,12 +177,19 @@ type exchange struct {
 	requestOutsideContract bool
 	// freeForm marks a body the document describes only as an object.
 	freeForm bool
+	// anonymous sends no API key to a protected route.
+	anonymous bool
 }
 
 func (e exchange) request() *http.Request {
 	r := httptest.NewRequest(e.method, e.path, strings.NewReader(e.body))
 	if e.contentType != "" {
 		r.Header.Set("Content-Type", e.contentType)
+	}
+	// Strict mode refuses the key header on public routes.
+	protected := strings.HasPrefix(e.path, "/models") || (e.method == "POST" && e.path == "/predict")
+	if protected && !e.anonymous {
+		r.Header.Set("X-API-Key", openAPITestKey)
 	}
 	return r
 }
@@ -218,6 +234,7 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 			body: predictBody("qsofa", validPredictions["qsofa"]), wantStatus: 415, requestOutsideContract: true},
 		{name: "too large", method: "POST", path: "/predict", contentType: "application/json",
 			body: predictBody("qsofa", validPredictions["qsofa"]) + strings.Repeat(" ", maxBodyBytes), wantStatus: 413},
+		{name: "no API key", method: "GET", path: "/models", anonymous: true, wantStatus: 401, requestOutsideContract: true},
 	}
 	for _, id := range o.Catalog.IDs() {
 		exchanges = append(exchanges,
@@ -258,6 +275,19 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 			check(t, hDrained, exchange{method: "GET", path: path, wantStatus: 503})
 		})
 	}
+	noKeys := openAPIOptions()
+	noKeys.Keys = unavailableKeys{}
+	t.Run("keys unavailable", func(t *testing.T) {
+		check(t, New(noKeys), exchange{method: "POST", path: "/predict", contentType: "application/json",
+			body: predictBody("qsofa", validPredictions["qsofa"]), wantStatus: 503})
+	})
+	limited := openAPIOptions()
+	limited.RateLimit = RateLimit{Rate: 0.001, Burst: 1}
+	hLimited := New(limited)
+	t.Run("rate limited", func(t *testing.T) {
+		check(t, hLimited, exchange{method: "GET", path: "/models", wantStatus: 200})
+		check(t, hLimited, exchange{method: "GET", path: "/models", wantStatus: 429})
+	})
 
 	// No path of the document matches an unknown route, so its 404 body is
 	// checked against the Problem schema directly.
@@ -288,6 +318,7 @@ func TestOpenAPIPredictRequestPerModel(t *testing.T) {
 	post := func(body string) *http.Request {
 		r := httptest.NewRequest("POST", "/predict", strings.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("X-API-Key", openAPITestKey)
 		return r
 	}
 	serve := func(body string) int {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strconv"
 
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
@@ -31,6 +32,7 @@ var (
 	kindUnknownModel     = kind{http.StatusNotFound, "unknown-model", "Unknown model"}
 	kindMethodNotAllowed = kind{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"}
 	kindTooLarge         = kind{http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large"}
+	kindRateLimited      = kind{http.StatusTooManyRequests, "rate-limited", "Too many requests"}
 	kindMediaType        = kind{http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type"}
 	kindValidation       = kind{http.StatusUnprocessableEntity, "validation", "Invalid inputs"}
 	kindInternal         = kind{http.StatusInternalServerError, "internal", "Internal error"}
@@ -39,7 +41,7 @@ var (
 
 // problemKinds lists every kind, for the OpenAPI document and the README.
 var problemKinds = []kind{kindMalformed, kindDuplicateKey, kindUnknownField, kindUnauthorized, kindNotFound,
-	kindUnknownModel, kindMethodNotAllowed, kindTooLarge, kindMediaType, kindValidation, kindInternal, kindNotReady}
+	kindUnknownModel, kindMethodNotAllowed, kindTooLarge, kindRateLimited, kindMediaType, kindValidation, kindInternal, kindNotReady}
 
 // problem is an error whose detail is safe to show and to log: it never
 // holds a value the client sent.
@@ -47,7 +49,10 @@ type problem struct {
 	kind   kind
 	detail string
 	errors []scoring.FieldError
-	allow  string // Allow header, for 405
+	// Headers some kinds carry.
+	allow           string // Allow, for 405
+	wwwAuthenticate string // WWW-Authenticate, for 401
+	retryAfter      int    // Retry-After in seconds, for 429 and 503
 }
 
 func (p *problem) Error() string { return p.kind.slug + ": " + p.detail }
@@ -99,6 +104,12 @@ func writeError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err
 func writeProblem(w http.ResponseWriter, r *http.Request, p *problem) {
 	if p.allow != "" {
 		w.Header().Set("Allow", p.allow)
+	}
+	if p.wwwAuthenticate != "" {
+		w.Header().Set("WWW-Authenticate", p.wwwAuthenticate)
+	}
+	if p.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.kind.status)

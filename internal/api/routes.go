@@ -11,24 +11,31 @@ type route struct {
 	method  string
 	path    string // ServeMux pattern path
 	group   Group
+	auth    bool // needs an API key (when keys are configured)
 	summary string
 	handler http.Handler
 }
+
+// Whether a route needs an API key.
+const (
+	public    = false
+	protected = true
+)
 
 // routes lists the whole API surface. The index and the OpenAPI document
 // describe the table itself, so they get a pointer to it.
 func routes(o Options) []route {
 	var table []route
 	table = []route{
-		{"GET", "/{$}", Info, "Service name, version, endpoints and model ids", handleIndex(o.Build, o.Catalog, &table)},
-		{"GET", "/models", Info, "Catalog of every model", handleModels(o.Catalog)},
-		{"GET", "/models/{id}", Info, "One model: inputs, units, ranges, outputs, citation", handle(o.Logger, handleModel(o.Catalog))},
-		{"GET", "/openapi.json", Info, "This OpenAPI 3.1 document", handleOpenAPI(o.Build, o.Catalog, &table)},
-		{"GET", "/health", Health, "Status, version, uptime and checks; 503 when not ready", handleHealth(o.Build, o.Lifecycle)},
-		{"GET", "/health/live", Health, "Liveness: the process is up", handleLive()},
-		{"GET", "/health/ready", Health, "Readiness: 503 while draining or not ready", handleReady(o.Lifecycle)},
-		{"POST", "/predict", Predict, "Compute one model", handle(o.Logger, handlePredict(o.Catalog))},
-		{"GET", "/predict", Predict, "Refused: clinical values do not belong in URLs", handle(o.Logger, handlePredictGet())},
+		{"GET", "/{$}", Info, public, "Service name, version, endpoints and model ids", handleIndex(o.Build, o.Catalog, &table)},
+		{"GET", "/models", Info, protected, "Catalog of every model", handleModels(o.Catalog)},
+		{"GET", "/models/{id}", Info, protected, "One model: inputs, units, ranges, outputs, citation", handle(o.Logger, handleModel(o.Catalog))},
+		{"GET", "/openapi.json", Info, public, "This OpenAPI 3.1 document", handleOpenAPI(o.Build, o.Catalog, &table)},
+		{"GET", "/health", Health, public, "Status, version, uptime and checks; 503 when not ready", handleHealth(o.Build, o.Lifecycle, o.Keys)},
+		{"GET", "/health/live", Health, public, "Liveness: the process is up", handleLive()},
+		{"GET", "/health/ready", Health, public, "Readiness: 503 while draining or not ready", handleReady(o.Lifecycle, o.Keys)},
+		{"POST", "/predict", Predict, protected, "Compute one model", handle(o.Logger, handlePredict(o.Catalog))},
+		{"GET", "/predict", Predict, public, "Refused: clinical values do not belong in URLs", handle(o.Logger, handlePredictGet())},
 	}
 	return table
 }
@@ -46,7 +53,11 @@ func addRoutes(mux *http.ServeMux, o Options) {
 		if rt.group&o.Routes == 0 {
 			continue
 		}
-		mux.Handle(rt.method+" "+rt.path, rt.handler)
+		h := rt.handler
+		if rt.auth && o.Keys != nil {
+			h = authenticate(o.Logger, o.Keys, o.RateLimit, h)
+		}
+		mux.Handle(rt.method+" "+rt.path, h)
 		if _, ok := allowed[rt.path]; !ok {
 			paths = append(paths, rt.path)
 		}

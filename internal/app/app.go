@@ -3,6 +3,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/scoring"
+	"github.com/healthcare-prediction/api/internal/secrets"
 )
 
 // version is set at build time: -ldflags "-X .../internal/app.version=v1.2.3".
@@ -28,6 +30,16 @@ type Config struct {
 	LogLevel        slog.Level    // LOG_LEVEL: debug, info, warn, error
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: bound on finishing in-flight requests
 	DrainDelay      time.Duration // DRAIN_DELAY: readiness 503 before the listener closes
+
+	APIKeysSecretID string        // API_KEYS_SECRET_ID: Secrets Manager id or ARN of the key digests
+	APIKeysTTL      time.Duration // API_KEYS_TTL: how often the secret is refreshed
+	LocalKeys       bool          // API_KEYS is set: fixed keys for local runs (read by Keys, not kept here)
+	AuthDisabled    bool          // AUTH_DISABLED=true: run without keys where that is otherwise refused
+	Managed         bool          // running under Lambda or Kubernetes, where keys are required
+	RateLimit       api.RateLimit // RATE_LIMIT_RPS, RATE_LIMIT_BURST: per key, container only
+
+	MetricsCloudWatch    bool          // METRICS_CLOUDWATCH=true: the container also sends metrics to CloudWatch
+	MetricsFlushInterval time.Duration // METRICS_FLUSH_INTERVAL: how often it sends them
 }
 
 // Load reads the configuration through getenv and reports every problem at
@@ -60,6 +72,59 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	duration("SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 5*time.Minute)
 	duration("DRAIN_DELAY", &c.DrainDelay, 5*time.Minute)
+
+	c.APIKeysSecretID = getenv("API_KEYS_SECRET_ID")
+	c.APIKeysTTL = 5 * time.Minute
+	duration("API_KEYS_TTL", &c.APIKeysTTL, 24*time.Hour)
+	if c.APIKeysTTL < time.Second {
+		errs = append(errs, errors.New("API_KEYS_TTL must be at least 1s"))
+	}
+	c.LocalKeys = getenv("API_KEYS") != ""
+	switch s := getenv("AUTH_DISABLED"); s {
+	case "", "false":
+	case "true":
+		c.AuthDisabled = true
+	default:
+		errs = append(errs, errors.New("AUTH_DISABLED must be true or false"))
+	}
+	if c.LocalKeys && c.APIKeysSecretID != "" {
+		errs = append(errs, errors.New("set API_KEYS_SECRET_ID or API_KEYS, not both"))
+	}
+	if c.AuthDisabled && (c.LocalKeys || c.APIKeysSecretID != "") {
+		errs = append(errs, errors.New("AUTH_DISABLED=true contradicts API_KEYS_SECRET_ID or API_KEYS: drop one"))
+	}
+	c.Managed = getenv("AWS_LAMBDA_FUNCTION_NAME") != "" || getenv("KUBERNETES_SERVICE_HOST") != ""
+	if c.Managed && !c.AuthDisabled && !c.LocalKeys && c.APIKeysSecretID == "" {
+		errs = append(errs, errors.New("refusing to start without API keys under Lambda or Kubernetes: "+
+			"set API_KEYS_SECRET_ID, or AUTH_DISABLED=true to run open on purpose"))
+	}
+	if s := getenv("RATE_LIMIT_RPS"); s != "" {
+		r, err := strconv.ParseFloat(s, 64)
+		if err != nil || r < 0 || r > 1e6 {
+			errs = append(errs, errors.New("RATE_LIMIT_RPS must be a number of requests per second (0 turns the limit off)"))
+		}
+		c.RateLimit.Rate = r
+		c.RateLimit.Burst = max(1, int(r))
+	}
+	if s := getenv("RATE_LIMIT_BURST"); s != "" {
+		b, err := strconv.Atoi(s)
+		if err != nil || b < 1 {
+			errs = append(errs, errors.New("RATE_LIMIT_BURST must be a whole number of requests, 1 or more"))
+		}
+		c.RateLimit.Burst = b
+	}
+	switch s := getenv("METRICS_CLOUDWATCH"); s {
+	case "", "false":
+	case "true":
+		c.MetricsCloudWatch = true
+	default:
+		errs = append(errs, errors.New("METRICS_CLOUDWATCH must be true or false"))
+	}
+	c.MetricsFlushInterval = 60 * time.Second
+	duration("METRICS_FLUSH_INTERVAL", &c.MetricsFlushInterval, time.Hour)
+	if c.MetricsFlushInterval < time.Second {
+		errs = append(errs, errors.New("METRICS_FLUSH_INTERVAL must be at least 1s"))
+	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}
@@ -97,12 +162,42 @@ func Build() api.Build {
 	return b
 }
 
+// Keys builds the API-key store the configuration asks for and starts its
+// background refresh; nil means authentication is off, which is logged
+// loudly. The first fetch from Secrets Manager is bounded, so a start with
+// AWS down does not hang: protected routes answer 503 until keys load.
+func (c Config) Keys(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*secrets.Cache, error) {
+	switch {
+	case c.LocalKeys:
+		logger.Info("api keys: fixed keys from API_KEYS")
+		return secrets.Static(getenv("API_KEYS"))
+	case c.APIKeysSecretID != "":
+		keys, err := secrets.NewFromEnv(ctx, c.APIKeysSecretID, secrets.Options{TTL: c.APIKeysTTL, Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("api keys: %w", err)
+		}
+		keys.Start(ctx)
+		logger.Info("api keys: from Secrets Manager", "ttl", c.APIKeysTTL.String(), "ready", keys.Ready())
+		return keys, nil
+	}
+	logger.Warn("AUTHENTICATION IS OFF: no API keys are configured and every route is open to anyone who can reach it; " +
+		"set API_KEYS_SECRET_ID (or API_KEYS for local runs)")
+	return nil, nil
+}
+
 // NewAPI builds the API serving routes. Lambda functions strip a stage or
 // base path from request paths; the container serves bare paths.
-func NewAPI(logger *slog.Logger, rec metrics.Recorder, routes api.Group, lifecycle *api.Lifecycle, stripBasePath bool) http.Handler {
+func NewAPI(logger *slog.Logger, rec metrics.Recorder, keys *secrets.Cache, limit api.RateLimit,
+	routes api.Group, lifecycle *api.Lifecycle, stripBasePath bool) http.Handler {
+	var ks api.KeyStore
+	if keys != nil {
+		ks = keys // a nil *Cache must stay a nil interface: auth off
+	}
 	return api.New(api.Options{
 		Logger:        logger,
 		Metrics:       rec,
+		Keys:          ks,
+		RateLimit:     limit,
 		Catalog:       scoring.NewCatalog(),
 		Build:         Build(),
 		Lifecycle:     lifecycle,

@@ -23,8 +23,12 @@ func RunLambda(ctx context.Context, getenv func(string) string, stdout io.Writer
 	emf := metrics.NewEMF(stdout, getenv("AWS_LAMBDA_FUNCTION_NAME"), func(err error) {
 		logger.Error("metrics document not written", "error", err.Error())
 	})
-	h := NewAPI(logger, emf, routes, api.NewLifecycle(), true)
-	logger.Warn("authentication is not configured: every route is open")
+	keys, err := cfg.Keys(ctx, getenv, logger)
+	if err != nil {
+		return err
+	}
+	// Per-key limits on Lambda belong to API Gateway usage plans.
+	h := NewAPI(logger, emf, keys, api.RateLimit{}, routes, api.NewLifecycle(), true)
 	lambda.StartWithOptions(api.LambdaHandler(h), lambda.WithContext(ctx))
 	return nil
 }

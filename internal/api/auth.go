@@ -1,0 +1,121 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/healthcare-prediction/api/internal/secrets"
+)
+
+// KeyStore checks API keys. Authenticate must not block on I/O: requests
+// never wait for a refresh of the keys.
+type KeyStore interface {
+	// Authenticate returns the key's id, secrets.ErrInvalidKey for an
+	// unknown key, or secrets.ErrUnavailable when no usable key set exists.
+	Authenticate(key string) (id string, err error)
+	// Ready reports whether a usable key set is loaded.
+	Ready() bool
+	// Status is a one-word state for /health ("ok", "stale", ...).
+	Status() string
+}
+
+// RateLimit is a per-key token bucket: Rate requests per second sustained,
+// Burst at once. A zero Rate means no limit.
+type RateLimit struct {
+	Rate  float64
+	Burst int
+}
+
+// presentedKey reads the key from X-API-Key or Authorization: Bearer.
+func presentedKey(r *http.Request) string {
+	if k := r.Header.Get("X-API-Key"); k != "" {
+		return k
+	}
+	if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+		return strings.TrimSpace(auth[7:])
+	}
+	return ""
+}
+
+// authenticate admits requests with a valid key, puts the key id in the
+// context (for the audit log) and applies the per-key rate limit.
+func authenticate(logger *slog.Logger, keys KeyStore, limit RateLimit, next http.Handler) http.Handler {
+	limiter := newLimiter(limit)
+	return handle(logger, func(w http.ResponseWriter, r *http.Request) error {
+		infoFrom(r.Context()).audit = true
+		key := presentedKey(r)
+		if key == "" {
+			return unauthorized("send an API key in X-API-Key or Authorization: Bearer")
+		}
+		id, err := keys.Authenticate(key)
+		switch {
+		case errors.Is(err, secrets.ErrUnavailable):
+			p := newProblem(kindNotReady, "API keys cannot be checked right now; retry shortly")
+			p.retryAfter = 5
+			return p
+		case err != nil:
+			return unauthorized("the API key is not valid")
+		}
+		infoFrom(r.Context()).keyID = id
+		if wait := limiter.take(id); wait > 0 {
+			p := newProblem(kindRateLimited, "this API key has exceeded its request rate; retry after the time in Retry-After")
+			p.retryAfter = int(math.Ceil(wait.Seconds()))
+			return p
+		}
+		next.ServeHTTP(w, r)
+		return nil
+	})
+}
+
+func unauthorized(detail string) *problem {
+	p := newProblem(kindUnauthorized, detail)
+	p.wwwAuthenticate = `Bearer realm="` + serviceName + `"`
+	return p
+}
+
+// limiter holds one token bucket per key id. Key ids come from the key
+// store, so the map is bounded by the number of keys.
+type limiter struct {
+	limit   RateLimit
+	mu      sync.Mutex
+	buckets map[string]*bucket
+	now     func() time.Time
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newLimiter(limit RateLimit) *limiter {
+	return &limiter{limit: limit, buckets: map[string]*bucket{}, now: time.Now}
+}
+
+// take spends one token of id's bucket; when none is left it returns how
+// long until one is.
+func (l *limiter) take(id string) time.Duration {
+	if l.limit.Rate <= 0 {
+		return 0
+	}
+	burst := math.Max(float64(l.limit.Burst), 1)
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[id]
+	if !ok {
+		b = &bucket{tokens: burst, last: now}
+		l.buckets[id] = b
+	}
+	b.tokens = math.Min(burst, b.tokens+now.Sub(b.last).Seconds()*l.limit.Rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0
+	}
+	return time.Duration((1 - b.tokens) / l.limit.Rate * float64(time.Second))
+}

@@ -1,0 +1,232 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/healthcare-prediction/api/internal/scoring"
+	"github.com/healthcare-prediction/api/internal/secrets"
+)
+
+// unavailableKeys is a key store that never loaded: Secrets Manager down
+// at a cold start.
+type unavailableKeys struct{}
+
+func (unavailableKeys) Authenticate(string) (string, error) { return "", secrets.ErrUnavailable }
+func (unavailableKeys) Ready() bool                         { return false }
+func (unavailableKeys) Status() string                      { return "unavailable" }
+
+func newAuthAPI(t testing.TB, keys KeyStore, limit RateLimit, logs io.Writer) http.Handler {
+	t.Helper()
+	return New(Options{
+		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
+		Catalog:   scoring.NewCatalog(),
+		Build:     Build{Version: "test"},
+		Lifecycle: NewLifecycle(),
+		Keys:      keys,
+		RateLimit: limit,
+		Routes:    All,
+	})
+}
+
+func staticKeys(t testing.TB) *secrets.Cache {
+	t.Helper()
+	keys, err := secrets.Static("clinic-a:key-a-0123456789,clinic-b:key-b-9876543210")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// requestFor builds a request of the route with a body that succeeds.
+func requestFor(rt route) *http.Request {
+	path := strings.ReplaceAll(rt.publicPath(), "{id}", "news2")
+	body := ""
+	if rt.method == "POST" {
+		body = pceBody
+	}
+	r := httptest.NewRequest(rt.method, path, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}
+
+// TestEveryRouteAuth walks the route table: a route added without being
+// marked public or protected here fails the test.
+func TestEveryRouteAuth(t *testing.T) {
+	wantProtected := map[string]bool{
+		"GET /{$}": false, "GET /models": true, "GET /models/{id}": true, "GET /openapi.json": false,
+		"GET /health": false, "GET /health/live": false, "GET /health/ready": false,
+		"POST /predict": true, "GET /predict": false,
+	}
+	h := newAuthAPI(t, staticKeys(t), RateLimit{}, io.Discard)
+	table := routes(Options{Catalog: scoring.NewCatalog(), Lifecycle: NewLifecycle()})
+	for _, rt := range table {
+		name := rt.method + " " + rt.path
+		protected, known := wantProtected[name]
+		if !known {
+			t.Errorf("route %s has no authentication case in this test", name)
+			continue
+		}
+		delete(wantProtected, name)
+		wantOK := http.StatusOK
+		if name == "GET /predict" {
+			wantOK = http.StatusMethodNotAllowed
+		}
+		t.Run(name, func(t *testing.T) {
+			cases := []struct {
+				name   string
+				header func(*http.Request)
+				want   int
+			}{
+				{"no key", func(*http.Request) {}, http.StatusUnauthorized},
+				{"wrong key", func(r *http.Request) { r.Header.Set("X-API-Key", "key-a-0123456788") }, http.StatusUnauthorized},
+				{"empty bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer ") }, http.StatusUnauthorized},
+				{"basic auth", func(r *http.Request) { r.SetBasicAuth("clinic-a", "key-a-0123456789") }, http.StatusUnauthorized},
+				{"X-API-Key a", func(r *http.Request) { r.Header.Set("X-API-Key", "key-a-0123456789") }, wantOK},
+				{"Bearer b", func(r *http.Request) { r.Header.Set("Authorization", "Bearer key-b-9876543210") }, wantOK},
+				{"bearer lower-case", func(r *http.Request) { r.Header.Set("Authorization", "bearer key-b-9876543210") }, wantOK},
+			}
+			for _, c := range cases {
+				r := requestFor(rt)
+				c.header(r)
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				want := c.want
+				if !protected {
+					want = wantOK
+				}
+				if w.Code != want {
+					t.Errorf("%s: status %d, want %d: %s", c.name, w.Code, want, w.Body)
+				}
+				if w.Code == http.StatusUnauthorized {
+					if got := w.Header().Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer ") {
+						t.Errorf("%s: WWW-Authenticate = %q", c.name, got)
+					}
+					var p problemBody
+					if json.Unmarshal(w.Body.Bytes(), &p) != nil || p.Type != problemTypeBase+"unauthorized" {
+						t.Errorf("%s: body %s, want an unauthorized problem", c.name, w.Body)
+					}
+				}
+			}
+		})
+	}
+	for name := range wantProtected {
+		t.Errorf("test case %s names no route", name)
+	}
+}
+
+func TestKeysUnavailableFailClosed(t *testing.T) {
+	h := newAuthAPI(t, unavailableKeys{}, RateLimit{}, io.Discard)
+	r := requestFor(route{method: "POST", path: "/predict"})
+	r.Header.Set("X-API-Key", "anything")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Errorf("predict with keys unavailable = %d (Retry-After %q), want 503 with Retry-After", w.Code, w.Header().Get("Retry-After"))
+	}
+	for path, want := range map[string]int{"/health/ready": 503, "/health": 503, "/health/live": 200, "/": 200} {
+		if w := do(h, "GET", path, "", ""); w.Code != want {
+			t.Errorf("%s with keys unavailable = %d, want %d", path, w.Code, want)
+		}
+	}
+	w = do(h, "GET", "/health", "", "")
+	if !strings.Contains(w.Body.String(), `"api_keys":"unavailable"`) {
+		t.Errorf("/health does not report the key state: %s", w.Body)
+	}
+}
+
+func TestRateLimitPerKey(t *testing.T) {
+	h := newAuthAPI(t, staticKeys(t), RateLimit{Rate: 1, Burst: 3}, io.Discard)
+	call := func(key string) *httptest.ResponseRecorder {
+		r := requestFor(route{method: "GET", path: "/models"})
+		r.Header.Set("X-API-Key", key)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for i := range 3 {
+		if w := call("key-a-0123456789"); w.Code != 200 {
+			t.Fatalf("call %d within the burst = %d", i+1, w.Code)
+		}
+	}
+	w := call("key-a-0123456789")
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" {
+		t.Errorf("call past the burst = %d, Retry-After %q; want 429 and 1", w.Code, w.Header().Get("Retry-After"))
+	}
+	if w := call("key-b-9876543210"); w.Code != 200 {
+		t.Errorf("another key's bucket is separate: got %d", w.Code)
+	}
+}
+
+func TestLimiterRefills(t *testing.T) {
+	l := newLimiter(RateLimit{Rate: 10, Burst: 2})
+	now := time.Unix(1000, 0)
+	l.now = func() time.Time { return now }
+	for i := range 2 {
+		if wait := l.take("a"); wait != 0 {
+			t.Fatalf("take %d waits %v", i, wait)
+		}
+	}
+	if wait := l.take("a"); wait != 100*time.Millisecond {
+		t.Errorf("empty bucket at 10/s waits %v, want 100ms", wait)
+	}
+	now = now.Add(100 * time.Millisecond)
+	if wait := l.take("a"); wait != 0 {
+		t.Errorf("after 100ms one token is back; waits %v", wait)
+	}
+}
+
+func TestAuditLog(t *testing.T) {
+	var logs bytes.Buffer
+	h := newAuthAPI(t, staticKeys(t), RateLimit{}, &logs)
+	body := `{"model":"ckd-epi-2021","inputs":{"creatinine":1.23456,"age":67.123457,"sex":"female"}}`
+	for _, key := range []string{"key-a-0123456789", "wrong-key-xyz"} {
+		r := httptest.NewRequest("POST", "/predict", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("X-API-Key", key)
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/health", nil))
+
+	var audits []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(logs.Bytes()), []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("log line is not JSON: %s", line)
+		}
+		if m["msg"] == "audit" {
+			audits = append(audits, m)
+		}
+	}
+	if len(audits) != 2 {
+		t.Fatalf("%d audit lines, want one per call to a protected route (2):\n%s", len(audits), logs.String())
+	}
+	want := []map[string]any{
+		{"key_id": "clinic-a", "route": "/predict", "model": "ckd-epi-2021", "status": float64(200)},
+		{"key_id": "", "route": "/predict", "status": float64(401)},
+	}
+	for i, w := range want {
+		for k, v := range w {
+			if audits[i][k] != v {
+				t.Errorf("audit %d: %s = %v, want %v", i, k, audits[i][k], v)
+			}
+		}
+		for _, k := range []string{"time", "request_id", "duration_ms"} {
+			if _, ok := audits[i][k]; !ok {
+				t.Errorf("audit %d has no %s", i, k)
+			}
+		}
+	}
+	for _, s := range []string{"1.23456", "67.123457", "female", "key-a-0123456789", "wrong-key-xyz", "G2", "G3"} {
+		if strings.Contains(logs.String(), s) {
+			t.Errorf("logs contain %q", s)
+		}
+	}
+}

@@ -1,0 +1,24 @@
+package api
+
+import "github.com/healthcare-prediction/api/internal/scoring"
+
+// Endpoint is one public operation of the API as a client or an API Gateway
+// route sees it: a method and a path ("/" rather than the ServeMux's "/{$}").
+type Endpoint struct {
+	Method    string
+	Path      string
+	Protected bool // needs an API key when keys are configured
+}
+
+// Routes lists the endpoints of the groups in g, in route-table order. The
+// deployment tests compare it with template.yaml, so the API Gateway events
+// and the functions' own routes cannot drift apart.
+func Routes(g Group) []Endpoint {
+	var out []Endpoint
+	for _, rt := range routes(Options{Catalog: scoring.NewCatalog(), Lifecycle: NewLifecycle()}) {
+		if rt.group&g != 0 {
+			out = append(out, Endpoint{Method: rt.method, Path: rt.publicPath(), Protected: rt.auth})
+		}
+	}
+	return out
+}

@@ -1,0 +1,1005 @@
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/smithy-go"
+)
+
+// ---------------------------------------------------------------------------
+// A real moto_server (TOOLS.md) on a free loopback port, one per test.
+
+type cwMoto struct {
+	cmd *exec.Cmd
+	url string
+}
+
+// startCWMoto starts moto_server in its own process group and points the
+// standard SDK configuration at it: AWS_ENDPOINT_URL, us-east-1, dummy
+// credentials, no shared config files, no instance metadata.
+func startCWMoto(t *testing.T) *cwMoto {
+	t.Helper()
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		t.Skip("moto_server not installed (TOOLS.md)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logPath := filepath.Join(t.TempDir(), "moto.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	m := &cwMoto{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	t.Cleanup(func() {
+		pg := -cmd.Process.Pid
+		_ = syscall.Kill(pg, syscall.SIGCONT) // in case a test stopped it
+		_ = syscall.Kill(pg, syscall.SIGKILL)
+		_ = cmd.Wait()
+		logFile.Close()
+		if t.Failed() {
+			if b, err := os.ReadFile(logPath); err == nil {
+				t.Logf("moto log (tail):\n%s", tail(string(b), 2000))
+			}
+		}
+	})
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", ln.Addr().String(), 200*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("moto_server did not listen on port %d within 30s", port)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	dir := t.TempDir()
+	t.Setenv("AWS_ENDPOINT_URL", m.url)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	return m
+}
+
+func (m *cwMoto) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := syscall.Kill(-m.cmd.Process.Pid, sig); err != nil {
+		t.Fatalf("signal %v to moto: %v", sig, err)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// newCWFromEnv builds the sink the way the server does, and returns the
+// SDK client inside it for reading back.
+func newCWFromEnv(t *testing.T, opts CloudWatchOptions) (*CloudWatch, *cloudwatch.Client) {
+	t.Helper()
+	c, err := NewCloudWatchFromEnv(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, ok := c.client.(*cloudwatch.Client)
+	if !ok {
+		t.Fatalf("client is %T, want *cloudwatch.Client", c.client)
+	}
+	return c, client
+}
+
+// ---------------------------------------------------------------------------
+// A fake client that records what it is sent.
+
+type cwFake struct {
+	mu    sync.Mutex
+	calls []*cloudwatch.PutMetricDataInput
+	err   func(call int) error // nil: every call succeeds
+}
+
+func (f *cwFake) PutMetricData(_ context.Context, in *cloudwatch.PutMetricDataInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, in)
+	if f.err != nil {
+		if err := f.err(len(f.calls)); err != nil {
+			return nil, err
+		}
+	}
+	return &cloudwatch.PutMetricDataOutput{}, nil
+}
+
+// cwSpy records the inputs it passes on.
+type cwSpy struct {
+	next  PutMetricDataAPI
+	calls []*cloudwatch.PutMetricDataInput
+}
+
+func (s *cwSpy) PutMetricData(ctx context.Context, in *cloudwatch.PutMetricDataInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error) {
+	s.calls = append(s.calls, in)
+	return s.next.PutMetricData(ctx, in, optFns...)
+}
+
+func (f *cwFake) inputs() []*cloudwatch.PutMetricDataInput {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// cwKey names a series as "Name{Dim=Value,...}" with dimensions sorted.
+func cwKey(name string, dims []types.Dimension) string {
+	parts := make([]string, len(dims))
+	for i, d := range dims {
+		parts[i] = aws.ToString(d.Name) + "=" + aws.ToString(d.Value)
+	}
+	slices.Sort(parts)
+	return name + "{" + strings.Join(parts, ",") + "}"
+}
+
+// cwTotals adds up, per series, the counts of each value sent.
+func cwTotals(calls []*cloudwatch.PutMetricDataInput) map[string]map[float64]float64 {
+	out := map[string]map[float64]float64{}
+	for _, in := range calls {
+		for _, d := range in.MetricData {
+			k := cwKey(aws.ToString(d.MetricName), d.Dimensions)
+			if out[k] == nil {
+				out[k] = map[float64]float64{}
+			}
+			for i, v := range d.Values {
+				out[k][v] += d.Counts[i]
+			}
+		}
+	}
+	return out
+}
+
+// cwRequests is a small day of traffic: several operations, a model, 4xx
+// and 5xx.
+var cwRequests = []Request{
+	{Operation: "GET /models", Status: 200, Duration: 1500 * time.Microsecond, RequestID: "r1"},
+	{Operation: "GET /models", Status: 200, Duration: 2500 * time.Microsecond, RequestID: "r2"},
+	{Operation: "GET /models", Status: 401, Duration: 12345 * time.Microsecond, RequestID: "r3"},
+	{Operation: "POST /predict", Model: "ascvd-pce", Status: 200, Duration: 3 * time.Millisecond, RequestID: "r4"},
+	{Operation: "POST /predict", Model: "ascvd-pce", Status: 200, Duration: 5 * time.Millisecond, RequestID: "r5"},
+	{Operation: "POST /predict", Model: "news2", Status: 422, Duration: 700 * time.Microsecond, RequestID: "r6"},
+	{Operation: "POST /predict", Model: "qsofa", Status: 500, Duration: 40 * time.Millisecond, RequestID: "r7"},
+	{Operation: "GET /health", Status: 200, Duration: 100 * time.Microsecond, RequestID: "r8"},
+}
+
+// ---------------------------------------------------------------------------
+// Against moto: what is recorded is what CloudWatch holds.
+
+func TestCloudWatchPublishesVocabularyToMoto(t *testing.T) {
+	startCWMoto(t)
+	c, client := newCWFromEnv(t, CloudWatchOptions{})
+	for _, r := range cwRequests {
+		c.Request(t.Context(), r)
+	}
+	if err := c.Flush(t.Context()); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if got := c.Dropped(); got != 0 {
+		t.Errorf("Dropped() = %d, want 0", got)
+	}
+
+	// Every metric under every dimension set of its metric, nothing else.
+	want := []string{}
+	for _, op := range []string{"GET /health", "GET /models", "POST /predict"} {
+		for _, name := range []string{"ClientErrors", "Latency", "Requests", "ServerErrors"} {
+			want = append(want, name+"{Operation="+op+",Service="+Service+"}")
+		}
+	}
+	for _, name := range []string{"ClientErrors", "Latency", "Requests", "ServerErrors", "Predictions"} {
+		want = append(want, name+"{Service="+Service+"}")
+	}
+	want = append(want, "Predictions{Model=ascvd-pce,Service="+Service+"}")
+	slices.Sort(want)
+
+	var got []string
+	p := cloudwatch.NewListMetricsPaginator(client, &cloudwatch.ListMetricsInput{Namespace: aws.String(Namespace)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(t.Context())
+		if err != nil {
+			t.Fatalf("ListMetrics: %v", err)
+		}
+		for _, m := range page.Metrics {
+			if ns := aws.ToString(m.Namespace); ns != Namespace {
+				t.Errorf("namespace %q, want %q", ns, Namespace)
+			}
+			got = append(got, cwKey(aws.ToString(m.MetricName), m.Dimensions))
+		}
+	}
+	// moto lists a series once per stored value (it keeps Values/Counts
+	// as single points); CloudWatch lists it once.
+	slices.Sort(got)
+	got = slices.Compact(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("ListMetrics:\n got %q\nwant %q", got, want)
+	}
+
+	type stats struct{ sum, count, min, max float64 }
+	read := func(t *testing.T, name string, dims map[string]string) stats {
+		t.Helper()
+		in := &cloudwatch.GetMetricStatisticsInput{
+			Namespace:  aws.String(Namespace),
+			MetricName: aws.String(name),
+			StartTime:  aws.Time(time.Now().Add(-10 * time.Minute)),
+			EndTime:    aws.Time(time.Now().Add(10 * time.Minute)),
+			Period:     aws.Int32(3600),
+			Statistics: []types.Statistic{types.StatisticSum, types.StatisticSampleCount, types.StatisticMinimum, types.StatisticMaximum},
+		}
+		for k, v := range dims {
+			in.Dimensions = append(in.Dimensions, types.Dimension{Name: aws.String(k), Value: aws.String(v)})
+		}
+		out, err := client.GetMetricStatistics(t.Context(), in)
+		if err != nil {
+			t.Fatalf("GetMetricStatistics %s: %v", name, err)
+		}
+		s := stats{min: math.Inf(1), max: math.Inf(-1)}
+		for _, dp := range out.Datapoints {
+			s.sum += aws.ToFloat64(dp.Sum)
+			s.count += aws.ToFloat64(dp.SampleCount)
+			s.min = min(s.min, aws.ToFloat64(dp.Minimum))
+			s.max = max(s.max, aws.ToFloat64(dp.Maximum))
+		}
+		return s
+	}
+	op := func(o string) map[string]string { return map[string]string{DimService: Service, DimOperation: o} }
+	tests := []struct {
+		name   string
+		metric string
+		dims   map[string]string
+		want   stats
+	}{
+		{"models requests", "Requests", op("GET /models"), stats{sum: 3, count: 3, min: 1, max: 1}},
+		{"models client errors", "ClientErrors", op("GET /models"), stats{sum: 1, count: 3, min: 0, max: 1}},
+		{"models server errors", "ServerErrors", op("GET /models"), stats{sum: 0, count: 3, min: 0, max: 0}},
+		{"models latency", "Latency", op("GET /models"), stats{sum: 1.5 + 2.5 + 12.3, count: 3, min: 1.5, max: 12.3}},
+		{"predict requests", "Requests", op("POST /predict"), stats{sum: 4, count: 4, min: 1, max: 1}},
+		{"predict client errors", "ClientErrors", op("POST /predict"), stats{sum: 1, count: 4, min: 0, max: 1}},
+		{"predict server errors", "ServerErrors", op("POST /predict"), stats{sum: 1, count: 4, min: 0, max: 1}},
+		{"predict latency", "Latency", op("POST /predict"), stats{sum: 3 + 5 + 0.7 + 40, count: 4, min: 0.7, max: 40}},
+		{"health latency", "Latency", op("GET /health"), stats{sum: 0.1, count: 1, min: 0.1, max: 0.1}},
+		// Only successful predictions count.
+		{"ascvd predictions", "Predictions", map[string]string{DimService: Service, DimModel: "ascvd-pce"}, stats{sum: 2, count: 2, min: 1, max: 1}},
+		{"news2 predictions", "Predictions", map[string]string{DimService: Service, DimModel: "news2"}, stats{min: math.Inf(1), max: math.Inf(-1)}},
+		// moto matches dimensions as a subset (real CloudWatch matches them
+		// exactly), so {Service} alone also reads the {Service, Operation}
+		// series: twice the service totals.
+		{"service requests", "Requests", map[string]string{DimService: Service}, stats{sum: 2 * 8, count: 2 * 8, min: 1, max: 1}},
+		{"service server errors", "ServerErrors", map[string]string{DimService: Service}, stats{sum: 2 * 1, count: 2 * 8, min: 0, max: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := read(t, tt.metric, tt.dims)
+			if math.Abs(got.sum-tt.want.sum) > 1e-9 || got.count != tt.want.count || got.min != tt.want.min || got.max != tt.want.max {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Batching within PutMetricData's limits.
+
+// cwBigTraffic records traffic on ops distinct operations and latencies
+// distinct latency values on one of them; it returns what it recorded per
+// series.
+func cwBigTraffic(c *CloudWatch, ops, latencies int) map[string]map[float64]float64 {
+	want := map[string]map[float64]float64{}
+	record := func(r Request) {
+		c.Request(context.Background(), r)
+		for _, o := range Observations(r) {
+			for _, set := range o.Metric.Dimensions {
+				var dims []types.Dimension
+				for _, name := range set {
+					dims = append(dims, types.Dimension{Name: aws.String(name), Value: aws.String(o.Dimensions[name])})
+				}
+				k := cwKey(o.Metric.Name, dims)
+				if want[k] == nil {
+					want[k] = map[float64]float64{}
+				}
+				want[k][roundSignificant(o.Value, 3)]++
+			}
+		}
+	}
+	for i := range ops {
+		record(Request{Operation: fmt.Sprintf("GET /op/%04d", i), Status: 200, Duration: time.Millisecond})
+	}
+	for i := range latencies {
+		// 1.00 ms, 1.01 ms, ...: distinct at three significant digits.
+		record(Request{Operation: "POST /predict", Model: "ascvd-pce", Status: 200, Duration: time.Duration(1000+10*i) * time.Microsecond})
+	}
+	return want
+}
+
+// checkCWLimits fails unless every call is within PutMetricData's limits.
+func checkCWLimits(t *testing.T, calls []*cloudwatch.PutMetricDataInput) {
+	t.Helper()
+	for i, in := range calls {
+		if n := len(in.MetricData); n == 0 || n > 1000 {
+			t.Errorf("call %d: %d datums, want 1..1000", i, n)
+		}
+		body, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(body) > 1_000_000 {
+			t.Errorf("call %d: %d bytes of JSON, want at most 1 MB", i, len(body))
+		}
+		est := 0
+		for j, d := range in.MetricData {
+			if n := len(d.Values); n == 0 || n > 150 {
+				t.Errorf("call %d datum %d: %d values, want 1..150", i, j, n)
+			}
+			if len(d.Counts) != len(d.Values) {
+				t.Errorf("call %d datum %d: %d counts for %d values", i, j, len(d.Counts), len(d.Values))
+			}
+			if d.Value != nil || d.StatisticValues != nil {
+				t.Errorf("call %d datum %d: Value or StatisticValues set beside Values", i, j)
+			}
+			if len(d.Dimensions) == 0 || len(d.Dimensions) > 30 {
+				t.Errorf("call %d datum %d: %d dimensions", i, j, len(d.Dimensions))
+			}
+			b, _ := json.Marshal(d)
+			if e := estimateDatumSize(d); e < len(b) {
+				t.Errorf("call %d datum %d: size estimate %d below its JSON size %d", i, j, e, len(b))
+			}
+			est += estimateDatumSize(d)
+		}
+		if est > cwMaxRequestBytes {
+			t.Errorf("call %d: estimated %d bytes, budget %d", i, est, cwMaxRequestBytes)
+		}
+	}
+}
+
+func TestCloudWatchBatchesWithinLimits(t *testing.T) {
+	f := &cwFake{}
+	c := NewCloudWatch(f, CloudWatchOptions{MaxSeries: 10_000})
+	want := cwBigTraffic(c, 1200, 1000)
+	if err := c.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	calls := f.inputs()
+	datums := 0
+	for _, in := range calls {
+		datums += len(in.MetricData)
+	}
+	// 1,201 operations × 4 metrics + 4 service-wide + 2 predictions series;
+	// 1,000 latency values need 7 datums in each of 2 Latency series.
+	wantDatums := 1201*4 + 4 + 2 + 2*(7-1)
+	if datums != wantDatums {
+		t.Errorf("%d datums in %d calls, want %d", datums, len(calls), wantDatums)
+	}
+	if len(calls) < 5 {
+		t.Errorf("%d calls, want at least 5 (1,000 datums per call)", len(calls))
+	}
+	checkCWLimits(t, calls)
+	got := cwTotals(calls)
+	if len(got) != len(want) {
+		t.Errorf("%d series sent, want %d", len(got), len(want))
+	}
+	for k, w := range want {
+		for v, n := range w {
+			if got[k][v] != n {
+				t.Errorf("%s value %g: count %g, want %g", k, v, got[k][v], n)
+			}
+		}
+	}
+	for _, in := range calls {
+		if aws.ToString(in.Namespace) != Namespace {
+			t.Errorf("namespace %q", aws.ToString(in.Namespace))
+		}
+	}
+}
+
+// Datums full of values hit the 1 MB budget long before 1,000 datums.
+func TestCloudWatchBatchesBySize(t *testing.T) {
+	f := &cwFake{}
+	c := NewCloudWatch(f, CloudWatchOptions{})
+	for op := range 100 {
+		for i := range 300 {
+			c.Request(t.Context(), Request{Operation: fmt.Sprintf("GET /op/%d", op), Status: 200,
+				Duration: time.Duration(1000+10*i) * time.Microsecond}) // 300 distinct values
+		}
+	}
+	if err := c.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	calls := f.inputs()
+	checkCWLimits(t, calls)
+	datums := 0
+	for _, in := range calls {
+		datums += len(in.MetricData)
+	}
+	if len(calls) < 2 || datums > 1000 {
+		t.Errorf("%d datums in %d calls: want fewer than 1,000 datums split by size", datums, len(calls))
+	}
+}
+
+func TestCloudWatchLargeFlushAcceptedByMoto(t *testing.T) {
+	startCWMoto(t)
+	c, client := newCWFromEnv(t, CloudWatchOptions{MaxSeries: 10_000})
+	spy := &cwSpy{next: c.client}
+	c.client = spy
+	want := cwBigTraffic(c, 1200, 1000)
+	start := time.Now()
+	if err := c.Flush(t.Context()); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	t.Logf("flushed %d series to moto in %d calls, %v", len(want), len(spy.calls), time.Since(start).Round(time.Millisecond))
+	if len(spy.calls) < 5 {
+		t.Errorf("%d calls, want at least 5", len(spy.calls))
+	}
+	checkCWLimits(t, spy.calls)
+	if got := c.Dropped(); got != 0 {
+		t.Errorf("Dropped() = %d, want 0", got)
+	}
+	// Read back sums rather than listing: moto's ListMetrics takes
+	// minutes over thousands of series. moto matches dimensions as a
+	// subset, so {Service} reads every Requests series: both dimension
+	// sets of 2,200 requests.
+	for _, tt := range []struct {
+		metric     string
+		dims       []types.Dimension
+		sum, count float64
+		minV, maxV float64
+	}{
+		{"Requests", []types.Dimension{{Name: aws.String(DimService), Value: aws.String(Service)}}, 2 * 2200, 2 * 2200, 1, 1},
+		{"Latency", []types.Dimension{{Name: aws.String(DimService), Value: aws.String(Service)}, {Name: aws.String(DimOperation), Value: aws.String("POST /predict")}}, 0, 1000, 1, 11},
+		{"Requests", []types.Dimension{{Name: aws.String(DimService), Value: aws.String(Service)}, {Name: aws.String(DimOperation), Value: aws.String("GET /op/1199")}}, 1, 1, 1, 1},
+	} {
+		out, err := client.GetMetricStatistics(t.Context(), &cloudwatch.GetMetricStatisticsInput{
+			Namespace:  aws.String(Namespace),
+			MetricName: aws.String(tt.metric),
+			Dimensions: tt.dims,
+			StartTime:  aws.Time(time.Now().Add(-10 * time.Minute)),
+			EndTime:    aws.Time(time.Now().Add(10 * time.Minute)),
+			Period:     aws.Int32(3600),
+			Statistics: []types.Statistic{types.StatisticSum, types.StatisticSampleCount, types.StatisticMinimum, types.StatisticMaximum},
+		})
+		if err != nil {
+			t.Fatalf("GetMetricStatistics: %v", err)
+		}
+		if len(out.Datapoints) != 1 {
+			t.Fatalf("%s %s: %d datapoints, want 1", tt.metric, cwKey(tt.metric, tt.dims), len(out.Datapoints))
+		}
+		dp := out.Datapoints[0]
+		if tt.sum != 0 && aws.ToFloat64(dp.Sum) != tt.sum || aws.ToFloat64(dp.SampleCount) != tt.count ||
+			aws.ToFloat64(dp.Minimum) != tt.minV || aws.ToFloat64(dp.Maximum) != tt.maxV {
+			t.Errorf("%s: sum %g count %g min %g max %g, want sum %g count %g min %g max %g", cwKey(tt.metric, tt.dims),
+				aws.ToFloat64(dp.Sum), aws.ToFloat64(dp.SampleCount), aws.ToFloat64(dp.Minimum), aws.ToFloat64(dp.Maximum),
+				tt.sum, tt.count, tt.minV, tt.maxV)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Buffer bounds and failures, with a fake.
+
+func TestCloudWatchMaxSeriesDropsNewSeries(t *testing.T) {
+	f := &cwFake{}
+	c := NewCloudWatch(f, CloudWatchOptions{MaxSeries: 10})
+	// The first request makes 8 series; the second's 4 operation series
+	// would make 12: two fit, two are dropped; its service-wide
+	// observations join existing series.
+	c.Request(t.Context(), Request{Operation: "GET /a", Status: 200, Duration: time.Millisecond})
+	c.Request(t.Context(), Request{Operation: "GET /b", Status: 200, Duration: time.Millisecond})
+	if got := c.Dropped(); got != 2 {
+		t.Errorf("Dropped() = %d, want 2", got)
+	}
+	if err := c.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(cwTotals(f.inputs())); got != 10 {
+		t.Errorf("%d series sent, want 10", got)
+	}
+	// After a flush the buffer has room again.
+	c.Request(t.Context(), Request{Operation: "GET /b", Status: 200, Duration: time.Millisecond})
+	if got := c.Dropped(); got != 2 {
+		t.Errorf("Dropped() = %d after flush, want still 2", got)
+	}
+}
+
+func TestCloudWatchSeriesValuesBounded(t *testing.T) {
+	c := NewCloudWatch(&cwFake{}, CloudWatchOptions{})
+	for i := range 50_000 {
+		c.Request(t.Context(), Request{Operation: "GET /x", Status: 200, Duration: time.Duration(i) * time.Microsecond})
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, s := range c.buf {
+		if len(s.counts) > cwMaxValuesPerSeries+2*90 {
+			t.Errorf("series %q holds %d distinct values", k, len(s.counts))
+		}
+	}
+}
+
+func TestCloudWatchFlushFailures(t *testing.T) {
+	apiErr := &smithy.GenericAPIError{Code: "InvalidParameterValue", Message: "echoes GET /op/0001"}
+	tests := []struct {
+		name      string
+		err       func(call int) error
+		wantCalls int // 0: as many as a flush without failures makes
+		wantClass string
+	}{
+		// The service answered: later calls may still succeed.
+		{"api error on first call", func(call int) error {
+			if call == 1 {
+				return apiErr
+			}
+			return nil
+		}, 0, "InvalidParameterValue"},
+		// No answer: the rest of the flush is given up, not retried.
+		{"timeout", func(int) error { return fmt.Errorf("send: %w", context.DeadlineExceeded) }, 1, "timeout"},
+		{"refused", func(int) error {
+			return &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+		}, 1, "network"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantCalls := tt.wantCalls
+			if wantCalls == 0 {
+				f := &cwFake{}
+				c := NewCloudWatch(f, CloudWatchOptions{MaxSeries: 10_000})
+				cwBigTraffic(c, 1200, 0)
+				if err := c.Flush(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				wantCalls = len(f.inputs())
+				if wantCalls < 2 {
+					t.Fatalf("baseline flush made %d calls, want several", wantCalls)
+				}
+			}
+			var logs bytes.Buffer
+			f := &cwFake{err: tt.err}
+			c := NewCloudWatch(f, CloudWatchOptions{MaxSeries: 10_000, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+			cwBigTraffic(c, 1200, 0) // 4,806 datums: 5 calls
+			err := c.Flush(t.Context())
+			if err == nil {
+				t.Fatal("Flush succeeded")
+			}
+			if got := len(f.inputs()); got != wantCalls {
+				t.Errorf("%d calls, want %d", got, wantCalls)
+			}
+			var wantDropped uint64
+			for i, in := range f.inputs() {
+				if tt.err(i+1) == nil {
+					continue
+				}
+				for _, d := range in.MetricData {
+					for _, n := range d.Counts {
+						wantDropped += uint64(n)
+					}
+				}
+			}
+			if tt.wantCalls == 1 { // everything was given up
+				wantDropped = 1200 * 4 * 2
+			}
+			if got := c.Dropped(); got != wantDropped {
+				t.Errorf("Dropped() = %d, want %d", got, wantDropped)
+			}
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			if len(lines) != 1 {
+				t.Fatalf("%d log lines, want 1:\n%s", len(lines), logs.String())
+			}
+			var line map[string]any
+			if err := json.Unmarshal([]byte(lines[0]), &line); err != nil {
+				t.Fatal(err)
+			}
+			if line["error_class"] != tt.wantClass {
+				t.Errorf("error_class = %v, want %s", line["error_class"], tt.wantClass)
+			}
+			if strings.Contains(logs.String(), "/op/") || strings.Contains(err.Error(), "/op/") {
+				t.Errorf("log or error carries a dimension value or error text: %s / %v", logs.String(), err)
+			}
+			// Nothing is kept for a retry: the next flush sends nothing.
+			f.err = nil
+			before := len(f.inputs())
+			if err := c.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(f.inputs()) - before; got != 0 {
+				t.Errorf("second flush made %d calls, want 0", got)
+			}
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Outage: moto killed (connection refused) or stopped (requests hang).
+
+func TestCloudWatchOutage(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		sig  syscall.Signal
+	}{
+		{"down", syscall.SIGKILL},
+		{"hung", syscall.SIGSTOP},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := startCWMoto(t)
+			var logs syncBuffer
+			const maxSeries = 100
+			// Long enough that a Request waiting on a hung call would show.
+			const flushTimeout = 2 * time.Second
+			c, _ := newCWFromEnv(t, CloudWatchOptions{
+				FlushInterval: 20 * time.Millisecond,
+				FlushTimeout:  flushTimeout,
+				MaxSeries:     maxSeries,
+				Logger:        slog.New(slog.NewJSONHandler(&logs, nil)),
+			})
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			done := make(chan struct{})
+			go func() { defer close(done); c.Run(ctx) }()
+
+			m.signal(t, tt.sig)
+			const n = 10_000
+			took := make([]time.Duration, 0, n)
+			var maxBuffered int
+			for i := range n {
+				r := Request{Operation: fmt.Sprintf("GET /op/%d", i%500), Model: "ascvd-pce", Status: 200 + i%400,
+					Duration: time.Duration(i) * time.Microsecond}
+				start := time.Now()
+				c.Request(ctx, r)
+				took = append(took, time.Since(start))
+				if i%100 == 0 {
+					c.mu.Lock()
+					maxBuffered = max(maxBuffered, len(c.buf))
+					c.mu.Unlock()
+				}
+			}
+			slices.Sort(took)
+			p99, worst := took[n*99/100], took[n-1]
+			t.Logf("%d Request calls during the outage: median %v, p99 %v, max %v", n, took[n/2], p99, worst)
+			// The bound on the maximum is loose because other processes share
+			// the test machine's cores (spikes of tens of ms show up with no
+			// sink at all); a Request that waited on the network would take
+			// the whole flush timeout.
+			if p99 > 5*time.Millisecond || worst > flushTimeout/2 {
+				t.Errorf("Request p99 %v (want under 5ms), max %v (want under %v)", p99, worst, flushTimeout/2)
+			}
+			if maxBuffered > maxSeries {
+				t.Errorf("buffer held %d series, MaxSeries is %d", maxBuffered, maxSeries)
+			}
+			if c.Dropped() == 0 {
+				t.Error("Dropped() = 0 after 10k requests over 500 operations with MaxSeries 100")
+			}
+
+			// Wait for a failed flush to be counted, then give the final
+			// flush something to send.
+			for deadline := time.Now().Add(3 * flushTimeout); !strings.Contains(logs.String(), "cloudwatch put metric data failed"); {
+				if time.Now().After(deadline) {
+					t.Fatalf("no failed flush logged within %v:\n%s", 3*flushTimeout, tail(logs.String(), 2000))
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			for i := range 10 {
+				c.Request(ctx, Request{Operation: "GET /models", Status: 200, Duration: time.Duration(i) * time.Millisecond})
+			}
+			before := c.Dropped()
+			cancel()
+			start := time.Now()
+			select {
+			case <-done:
+			case <-time.After(flushTimeout + 5*time.Second):
+				t.Fatalf("Run did not return within %v of cancel", flushTimeout+5*time.Second)
+			}
+			stopped := time.Since(start)
+			t.Logf("Run returned %v after cancel; Dropped() %d", stopped.Round(time.Millisecond), c.Dropped())
+			if stopped > flushTimeout+time.Second {
+				t.Errorf("Run returned %v after cancel, want within FlushTimeout %v", stopped, flushTimeout)
+			}
+			if c.Dropped() < before+20 {
+				t.Errorf("Dropped() = %d after the final flush failed, want at least %d", c.Dropped(), before+20)
+			}
+			if strings.Contains(logs.String(), "/op/") {
+				t.Errorf("log carries dimension values:\n%s", tail(logs.String(), 2000))
+			}
+
+			// Only the final flush, deterministically: it tries, gives up
+			// at its timeout at the latest, and counts what it lost.
+			const finalTimeout = time.Second
+			c2, _ := newCWFromEnv(t, CloudWatchOptions{FlushInterval: time.Hour, FlushTimeout: finalTimeout})
+			ctx2, cancel2 := context.WithCancel(t.Context())
+			done2 := make(chan struct{})
+			go func() { defer close(done2); c2.Run(ctx2) }()
+			c2.Request(ctx2, Request{Operation: "GET /models", Status: 200, Duration: time.Millisecond})
+			cancel2()
+			start = time.Now()
+			<-done2
+			stopped = time.Since(start)
+			t.Logf("final flush alone: Run returned %v after cancel", stopped.Round(time.Millisecond))
+			if stopped > finalTimeout+time.Second {
+				t.Errorf("Run returned %v after cancel, want within FlushTimeout %v", stopped, finalTimeout)
+			}
+			if tt.sig == syscall.SIGSTOP && stopped < finalTimeout/2 {
+				t.Errorf("Run returned %v after cancel against a hung endpoint: did the final flush try?", stopped)
+			}
+			if got := c2.Dropped(); got != 8 {
+				t.Errorf("Dropped() = %d after the final flush failed, want 8", got)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// ---------------------------------------------------------------------------
+// Shutdown: the final flush reaches CloudWatch.
+
+func TestCloudWatchFinalFlushAtShutdown(t *testing.T) {
+	startCWMoto(t)
+	c, client := newCWFromEnv(t, CloudWatchOptions{FlushInterval: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx) }()
+	for range 7 {
+		c.Request(t.Context(), Request{Operation: "POST /predict", Model: "meld", Status: 200, Duration: time.Millisecond})
+	}
+	cancel()
+	<-done
+	out, err := client.GetMetricStatistics(t.Context(), &cloudwatch.GetMetricStatisticsInput{
+		Namespace:  aws.String(Namespace),
+		MetricName: aws.String(Predictions.Name),
+		Dimensions: []types.Dimension{{Name: aws.String(DimService), Value: aws.String(Service)}, {Name: aws.String(DimModel), Value: aws.String("meld")}},
+		StartTime:  aws.Time(time.Now().Add(-10 * time.Minute)),
+		EndTime:    aws.Time(time.Now().Add(10 * time.Minute)),
+		Period:     aws.Int32(3600),
+		Statistics: []types.Statistic{types.StatisticSum},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, dp := range out.Datapoints {
+		sum += aws.ToFloat64(dp.Sum)
+	}
+	if sum != 7 {
+		t.Errorf("Predictions{Model=meld} sum = %g after shutdown, want 7", sum)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Patient data: only vocabulary names, dimension values and numbers leave.
+
+func TestCloudWatchSendsOnlyVocabulary(t *testing.T) {
+	f := &cwFake{}
+	c := NewCloudWatch(f, CloudWatchOptions{})
+	for _, r := range cwRequests {
+		r.RequestID = "req-must-not-leave-" + r.RequestID
+		c.Request(t.Context(), r)
+	}
+	if err := c.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	allowed := map[string]bool{Namespace: true, Service: true}
+	for _, m := range Vocabulary() {
+		allowed[m.Name], allowed[m.Unit] = true, true
+		for _, set := range m.Dimensions {
+			for _, d := range set {
+				allowed[d] = true
+			}
+		}
+	}
+	for _, r := range cwRequests {
+		allowed[r.Operation] = true
+		if r.Model != "" {
+			allowed[r.Model] = true
+		}
+	}
+	byName := map[string]Metric{}
+	for _, m := range Vocabulary() {
+		byName[m.Name] = m
+	}
+
+	calls := f.inputs()
+	if len(calls) == 0 {
+		t.Fatal("nothing sent")
+	}
+	for _, in := range calls {
+		for _, d := range in.MetricData {
+			m, ok := byName[aws.ToString(d.MetricName)]
+			if !ok {
+				t.Errorf("metric %q is not in the vocabulary", aws.ToString(d.MetricName))
+				continue
+			}
+			if string(d.Unit) != m.Unit {
+				t.Errorf("%s: unit %q, want %q", m.Name, d.Unit, m.Unit)
+			}
+			var names []string
+			for _, dim := range d.Dimensions {
+				names = append(names, aws.ToString(dim.Name))
+			}
+			if !slices.ContainsFunc(m.Dimensions, func(set []string) bool { return slices.Equal(set, names) }) {
+				t.Errorf("%s: dimensions %q are not one of its sets %q", m.Name, names, m.Dimensions)
+			}
+			for _, v := range d.Values {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					t.Errorf("%s: value %v", m.Name, v)
+				}
+			}
+		}
+		// Every string in the request, wherever it is, must be allowed.
+		body, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc any
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		walkCWStrings(doc, "", func(path, s string) {
+			if strings.HasSuffix(path, ".Timestamp") {
+				return
+			}
+			if !allowed[s] {
+				t.Errorf("unexpected string %q at %s", s, path)
+			}
+		})
+		if bytes.Contains(body, []byte("req-must-not-leave")) {
+			t.Error("a request id was sent")
+		}
+	}
+}
+
+func walkCWStrings(v any, path string, fn func(path, s string)) {
+	switch v := v.(type) {
+	case string:
+		fn(path, v)
+	case []any:
+		for i, e := range v {
+			walkCWStrings(e, fmt.Sprintf("%s[%d]", path, i), fn)
+		}
+	case map[string]any:
+		for k, e := range v {
+			walkCWStrings(e, path+"."+k, fn)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Small parts.
+
+func TestCloudWatchRoundSignificant(t *testing.T) {
+	tests := []struct {
+		in, want float64
+	}{
+		{0, 0},
+		{1, 1},
+		{0.1, 0.1},
+		{0.001, 0.001},
+		{1.5, 1.5},
+		{12.345, 12.3},
+		{12.35, 12.4},
+		{123.456, 123},
+		{1234.5, 1230},
+		{99_999, 100_000},
+		{0.0123456, 0.0123},
+	}
+	for _, tt := range tests {
+		if got := roundSignificant(tt.in, 3); got != tt.want {
+			t.Errorf("roundSignificant(%v, 3) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestCloudWatchTimestampIsPeriodStart(t *testing.T) {
+	now := time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	f := &cwFake{}
+	c := NewCloudWatch(f, CloudWatchOptions{Now: clock})
+	c.Request(t.Context(), cwRequests[0])
+	periodStart := now
+	now = now.Add(time.Minute)
+	if err := c.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c.Request(t.Context(), cwRequests[0])
+	now = now.Add(time.Minute)
+	if err := c.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	calls := f.inputs()
+	if len(calls) != 2 {
+		t.Fatalf("%d calls, want 2", len(calls))
+	}
+	for i, want := range []time.Time{periodStart, periodStart.Add(time.Minute)} {
+		for _, d := range calls[i].MetricData {
+			if got := aws.ToTime(d.Timestamp); !got.Equal(want) {
+				t.Errorf("flush %d: timestamp %v, want %v", i, got, want)
+			}
+			if aws.ToInt32(d.StorageResolution) != 60 {
+				t.Errorf("storage resolution %d", aws.ToInt32(d.StorageResolution))
+			}
+		}
+	}
+}
+
+func TestCloudWatchEmptyDimensionValueDropped(t *testing.T) {
+	f := &cwFake{}
+	c := NewCloudWatch(f, CloudWatchOptions{})
+	// CloudWatch rejects an empty dimension value, and with it the whole
+	// call: such series are dropped, the service-wide ones kept.
+	c.Request(t.Context(), Request{Operation: "", Status: 200, Duration: time.Millisecond})
+	if got := c.Dropped(); got != 4 {
+		t.Errorf("Dropped() = %d, want 4", got)
+	}
+	if err := c.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(cwTotals(f.inputs())); got != 4 {
+		t.Errorf("%d series sent, want 4", got)
+	}
+}
+
+func TestCloudWatchFromEnvNeedsRegion(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	if _, err := NewCloudWatchFromEnv(t.Context(), CloudWatchOptions{}); err == nil {
+		t.Error("no error without a region")
+	}
+}
