@@ -27,6 +27,7 @@ lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	go tool staticcheck ./...
+	cfn-lint template.yaml
 
 build: $(FUNCTIONS:%=dist/%.zip) ## one zipped bootstrap per Lambda function (linux/arm64) in dist/
 
