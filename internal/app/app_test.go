@@ -1,0 +1,98 @@
+package app
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 8000 || c.Host != "" || c.LogLevel != slog.LevelInfo || c.ShutdownTimeout != 20*time.Second ||
+		c.DrainDelay != 0 || c.APIKeysTTL != 5*time.Minute || c.MetricsFlushInterval != time.Minute ||
+		c.RateLimit.Rate != 0 || c.MetricsCloudWatch || c.AuthDisabled || c.Managed || c.LocalKeys {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"PORT": "9000", "HOST": "127.0.0.1", "LOG_LEVEL": "debug", "SHUTDOWN_TIMEOUT": "25s", "DRAIN_DELAY": "3s",
+		"API_KEYS_SECRET_ID": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:keys", "API_KEYS_TTL": "1m",
+		"RATE_LIMIT_RPS": "20", "RATE_LIMIT_BURST": "40", "METRICS_CLOUDWATCH": "true", "METRICS_FLUSH_INTERVAL": "30s",
+		"KUBERNETES_SERVICE_HOST": "10.0.0.1",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 9000 || c.Host != "127.0.0.1" || c.LogLevel != slog.LevelDebug || c.ShutdownTimeout != 25*time.Second ||
+		c.DrainDelay != 3*time.Second || c.APIKeysTTL != time.Minute || c.RateLimit.Rate != 20 || c.RateLimit.Burst != 40 ||
+		!c.MetricsCloudWatch || c.MetricsFlushInterval != 30*time.Second || !c.Managed {
+		t.Errorf("loaded = %+v", c)
+	}
+}
+
+func TestLoadRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string // part of the error
+	}{
+		{"port", map[string]string{"PORT": "http"}, "PORT"},
+		{"port range", map[string]string{"PORT": "70000"}, "PORT"},
+		{"log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"shutdown", map[string]string{"SHUTDOWN_TIMEOUT": "20"}, "SHUTDOWN_TIMEOUT"},
+		{"drain", map[string]string{"DRAIN_DELAY": "-1s"}, "DRAIN_DELAY"},
+		{"ttl", map[string]string{"API_KEYS_TTL": "10ms"}, "API_KEYS_TTL"},
+		{"both key sources", map[string]string{"API_KEYS": "a:b", "API_KEYS_SECRET_ID": "keys"}, "not both"},
+		{"auth disabled with keys", map[string]string{"API_KEYS": "a:b", "AUTH_DISABLED": "true"}, "AUTH_DISABLED"},
+		{"auth disabled spelling", map[string]string{"AUTH_DISABLED": "yes"}, "AUTH_DISABLED"},
+		{"lambda without keys", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict"}, "refusing to start"},
+		{"kubernetes without keys", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, "refusing to start"},
+		{"rate", map[string]string{"RATE_LIMIT_RPS": "fast"}, "RATE_LIMIT_RPS"},
+		{"burst", map[string]string{"RATE_LIMIT_BURST": "0"}, "RATE_LIMIT_BURST"},
+		{"cloudwatch", map[string]string{"METRICS_CLOUDWATCH": "1"}, "METRICS_CLOUDWATCH"},
+		{"flush", map[string]string{"METRICS_FLUSH_INTERVAL": "100ms"}, "METRICS_FLUSH_INTERVAL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(env(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadReportsEveryProblemWithoutValues(t *testing.T) {
+	_, err := Load(env(map[string]string{"PORT": "p0rt-value", "LOG_LEVEL": "l0g-value", "API_KEYS_TTL": "ttl-value",
+		"API_KEYS": "me:s3cret-key-value", "API_KEYS_SECRET_ID": "keys"}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, name := range []string{"PORT", "LOG_LEVEL", "API_KEYS_TTL", "not both"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not mention %s: %v", name, err)
+		}
+	}
+	for _, v := range []string{"p0rt-value", "l0g-value", "ttl-value", "s3cret-key-value"} {
+		if strings.Contains(err.Error(), v) {
+			t.Errorf("error echoes %q: %v", v, err)
+		}
+	}
+}
+
+func TestManagedWithAuthDisabledStarts(t *testing.T) {
+	c, err := Load(env(map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "AUTH_DISABLED": "true"}))
+	if err != nil || !c.Managed || !c.AuthDisabled {
+		t.Errorf("got %+v, %v; want a managed config with auth disabled on purpose", c, err)
+	}
+}
