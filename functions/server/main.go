@@ -52,13 +52,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	// requests of the API and stay out of its logs and metrics.
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", prom.Handler())
-	keys, err := cfg.Keys(ctx, getenv, logger)
-	if err != nil {
-		return err
-	}
-	if keys != nil {
-		defer keys.Close()
-	}
 	var rec metrics.Recorder = prom
 	flushed := make(chan struct{})
 	metricsCtx, stopMetrics := context.WithCancel(context.Background())
@@ -73,6 +66,13 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		logger.Info("metrics: also sent to CloudWatch", "flush_interval", cfg.MetricsFlushInterval.String())
 	} else {
 		close(flushed)
+	}
+	keys, err := cfg.Keys(ctx, getenv, logger, rec)
+	if err != nil {
+		return err
+	}
+	if keys != nil {
+		defer keys.Close()
 	}
 	mux.Handle("/", prom.InFlight(app.NewAPI(logger, rec, keys, cfg.RateLimit, api.All, lifecycle, false)))
 	srv := &http.Server{

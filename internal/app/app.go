@@ -166,13 +166,14 @@ func Build() api.Build {
 // background refresh; nil means authentication is off, which is logged
 // loudly. The first fetch from Secrets Manager is bounded, so a start with
 // AWS down does not hang: protected routes answer 503 until keys load.
-func (c Config) Keys(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*secrets.Cache, error) {
+func (c Config) Keys(ctx context.Context, getenv func(string) string, logger *slog.Logger, rec metrics.Recorder) (*secrets.Cache, error) {
 	switch {
 	case c.LocalKeys:
 		logger.Info("api keys: fixed keys from API_KEYS")
 		return secrets.Static(getenv("API_KEYS"))
 	case c.APIKeysSecretID != "":
-		keys, err := secrets.NewFromEnv(ctx, c.APIKeysSecretID, secrets.Options{TTL: c.APIKeysTTL, Logger: logger})
+		keys, err := secrets.NewFromEnv(ctx, c.APIKeysSecretID, secrets.Options{TTL: c.APIKeysTTL, Logger: logger,
+			OnStale: func() { rec.KeyRefreshFailed(context.Background()) }})
 		if err != nil {
 			return nil, fmt.Errorf("api keys: %w", err)
 		}

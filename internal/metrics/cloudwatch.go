@@ -172,8 +172,12 @@ func NewCloudWatchFromEnv(ctx context.Context, opts CloudWatchOptions) (*CloudWa
 
 // Request implements Recorder. It never touches the network: it adds the
 // request's observations to the buffer under a mutex.
-func (c *CloudWatch) Request(_ context.Context, r Request) {
-	obs := Observations(r)
+func (c *CloudWatch) Request(_ context.Context, r Request) { c.record(Observations(r)) }
+
+// KeyRefreshFailed implements Recorder.
+func (c *CloudWatch) KeyRefreshFailed(context.Context) { c.record(keyRefreshFailure()) }
+
+func (c *CloudWatch) record(obs []Observation) {
 	var key strings.Builder
 	c.mu.Lock()
 	defer c.mu.Unlock()

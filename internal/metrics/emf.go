@@ -210,20 +210,29 @@ func NewEMF(w io.Writer, functionName string, onError func(error)) *EMF {
 
 // Request implements Recorder.
 func (e *EMF) Request(_ context.Context, r Request) {
+	obs := Observations(r)
+	if !e.warm.Swap(true) {
+		obs = append(obs, Observation{ColdStart, 1, map[string]string{DimService: Service, DimFunctionName: e.function}})
+	}
+	e.write(obs, map[string]any{"RequestId": r.RequestID, "StatusCode": r.Status})
+}
+
+// KeyRefreshFailed implements Recorder.
+func (e *EMF) KeyRefreshFailed(context.Context) { e.write(keyRefreshFailure(), nil) }
+
+// write encodes observations as one document (or more, past the limits).
+func (e *EMF) write(obs []Observation, properties map[string]any) {
 	d := Document{
 		Timestamp:  e.now(),
 		Dimensions: map[string]string{DimService: Service, DimFunctionName: e.function},
-		Properties: map[string]any{"RequestId": r.RequestID, "StatusCode": r.Status},
+		Properties: properties,
 	}
 	var err error
-	for _, o := range Observations(r) {
+	for _, o := range obs {
 		for k, v := range o.Dimensions {
 			d.Dimensions[k] = v
 		}
 		err = firstErr(err, d.Add(o.Metric, o.Value))
-	}
-	if !e.warm.Swap(true) {
-		err = firstErr(err, d.Add(ColdStart, 1))
 	}
 	lines, encErr := d.Lines()
 	err = firstErr(err, encErr)

@@ -39,11 +39,14 @@ var (
 	Latency      = Metric{"Latency", "Milliseconds", [][]string{{DimService, DimOperation}, {DimService}}}
 	Predictions  = Metric{"Predictions", "Count", [][]string{{DimService, DimModel}, {DimService}}}
 	ColdStart    = Metric{"ColdStart", "Count", [][]string{{DimService, DimFunctionName}}}
+	// KeyRefreshFailures counts failed refreshes of the API keys while the
+	// last good ones are still served.
+	KeyRefreshFailures = Metric{"KeyRefreshFailures", "Count", [][]string{{DimService}}}
 )
 
 // Vocabulary lists every metric the service emits.
 func Vocabulary() []Metric {
-	return []Metric{Requests, ClientErrors, ServerErrors, Latency, Predictions, ColdStart}
+	return []Metric{Requests, ClientErrors, ServerErrors, Latency, Predictions, ColdStart, KeyRefreshFailures}
 }
 
 // Request is what one finished request contributes to the metrics.
@@ -57,7 +60,10 @@ type Request struct {
 
 // Recorder is the one recording interface of the service.
 type Recorder interface {
+	// Request records one finished request.
 	Request(ctx context.Context, r Request)
+	// KeyRefreshFailed records a failed refresh of the API keys.
+	KeyRefreshFailed(ctx context.Context)
 }
 
 // Discard records nothing.
@@ -65,6 +71,13 @@ type Discard struct{}
 
 // Request implements Recorder.
 func (Discard) Request(context.Context, Request) {}
+
+// KeyRefreshFailed implements Recorder.
+func (Discard) KeyRefreshFailed(context.Context) {}
+
+func keyRefreshFailure() []Observation {
+	return []Observation{{KeyRefreshFailures, 1, map[string]string{DimService: Service}}}
+}
 
 // Observation is one value of one metric with its dimension values: what a
 // sink stores once a Request has been turned into the vocabulary.

@@ -24,6 +24,7 @@ type Prometheus struct {
 	duration    *prometheus.HistogramVec
 	predictions *prometheus.CounterVec
 	inFlight    prometheus.Gauge
+	keyFailures prometheus.Counter
 }
 
 // NewPrometheus registers the service's metrics, build info and the Go and
@@ -49,6 +50,10 @@ func NewPrometheus(version, commit string) *Prometheus {
 			Name: "healthcare_api_in_flight_requests",
 			Help: "Requests being served now.",
 		}),
+		keyFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "healthcare_api_key_refresh_failures_total",
+			Help: "Failed refreshes of the API keys (the last good keys are still served).",
+		}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "healthcare_api_build_info",
@@ -56,7 +61,7 @@ func NewPrometheus(version, commit string) *Prometheus {
 		ConstLabels: prometheus.Labels{"version": version, "commit": commit},
 	})
 	build.Set(1)
-	p.registry.MustRegister(p.requests, p.duration, p.predictions, p.inFlight, build,
+	p.registry.MustRegister(p.requests, p.duration, p.predictions, p.inFlight, p.keyFailures, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return p
 }
@@ -73,6 +78,9 @@ func (p *Prometheus) Request(_ context.Context, r Request) {
 		}
 	}
 }
+
+// KeyRefreshFailed implements Recorder.
+func (p *Prometheus) KeyRefreshFailed(context.Context) { p.keyFailures.Inc() }
 
 // InFlight wraps h so the in-flight gauge counts its requests.
 func (p *Prometheus) InFlight(h http.Handler) http.Handler {
@@ -91,5 +99,12 @@ type Tee []Recorder
 func (t Tee) Request(ctx context.Context, r Request) {
 	for _, rec := range t {
 		rec.Request(ctx, r)
+	}
+}
+
+// KeyRefreshFailed implements Recorder.
+func (t Tee) KeyRefreshFailed(ctx context.Context) {
+	for _, rec := range t {
+		rec.KeyRefreshFailed(ctx)
 	}
 }

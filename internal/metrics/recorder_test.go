@@ -1,0 +1,50 @@
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Every sink records a failed key refresh under the vocabulary's name.
+func TestKeyRefreshFailed(t *testing.T) {
+	t.Run("EMF", func(t *testing.T) {
+		var out bytes.Buffer
+		e := NewEMF(&out, "predict", nil)
+		e.now = func() time.Time { return time.Unix(1700000000, 0) }
+		e.KeyRefreshFailed(context.Background())
+		line := strings.TrimSpace(out.String())
+		if strings.Count(line, "\n") != 0 {
+			t.Fatalf("want one document, got:\n%s", out.String())
+		}
+		if err := validateEMFErr(t, []byte(line+"\n")); err != nil {
+			t.Fatalf("invalid EMF: %v\n%s", err, line)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc["KeyRefreshFailures"] != float64(1) || doc["Service"] != Service {
+			t.Errorf("document = %s", line)
+		}
+		if _, ok := doc["ColdStart"]; ok {
+			t.Error("a key refresh is not a request: no ColdStart")
+		}
+	})
+	t.Run("Prometheus", func(t *testing.T) {
+		p := NewPrometheus("v", "c")
+		p.KeyRefreshFailed(context.Background())
+		p.KeyRefreshFailed(context.Background())
+		w := httptest.NewRecorder()
+		p.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+		body, _ := io.ReadAll(w.Body)
+		if !strings.Contains(string(body), "healthcare_api_key_refresh_failures_total 2") {
+			t.Errorf("exposition lacks the counter at 2:\n%s", body)
+		}
+	})
+}
