@@ -2,12 +2,14 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/metrics"
+	"github.com/healthcare-prediction/api/internal/secrets"
 )
 
 // RunLambda serves routes as a Lambda function until the runtime stops it.
@@ -29,6 +31,23 @@ func RunLambda(ctx context.Context, getenv func(string) string, stdout io.Writer
 	}
 	// Per-key limits on Lambda belong to API Gateway usage plans.
 	h := NewAPI(logger, emf, keys, api.RateLimit{}, routes, api.NewLifecycle(), true)
-	lambda.StartWithOptions(api.LambdaHandler(h), lambda.WithContext(ctx))
+	lambda.StartWithOptions(refreshUnusableKeys(keys, api.LambdaHandler(h)), lambda.WithContext(ctx))
 	return nil
+}
+
+// refreshUnusableKeys refreshes the keys before an invocation when none is
+// usable. Lambda freezes the background refresh between invocations, so an
+// environment that thaws after MaxStaleness would otherwise answer 503
+// until the refresh catches up; this bounded wait replaces a certain 503,
+// and a request never waits while usable keys exist.
+func refreshUnusableKeys(keys *secrets.Cache, next func(context.Context, json.RawMessage) (any, error)) func(context.Context, json.RawMessage) (any, error) {
+	if keys == nil {
+		return next
+	}
+	return func(ctx context.Context, event json.RawMessage) (any, error) {
+		if !keys.Ready() {
+			_ = keys.Refresh(ctx) // failures are logged by the cache; the API then answers 503
+		}
+		return next(ctx, event)
+	}
 }
