@@ -67,7 +67,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	} else {
 		close(flushed)
 	}
-	keys, err := cfg.Keys(ctx, getenv, logger, rec)
+	keys, err := cfg.Keys(ctx, getenv, logger, rec, api.All)
 	if err != nil {
 		return err
 	}

@@ -22,3 +22,13 @@ func Routes(g Group) []Endpoint {
 	}
 	return out
 }
+
+// Protected reports whether any route of g needs an API key.
+func Protected(g Group) bool {
+	for _, e := range Routes(g) {
+		if e.Protected {
+			return true
+		}
+	}
+	return false
+}

@@ -94,10 +94,6 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, errors.New("AUTH_DISABLED=true contradicts API_KEYS_SECRET_ID or API_KEYS: drop one"))
 	}
 	c.Managed = getenv("AWS_LAMBDA_FUNCTION_NAME") != "" || getenv("KUBERNETES_SERVICE_HOST") != ""
-	if c.Managed && !c.AuthDisabled && !c.LocalKeys && c.APIKeysSecretID == "" {
-		errs = append(errs, errors.New("refusing to start without API keys under Lambda or Kubernetes: "+
-			"set API_KEYS_SECRET_ID, or AUTH_DISABLED=true to run open on purpose"))
-	}
 	if s := getenv("RATE_LIMIT_RPS"); s != "" {
 		r, err := strconv.ParseFloat(s, 64)
 		if err != nil || r < 0 || r > 1e6 {
@@ -162,12 +158,17 @@ func Build() api.Build {
 	return b
 }
 
-// Keys builds the API-key store the configuration asks for and starts its
-// background refresh; nil means authentication is off, which is logged
-// loudly. The first fetch from Secrets Manager is bounded, so a start with
-// AWS down does not hang: protected routes answer 503 until keys load.
-func (c Config) Keys(ctx context.Context, getenv func(string) string, logger *slog.Logger, rec metrics.Recorder) (*secrets.Cache, error) {
+// Keys builds the API-key store the configuration asks for, for a process
+// serving routes, and starts its background refresh. nil means
+// authentication is off: logged loudly, and refused under Lambda or
+// Kubernetes unless AUTH_DISABLED=true, where routes has protected routes
+// (the health function has none and needs no keys). The first fetch from
+// Secrets Manager is bounded, so a start with AWS down does not hang:
+// protected routes answer 503 until keys load.
+func (c Config) Keys(ctx context.Context, getenv func(string) string, logger *slog.Logger, rec metrics.Recorder, routes api.Group) (*secrets.Cache, error) {
 	switch {
+	case !api.Protected(routes):
+		return nil, nil
 	case c.LocalKeys:
 		logger.Info("api keys: fixed keys from API_KEYS")
 		return secrets.Static(getenv("API_KEYS"))
@@ -180,6 +181,9 @@ func (c Config) Keys(ctx context.Context, getenv func(string) string, logger *sl
 		keys.Start(ctx)
 		logger.Info("api keys: from Secrets Manager", "ttl", c.APIKeysTTL.String(), "ready", keys.Ready())
 		return keys, nil
+	case c.Managed && !c.AuthDisabled:
+		return nil, errors.New("refusing to start without API keys under Lambda or Kubernetes: " +
+			"set API_KEYS_SECRET_ID, or AUTH_DISABLED=true to run open on purpose")
 	}
 	logger.Warn("AUTHENTICATION IS OFF: no API keys are configured and every route is open to anyone who can reach it; " +
 		"set API_KEYS_SECRET_ID (or API_KEYS for local runs)")

@@ -1,10 +1,15 @@
 package app
 
 import (
+	"context"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/healthcare-prediction/api/internal/api"
+	"github.com/healthcare-prediction/api/internal/metrics"
 )
 
 func env(m map[string]string) func(string) string {
@@ -55,8 +60,6 @@ func TestLoadRefuses(t *testing.T) {
 		{"both key sources", map[string]string{"API_KEYS": "a:b", "API_KEYS_SECRET_ID": "keys"}, "not both"},
 		{"auth disabled with keys", map[string]string{"API_KEYS": "a:b", "AUTH_DISABLED": "true"}, "AUTH_DISABLED"},
 		{"auth disabled spelling", map[string]string{"AUTH_DISABLED": "yes"}, "AUTH_DISABLED"},
-		{"lambda without keys", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict"}, "refusing to start"},
-		{"kubernetes without keys", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, "refusing to start"},
 		{"rate", map[string]string{"RATE_LIMIT_RPS": "fast"}, "RATE_LIMIT_RPS"},
 		{"burst", map[string]string{"RATE_LIMIT_BURST": "0"}, "RATE_LIMIT_BURST"},
 		{"cloudwatch", map[string]string{"METRICS_CLOUDWATCH": "1"}, "METRICS_CLOUDWATCH"},
@@ -90,9 +93,36 @@ func TestLoadReportsEveryProblemWithoutValues(t *testing.T) {
 	}
 }
 
-func TestManagedWithAuthDisabledStarts(t *testing.T) {
-	c, err := Load(env(map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "AUTH_DISABLED": "true"}))
-	if err != nil || !c.Managed || !c.AuthDisabled {
-		t.Errorf("got %+v, %v; want a managed config with auth disabled on purpose", c, err)
+// Under Lambda or Kubernetes a process with protected routes refuses to
+// run open, unless told; the health function has none and needs no keys.
+func TestKeysRequiredWhereManaged(t *testing.T) {
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	tests := []struct {
+		name    string
+		env     map[string]string
+		routes  api.Group
+		wantErr bool
+	}{
+		{"lambda predict without keys", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict"}, api.Predict, true},
+		{"kubernetes without keys", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, api.All, true},
+		{"lambda health without keys", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "health"}, api.Health, false},
+		{"lambda predict, auth disabled on purpose", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "AUTH_DISABLED": "true"}, api.Predict, false},
+		{"lambda predict with fixed keys", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "API_KEYS": "a:b"}, api.Predict, false},
+		{"local run without keys", nil, api.All, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Keys(context.Background(), env(tt.env), logger, metrics.Discard{}, tt.routes)
+			if (err != nil) != tt.wantErr {
+				t.Errorf("error %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "refusing to start") {
+				t.Errorf("error %v does not say why", err)
+			}
+		})
 	}
 }

@@ -25,7 +25,7 @@ func RunLambda(ctx context.Context, getenv func(string) string, stdout io.Writer
 	emf := metrics.NewEMF(stdout, getenv("AWS_LAMBDA_FUNCTION_NAME"), func(err error) {
 		logger.Error("metrics document not written", "error", err.Error())
 	})
-	keys, err := cfg.Keys(ctx, getenv, logger, emf)
+	keys, err := cfg.Keys(ctx, getenv, logger, emf, routes)
 	if err != nil {
 		return err
 	}
