@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,11 +13,12 @@ import (
 	"github.com/healthcare-prediction/api/internal/secrets"
 )
 
-// fakeSecrets serves one AWSCURRENT version and no AWSPREVIOUS.
-type fakeSecrets struct{ calls int }
+// fakeSecrets serves one AWSCURRENT version and no AWSPREVIOUS. The cache
+// asks for both stages at once, so the counter is atomic.
+type fakeSecrets struct{ calls atomic.Int32 }
 
 func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	f.calls++
+	f.calls.Add(1)
 	if aws.ToString(in.VersionStage) == "AWSPREVIOUS" {
 		return nil, &types.ResourceNotFoundException{Message: aws.String("no previous version")}
 	}
@@ -43,12 +45,12 @@ func TestRefreshUnusableKeys(t *testing.T) {
 	if !readyInside {
 		t.Error("the invocation ran before the keys were refreshed")
 	}
-	calls := fake.calls
+	calls := fake.calls.Load()
 	if _, err := h(context.Background(), json.RawMessage(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	if fake.calls != calls {
-		t.Errorf("usable keys were refreshed again on the request path (%d calls, want %d)", fake.calls, calls)
+	if got := fake.calls.Load(); got != calls {
+		t.Errorf("usable keys were refreshed again on the request path (%d calls, want %d)", got, calls)
 	}
 	if id, err := keys.Authenticate("k"); err != nil || id != "clinic-a" {
 		t.Errorf("Authenticate = %q, %v", id, err)
