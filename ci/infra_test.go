@@ -1,0 +1,145 @@
+package ci
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// TestCfnLintInfraCI lints infra/ci.yaml with its defaults and with every
+// option on. Warnings fail too.
+func TestCfnLintInfraCI(t *testing.T) {
+	root := repoRoot(t)
+	bin, err := exec.LookPath("cfn-lint")
+	if err != nil {
+		t.Fatalf("cfn-lint is not on PATH (pip install 'cfn-lint==1.51.*'): %v", err)
+	}
+	cases := map[string][]string{
+		"defaults": {"GitHubOrg=example-org", "GitHubRepo=api"},
+		"existing provider, EKS access entry": {
+			"GitHubOrg=example-org", "GitHubRepo=api",
+			"ExistingOidcProviderArn=arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com",
+			"EksClusterName=clinical", "CreateEksAccessEntry=true",
+		},
+	}
+	for name, params := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"--parameters"}, append(params, "--", "infra/ci.yaml")...)
+			cmd := exec.Command(bin, args...)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("cfn-lint %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		})
+	}
+}
+
+// cfnTemplate parses a CloudFormation template into nodes; the short-form
+// intrinsic functions (!Sub, !Ref, ...) stay as tagged nodes.
+func cfnTemplate(t *testing.T, rel string) *yaml.Node {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("%s: %v", rel, err)
+	}
+	return doc.Content[0]
+}
+
+// scalars returns every scalar under n (the strings of !Sub, list items...).
+func scalars(n *yaml.Node) []string {
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.ScalarNode {
+		return []string{n.Value}
+	}
+	var out []string
+	for _, c := range n.Content {
+		out = append(out, scalars(c)...)
+	}
+	return out
+}
+
+// TestCIRolesTrust: both roles trust only GitHub's OIDC tokens for this
+// repository, for sts.amazonaws.com, and for exact subjects: the publish
+// role pushes to main, the deploy role the two environments. No wildcards.
+func TestCIRolesTrust(t *testing.T) {
+	resources := get(cfnTemplate(t, "infra/ci.yaml"), "Resources")
+	want := map[string][]string{
+		"ImagePublishRole": {"repo:${GitHubOrg}/${GitHubRepo}:ref:refs/heads/main"},
+		"DeployRole": {
+			"repo:${GitHubOrg}/${GitHubRepo}:environment:staging",
+			"repo:${GitHubOrg}/${GitHubRepo}:environment:production",
+		},
+	}
+	for role, subjects := range want {
+		r := get(resources, role)
+		if r == nil {
+			t.Errorf("infra/ci.yaml: no %s", role)
+			continue
+		}
+		stmts := get(get(get(r, "Properties"), "AssumeRolePolicyDocument"), "Statement")
+		if stmts == nil || len(stmts.Content) != 1 {
+			t.Errorf("%s: want exactly one trust statement", role)
+			continue
+		}
+		st := stmts.Content[0]
+		if a := get(st, "Action"); a == nil || a.Value != "sts:AssumeRoleWithWebIdentity" {
+			t.Errorf("%s: trust action %v, want sts:AssumeRoleWithWebIdentity", role, scalars(a))
+		}
+		eq := get(get(st, "Condition"), "StringEquals")
+		if got := scalars(get(eq, "token.actions.githubusercontent.com:aud")); !slices.Equal(got, []string{"sts.amazonaws.com"}) {
+			t.Errorf("%s: aud %v, want [sts.amazonaws.com]", role, got)
+		}
+		got := scalars(get(eq, "token.actions.githubusercontent.com:sub"))
+		if !slices.Equal(got, subjects) {
+			t.Errorf("%s: sub %v, want %v", role, got, subjects)
+		}
+		for k := range strings.SplitSeq(yamlText(t, get(st, "Condition")), "\n") {
+			if strings.Contains(k, "StringLike") || strings.Contains(k, "*") {
+				t.Errorf("%s: wildcard in the trust condition: %s", role, strings.TrimSpace(k))
+			}
+		}
+	}
+}
+
+// TestCIRolesWildcards: "*" as a resource only in the statements that
+// explain why IAM allows nothing narrower, and no Allow of every action.
+func TestCIRolesWildcards(t *testing.T) {
+	allowed := []string{"EcrLogin", "CallsWithoutResourceType"}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n == nil {
+			return
+		}
+		if n.Kind == yaml.MappingNode && get(n, "Effect") != nil {
+			sid := ""
+			if s := get(n, "Sid"); s != nil {
+				sid = s.Value
+			}
+			for _, a := range scalars(get(n, "Action")) {
+				if a == "*" || a == "iam:*" || a == "sts:*" {
+					t.Errorf("statement %q allows %s", sid, a)
+				}
+			}
+			if slices.Contains(scalars(get(n, "Resource")), "*") && !slices.Contains(allowed, sid) {
+				t.Errorf("statement %q has Resource \"*\": scope it, or explain it and add it to this test", sid)
+			}
+			return
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(get(cfnTemplate(t, "infra/ci.yaml"), "Resources"))
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Smoke test of a deployed API (SAM or EKS), run by .github/workflows/deploy.yml:
+# GET /health must answer 200 with status "ok", and one authenticated
+# POST /predict must return the published ascvd-pce result.
+#
+#   SMOKE_API_KEY=... ci/smoke-test.sh https://api.example.org/dev
+#
+# The key is passed to curl on a file descriptor, never on its command line,
+# and nothing of a response but the fields checked is printed.
+set -euo pipefail
+
+base=${1:?usage: ci/smoke-test.sh BASE_URL}
+base=${base%/}
+if [[ -z "${SMOKE_API_KEY:-}" ]]; then
+	echo "SMOKE_API_KEY is not set" >&2
+	exit 2
+fi
+
+# New pods and a freshly published Lambda alias can take a moment.
+curl_opts=(--silent --show-error --max-time 10 --retry "${SMOKE_RETRIES:-6}" --retry-delay 5 --retry-all-errors)
+
+echo "GET ${base}/health"
+health=$(curl "${curl_opts[@]}" --fail "${base}/health")
+if ! jq -e '.status == "ok"' >/dev/null <<<"$health"; then
+	echo "::error::GET /health: status is $(jq -r '.status' <<<"$health"), want ok" >&2
+	exit 1
+fi
+
+# ACC/AHA 2013 Pooled Cohort Equations, worked example of the guideline
+# (Goff et al. 2013, Table A): a 55-year-old white woman, total cholesterol
+# 213 mg/dL, HDL 50 mg/dL, untreated systolic 120 mmHg, no diabetes,
+# non-smoker: 10-year risk 2.1 %. Synthetic values, not a patient.
+body='{"model":"ascvd-pce","inputs":{"age":55,"sex":"female","race":"white","total_cholesterol":213,"hdl_cholesterol":50,"systolic_bp":120,"on_bp_treatment":false,"diabetes":false,"current_smoker":false}}'
+
+echo "POST ${base}/predict (ascvd-pce)"
+prediction=$(curl "${curl_opts[@]}" --fail-with-body \
+	-H 'Content-Type: application/json' \
+	-H @<(printf 'X-API-Key: %s\n' "$SMOKE_API_KEY") \
+	--data "$body" "${base}/predict") || {
+	echo "::error::POST /predict failed: $(jq -c '{status, title}' <<<"${prediction:-}" 2>/dev/null || true)" >&2
+	exit 1
+}
+if ! jq -e '.model.id == "ascvd-pce" and .result.unit == "%" and .result.value > 2.0 and .result.value < 2.2' >/dev/null <<<"$prediction"; then
+	echo "::error::POST /predict: got $(jq -c '{model: .model.id, result: .result}' <<<"$prediction"), want ascvd-pce about 2.1 %" >&2
+	exit 1
+fi
+echo "ok: $(jq -c '{model: .model.id, value: .result.value, category: .result.category}' <<<"$prediction")"

@@ -1,0 +1,95 @@
+package ci
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeAPI answers like the real service for what smoke-test.sh checks,
+// under a stage prefix like API Gateway's (/dev).
+type fakeAPI struct {
+	key, status string
+	value       float64
+	gotBody     map[string]any
+}
+
+func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/dev/health":
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"`+f.status+`","version":"test"}`)
+	case r.Method == http.MethodPost && r.URL.Path == "/dev/predict":
+		if r.Header.Get("X-API-Key") != f.key {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"status":401,"title":"Unauthorized"}`)
+			return
+		}
+		if err := json.NewDecoder(r.Body).Decode(&f.gotBody); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"model":  map[string]any{"id": "ascvd-pce"},
+			"result": map[string]any{"value": f.value, "unit": "%", "category": "low"},
+		})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// TestSmokeScript runs ci/smoke-test.sh, as deploy.yml does, against a fake
+// API: it passes on a healthy service with the published result and fails
+// on a wrong key, a wrong number, a degraded health, or no key at all.
+func TestSmokeScript(t *testing.T) {
+	for _, tool := range []string{"bash", "curl", "jq"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed (scripts/test-deps.sh installs it; the GitHub runner has it): %v", tool, err)
+		}
+	}
+	script := filepath.Join(repoRoot(t), "ci", "smoke-test.sh")
+	cases := []struct {
+		name     string
+		api      fakeAPI
+		key      string
+		wantExit int
+	}{
+		{"healthy", fakeAPI{key: "k1", status: "ok", value: 2.0536}, "k1", 0},
+		{"wrong key", fakeAPI{key: "k1", status: "ok", value: 2.0536}, "k2", 1},
+		{"wrong result", fakeAPI{key: "k1", status: "ok", value: 7.5}, "k1", 1},
+		{"degraded", fakeAPI{key: "k1", status: "degraded", value: 2.0536}, "k1", 1},
+		{"no key", fakeAPI{key: "k1", status: "ok", value: 2.0536}, "", 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(&tc.api)
+			cmd := exec.Command("bash", script, srv.URL+"/dev/")
+			cmd.Env = append(os.Environ(), "SMOKE_API_KEY="+tc.key, "SMOKE_RETRIES=0")
+			out, err := cmd.CombinedOutput()
+			srv.Close() // waits for the handlers: gotBody is safe to read after it
+			exit := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				exit = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if exit != tc.wantExit {
+				t.Fatalf("exit %d, want %d\n%s", exit, tc.wantExit, out)
+			}
+			if tc.key != "" && strings.Contains(string(out), tc.key) {
+				t.Errorf("the output shows the API key:\n%s", out)
+			}
+			if tc.wantExit == 0 && tc.api.gotBody["model"] != "ascvd-pce" {
+				t.Errorf("predict body model = %v, want ascvd-pce", tc.api.gotBody["model"])
+			}
+		})
+	}
+}
