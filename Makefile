@@ -3,6 +3,15 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# go.mod asks for a patched toolchain (govulncheck finds the standard
+# library of older ones vulnerable); the go command fetches it from the
+# module proxy. Machines of this kind default to GOTOOLCHAIN=local.
+export GOTOOLCHAIN := auto
+
+# The Go vulnerability database as a module from the proxy: the default
+# online database is unreachable here. GitHub CI uses the online one.
+VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
+
 FUNCTIONS := info health predict
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/healthcare-prediction/api/internal/app.version=$(VERSION)
@@ -10,7 +19,7 @@ LDFLAGS   := -s -w -X github.com/healthcare-prediction/api/internal/app.version=
 LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: help run test unit lint build bench clean
+.PHONY: help run test deps unit lint build bench clean image image-deps
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,16 +27,23 @@ help: ## list the targets
 run: ## serve every route on :8000 with the embedded defaults (no AWS needed)
 	go run -ldflags "$(LDFLAGS)" ./functions/server
 
-test: lint unit ## everything CI checks: lint, then every test with the race detector
+test: deps lint unit ## everything CI checks: test tools, lint, then every test with the race detector
+
+deps: ## install the Debian packages the tests need, if missing
+	@scripts/test-deps.sh
+	@scripts/image-test-deps.sh
 
 unit: ## go test -race over every package
 	go test -race -count=1 ./...
 
-lint: ## gofmt, go vet, staticcheck
+lint: ## gofmt, go vet, staticcheck, gosec, govulncheck, actionlint, cfn-lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	go tool staticcheck ./...
-	cfn-lint template.yaml
+	go tool gosec -quiet -exclude-generated ./...
+	go tool govulncheck -db file://$$(go mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | jq -r .Dir)/data/osv ./...
+	go tool actionlint
+	cfn-lint template.yaml infra/*.yaml
 
 build: $(FUNCTIONS:%=dist/%.zip) ## one zipped bootstrap per Lambda function (linux/arm64) in dist/
 
@@ -35,6 +51,19 @@ dist/%.zip: FORCE
 	@mkdir -p dist/$*
 	$(LAMBDA_ENV) go build $(LAMBDA_FLAGS) -o dist/$*/bootstrap ./functions/$*
 	cd dist/$* && rm -f ../$*.zip && zip -q -X ../$*.zip bootstrap
+
+# Container image for EKS (docs/eks.md). ko and crane are pinned in
+# k8s/tools/image.mod, apart from go.mod: ko v0.18.1 needs k8s.io v0.34,
+# kube-score v1.20.0 builds only against v0.32.
+KO := go tool -modfile=k8s/tools/image.mod ko
+
+image: ## build the image (linux/amd64, linux/arm64) with ko and push it to KO_DOCKER_REPO; ref in dist/image.ref
+	@test -n "$(KO_DOCKER_REPO)" || { echo "set KO_DOCKER_REPO=<RepositoryUri of infra/eks.yaml>"; exit 1; }
+	@mkdir -p dist
+	VERSION=$(VERSION) $(KO) build --bare --tags=$(VERSION) --image-refs=dist/image.ref ./functions/server
+
+image-deps: ## install podman and runc for the image test in k8s/ (apt-get, only what is missing)
+	bash scripts/image-test-deps.sh
 
 bench: ## benchmarks of every package, benchstat-friendly
 	go test -run '^$$' -bench . -benchmem -count 1 ./...

@@ -41,7 +41,7 @@ func startCWMoto(t *testing.T) *cwMoto {
 	t.Helper()
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
-		t.Skip("moto_server not installed (TOOLS.md)")
+		t.Fatal("moto_server not installed (preinstalled on this kind of machine, see shared/TOOLS.md)")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
