@@ -19,7 +19,7 @@ LDFLAGS   := -s -w -X github.com/healthcare-prediction/api/internal/app.version=
 LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: help run test deps unit lint build bench clean image image-deps
+.PHONY: help run test deps unit lint build bench clean image image-deps load reliability fuzz
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,8 +33,8 @@ deps: ## install the Debian packages the tests need, if missing
 	@scripts/test-deps.sh
 	@scripts/image-test-deps.sh
 
-unit: ## go test -race over every package
-	go test -race -count=1 ./...
+unit: ## go test -race over every package (fuzz seeds included)
+	go test -race -count=1 -timeout 20m ./...
 
 lint: ## gofmt, go vet, staticcheck, gosec, govulncheck, actionlint, cfn-lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -67,6 +67,22 @@ image-deps: ## install podman and runc for the image test in k8s/ (apt-get, only
 
 bench: ## benchmarks of every package, benchstat-friendly
 	go test -run '^$$' -bench . -benchmem -count 1 ./...
+
+FUZZTIME ?= 5s
+FUZZ_TARGETS := FuzzObjectMembers FuzzDecodePredict FuzzHandler FuzzLambdaHandler
+
+load: ## load test on loopback (500 rps for 60s, then 64 connections with wrk) against a minimal net/http handler; Lambda cold/warm vs hello-world
+	@scripts/reliability-deps.sh
+	go run ./loadtest/cmd/load $(LOAD_FLAGS)
+	go run ./loadtest/cmd/load lambda
+
+reliability: ## SIGTERM, rolling restart behind haproxy, AWS outages (moto), slow clients, sentinel scan, then fuzzing; under 5 minutes
+	@scripts/reliability-deps.sh
+	go run ./loadtest/cmd/reliability
+	$(MAKE) --no-print-directory fuzz
+
+fuzz: ## fuzz each internal/api target for FUZZTIME (the seeds always run in make test)
+	@for t in $(FUZZ_TARGETS); do go test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./internal/api || exit 1; done
 
 clean: ## remove build output
 	rm -rf dist .aws-sam
