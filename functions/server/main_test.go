@@ -72,11 +72,11 @@ func start(t *testing.T, bin string, env ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	s := &server{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = s.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	addr := make(chan string, 1)
 	go func() {
@@ -213,5 +213,69 @@ func TestGracefulShutdown(t *testing.T) {
 		if !strings.Contains(s.logs.String(), msg) {
 			t.Errorf("logs lack %s:\n%s", msg, s.logs)
 		}
+	}
+}
+
+// TestNoPatientDataEscapes sends distinctive clinical values through every
+// path a request can take (success, 401, 405 with values in the URL, 413,
+// 415, 422, 429) and looks for them in everything the process wrote and in
+// /metrics.
+func TestNoPatientDataEscapes(t *testing.T) {
+	s := start(t, binary, "API_KEYS=clinic-a:sentinel-test-key-0123", "RATE_LIMIT_RPS=0.01", "RATE_LIMIT_BURST=4") // success, 413, 415 and 422 spend the four tokens
+	const age, sbp = "67.123457", "143.987651"
+	valid := `{"model":"ascvd-pce","inputs":{"age":` + age + `,"sex":"female","race":"white","total_cholesterol":213,` +
+		`"hdl_cholesterol":50,"systolic_bp":` + sbp + `,"on_bp_treatment":true,"diabetes":false,"current_smoker":false}}`
+	outOfRange := `{"model":"prevent-30y","inputs":{"age":` + age + `,"systolic_bp":` + sbp + `}}`
+	huge := valid[:len(valid)-2] + `,"x":"` + strings.Repeat(age, 10000) + `"}}`
+	send := func(method, path, contentType, key, body string) int {
+		req, _ := http.NewRequest(method, s.url(path), strings.NewReader(body))
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		if key != "" {
+			req.Header.Set("X-API-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	const key = "sentinel-test-key-0123"
+	for _, c := range []struct {
+		name                           string
+		method, path, ctype, key, body string
+		want                           int
+	}{
+		{"success", "POST", "/predict", "application/json", key, valid, 200},
+		{"unauthorized", "POST", "/predict", "application/json", "", valid, 401},
+		{"values in the URL", "GET", "/predict?age=" + age + "&systolic_bp=" + sbp, "", "", "", 405},
+		{"too large", "POST", "/predict", "application/json", key, huge, 413},
+		{"wrong media type", "POST", "/predict", "text/plain", key, valid, 415},
+		{"out of range", "POST", "/predict", "application/json", key, outOfRange, 422},
+		{"rate limited", "POST", "/predict", "application/json", key, valid, 429},
+	} {
+		if got := send(c.method, c.path, c.ctype, c.key, c.body); got != c.want {
+			t.Errorf("%s: status %d, want %d", c.name, got, c.want)
+		}
+	}
+	resp, err := http.Get(s.url("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	time.Sleep(200 * time.Millisecond) // the last log lines
+	for where, text := range map[string]string{"logs": s.logs.String(), "/metrics": string(metricsText)} {
+		for _, v := range []string{age, sbp, "67%2E123457", key} {
+			if strings.Contains(text, v) {
+				t.Errorf("%s contain %q", where, v)
+			}
+		}
+	}
+	if !strings.Contains(s.logs.String(), `"msg":"audit"`) {
+		t.Error("no audit line: the scan looked at the wrong output")
 	}
 }
