@@ -18,6 +18,8 @@ import (
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/app"
 	"github.com/healthcare-prediction/api/internal/metrics"
+	"github.com/healthcare-prediction/api/internal/metrics/cloudwatch"
+	"github.com/healthcare-prediction/api/internal/metrics/prom"
 )
 
 func main() {
@@ -47,21 +49,21 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	logger := cfg.Logger(stdout)
 	lifecycle := api.NewLifecycle()
 	build := app.Build()
-	prom := metrics.NewPrometheus(build.Version, build.Commit)
+	prometheus := prom.New(build.Version, build.Commit)
 	// /metrics is served beside the API, not through it: scrapes are not
 	// requests of the API and stay out of its logs and metrics.
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", prom.Handler())
-	var rec metrics.Recorder = prom
+	mux.Handle("GET /metrics", prometheus.Handler())
+	var rec metrics.Recorder = prometheus
 	flushed := make(chan struct{})
 	metricsCtx, stopMetrics := context.WithCancel(context.Background())
 	defer stopMetrics()
 	if cfg.MetricsCloudWatch {
-		cw, err := metrics.NewCloudWatchFromEnv(ctx, metrics.CloudWatchOptions{FlushInterval: cfg.MetricsFlushInterval, Logger: logger})
+		cw, err := cloudwatch.NewFromEnv(ctx, cloudwatch.Options{FlushInterval: cfg.MetricsFlushInterval, Logger: logger})
 		if err != nil {
 			return fmt.Errorf("cloudwatch metrics: %w", err)
 		}
-		rec = metrics.Tee{prom, cw}
+		rec = metrics.Tee{prometheus, cw}
 		go func() { cw.Run(metricsCtx); close(flushed) }()
 		logger.Info("metrics: also sent to CloudWatch", "flush_interval", cfg.MetricsFlushInterval.String())
 	} else {
@@ -74,7 +76,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if keys != nil {
 		defer keys.Close()
 	}
-	mux.Handle("/", prom.InFlight(app.NewAPI(logger, rec, keys, cfg.RateLimit, api.All, lifecycle, false)))
+	mux.Handle("/", prometheus.InFlight(app.NewAPI(logger, rec, keys, cfg.RateLimit, api.All, lifecycle, false)))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,

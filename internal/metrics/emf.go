@@ -218,7 +218,7 @@ func (e *EMF) Request(_ context.Context, r Request) {
 }
 
 // KeyRefreshFailed implements Recorder.
-func (e *EMF) KeyRefreshFailed(context.Context) { e.write(keyRefreshFailure(), nil) }
+func (e *EMF) KeyRefreshFailed(context.Context) { e.write(KeyRefreshObservations(), nil) }
 
 // write encodes observations as one document (or more, past the limits).
 func (e *EMF) write(obs []Observation, properties map[string]any) {

@@ -75,7 +75,8 @@ func (Discard) Request(context.Context, Request) {}
 // KeyRefreshFailed implements Recorder.
 func (Discard) KeyRefreshFailed(context.Context) {}
 
-func keyRefreshFailure() []Observation {
+// KeyRefreshObservations is what a failed refresh of the API keys records.
+func KeyRefreshObservations() []Observation {
 	return []Observation{{KeyRefreshFailures, 1, map[string]string{DimService: Service}}}
 }
 
@@ -108,4 +109,21 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// Tee records to several recorders, e.g. Prometheus and CloudWatch.
+type Tee []Recorder
+
+// Request implements Recorder.
+func (t Tee) Request(ctx context.Context, r Request) {
+	for _, rec := range t {
+		rec.Request(ctx, r)
+	}
+}
+
+// KeyRefreshFailed implements Recorder.
+func (t Tee) KeyRefreshFailed(ctx context.Context) {
+	for _, rec := range t {
+		rec.KeyRefreshFailed(ctx)
+	}
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -34,17 +32,6 @@ func TestKeyRefreshFailed(t *testing.T) {
 		}
 		if _, ok := doc["ColdStart"]; ok {
 			t.Error("a key refresh is not a request: no ColdStart")
-		}
-	})
-	t.Run("Prometheus", func(t *testing.T) {
-		p := NewPrometheus("v", "c")
-		p.KeyRefreshFailed(context.Background())
-		p.KeyRefreshFailed(context.Background())
-		w := httptest.NewRecorder()
-		p.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
-		body, _ := io.ReadAll(w.Body)
-		if !strings.Contains(string(body), "healthcare_api_key_refresh_failures_total 2") {
-			t.Errorf("exposition lacks the counter at 2:\n%s", body)
 		}
 	})
 }

@@ -1,6 +1,8 @@
-package metrics
+package prom
 
 import (
+	"github.com/healthcare-prediction/api/internal/metrics"
+
 	"context"
 	"net/http"
 	"strconv"
@@ -11,14 +13,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Prometheus records the vocabulary on its own registry (never the global
+// Recorder records the vocabulary on its own registry (never the global
 // one) for the container's /metrics. Names mirror the CloudWatch ones:
 // Requests → healthcare_api_requests_total (ClientErrors and ServerErrors
 // are its status_class 4xx and 5xx), Latency →
 // healthcare_api_request_duration_seconds, Predictions →
 // healthcare_api_predictions_total. Labels are route patterns, methods,
 // status classes and model ids: all bounded.
-type Prometheus struct {
+type Recorder struct {
 	registry    *prometheus.Registry
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
@@ -27,10 +29,10 @@ type Prometheus struct {
 	keyFailures prometheus.Counter
 }
 
-// NewPrometheus registers the service's metrics, build info and the Go and
+// New registers the service's metrics, build info and the Go and
 // process collectors.
-func NewPrometheus(version, commit string) *Prometheus {
-	p := &Prometheus{
+func New(version, commit string) *Recorder {
+	p := &Recorder{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "healthcare_api_requests_total",
@@ -67,44 +69,27 @@ func NewPrometheus(version, commit string) *Prometheus {
 }
 
 // Request implements Recorder.
-func (p *Prometheus) Request(_ context.Context, r Request) {
+func (p *Recorder) Request(_ context.Context, r metrics.Request) {
 	method, route, _ := strings.Cut(r.Operation, " ")
 	class := strconv.Itoa(r.Status/100) + "xx"
 	p.requests.WithLabelValues(route, method, class).Inc()
 	p.duration.WithLabelValues(route, method, class).Observe(r.Duration.Seconds())
-	for _, o := range Observations(r) {
-		if o.Metric.Name == Predictions.Name {
-			p.predictions.WithLabelValues(o.Dimensions[DimModel]).Add(o.Value)
+	for _, o := range metrics.Observations(r) {
+		if o.Metric.Name == metrics.Predictions.Name {
+			p.predictions.WithLabelValues(o.Dimensions[metrics.DimModel]).Add(o.Value)
 		}
 	}
 }
 
 // KeyRefreshFailed implements Recorder.
-func (p *Prometheus) KeyRefreshFailed(context.Context) { p.keyFailures.Inc() }
+func (p *Recorder) KeyRefreshFailed(context.Context) { p.keyFailures.Inc() }
 
 // InFlight wraps h so the in-flight gauge counts its requests.
-func (p *Prometheus) InFlight(h http.Handler) http.Handler {
+func (p *Recorder) InFlight(h http.Handler) http.Handler {
 	return promhttp.InstrumentHandlerInFlight(p.inFlight, h)
 }
 
 // Handler serves the exposition of this registry.
-func (p *Prometheus) Handler() http.Handler {
+func (p *Recorder) Handler() http.Handler {
 	return promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{Registry: p.registry})
-}
-
-// Tee records to several recorders, e.g. Prometheus and CloudWatch.
-type Tee []Recorder
-
-// Request implements Recorder.
-func (t Tee) Request(ctx context.Context, r Request) {
-	for _, rec := range t {
-		rec.Request(ctx, r)
-	}
-}
-
-// KeyRefreshFailed implements Recorder.
-func (t Tee) KeyRefreshFailed(ctx context.Context) {
-	for _, rec := range t {
-		rec.KeyRefreshFailed(ctx)
-	}
 }

@@ -1,6 +1,8 @@
-package metrics
+package cloudwatch
 
 import (
+	"github.com/healthcare-prediction/api/internal/metrics"
+
 	"cmp"
 	"context"
 	"errors"
@@ -17,7 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwsdk "github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/smithy-go"
@@ -53,13 +55,13 @@ const (
 )
 
 // PutMetricDataAPI is the one CloudWatch call the CloudWatch sink makes;
-// *cloudwatch.Client implements it, tests pass a fake.
+// *cwsdk.Client implements it, tests pass a fake.
 type PutMetricDataAPI interface {
-	PutMetricData(ctx context.Context, in *cloudwatch.PutMetricDataInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error)
+	PutMetricData(ctx context.Context, in *cwsdk.PutMetricDataInput, optFns ...func(*cwsdk.Options)) (*cwsdk.PutMetricDataOutput, error)
 }
 
-// CloudWatchOptions configures a CloudWatch sink. The zero value is usable.
-type CloudWatchOptions struct {
+// Options configures a CloudWatch sink. The zero value is usable.
+type Options struct {
 	// FlushInterval is how often Run publishes; 60s (the standard
 	// resolution) when zero.
 	FlushInterval time.Duration
@@ -78,7 +80,7 @@ type CloudWatchOptions struct {
 	Now func() time.Time
 }
 
-// CloudWatch is a Recorder for the container that publishes the metric
+// Recorder is a metrics.Recorder for the container that publishes the metric
 // vocabulary to CloudWatch with PutMetricData: the same namespace, names,
 // units and dimension sets as the EMF sink on Lambda, so the alarms and
 // dashboards of template.yaml read both.
@@ -94,7 +96,7 @@ type CloudWatchOptions struct {
 // uses p95. Values are rounded to three significant digits (at most 0.5%
 // off), which keeps the distinct values per series few (a datum holds up to
 // 150; more are split across datums of the same series).
-type CloudWatch struct {
+type Recorder struct {
 	client        PutMetricDataAPI
 	flushInterval time.Duration
 	flushTimeout  time.Duration
@@ -114,15 +116,15 @@ type CloudWatch struct {
 // cwSeries is one metric under one dimension set, with its values and how
 // often each occurred.
 type cwSeries struct {
-	metric Metric
+	metric metrics.Metric
 	dims   []types.Dimension
 	counts map[float64]float64
 }
 
-// NewCloudWatch returns a sink that publishes through client. Call Run to
+// New returns a sink that publishes through client. Call Run to
 // publish.
-func NewCloudWatch(client PutMetricDataAPI, opts CloudWatchOptions) *CloudWatch {
-	c := &CloudWatch{
+func New(client PutMetricDataAPI, opts Options) *Recorder {
+	c := &Recorder{
 		client:        client,
 		flushInterval: cmp.Or(opts.FlushInterval, cwDefaultFlushInterval),
 		flushTimeout:  cmp.Or(opts.FlushTimeout, cwDefaultFlushTimeout),
@@ -141,11 +143,11 @@ func NewCloudWatch(client PutMetricDataAPI, opts CloudWatchOptions) *CloudWatch 
 	return c
 }
 
-// NewCloudWatchFromEnv builds the CloudWatch client from the standard SDK
+// NewFromEnv builds the CloudWatch client from the standard SDK
 // configuration only (AWS_REGION, the default credentials chain, and
 // AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_CLOUDWATCH for a local endpoint) and
 // returns a sink publishing through it.
-func NewCloudWatchFromEnv(ctx context.Context, opts CloudWatchOptions) (*CloudWatch, error) {
+func NewFromEnv(ctx context.Context, opts Options) (*Recorder, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cloudwatch: load AWS configuration: %w", err)
@@ -153,7 +155,7 @@ func NewCloudWatchFromEnv(ctx context.Context, opts CloudWatchOptions) (*CloudWa
 	if cfg.Region == "" {
 		return nil, errors.New("cloudwatch: no AWS region configured (set AWS_REGION)")
 	}
-	client := cloudwatch.NewFromConfig(cfg, func(o *cloudwatch.Options) {
+	client := cwsdk.NewFromConfig(cfg, func(o *cwsdk.Options) {
 		// Speak AWS JSON 1.0 instead of the client's default RPC-v2 CBOR.
 		// CloudWatch serves all three of CBOR, JSON 1.0 and query; JSON 1.0
 		// is what moto (our local stand-in for tests and `make run`) also
@@ -167,17 +169,17 @@ func NewCloudWatchFromEnv(ctx context.Context, opts CloudWatchOptions) (*CloudWa
 		// gzipped body twice and answers 500.
 		o.DisableRequestCompression = true
 	})
-	return NewCloudWatch(client, opts), nil
+	return New(client, opts), nil
 }
 
 // Request implements Recorder. It never touches the network: it adds the
 // request's observations to the buffer under a mutex.
-func (c *CloudWatch) Request(_ context.Context, r Request) { c.record(Observations(r)) }
+func (c *Recorder) Request(_ context.Context, r metrics.Request) { c.record(metrics.Observations(r)) }
 
 // KeyRefreshFailed implements Recorder.
-func (c *CloudWatch) KeyRefreshFailed(context.Context) { c.record(keyRefreshFailure()) }
+func (c *Recorder) KeyRefreshFailed(context.Context) { c.record(metrics.KeyRefreshObservations()) }
 
-func (c *CloudWatch) record(obs []Observation) {
+func (c *Recorder) record(obs []metrics.Observation) {
 	var key strings.Builder
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -244,12 +246,12 @@ func roundSignificant(v float64, digits int) float64 {
 // Dropped is how many observations (one metric value under one dimension
 // set) never reached CloudWatch: refused because the buffer held MaxSeries
 // series or a dimension value was empty, or lost with a failed call.
-func (c *CloudWatch) Dropped() uint64 { return c.dropped.Load() }
+func (c *Recorder) Dropped() uint64 { return c.dropped.Load() }
 
 // Run publishes every FlushInterval until ctx ends, then flushes once more,
 // bounded by FlushTimeout, and returns. A flush in progress when ctx ends is
 // cut short (its data counted as dropped).
-func (c *CloudWatch) Run(ctx context.Context) {
+func (c *Recorder) Run(ctx context.Context) {
 	t := time.NewTicker(c.flushInterval)
 	defer t.Stop()
 	for {
@@ -272,7 +274,7 @@ func (c *CloudWatch) Run(ctx context.Context) {
 // client's own retry: their observations are counted in Dropped, and one
 // line with counts and the error class is logged. The returned error is the
 // first failure.
-func (c *CloudWatch) Flush(ctx context.Context) error {
+func (c *Recorder) Flush(ctx context.Context) error {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
 
@@ -298,8 +300,8 @@ func (c *CloudWatch) Flush(ctx context.Context) error {
 	for i, b := range batches {
 		calls++
 		cctx, cancel := context.WithTimeout(ctx, cwCallTimeout)
-		_, err := c.client.PutMetricData(cctx, &cloudwatch.PutMetricDataInput{
-			Namespace:  aws.String(Namespace),
+		_, err := c.client.PutMetricData(cctx, &cwsdk.PutMetricDataInput{
+			Namespace:  aws.String(metrics.Namespace),
 			MetricData: b.datums,
 		})
 		cancel()

@@ -1,6 +1,8 @@
-package metrics
+package cloudwatch
 
 import (
+	"github.com/healthcare-prediction/api/internal/metrics"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,7 +23,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwsdk "github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/smithy-go"
 )
@@ -117,15 +119,15 @@ func tail(s string, n int) string {
 
 // newCWFromEnv builds the sink the way the server does, and returns the
 // SDK client inside it for reading back.
-func newCWFromEnv(t *testing.T, opts CloudWatchOptions) (*CloudWatch, *cloudwatch.Client) {
+func newCWFromEnv(t *testing.T, opts Options) (*Recorder, *cwsdk.Client) {
 	t.Helper()
-	c, err := NewCloudWatchFromEnv(t.Context(), opts)
+	c, err := NewFromEnv(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, ok := c.client.(*cloudwatch.Client)
+	client, ok := c.client.(*cwsdk.Client)
 	if !ok {
-		t.Fatalf("client is %T, want *cloudwatch.Client", c.client)
+		t.Fatalf("client is %T, want *cwsdk.Client", c.client)
 	}
 	return c, client
 }
@@ -135,11 +137,11 @@ func newCWFromEnv(t *testing.T, opts CloudWatchOptions) (*CloudWatch, *cloudwatc
 
 type cwFake struct {
 	mu    sync.Mutex
-	calls []*cloudwatch.PutMetricDataInput
+	calls []*cwsdk.PutMetricDataInput
 	err   func(call int) error // nil: every call succeeds
 }
 
-func (f *cwFake) PutMetricData(_ context.Context, in *cloudwatch.PutMetricDataInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error) {
+func (f *cwFake) PutMetricData(_ context.Context, in *cwsdk.PutMetricDataInput, _ ...func(*cwsdk.Options)) (*cwsdk.PutMetricDataOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, in)
@@ -148,21 +150,21 @@ func (f *cwFake) PutMetricData(_ context.Context, in *cloudwatch.PutMetricDataIn
 			return nil, err
 		}
 	}
-	return &cloudwatch.PutMetricDataOutput{}, nil
+	return &cwsdk.PutMetricDataOutput{}, nil
 }
 
 // cwSpy records the inputs it passes on.
 type cwSpy struct {
 	next  PutMetricDataAPI
-	calls []*cloudwatch.PutMetricDataInput
+	calls []*cwsdk.PutMetricDataInput
 }
 
-func (s *cwSpy) PutMetricData(ctx context.Context, in *cloudwatch.PutMetricDataInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error) {
+func (s *cwSpy) PutMetricData(ctx context.Context, in *cwsdk.PutMetricDataInput, optFns ...func(*cwsdk.Options)) (*cwsdk.PutMetricDataOutput, error) {
 	s.calls = append(s.calls, in)
 	return s.next.PutMetricData(ctx, in, optFns...)
 }
 
-func (f *cwFake) inputs() []*cloudwatch.PutMetricDataInput {
+func (f *cwFake) inputs() []*cwsdk.PutMetricDataInput {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.calls)
@@ -179,7 +181,7 @@ func cwKey(name string, dims []types.Dimension) string {
 }
 
 // cwTotals adds up, per series, the counts of each value sent.
-func cwTotals(calls []*cloudwatch.PutMetricDataInput) map[string]map[float64]float64 {
+func cwTotals(calls []*cwsdk.PutMetricDataInput) map[string]map[float64]float64 {
 	out := map[string]map[float64]float64{}
 	for _, in := range calls {
 		for _, d := range in.MetricData {
@@ -197,7 +199,7 @@ func cwTotals(calls []*cloudwatch.PutMetricDataInput) map[string]map[float64]flo
 
 // cwRequests is a small day of traffic: several operations, a model, 4xx
 // and 5xx.
-var cwRequests = []Request{
+var cwRequests = []metrics.Request{
 	{Operation: "GET /models", Status: 200, Duration: 1500 * time.Microsecond, RequestID: "r1"},
 	{Operation: "GET /models", Status: 200, Duration: 2500 * time.Microsecond, RequestID: "r2"},
 	{Operation: "GET /models", Status: 401, Duration: 12345 * time.Microsecond, RequestID: "r3"},
@@ -213,7 +215,7 @@ var cwRequests = []Request{
 
 func TestCloudWatchPublishesVocabularyToMoto(t *testing.T) {
 	startCWMoto(t)
-	c, client := newCWFromEnv(t, CloudWatchOptions{})
+	c, client := newCWFromEnv(t, Options{})
 	for _, r := range cwRequests {
 		c.Request(t.Context(), r)
 	}
@@ -228,25 +230,25 @@ func TestCloudWatchPublishesVocabularyToMoto(t *testing.T) {
 	want := []string{}
 	for _, op := range []string{"GET /health", "GET /models", "POST /predict"} {
 		for _, name := range []string{"ClientErrors", "Latency", "Requests", "ServerErrors"} {
-			want = append(want, name+"{Operation="+op+",Service="+Service+"}")
+			want = append(want, name+"{Operation="+op+",Service="+metrics.Service+"}")
 		}
 	}
 	for _, name := range []string{"ClientErrors", "Latency", "Requests", "ServerErrors", "Predictions"} {
-		want = append(want, name+"{Service="+Service+"}")
+		want = append(want, name+"{Service="+metrics.Service+"}")
 	}
-	want = append(want, "Predictions{Model=ascvd-pce,Service="+Service+"}")
+	want = append(want, "Predictions{Model=ascvd-pce,Service="+metrics.Service+"}")
 	slices.Sort(want)
 
 	var got []string
-	p := cloudwatch.NewListMetricsPaginator(client, &cloudwatch.ListMetricsInput{Namespace: aws.String(Namespace)})
+	p := cwsdk.NewListMetricsPaginator(client, &cwsdk.ListMetricsInput{Namespace: aws.String(metrics.Namespace)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(t.Context())
 		if err != nil {
 			t.Fatalf("ListMetrics: %v", err)
 		}
 		for _, m := range page.Metrics {
-			if ns := aws.ToString(m.Namespace); ns != Namespace {
-				t.Errorf("namespace %q, want %q", ns, Namespace)
+			if ns := aws.ToString(m.Namespace); ns != metrics.Namespace {
+				t.Errorf("namespace %q, want %q", ns, metrics.Namespace)
 			}
 			got = append(got, cwKey(aws.ToString(m.MetricName), m.Dimensions))
 		}
@@ -262,8 +264,8 @@ func TestCloudWatchPublishesVocabularyToMoto(t *testing.T) {
 	type stats struct{ sum, count, min, max float64 }
 	read := func(t *testing.T, name string, dims map[string]string) stats {
 		t.Helper()
-		in := &cloudwatch.GetMetricStatisticsInput{
-			Namespace:  aws.String(Namespace),
+		in := &cwsdk.GetMetricStatisticsInput{
+			Namespace:  aws.String(metrics.Namespace),
 			MetricName: aws.String(name),
 			StartTime:  aws.Time(time.Now().Add(-10 * time.Minute)),
 			EndTime:    aws.Time(time.Now().Add(10 * time.Minute)),
@@ -286,7 +288,9 @@ func TestCloudWatchPublishesVocabularyToMoto(t *testing.T) {
 		}
 		return s
 	}
-	op := func(o string) map[string]string { return map[string]string{DimService: Service, DimOperation: o} }
+	op := func(o string) map[string]string {
+		return map[string]string{metrics.DimService: metrics.Service, metrics.DimOperation: o}
+	}
 	tests := []struct {
 		name   string
 		metric string
@@ -303,13 +307,13 @@ func TestCloudWatchPublishesVocabularyToMoto(t *testing.T) {
 		{"predict latency", "Latency", op("POST /predict"), stats{sum: 3 + 5 + 0.7 + 40, count: 4, min: 0.7, max: 40}},
 		{"health latency", "Latency", op("GET /health"), stats{sum: 0.1, count: 1, min: 0.1, max: 0.1}},
 		// Only successful predictions count.
-		{"ascvd predictions", "Predictions", map[string]string{DimService: Service, DimModel: "ascvd-pce"}, stats{sum: 2, count: 2, min: 1, max: 1}},
-		{"news2 predictions", "Predictions", map[string]string{DimService: Service, DimModel: "news2"}, stats{min: math.Inf(1), max: math.Inf(-1)}},
+		{"ascvd predictions", "Predictions", map[string]string{metrics.DimService: metrics.Service, metrics.DimModel: "ascvd-pce"}, stats{sum: 2, count: 2, min: 1, max: 1}},
+		{"news2 predictions", "Predictions", map[string]string{metrics.DimService: metrics.Service, metrics.DimModel: "news2"}, stats{min: math.Inf(1), max: math.Inf(-1)}},
 		// moto matches dimensions as a subset (real CloudWatch matches them
 		// exactly), so {Service} alone also reads the {Service, Operation}
 		// series: twice the service totals.
-		{"service requests", "Requests", map[string]string{DimService: Service}, stats{sum: 2 * 8, count: 2 * 8, min: 1, max: 1}},
-		{"service server errors", "ServerErrors", map[string]string{DimService: Service}, stats{sum: 2 * 1, count: 2 * 8, min: 0, max: 1}},
+		{"service requests", "Requests", map[string]string{metrics.DimService: metrics.Service}, stats{sum: 2 * 8, count: 2 * 8, min: 1, max: 1}},
+		{"service server errors", "ServerErrors", map[string]string{metrics.DimService: metrics.Service}, stats{sum: 2 * 1, count: 2 * 8, min: 0, max: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,11 +331,11 @@ func TestCloudWatchPublishesVocabularyToMoto(t *testing.T) {
 // cwBigTraffic records traffic on ops distinct operations and latencies
 // distinct latency values on one of them; it returns what it recorded per
 // series.
-func cwBigTraffic(c *CloudWatch, ops, latencies int) map[string]map[float64]float64 {
+func cwBigTraffic(c *Recorder, ops, latencies int) map[string]map[float64]float64 {
 	want := map[string]map[float64]float64{}
-	record := func(r Request) {
+	record := func(r metrics.Request) {
 		c.Request(context.Background(), r)
-		for _, o := range Observations(r) {
+		for _, o := range metrics.Observations(r) {
 			for _, set := range o.Metric.Dimensions {
 				var dims []types.Dimension
 				for _, name := range set {
@@ -346,17 +350,17 @@ func cwBigTraffic(c *CloudWatch, ops, latencies int) map[string]map[float64]floa
 		}
 	}
 	for i := range ops {
-		record(Request{Operation: fmt.Sprintf("GET /op/%04d", i), Status: 200, Duration: time.Millisecond})
+		record(metrics.Request{Operation: fmt.Sprintf("GET /op/%04d", i), Status: 200, Duration: time.Millisecond})
 	}
 	for i := range latencies {
 		// 1.00 ms, 1.01 ms, ...: distinct at three significant digits.
-		record(Request{Operation: "POST /predict", Model: "ascvd-pce", Status: 200, Duration: time.Duration(1000+10*i) * time.Microsecond})
+		record(metrics.Request{Operation: "POST /predict", Model: "ascvd-pce", Status: 200, Duration: time.Duration(1000+10*i) * time.Microsecond})
 	}
 	return want
 }
 
 // checkCWLimits fails unless every call is within PutMetricData's limits.
-func checkCWLimits(t *testing.T, calls []*cloudwatch.PutMetricDataInput) {
+func checkCWLimits(t *testing.T, calls []*cwsdk.PutMetricDataInput) {
 	t.Helper()
 	for i, in := range calls {
 		if n := len(in.MetricData); n == 0 || n > 1000 {
@@ -397,7 +401,7 @@ func checkCWLimits(t *testing.T, calls []*cloudwatch.PutMetricDataInput) {
 
 func TestCloudWatchBatchesWithinLimits(t *testing.T) {
 	f := &cwFake{}
-	c := NewCloudWatch(f, CloudWatchOptions{MaxSeries: 10_000})
+	c := New(f, Options{MaxSeries: 10_000})
 	want := cwBigTraffic(c, 1200, 1000)
 	if err := c.Flush(t.Context()); err != nil {
 		t.Fatal(err)
@@ -429,7 +433,7 @@ func TestCloudWatchBatchesWithinLimits(t *testing.T) {
 		}
 	}
 	for _, in := range calls {
-		if aws.ToString(in.Namespace) != Namespace {
+		if aws.ToString(in.Namespace) != metrics.Namespace {
 			t.Errorf("namespace %q", aws.ToString(in.Namespace))
 		}
 	}
@@ -438,10 +442,10 @@ func TestCloudWatchBatchesWithinLimits(t *testing.T) {
 // Datums full of values hit the 1 MB budget long before 1,000 datums.
 func TestCloudWatchBatchesBySize(t *testing.T) {
 	f := &cwFake{}
-	c := NewCloudWatch(f, CloudWatchOptions{})
+	c := New(f, Options{})
 	for op := range 100 {
 		for i := range 300 {
-			c.Request(t.Context(), Request{Operation: fmt.Sprintf("GET /op/%d", op), Status: 200,
+			c.Request(t.Context(), metrics.Request{Operation: fmt.Sprintf("GET /op/%d", op), Status: 200,
 				Duration: time.Duration(1000+10*i) * time.Microsecond}) // 300 distinct values
 		}
 	}
@@ -461,7 +465,7 @@ func TestCloudWatchBatchesBySize(t *testing.T) {
 
 func TestCloudWatchLargeFlushAcceptedByMoto(t *testing.T) {
 	startCWMoto(t)
-	c, client := newCWFromEnv(t, CloudWatchOptions{MaxSeries: 10_000})
+	c, client := newCWFromEnv(t, Options{MaxSeries: 10_000})
 	spy := &cwSpy{next: c.client}
 	c.client = spy
 	want := cwBigTraffic(c, 1200, 1000)
@@ -487,12 +491,12 @@ func TestCloudWatchLargeFlushAcceptedByMoto(t *testing.T) {
 		sum, count float64
 		minV, maxV float64
 	}{
-		{"Requests", []types.Dimension{{Name: aws.String(DimService), Value: aws.String(Service)}}, 2 * 2200, 2 * 2200, 1, 1},
-		{"Latency", []types.Dimension{{Name: aws.String(DimService), Value: aws.String(Service)}, {Name: aws.String(DimOperation), Value: aws.String("POST /predict")}}, 0, 1000, 1, 11},
-		{"Requests", []types.Dimension{{Name: aws.String(DimService), Value: aws.String(Service)}, {Name: aws.String(DimOperation), Value: aws.String("GET /op/1199")}}, 1, 1, 1, 1},
+		{"Requests", []types.Dimension{{Name: aws.String(metrics.DimService), Value: aws.String(metrics.Service)}}, 2 * 2200, 2 * 2200, 1, 1},
+		{"Latency", []types.Dimension{{Name: aws.String(metrics.DimService), Value: aws.String(metrics.Service)}, {Name: aws.String(metrics.DimOperation), Value: aws.String("POST /predict")}}, 0, 1000, 1, 11},
+		{"Requests", []types.Dimension{{Name: aws.String(metrics.DimService), Value: aws.String(metrics.Service)}, {Name: aws.String(metrics.DimOperation), Value: aws.String("GET /op/1199")}}, 1, 1, 1, 1},
 	} {
-		out, err := client.GetMetricStatistics(t.Context(), &cloudwatch.GetMetricStatisticsInput{
-			Namespace:  aws.String(Namespace),
+		out, err := client.GetMetricStatistics(t.Context(), &cwsdk.GetMetricStatisticsInput{
+			Namespace:  aws.String(metrics.Namespace),
 			MetricName: aws.String(tt.metric),
 			Dimensions: tt.dims,
 			StartTime:  aws.Time(time.Now().Add(-10 * time.Minute)),
@@ -521,12 +525,12 @@ func TestCloudWatchLargeFlushAcceptedByMoto(t *testing.T) {
 
 func TestCloudWatchMaxSeriesDropsNewSeries(t *testing.T) {
 	f := &cwFake{}
-	c := NewCloudWatch(f, CloudWatchOptions{MaxSeries: 10})
+	c := New(f, Options{MaxSeries: 10})
 	// The first request makes 8 series; the second's 4 operation series
 	// would make 12: two fit, two are dropped; its service-wide
 	// observations join existing series.
-	c.Request(t.Context(), Request{Operation: "GET /a", Status: 200, Duration: time.Millisecond})
-	c.Request(t.Context(), Request{Operation: "GET /b", Status: 200, Duration: time.Millisecond})
+	c.Request(t.Context(), metrics.Request{Operation: "GET /a", Status: 200, Duration: time.Millisecond})
+	c.Request(t.Context(), metrics.Request{Operation: "GET /b", Status: 200, Duration: time.Millisecond})
 	if got := c.Dropped(); got != 2 {
 		t.Errorf("Dropped() = %d, want 2", got)
 	}
@@ -537,16 +541,16 @@ func TestCloudWatchMaxSeriesDropsNewSeries(t *testing.T) {
 		t.Errorf("%d series sent, want 10", got)
 	}
 	// After a flush the buffer has room again.
-	c.Request(t.Context(), Request{Operation: "GET /b", Status: 200, Duration: time.Millisecond})
+	c.Request(t.Context(), metrics.Request{Operation: "GET /b", Status: 200, Duration: time.Millisecond})
 	if got := c.Dropped(); got != 2 {
 		t.Errorf("Dropped() = %d after flush, want still 2", got)
 	}
 }
 
 func TestCloudWatchSeriesValuesBounded(t *testing.T) {
-	c := NewCloudWatch(&cwFake{}, CloudWatchOptions{})
+	c := New(&cwFake{}, Options{})
 	for i := range 50_000 {
-		c.Request(t.Context(), Request{Operation: "GET /x", Status: 200, Duration: time.Duration(i) * time.Microsecond})
+		c.Request(t.Context(), metrics.Request{Operation: "GET /x", Status: 200, Duration: time.Duration(i) * time.Microsecond})
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -583,7 +587,7 @@ func TestCloudWatchFlushFailures(t *testing.T) {
 			wantCalls := tt.wantCalls
 			if wantCalls == 0 {
 				f := &cwFake{}
-				c := NewCloudWatch(f, CloudWatchOptions{MaxSeries: 10_000})
+				c := New(f, Options{MaxSeries: 10_000})
 				cwBigTraffic(c, 1200, 0)
 				if err := c.Flush(t.Context()); err != nil {
 					t.Fatal(err)
@@ -595,7 +599,7 @@ func TestCloudWatchFlushFailures(t *testing.T) {
 			}
 			var logs bytes.Buffer
 			f := &cwFake{err: tt.err}
-			c := NewCloudWatch(f, CloudWatchOptions{MaxSeries: 10_000, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+			c := New(f, Options{MaxSeries: 10_000, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 			cwBigTraffic(c, 1200, 0) // 4,806 datums: 5 calls
 			err := c.Flush(t.Context())
 			if err == nil {
@@ -665,7 +669,7 @@ func TestCloudWatchOutage(t *testing.T) {
 			const maxSeries = 100
 			// Long enough that a Request waiting on a hung call would show.
 			const flushTimeout = 2 * time.Second
-			c, _ := newCWFromEnv(t, CloudWatchOptions{
+			c, _ := newCWFromEnv(t, Options{
 				FlushInterval: 20 * time.Millisecond,
 				FlushTimeout:  flushTimeout,
 				MaxSeries:     maxSeries,
@@ -681,7 +685,7 @@ func TestCloudWatchOutage(t *testing.T) {
 			took := make([]time.Duration, 0, n)
 			var maxBuffered int
 			for i := range n {
-				r := Request{Operation: fmt.Sprintf("GET /op/%d", i%500), Model: "ascvd-pce", Status: 200 + i%400,
+				r := metrics.Request{Operation: fmt.Sprintf("GET /op/%d", i%500), Model: "ascvd-pce", Status: 200 + i%400,
 					Duration: time.Duration(i) * time.Microsecond}
 				start := time.Now()
 				c.Request(ctx, r)
@@ -718,7 +722,7 @@ func TestCloudWatchOutage(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			for i := range 10 {
-				c.Request(ctx, Request{Operation: "GET /models", Status: 200, Duration: time.Duration(i) * time.Millisecond})
+				c.Request(ctx, metrics.Request{Operation: "GET /models", Status: 200, Duration: time.Duration(i) * time.Millisecond})
 			}
 			before := c.Dropped()
 			cancel()
@@ -743,11 +747,11 @@ func TestCloudWatchOutage(t *testing.T) {
 			// Only the final flush, deterministically: it tries, gives up
 			// at its timeout at the latest, and counts what it lost.
 			const finalTimeout = time.Second
-			c2, _ := newCWFromEnv(t, CloudWatchOptions{FlushInterval: time.Hour, FlushTimeout: finalTimeout})
+			c2, _ := newCWFromEnv(t, Options{FlushInterval: time.Hour, FlushTimeout: finalTimeout})
 			ctx2, cancel2 := context.WithCancel(t.Context())
 			done2 := make(chan struct{})
 			go func() { defer close(done2); c2.Run(ctx2) }()
-			c2.Request(ctx2, Request{Operation: "GET /models", Status: 200, Duration: time.Millisecond})
+			c2.Request(ctx2, metrics.Request{Operation: "GET /models", Status: 200, Duration: time.Millisecond})
 			cancel2()
 			start = time.Now()
 			<-done2
@@ -789,19 +793,19 @@ func (s *syncBuffer) String() string {
 
 func TestCloudWatchFinalFlushAtShutdown(t *testing.T) {
 	startCWMoto(t)
-	c, client := newCWFromEnv(t, CloudWatchOptions{FlushInterval: time.Hour})
+	c, client := newCWFromEnv(t, Options{FlushInterval: time.Hour})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(ctx) }()
 	for range 7 {
-		c.Request(t.Context(), Request{Operation: "POST /predict", Model: "meld", Status: 200, Duration: time.Millisecond})
+		c.Request(t.Context(), metrics.Request{Operation: "POST /predict", Model: "meld", Status: 200, Duration: time.Millisecond})
 	}
 	cancel()
 	<-done
-	out, err := client.GetMetricStatistics(t.Context(), &cloudwatch.GetMetricStatisticsInput{
-		Namespace:  aws.String(Namespace),
-		MetricName: aws.String(Predictions.Name),
-		Dimensions: []types.Dimension{{Name: aws.String(DimService), Value: aws.String(Service)}, {Name: aws.String(DimModel), Value: aws.String("meld")}},
+	out, err := client.GetMetricStatistics(t.Context(), &cwsdk.GetMetricStatisticsInput{
+		Namespace:  aws.String(metrics.Namespace),
+		MetricName: aws.String(metrics.Predictions.Name),
+		Dimensions: []types.Dimension{{Name: aws.String(metrics.DimService), Value: aws.String(metrics.Service)}, {Name: aws.String(metrics.DimModel), Value: aws.String("meld")}},
 		StartTime:  aws.Time(time.Now().Add(-10 * time.Minute)),
 		EndTime:    aws.Time(time.Now().Add(10 * time.Minute)),
 		Period:     aws.Int32(3600),
@@ -824,7 +828,7 @@ func TestCloudWatchFinalFlushAtShutdown(t *testing.T) {
 
 func TestCloudWatchSendsOnlyVocabulary(t *testing.T) {
 	f := &cwFake{}
-	c := NewCloudWatch(f, CloudWatchOptions{})
+	c := New(f, Options{})
 	for _, r := range cwRequests {
 		r.RequestID = "req-must-not-leave-" + r.RequestID
 		c.Request(t.Context(), r)
@@ -832,8 +836,8 @@ func TestCloudWatchSendsOnlyVocabulary(t *testing.T) {
 	if err := c.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	allowed := map[string]bool{Namespace: true, Service: true}
-	for _, m := range Vocabulary() {
+	allowed := map[string]bool{metrics.Namespace: true, metrics.Service: true}
+	for _, m := range metrics.Vocabulary() {
 		allowed[m.Name], allowed[m.Unit] = true, true
 		for _, set := range m.Dimensions {
 			for _, d := range set {
@@ -847,8 +851,8 @@ func TestCloudWatchSendsOnlyVocabulary(t *testing.T) {
 			allowed[r.Model] = true
 		}
 	}
-	byName := map[string]Metric{}
-	for _, m := range Vocabulary() {
+	byName := map[string]metrics.Metric{}
+	for _, m := range metrics.Vocabulary() {
 		byName[m.Name] = m
 	}
 
@@ -947,7 +951,7 @@ func TestCloudWatchTimestampIsPeriodStart(t *testing.T) {
 	now := time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	f := &cwFake{}
-	c := NewCloudWatch(f, CloudWatchOptions{Now: clock})
+	c := New(f, Options{Now: clock})
 	c.Request(t.Context(), cwRequests[0])
 	periodStart := now
 	now = now.Add(time.Minute)
@@ -977,10 +981,10 @@ func TestCloudWatchTimestampIsPeriodStart(t *testing.T) {
 
 func TestCloudWatchEmptyDimensionValueDropped(t *testing.T) {
 	f := &cwFake{}
-	c := NewCloudWatch(f, CloudWatchOptions{})
+	c := New(f, Options{})
 	// CloudWatch rejects an empty dimension value, and with it the whole
 	// call: such series are dropped, the service-wide ones kept.
-	c.Request(t.Context(), Request{Operation: "", Status: 200, Duration: time.Millisecond})
+	c.Request(t.Context(), metrics.Request{Operation: "", Status: 200, Duration: time.Millisecond})
 	if got := c.Dropped(); got != 4 {
 		t.Errorf("Dropped() = %d, want 4", got)
 	}
@@ -999,7 +1003,7 @@ func TestCloudWatchFromEnvNeedsRegion(t *testing.T) {
 	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	if _, err := NewCloudWatchFromEnv(t.Context(), CloudWatchOptions{}); err == nil {
+	if _, err := NewFromEnv(t.Context(), Options{}); err == nil {
 		t.Error("no error without a region")
 	}
 }
