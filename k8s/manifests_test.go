@@ -1,11 +1,12 @@
 package k8s
 
 import (
+	"github.com/healthcare-prediction/api/internal/metrics/cloudwatch"
+
 	"bytes"
 	"errors"
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -490,26 +491,9 @@ func TestProbesMeanWhatTheManifestsSay(t *testing.T) {
 	}
 }
 
-// cloudWatchFinalFlush is the bound on the last CloudWatch flush after the
-// server stops (internal/metrics cwDefaultFlushTimeout), read from the
-// source so a change there reaches the grace period here.
-func cloudWatchFinalFlush(t *testing.T) time.Duration {
-	t.Helper()
-	src, err := os.ReadFile("../internal/metrics/cloudwatch.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`cwDefaultFlushTimeout\s*=\s*(\d+)\s*\*\s*time\.Second`).FindSubmatch(src)
-	if m == nil {
-		t.Fatal("internal/metrics/cloudwatch.go: cwDefaultFlushTimeout = N * time.Second not found; update this test")
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return time.Duration(n) * time.Second
-}
-
 func TestShutdownTimings(t *testing.T) {
 	const margin = 5 * time.Second
-	flush := cloudWatchFinalFlush(t)
+	flush := cloudwatch.DefaultFlushTimeout // the last CloudWatch flush after the server stops
 	eachDir(t, allDirs, func(t *testing.T, r *rendered) {
 		cfg, _ := r.config(t)
 		c := r.container(t)

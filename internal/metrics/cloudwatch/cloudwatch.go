@@ -45,7 +45,9 @@ const (
 
 	cwDefaultFlushInterval = 60 * time.Second
 	cwDefaultMaxSeries     = 1000
-	cwDefaultFlushTimeout  = 15 * time.Second
+	// DefaultFlushTimeout bounds each flush, the last one at shutdown
+	// included: the Kubernetes grace period counts it (k8s tests).
+	DefaultFlushTimeout = 15 * time.Second
 	// cwCallTimeout bounds one PutMetricData call, retries included.
 	cwCallTimeout = 10 * time.Second
 	// cwMaxAttempts is one try and one retry: a metric point that misses a
@@ -127,7 +129,7 @@ func New(client PutMetricDataAPI, opts Options) *Recorder {
 	c := &Recorder{
 		client:        client,
 		flushInterval: cmp.Or(opts.FlushInterval, cwDefaultFlushInterval),
-		flushTimeout:  cmp.Or(opts.FlushTimeout, cwDefaultFlushTimeout),
+		flushTimeout:  cmp.Or(opts.FlushTimeout, DefaultFlushTimeout),
 		maxSeries:     cmp.Or(opts.MaxSeries, cwDefaultMaxSeries),
 		logger:        opts.Logger,
 		now:           opts.Now,
