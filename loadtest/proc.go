@@ -184,8 +184,8 @@ func (p *Proc) Memory() (rss, peak int64, err error) {
 	return rss, peak, nil
 }
 
-// MB formats bytes as mebibytes.
-func MB(b int64) float64 { return float64(b) / (1 << 20) }
+// MB is bytes in megabytes (10^6), the unit of the targets.
+func MB(b int64) float64 { return float64(b) / 1e6 }
 
 // WaitHTTP polls url until it answers want or ctx ends.
 func WaitHTTP(ctx context.Context, url string, want int) error {

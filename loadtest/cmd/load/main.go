@@ -50,7 +50,7 @@ func main() {
 const (
 	minThroughputRatio = 0.8
 	maxP99Ratio        = 1.5
-	maxRSSBytes        = 40 << 20
+	maxRSSBytes        = 40_000_000
 )
 
 // result is the JSON document the command prints.
@@ -176,7 +176,7 @@ func run(args []string, stdout io.Writer) error {
 	check(res.ThroughputRatio >= minThroughputRatio, "throughput %.0f/s is %.2fx the baseline's %.0f/s, want >= %.1fx",
 		o.Throughput, res.ThroughputRatio, b.Throughput, minThroughputRatio)
 	check(res.P99Ratio <= maxP99Ratio, "p99 %.2fms is %.2fx the baseline's %.2fms, want <= %.1fx", o.P99, res.P99Ratio, b.P99, maxP99Ratio)
-	check(peak <= maxRSSBytes, "peak RSS %.1f MB, want <= %d MB", res.PeakRSSMB, maxRSSBytes>>20)
+	check(peak <= maxRSSBytes, "peak RSS %.1f MB, want <= %.0f MB", res.PeakRSSMB, loadtest.MB(maxRSSBytes))
 	check(len(hits) == 0, "patient-data sentinels in the server output: %s", strings.Join(hits[:min(len(hits), 5)], "; "))
 	res.Pass = len(res.Misses) == 0
 
