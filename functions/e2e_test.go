@@ -6,6 +6,8 @@
 package functions_test
 
 import (
+	"github.com/healthcare-prediction/api/internal/testutil"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -82,28 +84,10 @@ var build = sync.OnceValues(func() (map[string]string, error) {
 	return paths, errors.Join(errs...)
 })
 
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // emulator is one aws-lambda-rie process running one function.
 type emulator struct {
 	invokeURL string
-	output    *lockedBuffer // the emulator's and the function's stdout and stderr
+	output    *testutil.Buffer // the emulator's and the function's stdout and stderr
 }
 
 // freeLoopbackAddr returns a loopback address with a port nobody listens on.
@@ -145,7 +129,7 @@ func startEmulator(t *testing.T, rie, bootstrap, name string) *emulator {
 		cmd.Env = append(cmd.Env, "API_KEYS=e2e-client:"+e2eKey)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &lockedBuffer{}
+	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start emulator: %v", err)

@@ -1,6 +1,8 @@
 package loadtest
 
 import (
+	"github.com/healthcare-prediction/api/internal/testutil"
+
 	"bytes"
 	"fmt"
 	"io"
@@ -13,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -85,23 +86,6 @@ func median(xs []float64) float64 {
 	return xs[len(xs)/2]
 }
 
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func oneEmulator(rie, bootstrap, name string, env []string, event []byte, warm int) (initMS, coldWall float64, warmMS, warmWall []float64, err error) {
 	p1, err := FreePort()
 	if err != nil {
@@ -119,7 +103,7 @@ func oneEmulator(rie, bootstrap, name string, env []string, event []byte, warm i
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "TZ=UTC", "AWS_LAMBDA_FUNCTION_NAME=" + name,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=30", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256", "AWS_REGION=us-east-1"}, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &lockedBuffer{}
+	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return 0, 0, nil, nil, err

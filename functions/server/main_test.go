@@ -1,8 +1,9 @@
 package main
 
 import (
+	"github.com/healthcare-prediction/api/internal/testutil"
+
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,26 +22,8 @@ import (
 type server struct {
 	cmd  *exec.Cmd
 	addr string
-	logs *syncBuffer
+	logs *testutil.Buffer
 	done chan error
-}
-
-// syncBuffer collects the server's log lines while the test reads them.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // binary is this command, built once by TestMain.
@@ -72,7 +54,7 @@ func start(t *testing.T, bin string, env ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	s := &server{cmd: cmd, logs: &testutil.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = s.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

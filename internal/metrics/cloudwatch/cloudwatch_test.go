@@ -1,6 +1,8 @@
 package cloudwatch
 
 import (
+	"github.com/healthcare-prediction/api/internal/testutil"
+
 	"github.com/healthcare-prediction/api/internal/metrics"
 
 	"bytes"
@@ -665,7 +667,7 @@ func TestCloudWatchOutage(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := startCWMoto(t)
-			var logs syncBuffer
+			var logs testutil.Buffer
 			const maxSeries = 100
 			// Long enough that a Request waiting on a hung call would show.
 			const flushTimeout = 2 * time.Second
@@ -768,24 +770,6 @@ func TestCloudWatchOutage(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // ---------------------------------------------------------------------------
