@@ -46,7 +46,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	logger := cfg.Logger(stdout)
+	logOut := app.NewLogWriter(stdout)
+	defer logOut.Close()
+	logger := cfg.Logger(logOut)
 	lifecycle := api.NewLifecycle()
 	build := app.Build()
 	prometheus := prom.New(build.Version, build.Commit)

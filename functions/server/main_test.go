@@ -257,7 +257,7 @@ func TestNoPatientDataEscapes(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(s.logs.String(), `"msg":"audit"`) {
+	if !strings.Contains(s.logs.String(), `"audit":true`) {
 		t.Error("no audit line: the scan looked at the wrong output")
 	}
 }

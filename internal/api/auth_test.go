@@ -195,13 +195,19 @@ func TestAuditLog(t *testing.T) {
 	}
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/health", nil))
 
+	// One line per request: a protected call's access line is its audit
+	// record, so three requests write three lines.
+	lines := bytes.Split(bytes.TrimSpace(logs.Bytes()), []byte("\n"))
+	if len(lines) != 3 {
+		t.Fatalf("%d log lines for 3 requests, want 3:\n%s", len(lines), logs.String())
+	}
 	var audits []map[string]any
-	for _, line := range bytes.Split(bytes.TrimSpace(logs.Bytes()), []byte("\n")) {
+	for _, line := range lines {
 		var m map[string]any
 		if err := json.Unmarshal(line, &m); err != nil {
 			t.Fatalf("log line is not JSON: %s", line)
 		}
-		if m["msg"] == "audit" {
+		if m["audit"] == true {
 			audits = append(audits, m)
 		}
 	}

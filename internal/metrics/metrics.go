@@ -58,6 +58,10 @@ type Request struct {
 	RequestID string        // a property, never a dimension
 }
 
+// Predicted reports whether the request computed a prediction: it moves
+// the Predictions metric.
+func (r Request) Predicted() bool { return r.Model != "" && r.Status < 300 }
+
 // Recorder is the one recording interface of the service.
 type Recorder interface {
 	// Request records one finished request.
@@ -98,7 +102,7 @@ func Observations(r Request) []Observation {
 		{ServerErrors, b2f(r.Status >= 500), op},
 		{Latency, float64(r.Duration.Microseconds()) / 1000, op},
 	}
-	if r.Model != "" && r.Status < 300 {
+	if r.Predicted() {
 		obs = append(obs, Observation{Predictions, 1, map[string]string{DimService: Service, DimModel: r.Model}})
 	}
 	return obs

@@ -74,10 +74,8 @@ func (p *Recorder) Request(_ context.Context, r metrics.Request) {
 	class := strconv.Itoa(r.Status/100) + "xx"
 	p.requests.WithLabelValues(route, method, class).Inc()
 	p.duration.WithLabelValues(route, method, class).Observe(r.Duration.Seconds())
-	for _, o := range metrics.Observations(r) {
-		if o.Metric.Name == metrics.Predictions.Name {
-			p.predictions.WithLabelValues(o.Dimensions[metrics.DimModel]).Add(o.Value)
-		}
+	if r.Predicted() {
+		p.predictions.WithLabelValues(r.Model).Inc()
 	}
 }
 
