@@ -69,7 +69,7 @@ bench: ## benchmarks of every package, benchstat-friendly
 	go test -run '^$$' -bench . -benchmem -count 1 ./...
 
 FUZZTIME ?= 5s
-FUZZ_TARGETS := FuzzObjectMembers FuzzDecodePredict FuzzHandler FuzzLambdaHandler
+FUZZ_TARGETS := FuzzObjectMembers FuzzDecodePredict FuzzHandler FuzzLambdaHandler FuzzPredictionEncoding
 
 load: ## load test on loopback (500 rps for 60s, then 64 connections with wrk) against a minimal net/http handler; Lambda cold/warm vs hello-world
 	@scripts/reliability-deps.sh

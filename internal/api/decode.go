@@ -40,7 +40,8 @@ func decodePredict(w http.ResponseWriter, r *http.Request) (predictRequest, erro
 		}
 		return req, newProblem(kindMalformed, "the request body could not be read")
 	}
-	top, err := objectMembers(data)
+	var small [2]member // model and inputs
+	top, err := objectMembers(small[:0], data)
 	if err != nil {
 		return req, err
 	}
@@ -62,7 +63,8 @@ func decodePredict(w http.ResponseWriter, r *http.Request) (predictRequest, erro
 	case model[0] != '"':
 		errs = append(errs, scoring.FieldError{Field: "model", Message: "must be a string: a model id from GET /models"})
 	default:
-		req.Model, _ = (&scanner{data: model}).str()
+		id, _ := (&scanner{data: model}).str()
+		req.Model = string(id)
 	}
 	switch {
 	case inputs == nil:
@@ -70,7 +72,7 @@ func decodePredict(w http.ResponseWriter, r *http.Request) (predictRequest, erro
 	case inputs[0] != '{':
 		errs = append(errs, scoring.FieldError{Field: "inputs", Message: "must be an object of input names to values"})
 	default:
-		members, _ := objectMembers(inputs) // already checked as part of the body
+		members, _ := objectMembers(make([]member, 0, 16), inputs) // already checked as part of the body
 		req.Inputs = make(map[string]json.RawMessage, len(members))
 		for _, m := range members {
 			req.Inputs[m.name] = m.value

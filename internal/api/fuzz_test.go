@@ -34,7 +34,7 @@ func FuzzObjectMembers(f *testing.F) {
 	f.Add([]byte(pceBody))
 	f.Add([]byte(`{"a":{"b":[1,2,{"c":null}]},"d":"\u00e9"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		members, err := objectMembers(data)
+		members, err := objectMembers(nil, data)
 		if err != nil {
 			var p *problem
 			if !errors.As(err, &p) || p.kind.status != http.StatusBadRequest {

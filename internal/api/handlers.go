@@ -68,20 +68,8 @@ func unknownModel(c *scoring.Catalog) error {
 	return newProblem(kindUnknownModel, "no model has this id; known ids: "+strings.Join(c.IDs(), ", "))
 }
 
-// modelRef identifies the model in a prediction.
-type modelRef struct {
-	ID       string `json:"id"`
-	Version  string `json:"version"`
-	Title    string `json:"title"`
-	Citation string `json:"citation"`
-	DOI      string `json:"doi,omitempty"`
-}
-
 func handlePredict(c *scoring.Catalog) func(http.ResponseWriter, *http.Request) error {
-	type response struct {
-		Model modelRef `json:"model"`
-		*scoring.Prediction
-	}
+	refs := modelRefs(c)
 	return func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decodePredict(w, r)
 		if err != nil {
@@ -96,10 +84,13 @@ func handlePredict(c *scoring.Catalog) func(http.ResponseWriter, *http.Request) 
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, response{
-			Model:      modelRef{ID: m.ID, Version: m.Version, Title: m.Title, Citation: m.Citation, DOI: m.DOI},
-			Prediction: p,
-		})
+		buf := bodyBuffers.Get().(*[]byte)
+		defer bodyBuffers.Put(buf)
+		if *buf, err = appendPrediction((*buf)[:0], refs[m.ID], p); err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(*buf)
 		return nil
 	}
 }

@@ -17,13 +17,14 @@ type member struct {
 // encoding/json would silently keep the last), and returns the object's
 // members in order. One pass over the bytes, far cheaper than
 // json.Decoder.Token, on the path of every prediction.
-func objectMembers(data []byte) ([]member, error) {
+// The members are appended to dst, so a caller can keep them on its stack.
+func objectMembers(dst []member, data []byte) ([]member, error) {
 	s := scanner{data: data}
 	s.space()
 	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
 		return nil, newProblem(kindMalformed, "the body must be a JSON object")
 	}
-	var top []member
+	top := dst
 	if err := s.object(0, &top); err != nil {
 		return nil, err
 	}
@@ -83,7 +84,9 @@ func (s *scanner) value(depth int) error {
 // object scans an object at s.pos; with out set, it records the members.
 func (s *scanner) object(depth int, out *[]member) error {
 	s.pos++ // '{'
-	var names []string
+	// Names seen so far, for duplicates; most objects' fit on the stack.
+	var small [16][]byte
+	names := small[:0]
 	var seen map[string]bool // only for large objects, to stay linear
 	s.space()
 	if s.pos < len(s.data) && s.data[s.pos] == '}' {
@@ -100,21 +103,21 @@ func (s *scanner) object(depth int, out *[]member) error {
 			return err
 		}
 		if seen != nil {
-			if seen[name] {
-				return duplicate(name)
+			if seen[string(name)] {
+				return duplicate(string(name))
 			}
-			seen[name] = true
+			seen[string(name)] = true
 		} else {
 			for _, n := range names {
-				if n == name {
-					return duplicate(name)
+				if string(n) == string(name) {
+					return duplicate(string(name))
 				}
 			}
 			names = append(names, name)
 			if len(names) > 32 {
 				seen = make(map[string]bool, 64)
 				for _, n := range names {
-					seen[n] = true
+					seen[string(n)] = true
 				}
 			}
 		}
@@ -129,7 +132,7 @@ func (s *scanner) object(depth int, out *[]member) error {
 			return err
 		}
 		if out != nil {
-			*out = append(*out, member{name, s.data[start:s.pos]})
+			*out = append(*out, member{string(name), s.data[start:s.pos]})
 		}
 		s.space()
 		if s.pos >= len(s.data) {
@@ -178,8 +181,9 @@ func (s *scanner) array(depth int) error {
 	}
 }
 
-// str scans a string and returns its decoded text.
-func (s *scanner) str() (string, error) {
+// str scans a string and returns its decoded text: a slice of data when
+// the string has no escapes, so scanning allocates nothing.
+func (s *scanner) str() ([]byte, error) {
 	start := s.pos
 	s.pos++ // '"'
 	escaped := false
@@ -190,31 +194,31 @@ func (s *scanner) str() (string, error) {
 			s.pos++
 			raw := s.data[start:s.pos]
 			if !escaped {
-				return string(raw[1 : len(raw)-1]), nil
+				return raw[1 : len(raw)-1], nil
 			}
 			var text string
 			if json.Unmarshal(raw, &text) != nil {
-				return "", errMalformed
+				return nil, errMalformed
 			}
-			return text, nil
+			return []byte(text), nil
 		case c == '\\':
 			escaped = true
 			if s.pos+1 >= len(s.data) {
-				return "", errMalformed
+				return nil, errMalformed
 			}
 			switch s.data[s.pos+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				s.pos += 2
 			case 'u':
 				if s.pos+6 > len(s.data) || !isHex4(s.data[s.pos+2:s.pos+6]) {
-					return "", errMalformed
+					return nil, errMalformed
 				}
 				s.pos += 6
 			default:
-				return "", errMalformed
+				return nil, errMalformed
 			}
 		case c < 0x20:
-			return "", errMalformed
+			return nil, errMalformed
 		case c < utf8.RuneSelf:
 			s.pos++
 		default:
@@ -222,7 +226,7 @@ func (s *scanner) str() (string, error) {
 			s.pos += size
 		}
 	}
-	return "", errMalformed
+	return nil, errMalformed
 }
 
 func isHex4(b []byte) bool {

@@ -97,7 +97,7 @@ func (m *Model) Predict(raw map[string]json.RawMessage) (*Prediction, error) {
 func (m *Model) Compute(v *Values, p *Prediction) {
 	// Contributions and warnings are lists in the response even when empty.
 	if p.Contributions == nil {
-		p.Contributions = make([]Contribution, 0, 8)
+		p.Contributions = make([]Contribution, 0, 2*len(m.Inputs)) // room for interaction terms
 	}
 	if p.Warnings == nil {
 		p.Warnings = make([]string, 0, 2)

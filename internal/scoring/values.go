@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,12 +121,8 @@ func (in *Input) parse(r json.RawMessage) (float64, *FieldError) {
 		}
 		return 0, &FieldError{in.Name, "must be true or false"}
 	case kindEnum:
-		if s, ok := jsonString(r); ok {
-			for i, allowed := range in.Values {
-				if s == allowed {
-					return float64(i), nil
-				}
-			}
+		if i := enumIndex(r, in.Values); i >= 0 {
+			return float64(i), nil
 		}
 		return 0, &FieldError{in.Name, "must be one of: " + strings.Join(in.Values, ", ")}
 	}
@@ -145,11 +142,10 @@ func (in *Input) parse(r json.RawMessage) (float64, *FieldError) {
 // parseQuantity reads a JSON number in the canonical unit, or
 // {"value": number, "unit": code} in any accepted unit.
 func (in *Input) parseQuantity(r json.RawMessage) (float64, *FieldError) {
-	wrongType := &FieldError{in.Name, "must be a number in " + in.unitText() + ", or an object with value and unit"}
 	if len(r) > 0 && r[0] == '{' {
 		var q map[string]json.RawMessage
 		if json.Unmarshal(r, &q) != nil {
-			return 0, wrongType
+			return 0, in.wrongType()
 		}
 		for k := range q {
 			if k != "value" && k != "unit" {
@@ -176,9 +172,15 @@ func (in *Input) parseQuantity(r json.RawMessage) (float64, *FieldError) {
 	}
 	x, ok := finite(r)
 	if !ok {
-		return 0, wrongType
+		return 0, in.wrongType()
 	}
 	return x, nil
+}
+
+// wrongType is the error for a quantity that is neither a number nor a
+// {value, unit} object; built only when needed, off the hot path.
+func (in *Input) wrongType() *FieldError {
+	return &FieldError{in.Name, "must be a number in " + in.unitText() + ", or an object with value and unit"}
 }
 
 // finite parses a JSON number. strconv.ParseFloat alone would also take
@@ -233,15 +235,17 @@ func isJSONNumber(r []byte) bool {
 	return i == len(r)
 }
 
-// jsonString decodes a JSON string, without encoding/json when it has no
-// escapes (every enum value is plain ASCII).
-func jsonString(r []byte) (string, bool) {
+// enumIndex is the index in values of the JSON string r, or -1. Without
+// escapes the bytes are compared in place, as no allocation.
+func enumIndex(r []byte, values []string) int {
 	if len(r) >= 2 && r[0] == '"' && r[len(r)-1] == '"' && bytes.IndexByte(r, '\\') < 0 {
-		return string(r[1 : len(r)-1]), true
+		return slices.Index(values, string(r[1:len(r)-1]))
 	}
 	var s string
-	err := json.Unmarshal(r, &s)
-	return s, err == nil
+	if json.Unmarshal(r, &s) != nil {
+		return -1
+	}
+	return slices.Index(values, s)
 }
 
 func contains(list []string, s string) bool {
