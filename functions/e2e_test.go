@@ -509,7 +509,7 @@ func checkLogs(t *testing.T, output string, wantRoutes map[string]string) {
 			t.Errorf("access log route = %v, want %q: %s", entry["route"], want, line)
 		}
 		seen[id] = true
-		for _, k := range []string{"method", "status", "duration_ms"} {
+		for _, k := range []string{"method", "status", "duration_us"} {
 			if _, ok := entry[k]; !ok {
 				t.Errorf("access log has no %s: %s", k, line)
 			}

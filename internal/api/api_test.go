@@ -261,7 +261,7 @@ func TestAccessLogHasNoPatientData(t *testing.T) {
 			t.Errorf("log %s = %v, want %v", k, line[k], want)
 		}
 	}
-	for _, k := range []string{"duration_ms", "request_id"} {
+	for _, k := range []string{"duration_us", "request_id"} {
 		if _, ok := line[k]; !ok {
 			t.Errorf("log has no %s: %v", k, line)
 		}

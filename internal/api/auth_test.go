@@ -224,7 +224,7 @@ func TestAuditLog(t *testing.T) {
 				t.Errorf("audit %d: %s = %v, want %v", i, k, audits[i][k], v)
 			}
 		}
-		for _, k := range []string{"time", "request_id", "duration_ms"} {
+		for _, k := range []string{"time", "request_id", "duration_us"} {
 			if _, ok := audits[i][k]; !ok {
 				t.Errorf("audit %d has no %s", i, k)
 			}

@@ -114,7 +114,7 @@ func observe(logger *slog.Logger, rec metrics.Recorder, next http.Handler) http.
 			slog.String("method", method),
 			slog.String("route", route),
 			slog.Int("status", sw.status),
-			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+			slog.Int64("duration_us", elapsed.Microseconds()), // an integer: slog formats floats through encoding/json
 			slog.Int("bytes", sw.bytes),
 			slog.String("request_id", info.id),
 		}

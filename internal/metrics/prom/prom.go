@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -27,6 +28,22 @@ type Recorder struct {
 	predictions *prometheus.CounterVec
 	inFlight    prometheus.Gauge
 	keyFailures prometheus.Counter
+
+	// series caches the children of requests and duration per label set,
+	// so a request does not hash its labels twice: the label sets are
+	// bounded (route patterns, methods, status classes).
+	mu     sync.RWMutex
+	series map[seriesKey]requestSeries
+}
+
+type seriesKey struct {
+	operation string
+	class     int
+}
+
+type requestSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // New registers the service's metrics, build info and the Go and
@@ -34,6 +51,7 @@ type Recorder struct {
 func New(version, commit string) *Recorder {
 	p := &Recorder{
 		registry: prometheus.NewRegistry(),
+		series:   map[seriesKey]requestSeries{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "healthcare_api_requests_total",
 			Help: "Requests answered, by route pattern, method and status class.",
@@ -70,13 +88,28 @@ func New(version, commit string) *Recorder {
 
 // Request implements Recorder.
 func (p *Recorder) Request(_ context.Context, r metrics.Request) {
-	method, route, _ := strings.Cut(r.Operation, " ")
-	class := strconv.Itoa(r.Status/100) + "xx"
-	p.requests.WithLabelValues(route, method, class).Inc()
-	p.duration.WithLabelValues(route, method, class).Observe(r.Duration.Seconds())
+	s := p.requestSeries(seriesKey{r.Operation, r.Status / 100})
+	s.requests.Inc()
+	s.duration.Observe(r.Duration.Seconds())
 	if r.Predicted() {
 		p.predictions.WithLabelValues(r.Model).Inc()
 	}
+}
+
+func (p *Recorder) requestSeries(k seriesKey) requestSeries {
+	p.mu.RLock()
+	s, ok := p.series[k]
+	p.mu.RUnlock()
+	if ok {
+		return s
+	}
+	method, route, _ := strings.Cut(k.operation, " ")
+	class := strconv.Itoa(k.class) + "xx"
+	s = requestSeries{p.requests.WithLabelValues(route, method, class), p.duration.WithLabelValues(route, method, class)}
+	p.mu.Lock()
+	p.series[k] = s
+	p.mu.Unlock()
+	return s
 }
 
 // KeyRefreshFailed implements Recorder.
