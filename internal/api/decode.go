@@ -40,21 +40,24 @@ func decodePredict(w http.ResponseWriter, r *http.Request) (predictRequest, erro
 		}
 		return req, newProblem(kindMalformed, "the request body could not be read")
 	}
-	var small [2]member // model and inputs
-	top, err := objectMembers(small[:0], data)
+	var model, inputs, unknown []byte
+	err = scanObject(data, func(name, value []byte) {
+		switch string(name) {
+		case "model":
+			model = value
+		case "inputs":
+			inputs = value
+		default:
+			if unknown == nil {
+				unknown = name
+			}
+		}
+	})
 	if err != nil {
 		return req, err
 	}
-	var model, inputs []byte
-	for _, m := range top {
-		switch m.name {
-		case "model":
-			model = m.value
-		case "inputs":
-			inputs = m.value
-		default:
-			return req, newProblem(kindUnknownField, "unknown field "+printableName(m.name)+"; the body takes only model and inputs")
-		}
+	if unknown != nil {
+		return req, newProblem(kindUnknownField, "unknown field "+printableName(string(unknown))+"; the body takes only model and inputs")
 	}
 	var errs []scoring.FieldError
 	switch {
@@ -72,11 +75,10 @@ func decodePredict(w http.ResponseWriter, r *http.Request) (predictRequest, erro
 	case inputs[0] != '{':
 		errs = append(errs, scoring.FieldError{Field: "inputs", Message: "must be an object of input names to values"})
 	default:
-		members, _ := objectMembers(make([]member, 0, 16), inputs) // already checked as part of the body
-		req.Inputs = make(map[string]json.RawMessage, len(members))
-		for _, m := range members {
-			req.Inputs[m.name] = m.value
-		}
+		// Already checked as part of the body; 16 is room for every model.
+		in := make(map[string]json.RawMessage, 16)
+		_ = scanObject(inputs, func(name, value []byte) { in[string(name)] = value })
+		req.Inputs = in
 	}
 	if len(errs) > 0 {
 		return req, &problem{kind: kindValidation, detail: "the request is incomplete; see errors", errors: errs}
@@ -86,6 +88,9 @@ func decodePredict(w http.ResponseWriter, r *http.Request) (predictRequest, erro
 
 // isJSON accepts application/json and application/*+json, in UTF-8.
 func isJSON(contentType string) bool {
+	if contentType == "application/json" {
+		return true // what nearly every client sends
+	}
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return false

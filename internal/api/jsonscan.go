@@ -5,34 +5,27 @@ import (
 	"unicode/utf8"
 )
 
-// member is one name/value pair of a JSON object, the value left raw.
-type member struct {
-	name  string
-	value []byte
-}
-
-// objectMembers reads data as exactly one JSON object, strictly (RFC 8259:
+// scanObject reads data as exactly one JSON object, strictly (RFC 8259:
 // no NaN, Inf, hex or 1_000; nothing after the value; nesting at most
 // maxDepth), refuses a name repeated within any object at any depth (where
-// encoding/json would silently keep the last), and returns the object's
-// members in order. One pass over the bytes, far cheaper than
-// json.Decoder.Token, on the path of every prediction.
-// The members are appended to dst, so a caller can keep them on its stack.
-func objectMembers(dst []member, data []byte) ([]member, error) {
+// encoding/json would silently keep the last), and calls visit with each
+// of the object's members in order: the decoded name and the raw value,
+// both only valid during the call's request. One pass over the bytes, far
+// cheaper than json.Decoder.Token, on the path of every prediction.
+func scanObject(data []byte, visit func(name, value []byte)) error {
 	s := scanner{data: data}
 	s.space()
 	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
-		return nil, newProblem(kindMalformed, "the body must be a JSON object")
+		return newProblem(kindMalformed, "the body must be a JSON object")
 	}
-	top := dst
-	if err := s.object(0, &top); err != nil {
-		return nil, err
+	if err := s.object(0, visit); err != nil {
+		return err
 	}
 	s.space()
 	if s.pos != len(s.data) {
-		return nil, newProblem(kindMalformed, "the body must hold one JSON value and nothing after it")
+		return newProblem(kindMalformed, "the body must hold one JSON value and nothing after it")
 	}
-	return top, nil
+	return nil
 }
 
 type scanner struct {
@@ -81,8 +74,8 @@ func (s *scanner) value(depth int) error {
 	return errMalformed
 }
 
-// object scans an object at s.pos; with out set, it records the members.
-func (s *scanner) object(depth int, out *[]member) error {
+// object scans an object at s.pos; with visit set, it reports the members.
+func (s *scanner) object(depth int, visit func(name, value []byte)) error {
 	s.pos++ // '{'
 	// Names seen so far, for duplicates; most objects' fit on the stack.
 	var small [16][]byte
@@ -131,8 +124,8 @@ func (s *scanner) object(depth int, out *[]member) error {
 		if err := s.value(depth + 1); err != nil {
 			return err
 		}
-		if out != nil {
-			*out = append(*out, member{string(name), s.data[start:s.pos]})
+		if visit != nil {
+			visit(name, s.data[start:s.pos])
 		}
 		s.space()
 		if s.pos >= len(s.data) {
