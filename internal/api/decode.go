@@ -75,8 +75,9 @@ func decodePredict(w http.ResponseWriter, r *http.Request) (predictRequest, erro
 	case inputs[0] != '{':
 		errs = append(errs, scoring.FieldError{Field: "inputs", Message: "must be an object of input names to values"})
 	default:
-		// Already checked as part of the body; 16 is room for every model.
-		in := make(map[string]json.RawMessage, 16)
+		// Already checked as part of the body. 12 holds every model's inputs
+		// (PREVENT takes 11) in the smallest map that does.
+		in := make(map[string]json.RawMessage, 12)
 		_ = scanObject(inputs, func(name, value []byte) { in[string(name)] = value })
 		req.Inputs = in
 	}

@@ -14,7 +14,7 @@ import (
 const serviceName = "healthcare-prediction-api"
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
@@ -89,7 +89,7 @@ func handlePredict(c *scoring.Catalog) func(http.ResponseWriter, *http.Request) 
 		if *buf, err = appendPrediction((*buf)[:0], refs[m.ID], p); err != nil {
 			return err
 		}
-		w.Header().Set("Content-Type", "application/json")
+		w.Header()["Content-Type"] = jsonContentType
 		_, _ = w.Write(*buf)
 		return nil
 	}

@@ -40,6 +40,15 @@ func requestIDFrom(ctx context.Context) string { return infoFrom(ctx).id }
 // no character that could forge a log line.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,128}$`)
 
+// Constant header values, shared by every response instead of allocated
+// for each: net/http only reads them, and Header.Add appends to a copy
+// (each slice is full). Keys are assigned in canonical form.
+var (
+	noStore         = []string{"no-store"}
+	nosniff         = []string{"nosniff"}
+	jsonContentType = []string{"application/json"}
+)
+
 // requestID gives every request an id: a well-formed incoming X-Request-Id,
 // else the Lambda request id, else a random one. It is echoed in the
 // response header and carried in the context.
@@ -57,10 +66,10 @@ func requestID(next http.Handler) http.Handler {
 			_, _ = rand.Read(b[:])
 			id = hex.EncodeToString(b[:])
 		}
-		w.Header().Set("X-Request-Id", id)
-		// Clinical responses must not sit in shared caches.
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h := w.Header()
+		h["X-Request-Id"] = []string{id}
+		h["Cache-Control"] = noStore // clinical responses must not sit in shared caches
+		h["X-Content-Type-Options"] = nosniff
 		ctx := context.WithValue(r.Context(), infoKey{}, &requestInfo{id: id})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
