@@ -79,7 +79,9 @@ var BadRequests = []BadRequest{
 }
 
 // ScanSentinels reports every sentinel found in the files, as
-// "file: value" lines.
+// "file:line: value" lines. A sentinel counts where it stands as a number
+// of its own: digits right before or after it belong to another number,
+// as in a timestamp's "…:41.2345678Z" holding "1.234567".
 func ScanSentinels(paths []string) []string {
 	var hits []string
 	for _, path := range paths {
@@ -93,7 +95,7 @@ func ScanSentinels(paths []string) []string {
 		for n := 1; sc.Scan(); n++ {
 			line := sc.Bytes()
 			for _, s := range Sentinels {
-				if bytes.Contains(line, []byte(s)) {
+				if containsNumber(line, s) {
 					hits = append(hits, fmt.Sprintf("%s:%d: %s", path, n, s))
 				}
 			}
@@ -101,6 +103,23 @@ func ScanSentinels(paths []string) []string {
 		_ = f.Close()
 	}
 	return hits
+}
+
+// containsNumber reports whether number occurs in line with no digit
+// (or decimal point) next to it.
+func containsNumber(line []byte, number string) bool {
+	isNum := func(c byte) bool { return c >= '0' && c <= '9' || c == '.' }
+	for i := 0; ; {
+		j := bytes.Index(line[i:], []byte(number))
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(number)
+		if (start == 0 || !isNum(line[start-1])) && (end == len(line) || !isNum(line[end])) {
+			return true
+		}
+		i = start + 1
+	}
 }
 
 // luaString quotes s as a Lua long string.

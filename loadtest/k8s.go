@@ -21,11 +21,15 @@ type Timings struct {
 	ReadyPeriod     time.Duration // readinessProbe.periodSeconds
 	ReadyFailures   int           // readinessProbe.failureThreshold
 	ReadySuccesses  int           // readinessProbe.successThreshold
-	Source          string
+	// Env is the container's literal env, NAME=value: the Go runtime
+	// settings the pod runs with (GOGC, GOMEMLIMIT), which every rehearsal
+	// gives the server too.
+	Env    []string
+	Source string
 }
 
 // ReadTimings builds the kustomize overlay (kubectl kustomize) and reads
-// the timings of its Deployment and ConfigMap.
+// the timings of its Deployment and ConfigMap, and the container's env.
 func ReadTimings(overlay string) (Timings, error) {
 	out, err := exec.Command("kubectl", "kustomize", overlay).Output() // #nosec G204 -- fixed program; the overlay is a directory given by the operator
 	if err != nil {
@@ -53,6 +57,11 @@ func ReadTimings(overlay string) (Timings, error) {
 									Sleep *struct{ Seconds int }
 									Exec  *struct{ Command []string }
 								} `yaml:"preStop"`
+							}
+							Env []struct {
+								Name      string
+								Value     string
+								ValueFrom any `yaml:"valueFrom"`
 							}
 							ReadinessProbe struct {
 								PeriodSeconds    int `yaml:"periodSeconds"`
@@ -99,6 +108,11 @@ func ReadTimings(overlay string) (Timings, error) {
 			if rp.FailureThreshold == 0 {
 				t.ReadyFailures = 3
 			}
+			for _, e := range c.Env {
+				if e.ValueFrom == nil { // values from Secrets or fields exist only in a cluster
+					t.Env = append(t.Env, e.Name+"="+e.Value)
+				}
+			}
 		}
 	}
 	if !found {
@@ -128,6 +142,6 @@ func (t Timings) Check() error {
 }
 
 func (t Timings) String() string {
-	return fmt.Sprintf("preStop sleep %s, terminationGracePeriodSeconds %s, DRAIN_DELAY %s, SHUTDOWN_TIMEOUT %s, readiness every %s (fail %d, succeed %d) [%s]",
-		t.PreStop, t.GracePeriod, t.DrainDelay, t.ShutdownTimeout, t.ReadyPeriod, t.ReadyFailures, t.ReadySuccesses, t.Source)
+	return fmt.Sprintf("preStop sleep %s, terminationGracePeriodSeconds %s, DRAIN_DELAY %s, SHUTDOWN_TIMEOUT %s, readiness every %s (fail %d, succeed %d), env %v [%s]",
+		t.PreStop, t.GracePeriod, t.DrainDelay, t.ShutdownTimeout, t.ReadyPeriod, t.ReadyFailures, t.ReadySuccesses, t.Env, t.Source)
 }

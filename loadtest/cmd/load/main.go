@@ -60,6 +60,7 @@ const (
 // result is the JSON document the command prints.
 type result struct {
 	Machine    string           `json:"machine"`
+	ServerEnv  []string         `json:"server_env"`
 	Steady     loadtest.Summary `json:"steady"`
 	SteadyRate int              `json:"steady_rate_rps"`
 	Saturation struct {
@@ -103,7 +104,8 @@ func run(args []string, stdout io.Writer) error {
 	conns := fs.Int("conns", 64, "connections of the saturation runs")
 	jsonOut := fs.String("json", "", "also write the JSON results to this file")
 	server := fs.String("server", "", "server binary to test (default: build ./functions/server)")
-	serverEnv := fs.String("server-env", "", "extra NAME=value settings for the server, comma-separated (e.g. LOG_LEVEL=warn to measure logging)")
+	serverEnv := fs.String("server-env", "", "extra NAME=value settings for the server, comma-separated (e.g. LOG_LEVEL=warn to measure logging, GOGC=100 to measure the Go default)")
+	overlay := fs.String("overlay", "k8s/overlays/prod", "kustomize overlay whose container env (GOGC, GOMEMLIMIT) the server runs with")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -127,9 +129,14 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Production settings except the per-key rate limit (one key drives
-	// everything here) and Secrets Manager (fixed keys; see reliability).
-	env := []string{"HOST=127.0.0.1", "PORT=0", "API_KEYS=" + loadtest.KeyID + ":" + loadtest.Key, "LOG_LEVEL=info"}
+	// Production settings, the Deployment's Go runtime env among them,
+	// except the per-key rate limit (one key drives everything here) and
+	// Secrets Manager (fixed keys; see reliability).
+	deployment, err := loadtest.ReadTimings(*overlay)
+	if err != nil {
+		return err
+	}
+	env := append([]string{"HOST=127.0.0.1", "PORT=0", "API_KEYS=" + loadtest.KeyID + ":" + loadtest.Key, "LOG_LEVEL=info"}, deployment.Env...)
 	if *serverEnv != "" {
 		env = append(env, strings.Split(*serverEnv, ",")...)
 	}
@@ -147,8 +154,9 @@ func run(args []string, stdout io.Writer) error {
 
 	var res result
 	res.Machine = machine()
+	res.ServerEnv = env
 	res.SteadyRate = *rate
-	fmt.Fprintf(stdout, "machine: %s\nserver %s (pid %d), baseline %s (pid %d)\n", res.Machine, ours.Addr, ours.Pid(), base.Addr, base.Pid())
+	fmt.Fprintf(stdout, "machine: %s\nserver %s (pid %d, env %v), baseline %s (pid %d)\n", res.Machine, ours.Addr, ours.Pid(), env, base.Addr, base.Pid())
 	if err := checkMix(ours.URL()); err != nil {
 		return err
 	}

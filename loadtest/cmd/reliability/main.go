@@ -149,8 +149,8 @@ func (e *env) start(extra ...string) (*loadtest.Proc, error) {
 	e.n++
 	log := filepath.Join(e.dir, fmt.Sprintf("server-%d.log", e.n))
 	e.logs = append(e.logs, log)
-	env := append([]string{"HOST=127.0.0.1", "PORT=0", "LOG_LEVEL=info",
-		"DRAIN_DELAY=" + e.timings.DrainDelay.String(), "SHUTDOWN_TIMEOUT=" + e.timings.ShutdownTimeout.String()}, extra...)
+	env := slices.Concat([]string{"HOST=127.0.0.1", "PORT=0", "LOG_LEVEL=info",
+		"DRAIN_DELAY=" + e.timings.DrainDelay.String(), "SHUTDOWN_TIMEOUT=" + e.timings.ShutdownTimeout.String()}, e.timings.Env, extra)
 	if !slices.ContainsFunc(extra, func(s string) bool { return strings.HasPrefix(s, "API_KEYS_SECRET_ID=") }) {
 		env = append(env, "API_KEYS="+loadtest.KeyID+":"+loadtest.Key)
 	}
