@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -226,8 +227,17 @@ func TestRequestID(t *testing.T) {
 		{"has space", false},
 		{"line\nbreak", false},
 		{strings.Repeat("a", 129), false},
+		{strings.Repeat("Z", 128), true},
+		{"a.b_c:d-e", true},
+		{"a/b", false},
+		{"é", false},
+		{`a"b`, false},
 	}
+	pattern := regexp.MustCompile(requestIDPattern) // what the OpenAPI document promises
 	for _, tt := range tests {
+		if pattern.MatchString(tt.incoming) != tt.kept {
+			t.Errorf("%q: the OpenAPI pattern disagrees with the test's expectation", tt.incoming)
+		}
 		r := httptest.NewRequest("GET", "/health", nil)
 		r.Header["X-Request-Id"] = []string{tt.incoming}
 		w := httptest.NewRecorder()

@@ -288,7 +288,7 @@ func headers() object {
 		"X-Request-Id": object{
 			"description": "The request's id: yours if well-formed, else the Lambda request id or a random one. Quote it when reporting a problem.",
 			"required":    true,
-			"schema":      object{"type": "string", "pattern": requestIDPattern.String()},
+			"schema":      object{"type": "string", "pattern": requestIDPattern},
 		},
 		"Cache-Control": object{
 			"description": "Clinical responses must not sit in shared caches.",
