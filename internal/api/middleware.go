@@ -134,7 +134,14 @@ func observe(logger *slog.Logger, rec metrics.Recorder, next http.Handler) http.
 		if info.audit {
 			attrs = append(attrs, slog.Bool("audit", true), slog.String("key_id", info.keyID))
 		}
-		logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		// Straight to the handler with no source position: Logger.LogAttrs
+		// would walk the stack (runtime.Callers) for a PC no handler here
+		// prints.
+		if h := logger.Handler(); h.Enabled(r.Context(), slog.LevelInfo) {
+			rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+			rec.AddAttrs(attrs...)
+			_ = h.Handle(r.Context(), rec)
+		}
 		rec.Request(r.Context(), metrics.Request{
 			Operation: method + " " + route,
 			Model:     info.model,

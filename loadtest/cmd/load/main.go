@@ -7,7 +7,7 @@
 // apply to the median of the rounds' ratios. It prints text and JSON and
 // exits non-zero when a target is missed.
 //
-//	go run ./loadtest/cmd/load [-rate 500] [-duration 60s] [-rounds 5] [-saturation 6s] [-conns 64] [-json out.json]
+//	go run ./loadtest/cmd/load [-rate 500] [-duration 60s] [-rounds 9] [-saturation 4s] [-conns 64] [-json out.json]
 //	go run ./loadtest/cmd/load lambda [-starts 5] [-warm 20]
 //
 // Run it from the module root; it builds ./functions/server itself.
@@ -99,8 +99,8 @@ func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	rate := fs.Int("rate", 500, "fixed rate of the steady run, requests per second")
 	duration := fs.Duration("duration", 60*time.Second, "length of the steady run")
-	saturation := fs.Duration("saturation", 6*time.Second, "length of each saturation run")
-	rounds := fs.Int("rounds", 5, "saturation rounds, each running the baseline and the server back to back (order alternating)")
+	saturation := fs.Duration("saturation", 4*time.Second, "length of each saturation run")
+	rounds := fs.Int("rounds", 9, "saturation rounds, each running the baseline and the server back to back (order alternating)")
 	conns := fs.Int("conns", 64, "connections of the saturation runs")
 	jsonOut := fs.String("json", "", "also write the JSON results to this file")
 	server := fs.String("server", "", "server binary to test (default: build ./functions/server)")
