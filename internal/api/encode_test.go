@@ -126,7 +126,7 @@ func TestPredictionEncoding(t *testing.T) {
 // FuzzPredictionEncoding compares the encoder with encoding/json on any
 // string and number.
 func FuzzPredictionEncoding(f *testing.F) {
-	f.Add("<&>\u2028\xff\x01", 1e-7, -0.0)
+	f.Add("<&>\u2028\xff\x01", 1e-7, math.Copysign(0, -1))
 	f.Add("10⁹/L", 1e21, 2.05)
 	f.Fuzz(func(t *testing.T, s string, x, y float64) {
 		p := &scoring.Prediction{Result: scoring.Result{Value: x, Unit: s, Label: s, Category: s},
