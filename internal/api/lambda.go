@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -36,17 +37,55 @@ func LambdaHandler(h http.Handler) func(context.Context, json.RawMessage) (any, 
 			if err := json.Unmarshal(event, &e); err != nil {
 				return nil, errors.New("event is not an API Gateway payload 2.0 request")
 			}
+			path := e.RawPath
+			if path == "" {
+				path = e.RequestContext.HTTP.Path // as api-proxy falls back
+			}
+			if !urlParses(e.RequestContext.DomainName, path, e.RawQueryString) {
+				return nil, errUnparsableAddress
+			}
 			dropForged(e.Headers)
-			return v2.ProxyWithContext(ctx, e)
+			return proxied(v2.ProxyWithContext(ctx, e))
 		}
 		var e events.APIGatewayProxyRequest
 		if err := json.Unmarshal(event, &e); err != nil {
 			return nil, errors.New("event is not an API Gateway payload 1.0 request")
 		}
+		// api-proxy escapes payload 1.0 query parameters itself.
+		if !urlParses(e.RequestContext.DomainName, e.Path, "") {
+			return nil, errUnparsableAddress
+		}
 		dropForged(e.Headers)
 		dropForged(e.MultiValueHeaders)
-		return v1.ProxyWithContext(ctx, e)
+		return proxied(v1.ProxyWithContext(ctx, e))
 	}
+}
+
+var errUnparsableAddress = errors.New("event's path is not a valid URL path")
+
+// urlParses reports whether the URL api-proxy builds from an event parses.
+// When it does not, api-proxy prints that URL, query string included, to
+// stdout and stderr, and returns it in its error: clinical values sent in a
+// URL would reach the logs. Such events are refused before they get there.
+func urlParses(domain, path, rawQuery string) bool {
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	u := "https://" + domain + path
+	if rawQuery != "" {
+		u += "?" + rawQuery
+	}
+	_, err := url.Parse(u)
+	return err == nil
+}
+
+// proxied passes api-proxy's answer on, with a fixed error in place of
+// its own, whose text can hold the request's URL.
+func proxied[R any](resp R, err error) (any, error) {
+	if err != nil {
+		return nil, errors.New("event could not be turned into a request")
+	}
+	return resp, nil
 }
 
 func dropForged[V any](headers map[string]V) {

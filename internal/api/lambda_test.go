@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"os"
@@ -532,4 +533,61 @@ func TestLambdaHandlerRejectsWhatIsNotAnEvent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLambdaUnparsableAddressStaysOutOfLogs sends events whose path is not
+// a valid URL path while clinical values ride in the query string. api-proxy
+// prints the whole URL when it cannot build a request; the adapter must
+// refuse such events before that, with an error that holds none of it.
+func TestLambdaUnparsableAddressStaysOutOfLogs(t *testing.T) {
+	const value = "67.123457"
+	events := map[string]json.RawMessage{
+		"rest": editEvent(t, readEvent(t, "rest-get-model.json"), func(e map[string]any) {
+			e["path"] = "/models/%zz"
+			e["queryStringParameters"] = map[string]any{"age": value}
+			e["multiValueQueryStringParameters"] = map[string]any{"age": []any{value}}
+		}),
+		"http": editEvent(t, readEvent(t, "http-get-model.json"), func(e map[string]any) {
+			e["rawPath"] = "/models/%zz"
+			e["rawQueryString"] = "age=" + value
+		}),
+		"http control byte": editEvent(t, readEvent(t, "http-get-model.json"), func(e map[string]any) {
+			e["rawPath"] = "/models/\n"
+			e["rawQueryString"] = "age=" + value
+		}),
+	}
+	for name, event := range events {
+		t.Run(name, func(t *testing.T) {
+			var err error
+			out := captureOutput(t, func() {
+				_, err = LambdaHandler(lambdaAPI(All, io.Discard))(context.Background(), event)
+			})
+			if err == nil {
+				t.Fatal("an unparsable path was served; want an error")
+			}
+			if strings.Contains(err.Error(), value) || strings.Contains(string(out), value) {
+				t.Errorf("the query's value escaped: error %q, output %q", err, out)
+			}
+		})
+	}
+}
+
+// captureOutput returns what f writes to stdout, stderr and the standard
+// logger: where api-proxy prints.
+func captureOutput(t *testing.T, f func()) []byte {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, logOut := os.Stdout, os.Stderr, log.Writer()
+	os.Stdout, os.Stderr = w, w
+	log.SetOutput(w)
+	done := make(chan []byte)
+	go func() { b, _ := io.ReadAll(r); done <- b }()
+	f()
+	os.Stdout, os.Stderr = stdout, stderr
+	log.SetOutput(logOut)
+	_ = w.Close()
+	return <-done
 }
