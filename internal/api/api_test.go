@@ -3,11 +3,14 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -310,6 +313,29 @@ func TestPanicIsAGeneric500(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"msg":"panic"`) {
 		t.Errorf("no panic log line: %s", logs.String())
+	}
+}
+
+// explode takes its values on the stack (arrays are never passed in
+// registers), where a goroutine dump prints them.
+//
+//go:noinline
+func explode(systolicBP [2]float64) { panic(fmt.Sprint("at ", systolicBP[0] > 0)) }
+
+// TestPanicStackHoldsNoArguments panics in a function that takes clinical
+// values: a goroutine dump prints argument words in hex, so the logged
+// stack must name functions and lines only.
+func TestPanicStackHoldsNoArguments(t *testing.T) {
+	const sbp = 143.987651
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	boom := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { explode([2]float64{sbp, sbp}) })
+	do(requestID(recoverPanics(logger, boom)), "GET", "/", "", "")
+	if !strings.Contains(logs.String(), "explode") {
+		t.Fatalf("the stack does not name the panicking function: %s", logs.String())
+	}
+	if bits := strconv.FormatUint(math.Float64bits(sbp), 16); strings.Contains(logs.String(), bits) {
+		t.Errorf("the stack holds the argument's bits %s: %s", bits, logs.String())
 	}
 }
 

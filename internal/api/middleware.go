@@ -4,9 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
+	"runtime"
 	"strings"
 	"time"
 
@@ -178,6 +179,22 @@ func routePattern(r *http.Request) string {
 	return p
 }
 
+// callers is the panicking goroutine's stack as function names and lines.
+// Not debug.Stack: a goroutine dump prints argument words in hex, and an
+// argument can be a clinical value.
+func callers() string {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
+	var b strings.Builder
+	for {
+		f, more := frames.Next()
+		fmt.Fprintf(&b, "%s\n\t%s:%d\n", f.Function, f.File, f.Line)
+		if !more {
+			return b.String()
+		}
+	}
+}
+
 // recoverPanics turns a panic into a generic 500 and a log line with the
 // request id and stack; the client learns nothing of the cause.
 func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
@@ -187,7 +204,7 @@ func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				logger.ErrorContext(r.Context(), "panic", "request_id", requestIDFrom(r.Context()), "stack", string(debug.Stack()))
+				logger.ErrorContext(r.Context(), "panic", "request_id", requestIDFrom(r.Context()), "stack", callers())
 				writeProblem(w, r, newProblem(kindInternal, "an unexpected error occurred; quote the request id when reporting it"))
 			}
 		}()
