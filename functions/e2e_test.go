@@ -139,7 +139,7 @@ func startEmulator(t *testing.T, rie, bootstrap, name string) *emulator {
 	t.Cleanup(func() {
 		// The emulator starts the bootstrap in a process group of its own,
 		// so the bootstrap is killed by its pid, then the emulator's group.
-		for _, pid := range childPIDs(cmd.Process.Pid) {
+		for _, pid := range testutil.ChildPIDs(cmd.Process.Pid) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -167,32 +167,6 @@ func startEmulator(t *testing.T, rie, bootstrap, name string) *emulator {
 		invokeURL: "http://" + invokeAddr + "/2015-03-31/functions/function/invocations",
 		output:    out,
 	}
-}
-
-// childPIDs lists the children of pid, from /proc (Linux); elsewhere none.
-func childPIDs(pid int) []int {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var children []int
-	for _, path := range stats {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue // the process has gone
-		}
-		// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-		var child, ppid int
-		var state string
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		if _, err := fmt.Sscan(string(b[:bytes.IndexByte(b, ' ')]), &child); err != nil {
-			continue
-		}
-		if _, err := fmt.Sscan(string(b[i+1:]), &state, &ppid); err == nil && ppid == pid {
-			children = append(children, child)
-		}
-	}
-	return children
 }
 
 // proxyResponse is the union of the payload 1.0 and 2.0 responses.

@@ -100,22 +100,31 @@ func ScanSentinels(paths []string) []string {
 				}
 			}
 		}
+		if err := sc.Err(); err != nil { // a line too long or a read error: the rest is unscanned
+			hits = append(hits, fmt.Sprintf("%s: scan stopped: %v", path, err))
+		}
 		_ = f.Close()
 	}
 	return hits
 }
 
-// containsNumber reports whether number occurs in line with no digit
-// (or decimal point) next to it.
+// containsNumber reports whether number occurs in line as a number of
+// its own: no digit right next to it, and no decimal point next to it
+// that has a digit beyond (as in "67.123457.1"). A point with no digit
+// beyond, as a full stop in "age 67.123457.", does not hide it.
 func containsNumber(line []byte, number string) bool {
-	isNum := func(c byte) bool { return c >= '0' && c <= '9' || c == '.' }
+	isDigit := func(c byte) bool { return c >= '0' && c <= '9' }
 	for i := 0; ; {
 		j := bytes.Index(line[i:], []byte(number))
 		if j < 0 {
 			return false
 		}
 		start, end := i+j, i+j+len(number)
-		if (start == 0 || !isNum(line[start-1])) && (end == len(line) || !isNum(line[end])) {
+		before := start > 0 && (isDigit(line[start-1]) ||
+			line[start-1] == '.' && start > 1 && isDigit(line[start-2]))
+		after := end < len(line) && (isDigit(line[end]) ||
+			line[end] == '.' && end+1 < len(line) && isDigit(line[end+1]))
+		if !before && !after {
 			return true
 		}
 		i = start + 1

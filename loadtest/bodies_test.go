@@ -1,6 +1,13 @@
 package loadtest
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
 
 func TestContainsNumber(t *testing.T) {
 	for _, tc := range []struct {
@@ -17,12 +24,77 @@ func TestContainsNumber(t *testing.T) {
 		{`{"v":167.123457}`, "67.123457", false},
 		{`{"v":67.1234571}`, "67.123457", false},
 		{`{"v":67.123457.1}`, "67.123457", false},
+		{`{"v":"1.67.123457"}`, "67.123457", false},
 		{`{"msg":"request","status":200}`, "67.123457", false},
 		// A later occurrence counts even when the first is inside a number.
 		{`{"time":"08:10:41.2345678Z","v":1.234567}`, "1.234567", true},
+		// A point with no digit beyond is punctuation, not another number.
+		{`{"detail":"age 67.123457."}`, "67.123457", true},
+		{`age 67.123457.`, "67.123457", true},
+		{`age 67.123457. Next`, "67.123457", true},
+		{`.67.123457`, "67.123457", true},
+		{`{"v":"x.67.123457"}`, "67.123457", true},
+		{`...67.123457...`, "67.123457", true},
 	} {
 		if got := containsNumber([]byte(tc.line), tc.number); got != tc.want {
 			t.Errorf("containsNumber(%s, %s) = %v, want %v", tc.line, tc.number, got, tc.want)
+		}
+	}
+}
+
+func TestScanSentinels(t *testing.T) {
+	dir := t.TempDir()
+	leak := filepath.Join(dir, "leak.log")
+	long := filepath.Join(dir, "long.log")
+	missing := filepath.Join(dir, "missing.log")
+	if err := os.WriteFile(leak, []byte("{\"msg\":\"request\"}\n{\"detail\":\"age 67.123457.\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A line beyond the scanner's 4 MiB limit, then a leak it never reaches.
+	if err := os.WriteFile(long, []byte(strings.Repeat("a", 5<<20)+"\n67.123457\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hits := ScanSentinels([]string{leak, long, missing})
+	if len(hits) != 3 {
+		t.Fatalf("hits = %q, want 3", hits)
+	}
+	if want := leak + ":2: 67.123457"; hits[0] != want {
+		t.Errorf("hits[0] = %q, want %q", hits[0], want)
+	}
+	if want := long + ": scan stopped: "; !strings.HasPrefix(hits[1], want) {
+		t.Errorf("hits[1] = %q, want prefix %q", hits[1], want)
+	}
+	if want := missing + ": cannot read: "; !strings.HasPrefix(hits[2], want) {
+		t.Errorf("hits[2] = %q, want prefix %q", hits[2], want)
+	}
+}
+
+// TestSentinelsCoverRequests keeps Sentinels in step with the requests:
+// every six-decimal value a request carries, in its body or its URL, is
+// scanned for, and every sentinel is carried by some request.
+func TestSentinelsCoverRequests(t *testing.T) {
+	sixDecimals := regexp.MustCompile(`(\d+\.\d{6})(?:\D|$)`) // exactly six decimals
+	var texts []string
+	for _, r := range Mix {
+		texts = append(texts, r.Path, r.Body)
+	}
+	for _, b := range BadRequests {
+		texts = append(texts, b.Path, b.Body)
+	}
+	carried := map[string]bool{}
+	for _, s := range texts {
+		for _, m := range sixDecimals.FindAllStringSubmatch(s, -1) {
+			carried[m[1]] = true
+		}
+	}
+	for v := range carried {
+		if !slices.Contains(Sentinels, v) {
+			t.Errorf("%s is carried by a request but not in Sentinels: it would go unscanned", v)
+		}
+	}
+	for _, s := range Sentinels {
+		if !carried[s] {
+			t.Errorf("sentinel %s is carried by no request", s)
 		}
 	}
 }

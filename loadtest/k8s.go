@@ -99,14 +99,19 @@ func ReadTimings(overlay string) (Timings, error) {
 			} else if c.Lifecycle.PreStop.Exec != nil {
 				return Timings{}, fmt.Errorf("%s: preStop exec %v: only the sleep action is replayed", t.Source, c.Lifecycle.PreStop.Exec.Command)
 			}
+			// Unset (0) means the Kubernetes default: every 10s, 3 failures
+			// to turn unready, 1 success to turn ready. (Negative values,
+			// which the API server rejects, give 10s, 1 and 1.)
 			rp := c.ReadinessProbe
-			t.ReadyPeriod = time.Duration(max(rp.PeriodSeconds, 10)) * time.Second
+			t.ReadyPeriod, t.ReadyFailures, t.ReadySuccesses = 10*time.Second, 3, 1
 			if rp.PeriodSeconds > 0 {
 				t.ReadyPeriod = time.Duration(rp.PeriodSeconds) * time.Second
 			}
-			t.ReadyFailures, t.ReadySuccesses = max(rp.FailureThreshold, 1), max(rp.SuccessThreshold, 1)
-			if rp.FailureThreshold == 0 {
-				t.ReadyFailures = 3
+			if rp.FailureThreshold != 0 {
+				t.ReadyFailures = max(rp.FailureThreshold, 1)
+			}
+			if rp.SuccessThreshold > 0 {
+				t.ReadySuccesses = rp.SuccessThreshold
 			}
 			for _, e := range c.Env {
 				if e.ValueFrom == nil { // values from Secrets or fields exist only in a cluster

@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -74,16 +73,22 @@ func MeasureLambda(rie, bootstrap, name string, env []string, event []byte, star
 		warms, warmWall = append(warms, w...), append(warmWall, ww...)
 	}
 	st, _ := os.Stat(bootstrap)
-	return ColdWarm{Function: name, Starts: starts, InitMedianMS: median(inits), ColdWallMS: median(coldWall),
-		WarmMS: median(warms), WarmWallMS: median(warmWall), BootstrapMB: MB(st.Size())}, nil
+	return ColdWarm{Function: name, Starts: starts, InitMedianMS: Median(inits), ColdWallMS: Median(coldWall),
+		WarmMS: Median(warms), WarmWallMS: Median(warmWall), BootstrapMB: MB(st.Size())}, nil
 }
 
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
+// Median is the middle value of xs, or the mean of the two middle values
+// when len(xs) is even; 0 when xs is empty. xs is sorted in place.
+func Median(xs []float64) float64 {
+	n := len(xs)
+	if n == 0 {
 		return 0
 	}
 	slices.Sort(xs)
-	return xs[len(xs)/2]
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 func oneEmulator(rie, bootstrap, name string, env []string, event []byte, warm int) (initMS, coldWall float64, warmMS, warmWall []float64, err error) {
@@ -109,7 +114,7 @@ func oneEmulator(rie, bootstrap, name string, env []string, event []byte, warm i
 		return 0, 0, nil, nil, err
 	}
 	defer func() {
-		for _, pid := range ChildPIDs(cmd.Process.Pid) {
+		for _, pid := range testutil.ChildPIDs(cmd.Process.Pid) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -165,29 +170,4 @@ func oneEmulator(rie, bootstrap, name string, env []string, event []byte, warm i
 		warmMS = append(warmMS, d)
 	}
 	return initMS, coldWall, warmMS, warmWall, nil
-}
-
-// ChildPIDs lists the children of pid, from /proc.
-func ChildPIDs(pid int) []int {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var children []int
-	for _, path := range stats {
-		b, err := os.ReadFile(path) // #nosec G304 -- /proc/<pid>/stat from a glob
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
-			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
-			children = append(children, child)
-		}
-	}
-	return children
 }

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -27,14 +28,18 @@ type Moto struct {
 	done chan struct{}
 }
 
-// MotoEnv is the standard AWS SDK environment pointing at m.
+// Env is the standard AWS SDK environment pointing at m.
 func (m *Moto) Env() []string {
 	return []string{"AWS_ENDPOINT_URL=" + m.URL, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing",
 		"AWS_SECRET_ACCESS_KEY=testing", "AWS_CONFIG_FILE=" + os.DevNull, "AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull}
 }
 
-// StartMoto runs moto_server on a free port, logging to logPath.
+// StartMoto runs moto_server on a free port, logging to logPath. It fails
+// with "moto_server not found" when moto_server is not on PATH.
 func StartMoto(logPath string) (*Moto, error) {
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		return nil, errors.New("moto_server not found")
+	}
 	port, err := FreePort()
 	if err != nil {
 		return nil, err

@@ -41,8 +41,12 @@ func (s Summary) String() string {
 	return out
 }
 
-func summarize(lat []time.Duration, failed int64, failures map[string]int, elapsed time.Duration) Summary {
+func summarize(lat []time.Duration, failures map[string]int, elapsed time.Duration) Summary {
 	slices.Sort(lat)
+	var failed int64
+	for _, n := range failures {
+		failed += int64(n)
+	}
 	pct := func(p float64) float64 {
 		if len(lat) == 0 {
 			return 0
@@ -74,8 +78,7 @@ type Steady struct {
 	client  *http.Client
 	mu      sync.Mutex
 	lat     []time.Duration
-	fails   map[string]int
-	failed  int64
+	fails   map[string]int // cause → count; their sum is the failed requests
 	skipped atomic.Int64
 }
 
@@ -88,10 +91,11 @@ func NewSteady(rate int, url func() string) *Steady {
 }
 
 // Run sends requests until ctx ends or d passes, waits for the last
-// answers, and summarises the run.
+// answers, and summarises the run. Skipped counts this run's skips.
 func (s *Steady) Run(ctx context.Context, d time.Duration) Summary {
 	s.lat = make([]time.Duration, 0, int(float64(s.Rate)*d.Seconds())+16)
 	s.fails = map[string]int{}
+	s.skipped.Store(0)
 	interval := time.Second / time.Duration(s.Rate)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -122,7 +126,7 @@ func (s *Steady) Run(ctx context.Context, d time.Duration) Summary {
 	}
 	wg.Wait()
 	s.client.CloseIdleConnections()
-	return summarize(s.lat, s.failed, s.fails, time.Since(start))
+	return summarize(s.lat, s.fails, time.Since(start))
 }
 
 // Skipped is how many scheduled requests Pause skipped.
@@ -166,7 +170,6 @@ func (s *Steady) do(r Request) {
 func (s *Steady) fail(cause string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failed++
 	s.fails[cause]++
 }
 

@@ -26,7 +26,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -83,16 +82,6 @@ type round struct {
 	Ours            loadtest.Summary `json:"ours"`
 	ThroughputRatio float64          `json:"throughput_ratio"`
 	P99Ratio        float64          `json:"p99_ratio"`
-}
-
-// median of xs; xs is reordered.
-func median(xs []float64) float64 {
-	slices.Sort(xs)
-	n := len(xs)
-	if n%2 == 1 {
-		return xs[n/2]
-	}
-	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -207,7 +196,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 	_, basePeak, _ := base.Memory()
 	res.PeakRSSMB, res.BaselinePeakRSSMB = loadtest.MB(peak), loadtest.MB(basePeak)
-	res.ThroughputRatio, res.P99Ratio = median(throughputRatios), median(p99Ratios)
+	res.ThroughputRatio, res.P99Ratio = loadtest.Median(throughputRatios), loadtest.Median(p99Ratios)
 	hits := loadtest.ScanSentinels([]string{ours.Log})
 	res.SentinelHits = len(hits)
 
@@ -266,18 +255,16 @@ func checkMix(base string) error {
 }
 
 func machine() string {
-	cpu := "unknown CPU"
+	cpu, n := "unknown CPU", 0
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
+		info := string(b)
+		for _, l := range strings.Split(info, "\n") {
 			if strings.HasPrefix(l, "model name") {
 				_, cpu, _ = strings.Cut(l, ": ")
 				break
 			}
 		}
-	}
-	n := 0
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		n = strings.Count(string(b), "processor\t:")
+		n = strings.Count(info, "processor\t:")
 	}
 	return fmt.Sprintf("%d cores, %s; load generator and servers share them", n, cpu)
 }
@@ -337,9 +324,10 @@ func runLambda(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	arch := hostArch()
 	var out []loadtest.ColdWarm
 	for _, f := range fns {
-		bs, err := loadtest.BuildLambda(dir, f.name, f.pkg, hostArch())
+		bs, err := loadtest.BuildLambda(dir, f.name, f.pkg, arch)
 		if err != nil {
 			return err
 		}
@@ -349,7 +337,7 @@ func runLambda(args []string, stdout io.Writer) error {
 		}
 		out = append(out, cw)
 		fmt.Fprintf(stdout, "%s under aws-lambda-rie (%s, %d cold starts): init %.1f ms, cold first invoke %.1f ms wall, warm %.2f ms (REPORT), %.2f ms wall\n",
-			f.name, hostArch(), cw.Starts, cw.InitMedianMS, cw.ColdWallMS, cw.WarmMS, cw.WarmWallMS)
+			f.name, arch, cw.Starts, cw.InitMedianMS, cw.ColdWallMS, cw.WarmMS, cw.WarmWallMS)
 	}
 	ratio := out[0].ColdWallMS / out[1].ColdWallMS
 	initRatio := out[0].InitMedianMS / out[1].InitMedianMS

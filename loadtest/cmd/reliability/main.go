@@ -24,7 +24,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -56,7 +55,6 @@ type env struct {
 	rate    int
 	outage  time.Duration
 	logs    []string // every server instance's output, for the sentinel scan
-	n       int
 }
 
 // scenario is one rehearsal: it prints its figures and returns the broken
@@ -146,15 +144,15 @@ func countLines(path string) int {
 
 // start runs one server instance with the shared settings plus extra.
 func (e *env) start(extra ...string) (*loadtest.Proc, error) {
-	e.n++
-	log := filepath.Join(e.dir, fmt.Sprintf("server-%d.log", e.n))
+	n := len(e.logs) + 1
+	log := filepath.Join(e.dir, fmt.Sprintf("server-%d.log", n))
 	e.logs = append(e.logs, log)
 	env := slices.Concat([]string{"HOST=127.0.0.1", "PORT=0", "LOG_LEVEL=info",
 		"DRAIN_DELAY=" + e.timings.DrainDelay.String(), "SHUTDOWN_TIMEOUT=" + e.timings.ShutdownTimeout.String()}, e.timings.Env, extra)
 	if !slices.ContainsFunc(extra, func(s string) bool { return strings.HasPrefix(s, "API_KEYS_SECRET_ID=") }) {
 		env = append(env, "API_KEYS="+loadtest.KeyID+":"+loadtest.Key)
 	}
-	return loadtest.Start(fmt.Sprintf("server-%d", e.n), log, e.bin, nil, env)
+	return loadtest.Start(fmt.Sprintf("server-%d", n), log, e.bin, nil, env)
 }
 
 func (e *env) printf(format string, a ...any) { fmt.Fprintf(e.out, "  "+format+"\n", a...) }
@@ -194,15 +192,14 @@ func sigterm(e *env) []string {
 	}
 	e.printf("%d refusals carrying sentinel values sent (out of range, malformed, bad unit, values in the URL, ...)", len(loadtest.BadRequests))
 
-	var unready atomic.Bool
-	var unreadyAt atomic.Int64
+	var unreadyAt atomic.Int64 // UnixNano when /health/ready first failed; 0 while ready
+	unready := func() bool { return unreadyAt.Load() != 0 }
 	watchCtx, stopWatch := context.WithCancel(e.ctx)
 	defer stopWatch()
 	go func() {
 		for watchCtx.Err() == nil {
 			if status, err := loadtest.Get(p.URL() + "/health/ready"); err != nil || status != 200 {
 				unreadyAt.Store(time.Now().UnixNano())
-				unready.Store(true)
 				return
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -212,7 +209,7 @@ func sigterm(e *env) []string {
 	// GET /health answers 503 while draining, by contract: it is the load
 	// balancer's probe, so here only clients' predictions are counted.
 	steady.Mix = loadtest.Predictions()
-	steady.Pause = unready.Load
+	steady.Pause = unready
 	before := 3 * time.Second
 	total := before + e.timings.DrainDelay + 3*time.Second
 	var sum loadtest.Summary
@@ -247,7 +244,7 @@ func sigterm(e *env) []string {
 	<-done
 	stopWatch()
 	e.printf("steady %d rps: %s", e.rate, sum)
-	if unready.Load() {
+	if unready() {
 		e.printf("readiness 503 seen %.0fms after SIGTERM; %d scheduled requests not sent after that (the endpoint is gone)",
 			float64(time.Duration(unreadyAt.Load()-termAt.UnixNano()).Milliseconds()), steady.Skipped())
 	}
@@ -482,9 +479,6 @@ func apiKeysCheck(base string) string {
 // second; moto is killed (connection refused), then started again, then
 // paused (hung). Requests keep being authenticated from the cached keys.
 func secretsOutage(e *env) []string {
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		return []string{"moto_server not found"}
-	}
 	m, err := loadtest.StartMoto(filepath.Join(e.dir, "moto-secrets.log"))
 	if err != nil {
 		return []string{err.Error()}
@@ -544,9 +538,6 @@ func secretsOutage(e *env) []string {
 // SIGTERM while CloudWatch still hangs: its last flush is bounded, so it
 // exits 0 before the grace period ends.
 func cloudwatchOutage(e *env) []string {
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		return []string{"moto_server not found"}
-	}
 	m, err := loadtest.StartMoto(filepath.Join(e.dir, "moto-cloudwatch.log"))
 	if err != nil {
 		return []string{err.Error()}
