@@ -73,6 +73,10 @@ func without(t testing.TB, inputs string, names ...string) string {
 	return string(out)
 }
 
+// join returns a new slice of a's items followed by b's, leaving a as it
+// is, so one base list of name/value pairs can be extended several ways.
+func join(a []any, b ...any) []any { return append(append([]any{}, a...), b...) }
+
 // fieldErrors returns the field errors of a *ValidationError, or nil.
 func fieldErrors(err error) []FieldError {
 	var ve *ValidationError

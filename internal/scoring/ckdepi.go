@@ -24,19 +24,29 @@ func ckdEpiModel() *Model {
 	}
 }
 
+// Logarithms of the constant factors of CKD-EPI 2021, computed once at
+// start-up and never written: ln 142, ln 0.9938 (per year of age) and ln of
+// the sex factor (1.012 female, 1 male).
+var (
+	ckdEpiLnConstant = math.Log(142)
+	ckdEpiLnAge      = math.Log(0.9938)
+	ckdEpiLnFemale   = math.Log(1.012)
+	ckdEpiLnMale     = math.Log(1.0)
+)
+
 func computeCKDEpi(v *Values, p *Prediction) {
-	kappa, alpha, sexFactor := 0.9, -0.302, 1.0
+	kappa, alpha, lnSex := 0.9, -0.302, ckdEpiLnMale
 	if v.female() {
-		kappa, alpha, sexFactor = 0.7, -0.241, 1.012
+		kappa, alpha, lnSex = 0.7, -0.241, ckdEpiLnFemale
 	}
 	r := v.get(inCreatinine) / kappa
 	// The product, written as a sum of logarithms so each factor shows as a
 	// contribution to ln(eGFR).
 	l := predictor{p: p}
-	l.add("constant", math.Log(142), 1)
+	l.add("constant", ckdEpiLnConstant, 1)
 	l.add("creatinine", 1, alpha*math.Log(math.Min(r, 1))-1.200*math.Log(math.Max(r, 1)))
-	l.add("age", math.Log(0.9938), v.get(inAge))
-	l.add("sex", math.Log(sexFactor), 1)
+	l.add("age", ckdEpiLnAge, v.get(inAge))
+	l.add("sex", lnSex, 1)
 	egfr := math.Exp(l.sum)
 	p.Result.Value = egfr
 	p.Result.Category = kdigoCategory(egfr)

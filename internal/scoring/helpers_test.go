@@ -6,10 +6,13 @@ import (
 	"testing"
 )
 
+// testCatalog is the catalog every test reads; tests never modify it.
+var testCatalog = NewCatalog()
+
 // predict runs model id on inputs written as a JSON object.
 func predict(t testing.TB, id, inputs string) (*Prediction, error) {
 	t.Helper()
-	m, ok := NewCatalog().Model(id)
+	m, ok := testCatalog.Model(id)
 	if !ok {
 		t.Fatalf("model %q not in catalog", id)
 	}

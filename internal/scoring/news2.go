@@ -21,16 +21,8 @@ func news2Model() *Model {
 			"Clinical risk (Chart 2): high for 7 or more, medium for 5-6, low_medium for a 3 in any single parameter with an aggregate below 5, low otherwise.",
 			"Input ranges are physiological plausibility limits, not derivation limits; values beyond them are refused as likely entry errors.",
 		},
-		check:   checkSpO2Scale,
 		compute: computeNEWS2,
 	}
-}
-
-func checkSpO2Scale(v *Values) []FieldError {
-	if s := v.get(inSpO2Scale); s != 1 && s != 2 {
-		return []FieldError{{"spo2_scale", "must be 1 or 2"}}
-	}
-	return nil
 }
 
 // band returns the points of x in a NEWS2 chart row: bounds[i] is the upper

@@ -245,12 +245,11 @@ func TestQSOFAThresholds(t *testing.T) {
 		{"gcs 14", gcs(14), "gcs", 1},
 		{"gcs 3", gcs(3), "gcs", 1},
 	})
-	w2 := func(kv ...any) string { return with(t, qsofaZero, kv...) }
 	runTotalCases(t, "qsofa", []totalCase{
 		{"0 negative", qsofaZero, 0, "negative"},
-		{"1 negative", w2("respiratory_rate", 22), 1, "negative"},
-		{"2 positive", w2("respiratory_rate", 22, "systolic_bp", 100), 2, "positive"},
-		{"3 positive", w2("respiratory_rate", 22, "systolic_bp", 100, "altered_mentation", true), 3, "positive"},
+		{"1 negative", w("respiratory_rate", 22), 1, "negative"},
+		{"2 positive", w("respiratory_rate", 22, "systolic_bp", 100), 2, "positive"},
+		{"3 positive", w("respiratory_rate", 22, "systolic_bp", 100, "altered_mentation", true), 3, "positive"},
 		// Low authority (rhavekost/clinical-toolkit qsofa.md, vectors.md §5):
 		// "RR 26, SBP 98, GCS 15: Score = 2".
 		{"clinical-toolkit example", `{"respiratory_rate":26,"systolic_bp":98,"gcs":15}`, 2, "positive"},
@@ -312,7 +311,6 @@ func TestCHA2DS2VAScFribergRates(t *testing.T) {
 	}
 	w := func(kv ...any) string { return with(t, chadsZero, kv...) }
 	five := []any{"hypertension", true, "diabetes", true, "chf", true, "vascular_disease", true, "sex", "female"}
-	join := func(a []any, b ...any) []any { return append(append([]any{}, a...), b...) }
 	profiles := []string{
 		chadsZero,
 		w("hypertension", true),
@@ -396,8 +394,7 @@ func TestFINDRISCItems(t *testing.T) {
 // very high. Totals are built from the item points above.
 func TestFINDRISCCategories(t *testing.T) {
 	w := func(kv ...any) string { return with(t, findriscZero, kv...) }
-	glucoseFamily := []any{"high_glucose_history", true, "family_history_diabetes", "first_degree"} // 5 + 5
-	join := func(a []any, b ...any) []any { return append(append([]any{}, a...), b...) }
+	glucoseFamily := []any{"high_glucose_history", true, "family_history_diabetes", "first_degree"}                   // 5 + 5
 	fifteen := join(glucoseFamily, "physically_active", false, "ever_bp_medication", true, "daily_vegetables", false) // 10+2+2+1
 	runTotalCases(t, "findrisc", []totalCase{
 		{"0", findriscZero, 0, "low"},

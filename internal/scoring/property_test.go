@@ -32,7 +32,7 @@ func eval(t *testing.T, m *Model, in map[string]any) *Prediction {
 
 func model(t *testing.T, id string) *Model {
 	t.Helper()
-	m, ok := NewCatalog().Model(id)
+	m, ok := testCatalog.Model(id)
 	if !ok {
 		t.Fatalf("no model %q", id)
 	}

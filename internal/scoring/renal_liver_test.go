@@ -150,35 +150,31 @@ func differentResult(t *testing.T, model, a, b string) {
 // MELD <= 11.
 func TestMELDNaBounds(t *testing.T) {
 	const m = "meld-na"
-	// A profile with MELD > 11, so the sodium step applies.
-	sick := func(cr, bili, inr, na float64, dialysis bool) string {
-		return meldNaInputs(cr, bili, inr, na, dialysis)
-	}
 	t.Run("values below 1 count as 1", func(t *testing.T) {
-		sameResult(t, m, sick(0.9, 0.9, 0.9, 137, false), sick(1, 1, 1, 137, false))
-		sameResult(t, m, sick(0.5, 4.2, 1.2, 130, false), sick(1, 4.2, 1.2, 130, false))
-		sameResult(t, m, sick(1.9, 0.5, 1.2, 130, false), sick(1.9, 1, 1.2, 130, false))
-		sameResult(t, m, sick(1.9, 4.2, 0.8, 130, false), sick(1.9, 4.2, 1, 130, false))
+		sameResult(t, m, meldNaInputs(0.9, 0.9, 0.9, 137, false), meldNaInputs(1, 1, 1, 137, false))
+		sameResult(t, m, meldNaInputs(0.5, 4.2, 1.2, 130, false), meldNaInputs(1, 4.2, 1.2, 130, false))
+		sameResult(t, m, meldNaInputs(1.9, 0.5, 1.2, 130, false), meldNaInputs(1.9, 1, 1.2, 130, false))
+		sameResult(t, m, meldNaInputs(1.9, 4.2, 0.8, 130, false), meldNaInputs(1.9, 4.2, 1, 130, false))
 	})
 	t.Run("creatinine above 4 counts as 4", func(t *testing.T) {
-		sameResult(t, m, sick(4.1, 4.2, 1.2, 130, false), sick(4, 4.2, 1.2, 130, false))
-		sameResult(t, m, sick(9, 4.2, 1.2, 130, false), sick(4, 4.2, 1.2, 130, false))
-		differentResult(t, m, sick(3, 4.2, 1.2, 130, false), sick(4, 4.2, 1.2, 130, false))
+		sameResult(t, m, meldNaInputs(4.1, 4.2, 1.2, 130, false), meldNaInputs(4, 4.2, 1.2, 130, false))
+		sameResult(t, m, meldNaInputs(9, 4.2, 1.2, 130, false), meldNaInputs(4, 4.2, 1.2, 130, false))
+		differentResult(t, m, meldNaInputs(3, 4.2, 1.2, 130, false), meldNaInputs(4, 4.2, 1.2, 130, false))
 	})
 	t.Run("dialysis counts as creatinine 4", func(t *testing.T) {
-		sameResult(t, m, sick(1, 4.2, 1.2, 130, true), sick(4, 4.2, 1.2, 130, false))
-		sameResult(t, m, sick(6, 4.2, 1.2, 130, true), sick(4, 4.2, 1.2, 130, false))
+		sameResult(t, m, meldNaInputs(1, 4.2, 1.2, 130, true), meldNaInputs(4, 4.2, 1.2, 130, false))
+		sameResult(t, m, meldNaInputs(6, 4.2, 1.2, 130, true), meldNaInputs(4, 4.2, 1.2, 130, false))
 	})
 	t.Run("sodium bounded 125-137", func(t *testing.T) {
-		sameResult(t, m, sick(1.9, 4.2, 1.2, 138, false), sick(1.9, 4.2, 1.2, 137, false))
-		sameResult(t, m, sick(1.9, 4.2, 1.2, 150, false), sick(1.9, 4.2, 1.2, 137, false))
-		sameResult(t, m, sick(1.9, 4.2, 1.2, 124, false), sick(1.9, 4.2, 1.2, 125, false))
-		sameResult(t, m, sick(1.9, 4.2, 1.2, 110, false), sick(1.9, 4.2, 1.2, 125, false))
-		differentResult(t, m, sick(1.9, 4.2, 1.2, 126, false), sick(1.9, 4.2, 1.2, 125, false))
-		differentResult(t, m, sick(1.9, 4.2, 1.2, 136, false), sick(1.9, 4.2, 1.2, 137, false))
+		sameResult(t, m, meldNaInputs(1.9, 4.2, 1.2, 138, false), meldNaInputs(1.9, 4.2, 1.2, 137, false))
+		sameResult(t, m, meldNaInputs(1.9, 4.2, 1.2, 150, false), meldNaInputs(1.9, 4.2, 1.2, 137, false))
+		sameResult(t, m, meldNaInputs(1.9, 4.2, 1.2, 124, false), meldNaInputs(1.9, 4.2, 1.2, 125, false))
+		sameResult(t, m, meldNaInputs(1.9, 4.2, 1.2, 110, false), meldNaInputs(1.9, 4.2, 1.2, 125, false))
+		differentResult(t, m, meldNaInputs(1.9, 4.2, 1.2, 126, false), meldNaInputs(1.9, 4.2, 1.2, 125, false))
+		differentResult(t, m, meldNaInputs(1.9, 4.2, 1.2, 136, false), meldNaInputs(1.9, 4.2, 1.2, 137, false))
 	})
 	t.Run("no sodium step at MELD 11 or less", func(t *testing.T) {
-		sameResult(t, m, sick(1, 1, 1, 137, false), sick(1, 1, 1, 125, false))
+		sameResult(t, m, meldNaInputs(1, 1, 1, 137, false), meldNaInputs(1, 1, 1, 125, false))
 	})
 }
 

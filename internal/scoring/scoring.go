@@ -100,7 +100,7 @@ func (m *Model) Compute(v *Values, p *Prediction) {
 		p.Contributions = make([]Contribution, 0, 2*len(m.Inputs)) // room for interaction terms
 	}
 	if p.Warnings == nil {
-		p.Warnings = make([]string, 0, 2)
+		p.Warnings = []string{}
 	}
 	p.Outcomes = p.Outcomes[:0]
 	p.Contributions = p.Contributions[:0]

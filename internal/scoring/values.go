@@ -161,7 +161,7 @@ func (in *Input) parseQuantity(r json.RawMessage) (float64, *FieldError) {
 			return 0, &FieldError{in.Name + ".unit", "must be one of: " + strings.Join(in.AcceptedUnits, ", ")}
 		}
 		for _, u := range vocabulary[in.id].units {
-			if code == u.code || contains(u.aliases, code) {
+			if code == u.code || slices.Contains(u.aliases, code) {
 				if u.toCanonical != nil {
 					x = u.toCanonical(x)
 				}
@@ -246,15 +246,6 @@ func enumIndex(r []byte, values []string) int {
 		return -1
 	}
 	return slices.Index(values, s)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // unitText names the canonical unit for people: "mg/dL", "years".
