@@ -45,9 +45,7 @@ func refreshUnusableKeys(keys *secrets.Cache, next func(context.Context, json.Ra
 		return next
 	}
 	return func(ctx context.Context, event json.RawMessage) (any, error) {
-		if !keys.Ready() {
-			_ = keys.Refresh(ctx) // failures are logged by the cache; the API then answers 503
-		}
+		_ = keys.RefreshIfUnusable(ctx) // failures are logged by the cache; the API then answers 503
 		return next(ctx, event)
 	}
 }

@@ -283,6 +283,27 @@ func (c *Cache) Refresh(ctx context.Context) error {
 	}
 	c.refreshMu.Lock()
 	defer c.refreshMu.Unlock()
+	return c.refreshLocked(ctx)
+}
+
+// RefreshIfUnusable refreshes the keys only when no usable set is loaded,
+// deciding under the refresh lock: when a refresh already under way (the
+// background loop, woken with a Lambda environment that thawed) loads
+// usable keys, the caller waits for it and fetches nothing more.
+func (c *Cache) RefreshIfUnusable(ctx context.Context) error {
+	if c.client == nil || c.Ready() {
+		return nil
+	}
+	c.refreshMu.Lock()
+	defer c.refreshMu.Unlock()
+	if c.Ready() {
+		return nil
+	}
+	return c.refreshLocked(ctx)
+}
+
+// refreshLocked is Refresh with refreshMu held.
+func (c *Cache) refreshLocked(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.FetchTimeout)
 	defer cancel()
 	keys, err := c.fetch(ctx)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -61,9 +62,10 @@ func TestAuthoritative(t *testing.T) {
 
 // fakeAPI answers GetSecretValue per version stage.
 type fakeAPI struct {
-	mu   sync.Mutex
-	text map[string]string
-	errs map[string]error
+	mu    sync.Mutex
+	text  map[string]string
+	errs  map[string]error
+	calls int
 }
 
 func (f *fakeAPI) set(stage, text string, err error) {
@@ -78,6 +80,7 @@ func (f *fakeAPI) set(stage, text string, err error) {
 func (f *fakeAPI) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
 	stage := aws.ToString(in.VersionStage)
 	if err := f.errs[stage]; err != nil {
 		return nil, err
@@ -87,6 +90,40 @@ func (f *fakeAPI) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecr
 		return nil, &types.ResourceNotFoundException{Message: aws.String("no such version")}
 	}
 	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(text)}, nil
+}
+
+func (f *fakeAPI) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+// TestRefreshIfUnusable: with usable keys nothing is fetched; without, one
+// refresh runs, and a second caller waiting behind it fetches nothing more.
+func TestRefreshIfUnusable(t *testing.T) {
+	ctx := t.Context()
+	api := &fakeAPI{}
+	api.set("AWSCURRENT", secretText(t, Entry{"clinic-a", Digest("key-a-0123456789")}), nil)
+	c := New(api, "api-keys", Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+
+	c.refreshMu.Lock() // a refresh under way, as the background loop's
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { _ = c.RefreshIfUnusable(ctx) })
+	}
+	time.Sleep(50 * time.Millisecond) // both callers now wait for the lock
+	c.refreshMu.Unlock()
+	wg.Wait()
+	if !c.Ready() {
+		t.Fatal("not ready after RefreshIfUnusable")
+	}
+	fetches := api.callCount()
+	if fetches == 0 || fetches > 2 { // one refresh: AWSCURRENT, and AWSPREVIOUS at most
+		t.Fatalf("%d GetSecretValue calls, want one refresh's worth", fetches)
+	}
+	if err := c.RefreshIfUnusable(ctx); err != nil || api.callCount() != fetches {
+		t.Fatalf("with usable keys: err %v, calls %d -> %d, want no fetch", err, fetches, api.callCount())
+	}
 }
 
 // clock is a settable time for the Now hook.
