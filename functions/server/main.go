@@ -71,6 +71,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	} else {
 		close(flushed)
 	}
+	// Every way out, errors included, waits for the last CloudWatch flush
+	// (bounded by its timeout): an incident's last minute is the one needed.
+	defer func() { stopMetrics(); <-flushed }()
 	keys, err := cfg.Keys(ctx, getenv, logger, rec, api.All)
 	if err != nil {
 		return err

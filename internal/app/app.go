@@ -70,23 +70,26 @@ func Load(getenv func(string) string) (Config, error) {
 			*dst = d
 		}
 	}
+	boolean := func(name string, dst *bool) {
+		switch getenv(name) {
+		case "", "false":
+		case "true":
+			*dst = true
+		default:
+			errs = append(errs, errors.New(name+" must be true or false"))
+		}
+	}
 	duration("SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 5*time.Minute)
 	duration("DRAIN_DELAY", &c.DrainDelay, 5*time.Minute)
 
 	c.APIKeysSecretID = getenv("API_KEYS_SECRET_ID")
-	c.APIKeysTTL = 5 * time.Minute
+	c.APIKeysTTL = secrets.DefaultTTL
 	duration("API_KEYS_TTL", &c.APIKeysTTL, 24*time.Hour)
 	if c.APIKeysTTL < time.Second {
 		errs = append(errs, errors.New("API_KEYS_TTL must be at least 1s"))
 	}
 	c.LocalKeys = getenv("API_KEYS") != ""
-	switch s := getenv("AUTH_DISABLED"); s {
-	case "", "false":
-	case "true":
-		c.AuthDisabled = true
-	default:
-		errs = append(errs, errors.New("AUTH_DISABLED must be true or false"))
-	}
+	boolean("AUTH_DISABLED", &c.AuthDisabled)
 	if c.LocalKeys && c.APIKeysSecretID != "" {
 		errs = append(errs, errors.New("set API_KEYS_SECRET_ID or API_KEYS, not both"))
 	}
@@ -109,13 +112,7 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.RateLimit.Burst = b
 	}
-	switch s := getenv("METRICS_CLOUDWATCH"); s {
-	case "", "false":
-	case "true":
-		c.MetricsCloudWatch = true
-	default:
-		errs = append(errs, errors.New("METRICS_CLOUDWATCH must be true or false"))
-	}
+	boolean("METRICS_CLOUDWATCH", &c.MetricsCloudWatch)
 	c.MetricsFlushInterval = 60 * time.Second
 	duration("METRICS_FLUSH_INTERVAL", &c.MetricsFlushInterval, time.Hour)
 	if c.MetricsFlushInterval < time.Second {

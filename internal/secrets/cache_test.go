@@ -1,7 +1,6 @@
 package secrets
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -21,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/healthcare-prediction/api/internal/testutil"
 )
 
 func TestAuthoritative(t *testing.T) {
@@ -252,10 +253,10 @@ func TestOptionsDefaults(t *testing.T) {
 // logCapture collects a test's log output and fails the test if any line
 // holds a raw key or a digest made by newKey.
 type logCapture struct {
-	logger *slog.Logger
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	secret []string
+	testutil.Buffer // the log output
+	logger          *slog.Logger
+	mu              sync.Mutex // guards secret
+	secret          []string
 }
 
 func captureLogs(t *testing.T) *logCapture {
@@ -273,18 +274,6 @@ func captureLogs(t *testing.T) *logCapture {
 		}
 	})
 	return l
-}
-
-func (l *logCapture) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logCapture) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 func (l *logCapture) forbidden() []string {
