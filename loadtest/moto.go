@@ -31,7 +31,10 @@ type Moto struct {
 // Env is the standard AWS SDK environment pointing at m.
 func (m *Moto) Env() []string {
 	return []string{"AWS_ENDPOINT_URL=" + m.URL, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing",
-		"AWS_SECRET_ACCESS_KEY=testing", "AWS_CONFIG_FILE=" + os.DevNull, "AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull}
+		"AWS_SECRET_ACCESS_KEY=testing", "AWS_CONFIG_FILE=" + os.DevNull, "AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull,
+		// A developer's shell may name a profile or carry a session token;
+		// neither exists for moto (as in mototest).
+		"AWS_PROFILE=", "AWS_SESSION_TOKEN="}
 }
 
 // StartMoto runs moto_server on a free port, logging to logPath. It fails
