@@ -31,15 +31,30 @@ func handleIndex(b Build, c *scoring.Catalog, table *[]route) http.Handler {
 		Models        []string   `json:"models"`
 		Documentation string     `json:"documentation"`
 	}
-	body := sync.OnceValue(func() response {
+	return staticJSON(func() any {
 		var eps []endpoint
 		for _, rt := range *table {
 			eps = append(eps, endpoint{rt.method, rt.publicPath()})
 		}
 		return response{Service: serviceName, Version: b.Version, Endpoints: eps, Models: c.IDs(), Documentation: "/openapi.json"}
 	})
+}
+
+// staticJSON serves the JSON of what v returns, encoded on first use and
+// kept (as writeJSON writes it): the index, the catalog and the OpenAPI
+// document do not change while the process runs.
+func staticJSON(v func() any) http.Handler {
+	body := sync.OnceValue(func() []byte {
+		b, err := json.Marshal(v())
+		if err != nil {
+			panic(err) // the service's own types: cannot fail
+		}
+		return append(b, '\n')
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, body())
+		w.Header()["Content-Type"] = jsonContentType
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body())
 	})
 }
 
@@ -47,10 +62,7 @@ func handleModels(c *scoring.Catalog) http.Handler {
 	type response struct {
 		Models []*scoring.Model `json:"models"`
 	}
-	body := response{Models: c.Models()}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, body)
-	})
+	return staticJSON(func() any { return response{Models: c.Models()} })
 }
 
 func handleModel(c *scoring.Catalog) func(http.ResponseWriter, *http.Request) error {

@@ -5,17 +5,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
 
 // handleOpenAPI serves the OpenAPI 3.1 document of the routes in table.
 func handleOpenAPI(b Build, c *scoring.Catalog, table *[]route) http.Handler {
-	doc := sync.OnceValue(func() object { return openAPIDocument(b, c, *table) })
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, doc())
-	})
+	return staticJSON(func() any { return openAPIDocument(b, c, *table) })
 }
 
 // object is one JSON object of the document; encoding/json writes its keys
