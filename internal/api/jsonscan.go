@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/healthcare-prediction/api/internal/scoring"
 )
 
 // scanObject reads data as exactly one JSON object, strictly (RFC 8259:
@@ -231,40 +233,13 @@ func isHex4(b []byte) bool {
 	return true
 }
 
-// number scans -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+// number scans a JSON number with scoring's grammar, the one the models
+// read their inputs with.
 func (s *scanner) number() error {
-	if s.data[s.pos] == '-' {
-		s.pos++
-	}
-	switch {
-	case s.pos < len(s.data) && s.data[s.pos] == '0':
-		s.pos++
-	case s.digits() == 0:
+	n := scoring.NumberLen(s.data[s.pos:])
+	if n == 0 {
 		return errMalformed
 	}
-	if s.pos < len(s.data) && s.data[s.pos] == '.' {
-		s.pos++
-		if s.digits() == 0 {
-			return errMalformed
-		}
-	}
-	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
-		s.pos++
-		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
-			s.pos++
-		}
-		if s.digits() == 0 {
-			return errMalformed
-		}
-	}
+	s.pos += n
 	return nil
-}
-
-func (s *scanner) digits() int {
-	n := 0
-	for s.pos < len(s.data) && '0' <= s.data[s.pos] && s.data[s.pos] <= '9' {
-		s.pos++
-		n++
-	}
-	return n
 }

@@ -187,7 +187,7 @@ func (in *Input) wrongType() *FieldError {
 // NaN, Inf, hex and 1_000, so the JSON grammar is checked first; numbers too
 // large for float64 are refused rather than turned into Inf.
 func finite(r json.RawMessage) (float64, bool) {
-	if !isJSONNumber(r) {
+	if len(r) == 0 || NumberLen(r) != len(r) {
 		return 0, false
 	}
 	x, err := strconv.ParseFloat(string(r), 64)
@@ -197,42 +197,44 @@ func finite(r json.RawMessage) (float64, bool) {
 	return x, true
 }
 
-// isJSONNumber matches -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func isJSONNumber(r []byte) bool {
+// NumberLen is the length of the JSON number (RFC 8259) that b starts
+// with, or 0: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, so no NaN,
+// Inf, hex or 1_000. The API's body scanner uses it too: one grammar.
+func NumberLen(b []byte) int {
 	i := 0
 	digits := func() int {
 		n := 0
-		for i < len(r) && '0' <= r[i] && r[i] <= '9' {
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
 			i++
 			n++
 		}
 		return n
 	}
-	if i < len(r) && r[i] == '-' {
+	if i < len(b) && b[i] == '-' {
 		i++
 	}
 	switch {
-	case i < len(r) && r[i] == '0':
+	case i < len(b) && b[i] == '0':
 		i++
 	case digits() == 0:
-		return false
+		return 0
 	}
-	if i < len(r) && r[i] == '.' {
+	if i < len(b) && b[i] == '.' {
 		i++
 		if digits() == 0 {
-			return false
+			return 0
 		}
 	}
-	if i < len(r) && (r[i] == 'e' || r[i] == 'E') {
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		i++
-		if i < len(r) && (r[i] == '+' || r[i] == '-') {
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
 		if digits() == 0 {
-			return false
+			return 0
 		}
 	}
-	return i == len(r)
+	return i
 }
 
 // enumIndex is the index in values of the JSON string r, or -1. Without
