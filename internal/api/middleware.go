@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/healthcare-prediction/api/internal/metrics"
+	"github.com/healthcare-prediction/api/internal/token"
 )
 
 // requestInfo is what the middleware and handlers learn about a request,
@@ -38,10 +39,10 @@ func requestIDFrom(ctx context.Context) string { return infoFrom(ctx).id }
 
 // requestIDPattern is a well-formed incoming X-Request-Id: short, and with
 // no character that could forge a log line. The OpenAPI document states
-// it; isToken checks it.
+// it; token.Valid checks it.
 const requestIDPattern = `^[A-Za-z0-9._:\-]{1,128}$`
 
-func validRequestID(id string) bool { return isToken(id, 128, "._:-") }
+func validRequestID(id string) bool { return token.Valid(id, 128, "._:-") }
 
 // Constant header values, shared by every response instead of allocated
 // for each: net/http only reads them, and Header.Add appends to a copy

@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/healthcare-prediction/api/internal/scoring"
+	"github.com/healthcare-prediction/api/internal/token"
 )
 
 // problemTypeBase prefixes every problem type: stable URIs that clients can
@@ -127,26 +127,10 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *problem) {
 // letters, digits and _.- ; anything else could carry free text (a value)
 // into a log.
 func printableName(name string) string {
-	if isToken(name, 64, "_.-") {
+	if token.Valid(name, 64, "_.-") {
 		return name
 	}
 	return "(unprintable name)"
-}
-
-// isToken reports whether s is 1 to max bytes of ASCII letters, digits and
-// bytes of punct. A loop, not a regexp: compiling {1,128} and {1,64} cost
-// every Lambda cold start 2 ms of package initialisation.
-func isToken(s string, max int, punct string) bool {
-	if len(s) < 1 || len(s) > max {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte(punct, c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 func notFound() func(http.ResponseWriter, *http.Request) error {

@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/healthcare-prediction/api/internal/token"
 )
 
 // ErrInvalidKey means the presented key matches no loaded key (HTTP 401).
@@ -187,18 +189,7 @@ func Static(pairs string) (*Cache, error) {
 
 // ValidID reports whether id may name a key: 1 to 64 characters of
 // A-Z a-z 0-9 . _ -
-func ValidID(id string) bool {
-	if len(id) < 1 || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+func ValidID(id string) bool { return token.Valid(id, 64, "._-") }
 
 func validDigest(s string) bool {
 	if len(s) != 2*sha256.Size {
