@@ -90,15 +90,21 @@ type emulator struct {
 	output    *testutil.Buffer // the emulator's and the function's stdout and stderr
 }
 
-// freeLoopbackAddr returns a loopback address with a port nobody listens on.
-func freeLoopbackAddr(t *testing.T) string {
+// freeLoopbackAddrs returns n loopback addresses whose ports nobody
+// listens on. The listeners stay open until all n are picked, so the
+// kernel cannot hand the same port out twice.
+func freeLoopbackAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addrs
 }
 
 // startEmulator runs bootstrap under aws-lambda-rie on two loopback ports
@@ -106,7 +112,8 @@ func freeLoopbackAddr(t *testing.T) string {
 // starts, are killed when the test ends.
 func startEmulator(t *testing.T, rie, bootstrap, name string) *emulator {
 	t.Helper()
-	invokeAddr, runtimeAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	addrs := freeLoopbackAddrs(t, 2)
+	invokeAddr, runtimeAddr := addrs[0], addrs[1]
 	// Both addresses are always given: without them the emulator listens on
 	// 0.0.0.0:8080 (shared/TOOLS.md).
 	cmd := exec.Command(rie,
@@ -256,20 +263,26 @@ func (e *emulator) invokeWithKey(t *testing.T, eventFile, requestID, key string)
 }
 
 // waitForLogs returns the output once it holds a line for every request id,
-// or after 5s: the function's stdout reaches the emulator's through a pipe,
-// and can come after the response.
+// or after 5s.
 func (e *emulator) waitForLogs(requestIDs map[string]string) string {
+	return e.waitFor(func(out string) bool {
+		for id := range requestIDs {
+			if !strings.Contains(out, `"request_id":"`+id+`"`) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitFor returns the output once done says it is complete, or after 5s:
+// the function's and the emulator's output reach the buffer through a
+// pipe, and can come after the response.
+func (e *emulator) waitFor(done func(out string) bool) string {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		out := e.output.String()
-		complete := true
-		for id := range requestIDs {
-			if !strings.Contains(out, `"request_id":"`+id+`"`) {
-				complete = false
-				break
-			}
-		}
-		if complete || time.Now().After(deadline) {
+		if done(out) || time.Now().After(deadline) {
 			return out
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -394,8 +407,9 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 			// it is the function's X-Request-Id.
 			resp := emu.invoke(t, fn.calls[0].event, "")
 			id := resp.header("X-Request-Id")
-			if !strings.Contains(emu.output.String(), "START RequestId: "+id+" ") {
-				t.Errorf("X-Request-Id %q is not the emulator's request id:\n%s", id, emu.output)
+			start := "START RequestId: " + id + " "
+			if out := emu.waitFor(func(out string) bool { return strings.Contains(out, start) }); !strings.Contains(out, start) {
+				t.Errorf("X-Request-Id %q is not the emulator's request id:\n%s", id, out)
 			}
 			wantRoutes[id] = fn.calls[0].wantRoute
 
