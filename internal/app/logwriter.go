@@ -5,7 +5,8 @@ import (
 	"sync"
 )
 
-// maxPendingLog bounds the log lines waiting to be written. Past it a
+// maxPendingLog bounds the log lines waiting to be written (and so the
+// memory held to twice it, with the batch being written). Past it a
 // request waits, as it would on a plain write: lines are never dropped,
 // the audit record among them.
 const maxPendingLog = 256 << 10
