@@ -6,8 +6,6 @@
 package functions_test
 
 import (
-	"github.com/healthcare-prediction/api/internal/testutil"
-
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -26,6 +24,9 @@ import (
 	"time"
 
 	"github.com/healthcare-prediction/api/internal/scoring"
+	"github.com/healthcare-prediction/api/internal/secrets"
+	"github.com/healthcare-prediction/api/internal/secrets/mototest"
+	"github.com/healthcare-prediction/api/internal/testutil"
 )
 
 // eventsDir holds the API Gateway events shared with internal/api's tests.
@@ -110,7 +111,7 @@ func freeLoopbackAddrs(t *testing.T, n int) []string {
 // startEmulator runs bootstrap under aws-lambda-rie on two loopback ports
 // and waits until it accepts connections. The emulator, and the bootstrap it
 // starts, are killed when the test ends.
-func startEmulator(t *testing.T, rie, bootstrap, name string) *emulator {
+func startEmulator(t *testing.T, rie, bootstrap, name string, keysEnv ...string) *emulator {
 	t.Helper()
 	addrs := freeLoopbackAddrs(t, 2)
 	invokeAddr, runtimeAddr := addrs[0], addrs[1]
@@ -130,9 +131,13 @@ func startEmulator(t *testing.T, rie, bootstrap, name string) *emulator {
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=30",
 		"AWS_REGION=us-east-1",
 	}
-	// As in template.yaml: the functions with protected routes get keys,
-	// the health function none (and must start without them).
-	if name != "health" {
+	// As in template.yaml: the functions with protected routes get keys
+	// (fixed ones unless keysEnv says where else), the health function
+	// none (and must start without them).
+	switch {
+	case len(keysEnv) > 0:
+		cmd.Env = append(cmd.Env, keysEnv...)
+	case name != "health":
 		cmd.Env = append(cmd.Env, "API_KEYS=e2e-client:"+e2eKey)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -337,6 +342,49 @@ type call struct {
 	wantAllow  string
 	want       map[string]any // dotted path in the JSON body -> value
 	wantRoute  string         // route in the access log
+}
+
+// The predict function reads its keys from Secrets Manager as deployed:
+// API_KEYS_SECRET_ID and the role's credentials in its environment, no
+// AWS SDK in the bootstrap. moto_server checks every request's SigV4
+// signature and the IAM policy, as Secrets Manager does.
+func TestPredictKeysFromSecretsManager(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the end-to-end test that builds the functions and runs them under aws-lambda-rie")
+	}
+	bins, err := build()
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	srv := mototest.Start(t)
+	keyID, secretKey := srv.IAMUser("predict-function")
+	text, err := secrets.MarshalSecret([]secrets.Entry{{ID: "e2e-client", SHA256: secrets.Digest(e2eKey)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.PutSecret("prod/api-keys", string(text))
+	srv.EnforceAuth()
+
+	e := startEmulator(t, bins["rie"], bins["predict"], "predict", "API_KEYS_SECRET_ID=prod/api-keys",
+		"AWS_ENDPOINT_URL="+srv.URL, "AWS_ACCESS_KEY_ID="+keyID, "AWS_SECRET_ACCESS_KEY="+secretKey)
+	if resp := e.invoke(t, "http-post-predict.json", "keys-from-secret-1"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("with the key in the secret: %d %s\n%s", resp.StatusCode, resp.Body, e.output)
+	}
+	if resp := e.invokeWithKey(t, "http-post-predict.json", "keys-from-secret-2", e2eKey+"x"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("with a key not in the secret: %d, want 401", resp.StatusCode)
+	}
+	out := e.output.String()
+	if !strings.Contains(out, `"msg":"api keys loaded"`) || strings.Contains(out, secretKey) {
+		t.Errorf("want one 'api keys loaded' line and no credential in the output:\n%s", out)
+	}
+
+	// With credentials Secrets Manager does not know, the function still
+	// starts, and protected routes answer 503 until keys load.
+	e = startEmulator(t, bins["rie"], bins["predict"], "predict", "API_KEYS_SECRET_ID=prod/api-keys",
+		"AWS_ENDPOINT_URL="+srv.URL, "AWS_ACCESS_KEY_ID="+keyID, "AWS_SECRET_ACCESS_KEY=wrong"+secretKey[5:])
+	if resp := e.invoke(t, "http-post-predict.json", "keys-from-secret-3"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("with a refused signature: %d, want 503\n%s", resp.StatusCode, e.output)
+	}
 }
 
 func TestFunctionsUnderEmulator(t *testing.T) {
@@ -556,5 +604,30 @@ func checkEMF(t *testing.T, output, function string, wantRoutes map[string]strin
 	}
 	if coldStarts != 1 {
 		t.Errorf("%d ColdStart metrics in one execution environment, want 1", coldStarts)
+	}
+}
+
+// The Lambda functions link no AWS SDK client, configuration or
+// credentials chain: their package initialisation is a cold start's cost
+// (docs/PERFORMANCE.md). The SigV4 signer envclient uses is allowed.
+func TestLambdaFunctionsLinkNoSDKClient(t *testing.T) {
+	sdk := regexp.MustCompile(`^github\.com/aws/aws-sdk-go-v2/(service|config|credentials|feature)/`)
+	for _, fn := range []string{"info", "health", "predict"} {
+		cmd := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", "./functions/"+fn)
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", fn, err)
+		}
+		var linked []string
+		for _, pkg := range strings.Fields(string(out)) {
+			if sdk.MatchString(pkg + "/") {
+				linked = append(linked, pkg)
+			}
+		}
+		if len(linked) > 0 {
+			t.Errorf("%s links %s", fn, strings.Join(linked, ", "))
+		}
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/healthcare-prediction/api/internal/secrets"
+	"github.com/healthcare-prediction/api/internal/secrets/sdkclient"
 )
 
 func main() {
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if *keyID != "" && !secrets.ValidID(*keyID) {
 		return fmt.Errorf("key id %q: use 1 to 64 characters of A-Z a-z 0-9 . _ -", *keyID)
 	}
-	sm, err := secrets.NewClient(ctx)
+	sm, err := sdkclient.New(ctx)
 	if err != nil {
 		return err
 	}

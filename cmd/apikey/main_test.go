@@ -13,6 +13,7 @@ import (
 
 	"github.com/healthcare-prediction/api/internal/secrets"
 	"github.com/healthcare-prediction/api/internal/secrets/mototest"
+	"github.com/healthcare-prediction/api/internal/secrets/sdkclient"
 )
 
 // apikey runs the command in-process and returns what it printed.
@@ -71,7 +72,7 @@ func TestAgainstMoto(t *testing.T) {
 		t.Fatalf("secret\n%s\nwant\n%s", text, want)
 	}
 
-	client, err := secrets.NewClient(t.Context(), srv.ConfigOptions()...)
+	client, err := sdkclient.New(t.Context(), srv.ConfigOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/metrics/cloudwatch"
 	"github.com/healthcare-prediction/api/internal/metrics/prom"
+	"github.com/healthcare-prediction/api/internal/secrets"
+	"github.com/healthcare-prediction/api/internal/secrets/sdkclient"
 )
 
 func main() {
@@ -74,7 +76,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	// Every way out, errors included, waits for the last CloudWatch flush
 	// (bounded by its timeout): an incident's last minute is the one needed.
 	defer func() { stopMetrics(); <-flushed }()
-	keys, err := cfg.Keys(ctx, getenv, logger, rec, api.All)
+	keys, err := cfg.Keys(ctx, getenv, logger, rec, api.All, func() (secrets.Client, error) { return sdkclient.FromEnv(ctx, logger) })
 	if err != nil {
 		return err
 	}

@@ -161,8 +161,10 @@ func Build() api.Build {
 // Kubernetes unless AUTH_DISABLED=true, where routes has protected routes
 // (the health function has none and needs no keys). The first fetch from
 // Secrets Manager is bounded, so a start with AWS down does not hang:
-// protected routes answer 503 until keys load.
-func (c Config) Keys(ctx context.Context, getenv func(string) string, logger *slog.Logger, rec metrics.Recorder, routes api.Group) (*secrets.Cache, error) {
+// protected routes answer 503 until keys load. newClient builds the
+// Secrets Manager client, only when the configuration names a secret.
+func (c Config) Keys(ctx context.Context, getenv func(string) string, logger *slog.Logger, rec metrics.Recorder, routes api.Group,
+	newClient func() (secrets.Client, error)) (*secrets.Cache, error) {
 	switch {
 	case !api.Protected(routes):
 		return nil, nil
@@ -170,11 +172,12 @@ func (c Config) Keys(ctx context.Context, getenv func(string) string, logger *sl
 		logger.Info("api keys: fixed keys from API_KEYS")
 		return secrets.Static(getenv("API_KEYS"))
 	case c.APIKeysSecretID != "":
-		keys, err := secrets.NewFromEnv(ctx, c.APIKeysSecretID, secrets.Options{TTL: c.APIKeysTTL, Logger: logger,
-			OnStale: func() { rec.KeyRefreshFailed(context.Background()) }})
+		client, err := newClient()
 		if err != nil {
 			return nil, fmt.Errorf("api keys: %w", err)
 		}
+		keys := secrets.New(client, c.APIKeysSecretID, secrets.Options{TTL: c.APIKeysTTL, Logger: logger,
+			OnStale: func() { rec.KeyRefreshFailed(context.Background()) }})
 		keys.Start(ctx)
 		logger.Info("api keys: from Secrets Manager", "ttl", c.APIKeysTTL.String(), "ready", keys.Ready())
 		return keys, nil

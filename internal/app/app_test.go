@@ -10,6 +10,7 @@ import (
 
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/metrics"
+	"github.com/healthcare-prediction/api/internal/secrets"
 )
 
 func env(m map[string]string) func(string) string {
@@ -116,7 +117,11 @@ func TestKeysRequiredWhereManaged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.Keys(context.Background(), env(tt.env), logger, metrics.Discard{}, tt.routes)
+			noSecret := func() (secrets.Client, error) {
+				t.Fatal("no secret is configured, yet a client was built")
+				return nil, nil
+			}
+			_, err = c.Keys(context.Background(), env(tt.env), logger, metrics.Discard{}, tt.routes, noSecret)
 			if (err != nil) != tt.wantErr {
 				t.Errorf("error %v, want error %v", err, tt.wantErr)
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/secrets"
+	"github.com/healthcare-prediction/api/internal/secrets/envclient"
 )
 
 // RunLambda serves routes as a Lambda function until the runtime stops it.
@@ -25,7 +26,8 @@ func RunLambda(ctx context.Context, getenv func(string) string, stdout io.Writer
 	emf := metrics.NewEMF(stdout, getenv("AWS_LAMBDA_FUNCTION_NAME"), func(err error) {
 		logger.Error("metrics document not written", "error", err.Error())
 	})
-	keys, err := cfg.Keys(ctx, getenv, logger, emf, routes)
+	// The key secret is read without the AWS SDK: see package envclient.
+	keys, err := cfg.Keys(ctx, getenv, logger, emf, routes, func() (secrets.Client, error) { return envclient.FromEnv(getenv) })
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/healthcare-prediction/api/internal/secrets"
@@ -17,13 +16,13 @@ import (
 // asks for both stages at once, so the counter is atomic.
 type fakeSecrets struct{ calls atomic.Int32 }
 
-func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+func (f *fakeSecrets) SecretString(_ context.Context, _, stage string) (string, error) {
 	f.calls.Add(1)
-	if aws.ToString(in.VersionStage) == "AWSPREVIOUS" {
-		return nil, &types.ResourceNotFoundException{Message: aws.String("no previous version")}
+	if stage == "AWSPREVIOUS" {
+		return "", &types.ResourceNotFoundException{Message: aws.String("no previous version")}
 	}
 	body, _ := secrets.MarshalSecret([]secrets.Entry{{ID: "clinic-a", SHA256: secrets.Digest("k")}})
-	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(string(body))}, nil
+	return string(body), nil
 }
 
 // A thawed environment whose keys are unusable refreshes them before the

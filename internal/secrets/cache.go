@@ -9,18 +9,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/smithy-go"
-	"github.com/aws/smithy-go/logging"
 )
 
-// API is the one Secrets Manager call the cache makes.
-// *secretsmanager.Client satisfies it; tests pass a struct.
-type API interface {
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+// Client is the one Secrets Manager call the cache makes: GetSecretValue
+// of one version stage, returning its SecretString. Secrets Manager's own
+// refusals come back as errors with the methods ErrorCode and ErrorMessage
+// (as the AWS SDK's API errors have); any other error counts as transient.
+//
+// The cache links no AWS SDK itself: the container passes the SDK's
+// client (package sdkclient: the full credentials chain, for IRSA), Lambda
+// a plain HTTP one (package envclient), which spares every cold start the
+// SDK's package initialisation.
+type Client interface {
+	SecretString(ctx context.Context, secretID, versionStage string) (string, error)
 }
 
 // Defaults for [Options].
@@ -39,11 +40,6 @@ const (
 	// retries), so a hung endpoint neither holds a cold start nor piles up
 	// background calls.
 	DefaultFetchTimeout = 5 * time.Second
-	// DefaultRetryMaxAttempts is the SDK attempts per call when
-	// AWS_MAX_ATTEMPTS is not set: the refresh runs in the background and
-	// is retried at the next tick, so one quick retry is enough and
-	// FetchTimeout stays the bound.
-	DefaultRetryMaxAttempts = 2
 )
 
 // Version stages fetched; their union is served so that a rotation never
@@ -83,7 +79,7 @@ type Options struct {
 // background. Authenticate reads an atomic snapshot and never waits for
 // Secrets Manager.
 type Cache struct {
-	client   API
+	client   Client
 	secretID string
 	opts     Options
 	state    atomic.Pointer[state]
@@ -106,7 +102,7 @@ type state struct {
 
 // New returns a cache of the keys in secret secretID (a name or ARN),
 // fetched with client. It holds no keys until Start.
-func New(client API, secretID string, opts Options) *Cache {
+func New(client Client, secretID string, opts Options) *Cache {
 	if opts.TTL <= 0 {
 		opts.TTL = DefaultTTL
 	}
@@ -131,37 +127,6 @@ func New(client API, secretID string, opts Options) *Cache {
 	c := &Cache{client: client, secretID: secretID, opts: opts}
 	c.state.Store(&state{})
 	return c
-}
-
-// NewFromEnv is New with a Secrets Manager client built from the standard
-// SDK configuration only: region, the credentials chain, AWS_ENDPOINT_URL
-// or AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_MAX_ATTEMPTS (default
-// DefaultRetryMaxAttempts here).
-func NewFromEnv(ctx context.Context, secretID string, opts Options) (*Cache, error) {
-	if secretID == "" {
-		return nil, errors.New("secrets: no secret id")
-	}
-	client, err := NewClient(ctx, config.WithLogger(sdkLogger{opts.Logger}))
-	if err != nil {
-		return nil, err
-	}
-	return New(client, secretID, opts), nil
-}
-
-// NewClient builds a Secrets Manager client from the standard SDK
-// configuration, with DefaultRetryMaxAttempts unless AWS_MAX_ATTEMPTS (or
-// the shared config's max_attempts) says otherwise. optFns are passed to
-// config.LoadDefaultConfig after the environment is read.
-func NewClient(ctx context.Context, optFns ...func(*config.LoadOptions) error) (*secretsmanager.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, optFns...)
-	if err != nil {
-		return nil, fmt.Errorf("secrets: load AWS configuration: %w", err)
-	}
-	return secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
-		if cfg.RetryMaxAttempts == 0 && cfg.Retryer == nil {
-			o.RetryMaxAttempts = DefaultRetryMaxAttempts
-		}
-	}), nil
 }
 
 // newStatic returns a cache that always serves keys and never refreshes.
@@ -367,7 +332,7 @@ func (e *refreshError) Unwrap() error { return e.err }
 
 // fetch reads both version stages at once and returns their union.
 func (c *Cache) fetch(ctx context.Context) (*Keys, error) {
-	var cur, prev *secretsmanager.GetSecretValueOutput
+	var cur, prev string
 	var curErr, prevErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { cur, curErr = c.get(ctx, stageCurrent) })
@@ -380,7 +345,7 @@ func (c *Cache) fetch(ctx context.Context) (*Keys, error) {
 		}
 		return nil, &refreshError{reason: "unreachable", err: curErr}
 	}
-	current, err := parseOutput(cur)
+	current, err := ParseSecret([]byte(cur))
 	if err != nil {
 		return nil, &refreshError{reason: "malformed", err: fmt.Errorf("%s: %w", stageCurrent, err)}
 	}
@@ -388,7 +353,7 @@ func (c *Cache) fetch(ctx context.Context) (*Keys, error) {
 	var previous []Entry
 	switch {
 	case prevErr == nil:
-		if previous, err = parseOutput(prev); err != nil {
+		if previous, err = ParseSecret([]byte(prev)); err != nil {
 			// AWSCURRENT is what the owners mean now; a bad older version
 			// must not keep a good current one from being served.
 			c.opts.Logger.Warn("ignoring the previous version of the api keys secret", slog.String("secret_id", c.secretID), slog.String("error", err.Error()))
@@ -405,18 +370,8 @@ func (c *Cache) fetch(ctx context.Context) (*Keys, error) {
 	return newKeys(current, previous), nil
 }
 
-func (c *Cache) get(ctx context.Context, stage string) (*secretsmanager.GetSecretValueOutput, error) {
-	return c.client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
-		SecretId:     aws.String(c.secretID),
-		VersionStage: aws.String(stage),
-	})
-}
-
-func parseOutput(out *secretsmanager.GetSecretValueOutput) ([]Entry, error) {
-	if out == nil || out.SecretString == nil {
-		return nil, errors.New("secrets: secret has no SecretString (binary secrets are not supported)")
-	}
-	return ParseSecret([]byte(*out.SecretString))
+func (c *Cache) get(ctx context.Context, stage string) (string, error) {
+	return c.client.SecretString(ctx, c.secretID, stage)
 }
 
 // authoritative returns why err is Secrets Manager's definite answer that
@@ -434,14 +389,14 @@ func parseOutput(out *secretsmanager.GetSecretValueOutput) ([]Entry, error) {
 // Secrets Manager's own answer, not one nested inside a credentials
 // provider's call to another service.
 func authoritative(err error) string {
-	var op *smithy.OperationError
+	var op operationError
 	if errors.As(err, &op) {
-		var inner *smithy.OperationError
-		if errors.As(op.Err, &inner) {
+		var inner operationError
+		if errors.As(errors.Unwrap(op), &inner) {
 			return ""
 		}
 	}
-	var api smithy.APIError
+	var api apiError
 	if !errors.As(err, &api) {
 		return ""
 	}
@@ -465,17 +420,19 @@ func authoritative(err error) string {
 
 func isNotFound(err error) bool { return authoritative(err) == "not_found" }
 
-// sdkLogger sends the SDK's own few log lines (e.g. a response body it
-// could not drain after a timeout) to our logger instead of stderr.
-type sdkLogger struct{ l *slog.Logger }
+// apiError is a service's own answer, as the SDK's smithy.APIError and
+// envclient's APIError are.
+type apiError interface {
+	error
+	ErrorCode() string
+	ErrorMessage() string
+}
 
-func (s sdkLogger) Logf(class logging.Classification, format string, v ...any) {
-	if s.l == nil {
-		return
-	}
-	level := slog.LevelDebug
-	if class == logging.Warn {
-		level = slog.LevelWarn
-	}
-	s.l.Log(context.Background(), level, "aws sdk: "+fmt.Sprintf(format, v...))
+// operationError is one SDK operation's failure, as smithy.OperationError
+// is; one nested in another is a call the SDK made for the outer one
+// (getting credentials from STS, say).
+type operationError interface {
+	error
+	Service() string
+	Operation() string
 }

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
@@ -78,19 +77,18 @@ func (f *fakeAPI) set(stage, text string, err error) {
 	f.text[stage], f.errs[stage] = text, err
 }
 
-func (f *fakeAPI) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+func (f *fakeAPI) SecretString(ctx context.Context, secretID, stage string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
-	stage := aws.ToString(in.VersionStage)
 	if err := f.errs[stage]; err != nil {
-		return nil, err
+		return "", err
 	}
 	text, ok := f.text[stage]
 	if !ok {
-		return nil, &types.ResourceNotFoundException{Message: aws.String("no such version")}
+		return "", &types.ResourceNotFoundException{Message: aws.String("no such version")}
 	}
-	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(text)}, nil
+	return text, nil
 }
 
 func (f *fakeAPI) callCount() int {

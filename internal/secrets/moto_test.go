@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -15,7 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/healthcare-prediction/api/internal/secrets/envclient"
 	"github.com/healthcare-prediction/api/internal/secrets/mototest"
+	"github.com/healthcare-prediction/api/internal/secrets/sdkclient"
 )
 
 // Short timings keep the package under 30 s; the logic is the same as with
@@ -29,49 +30,80 @@ const (
 	testPickUp = 5 * time.Second
 )
 
-// motoCache is a cache of secret id on srv, built like production's
-// (NewClient: standard SDK configuration, two attempts per call).
-func motoCache(t *testing.T, srv *mototest.Server, id string, opts Options) *Cache {
+// motoClients are the Secrets Manager clients the services use, built
+// against srv: the SDK's (the container's, two attempts per call) and
+// envclient (Lambda's, configured from the environment alone).
+var motoClients = []struct {
+	name string
+	new  func(*testing.T, *mototest.Server) Client
+}{
+	{"sdk", func(t *testing.T, srv *mototest.Server) Client {
+		c, err := sdkclient.New(t.Context(), srv.ConfigOptions()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}},
+	{"env", func(t *testing.T, srv *mototest.Server) Client {
+		c, err := envclient.FromEnv(srv.Getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}},
+}
+
+type newClient = func(*testing.T, *mototest.Server) Client
+
+// motoCache is a cache of secret id on srv through the client newClient
+// builds.
+func motoCache(t *testing.T, newClient newClient, srv *mototest.Server, id string, opts Options) *Cache {
 	t.Helper()
-	client, err := NewClient(t.Context(), srv.ConfigOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if opts.TTL == 0 {
 		opts.TTL = testTTL
 	}
 	if opts.FetchTimeout == 0 {
 		opts.FetchTimeout = testFetchTimeout
 	}
-	c := New(client, id, opts)
+	c := New(newClient(t, srv), id, opts)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
 
+// The two clients try a transient failure the same number of times.
+func TestDefaultMaxAttempts(t *testing.T) {
+	if sdkclient.DefaultMaxAttempts != envclient.DefaultMaxAttempts {
+		t.Errorf("sdkclient tries %d times, envclient %d", sdkclient.DefaultMaxAttempts, envclient.DefaultMaxAttempts)
+	}
+}
+
 // TestMoto runs the tests that need a running moto_server but never stop
-// it against one server (each on its own secret): starting one takes a
-// second or two.
+// it against one server (each on its own secret, one per client):
+// starting one takes a second or two.
 func TestMoto(t *testing.T) {
 	t.Parallel()
 	srv := mototest.Start(t)
-	for name, test := range map[string]func(*testing.T, *mototest.Server){
+	for name, test := range map[string]func(*testing.T, newClient, *mototest.Server, string){
 		"keys":       testMotoKeys,
 		"rotation":   testMotoRotation,
 		"revocation": testMotoRevocation,
 	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			test(t, srv)
-		})
+		for _, client := range motoClients {
+			t.Run(name+"/"+client.name, func(t *testing.T) {
+				t.Parallel()
+				test(t, client.new, srv, client.name+"-")
+			})
+		}
 	}
 }
 
-func testMotoKeys(t *testing.T, srv *mototest.Server) {
+func testMotoKeys(t *testing.T, newClient newClient, srv *mototest.Server, prefix string) {
 	logs := captureLogs(t)
 	keyA, keyB := logs.newKey(), logs.newKey()
-	srv.PutSecret("prod/api-keys", secretText(t, Entry{"clinic-a", Digest(keyA)}, Entry{"clinic-b", Digest(keyB)}))
+	id := prefix + "prod/api-keys"
+	srv.PutSecret(id, secretText(t, Entry{"clinic-a", Digest(keyA)}, Entry{"clinic-b", Digest(keyB)}))
 
-	c := motoCache(t, srv, "prod/api-keys", Options{Logger: logs.logger})
+	c := motoCache(t, newClient, srv, id, Options{Logger: logs.logger})
 	c.Start(t.Context())
 	if !c.Ready() || c.Status() != StatusOK {
 		t.Fatalf("after Start: Ready %v, Status %q; want true, ok", c.Ready(), c.Status())
@@ -95,13 +127,13 @@ func testMotoKeys(t *testing.T, srv *mototest.Server) {
 
 // testMotoRotation: a new version becomes AWSCURRENT and the old one
 // AWSPREVIOUS; both keys work until the next rotation retires the oldest.
-func testMotoRotation(t *testing.T, srv *mototest.Server) {
+func testMotoRotation(t *testing.T, newClient newClient, srv *mototest.Server, prefix string) {
 	logs := captureLogs(t)
 	k1, k2, k3 := logs.newKey(), logs.newKey(), logs.newKey()
-	const id = "rotating"
+	id := prefix + "rotating"
 	srv.PutSecret(id, secretText(t, Entry{"clinic-a", Digest(k1)}))
 
-	c := motoCache(t, srv, id, Options{Logger: logs.logger})
+	c := motoCache(t, newClient, srv, id, Options{Logger: logs.logger})
 	c.Start(t.Context())
 	if !authenticates(c, k1, "clinic-a")() {
 		t.Fatal("first key does not authenticate")
@@ -160,6 +192,15 @@ func hammer(c *Cache, key string) (stop func() (took []time.Duration, failures i
 // MaxStaleness, when the cache fails closed.
 func TestMotoOutage(t *testing.T) {
 	t.Parallel()
+	for _, client := range motoClients {
+		t.Run(client.name, func(t *testing.T) {
+			t.Parallel()
+			testMotoOutage(t, client.new)
+		})
+	}
+}
+
+func testMotoOutage(t *testing.T, newClient newClient) {
 	srv := mototest.Start(t)
 	logs := captureLogs(t)
 	clk := newClock()
@@ -170,8 +211,8 @@ func TestMotoOutage(t *testing.T) {
 
 	// bg runs as in production; manual (never started) times single
 	// refreshes without competing with a background one.
-	bg := motoCache(t, srv, id, Options{Logger: logs.logger, Now: clk.Now, MaxStaleness: time.Hour, OnStale: func() { stale.Add(1) }})
-	manual := motoCache(t, srv, id, Options{Logger: logs.logger, Now: clk.Now, MaxStaleness: time.Hour})
+	bg := motoCache(t, newClient, srv, id, Options{Logger: logs.logger, Now: clk.Now, MaxStaleness: time.Hour, OnStale: func() { stale.Add(1) }})
+	manual := motoCache(t, newClient, srv, id, Options{Logger: logs.logger, Now: clk.Now, MaxStaleness: time.Hour})
 	bg.Start(t.Context())
 	if err := manual.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
@@ -280,40 +321,42 @@ func TestMotoColdStart(t *testing.T) {
 			return srv
 		}, (*mototest.Server).Resume},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			srv := tc.down(t)
-			logs := captureLogs(t)
-			key := logs.newKey()
-			c := motoCache(t, srv, "cold", Options{Logger: logs.logger})
+		for _, client := range motoClients {
+			t.Run(tc.name+"/"+client.name, func(t *testing.T) {
+				t.Parallel()
+				srv := tc.down(t)
+				logs := captureLogs(t)
+				key := logs.newKey()
+				c := motoCache(t, client.new, srv, "cold", Options{Logger: logs.logger})
 
-			start := time.Now()
-			c.Start(t.Context())
-			took := time.Since(start)
-			t.Logf("Start returned after %v", took.Round(time.Millisecond))
-			if took > testFetchTimeout+testSlack {
-				t.Errorf("Start took %v, want at most FetchTimeout %v", took, testFetchTimeout)
-			}
-			if _, err := c.Authenticate(key); !errors.Is(err, ErrUnavailable) {
-				t.Errorf("Authenticate = %v, want ErrUnavailable", err)
-			}
-			if c.Ready() || c.Status() != StatusUnavailable {
-				t.Errorf("Ready %v, Status %q; want false, unavailable", c.Ready(), c.Status())
-			}
+				start := time.Now()
+				c.Start(t.Context())
+				took := time.Since(start)
+				t.Logf("Start returned after %v", took.Round(time.Millisecond))
+				if took > testFetchTimeout+testSlack {
+					t.Errorf("Start took %v, want at most FetchTimeout %v", took, testFetchTimeout)
+				}
+				if _, err := c.Authenticate(key); !errors.Is(err, ErrUnavailable) {
+					t.Errorf("Authenticate = %v, want ErrUnavailable", err)
+				}
+				if c.Ready() || c.Status() != StatusUnavailable {
+					t.Errorf("Ready %v, Status %q; want false, unavailable", c.Ready(), c.Status())
+				}
 
-			tc.back(srv)
-			srv.PutSecret("cold", secretText(t, Entry{"clinic-a", Digest(key)}))
-			eventually(t, testPickUp, "ready once Secrets Manager is back", c.Ready)
-			if !authenticates(c, key, "clinic-a")() {
-				t.Error("key does not authenticate once Secrets Manager is back")
-			}
-		})
+				tc.back(srv)
+				srv.PutSecret("cold", secretText(t, Entry{"clinic-a", Digest(key)}))
+				eventually(t, testPickUp, "ready once Secrets Manager is back", c.Ready)
+				if !authenticates(c, key, "clinic-a")() {
+					t.Error("key does not authenticate once Secrets Manager is back")
+				}
+			})
+		}
 	}
 }
 
 // testMotoRevocation: deleting the secret, or scheduling its deletion, is
 // Secrets Manager's definite answer: every key gets 401.
-func testMotoRevocation(t *testing.T, srv *mototest.Server) {
+func testMotoRevocation(t *testing.T, newClient newClient, srv *mototest.Server, prefix string) {
 	logs := captureLogs(t)
 	admin := srv.Admin()
 	ctx := t.Context()
@@ -321,13 +364,14 @@ func testMotoRevocation(t *testing.T, srv *mototest.Server) {
 	text := secretText(t, Entry{"clinic-a", Digest(key)})
 
 	t.Run("force delete", func(t *testing.T) {
-		srv.PutSecret("deleted", text)
-		c := motoCache(t, srv, "deleted", Options{Logger: logs.logger})
+		id := prefix + "deleted"
+		srv.PutSecret(id, text)
+		c := motoCache(t, newClient, srv, id, Options{Logger: logs.logger})
 		c.Start(ctx)
 		if !authenticates(c, key, "clinic-a")() {
 			t.Fatal("key does not authenticate")
 		}
-		if _, err := admin.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String("deleted"), ForceDeleteWithoutRecovery: aws.Bool(true)}); err != nil {
+		if _, err := admin.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(id), ForceDeleteWithoutRecovery: aws.Bool(true)}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, testPickUp, "Status revoked", func() bool { return c.Status() == StatusRevoked })
@@ -340,63 +384,22 @@ func testMotoRevocation(t *testing.T, srv *mototest.Server) {
 	})
 
 	t.Run("scheduled for deletion, then restored", func(t *testing.T) {
-		srv.PutSecret("scheduled", text)
-		c := motoCache(t, srv, "scheduled", Options{Logger: logs.logger})
+		id := prefix + "scheduled"
+		srv.PutSecret(id, text)
+		c := motoCache(t, newClient, srv, id, Options{Logger: logs.logger})
 		c.Start(ctx)
-		if _, err := admin.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String("scheduled"), RecoveryWindowInDays: aws.Int64(7)}); err != nil {
+		if _, err := admin.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(id), RecoveryWindowInDays: aws.Int64(7)}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, testPickUp, "Status revoked", func() bool { return c.Status() == StatusRevoked })
 		if _, err := c.Authenticate(key); !errors.Is(err, ErrInvalidKey) {
 			t.Fatalf("Authenticate = %v, want ErrInvalidKey", err)
 		}
-		if _, err := admin.RestoreSecret(ctx, &secretsmanager.RestoreSecretInput{SecretId: aws.String("scheduled")}); err != nil {
+		if _, err := admin.RestoreSecret(ctx, &secretsmanager.RestoreSecretInput{SecretId: aws.String(id)}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, testPickUp, "key works after RestoreSecret", authenticates(c, key, "clinic-a"))
 	})
-}
-
-// TestNewFromEnv: the client comes from the standard SDK environment only
-// (the service-specific endpoint variable wins over the general one), with
-// two attempts per call unless AWS_MAX_ATTEMPTS says otherwise. The
-// cmd/apikey tests use the same environment against moto_server.
-func TestNewFromEnv(t *testing.T) {
-	t.Setenv("AWS_REGION", "eu-central-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
-	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
-	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:2")
-	t.Setenv("AWS_MAX_ATTEMPTS", "")
-
-	if _, err := NewFromEnv(t.Context(), "", Options{}); err == nil {
-		t.Error("NewFromEnv accepted an empty secret id")
-	}
-	c, err := NewFromEnv(t.Context(), "api-keys", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := c.client.(*secretsmanager.Client).Options()
-	if got, want := aws.ToString(o.BaseEndpoint), "http://127.0.0.1:2"; got != want {
-		t.Errorf("endpoint %q, want %q", got, want)
-	}
-	if got, want := o.Region, "eu-central-1"; got != want {
-		t.Errorf("region %q, want %q", got, want)
-	}
-	if got, want := o.RetryMaxAttempts, DefaultRetryMaxAttempts; got != want {
-		t.Errorf("RetryMaxAttempts %d, want %d", got, want)
-	}
-
-	t.Setenv("AWS_MAX_ATTEMPTS", "5")
-	c, err = NewFromEnv(t.Context(), "api-keys", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := c.client.(*secretsmanager.Client).Options().RetryMaxAttempts; got != 5 {
-		t.Errorf("with AWS_MAX_ATTEMPTS=5: RetryMaxAttempts %d", got)
-	}
 }
 
 // TestCloseStopsRefreshing: Close waits for the loop, which then makes no
@@ -427,9 +430,9 @@ type countingAPI struct {
 	calls atomic.Int32
 }
 
-func (c *countingAPI) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, o ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+func (c *countingAPI) SecretString(ctx context.Context, secretID, stage string) (string, error) {
 	c.calls.Add(1)
-	return c.fakeAPI.GetSecretValue(ctx, in, o...)
+	return c.fakeAPI.SecretString(ctx, secretID, stage)
 }
 
 func BenchmarkAuthenticate(b *testing.B) {

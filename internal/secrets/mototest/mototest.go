@@ -5,18 +5,25 @@ package mototest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -153,17 +160,31 @@ func (s *Server) ConfigOptions() []func(*config.LoadOptions) error {
 	}
 }
 
-// Env sets the standard SDK environment variables for the server for the
-// rest of the test (so the test cannot run in parallel).
+// Getenv answers like os.Getenv in an environment set up for the server:
+// the standard SDK variables for its endpoint, region and dummy
+// credentials, and no shared config files.
+func (s *Server) Getenv(name string) string {
+	switch name {
+	case "AWS_ENDPOINT_URL":
+		return s.URL
+	case "AWS_REGION":
+		return Region
+	case "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY":
+		return "testing"
+	case "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE":
+		return os.DevNull
+	}
+	return ""
+}
+
+// Env sets the variables Getenv answers for the rest of the test (so the
+// test cannot run in parallel), and empties AWS_SESSION_TOKEN and
+// AWS_PROFILE.
 func (s *Server) Env(t *testing.T) {
-	t.Setenv("AWS_ENDPOINT_URL", s.URL)
-	t.Setenv("AWS_REGION", Region)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	for _, name := range []string{"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+		"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"} {
+		t.Setenv(name, s.Getenv(name))
+	}
 }
 
 // Admin returns a client for setting up secrets, with its own retries
@@ -192,6 +213,70 @@ func (s *Server) PutSecret(id, text string) string {
 		s.t.Fatalf("put secret %s: %v; create: %v", id, err, cerr)
 	}
 	return aws.ToString(created.VersionId)
+}
+
+// IAMUser creates an IAM user allowed secretsmanager:GetSecretValue on
+// every secret (moto authorises Secrets Manager calls against resource
+// "*" only) and returns an access key of it. Call it before EnforceAuth.
+func (s *Server) IAMUser(name string) (accessKeyID, secretAccessKey string) {
+	s.t.Helper()
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}`
+	s.iam(url.Values{"Action": {"CreateUser"}, "UserName": {name}})
+	var out struct {
+		Key struct {
+			ID     string `xml:"AccessKeyId"`
+			Secret string `xml:"SecretAccessKey"`
+		} `xml:"CreateAccessKeyResult>AccessKey"`
+	}
+	if err := xml.Unmarshal(s.iam(url.Values{"Action": {"CreateAccessKey"}, "UserName": {name}}), &out); err != nil || out.Key.ID == "" {
+		s.t.Fatalf("moto CreateAccessKey: no key in the answer (%v)", err)
+	}
+	s.iam(url.Values{"Action": {"PutUserPolicy"}, "UserName": {name}, "PolicyName": {"read-secrets"}, "PolicyDocument": {policy}})
+	return out.Key.ID, out.Key.Secret
+}
+
+// iam makes one IAM call (Query protocol, signed as any SDK would) and
+// returns the answer's XML.
+func (s *Server) iam(form url.Values) []byte {
+	s.t.Helper()
+	form.Set("Version", "2010-05-08")
+	body := form.Encode()
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/", strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	sum := sha256.Sum256([]byte(body))
+	creds := aws.Credentials{AccessKeyID: "testing", SecretAccessKey: "testing"}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "iam", Region, time.Now()); err != nil {
+		s.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("moto IAM %s: %v", form.Get("Action"), err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		s.t.Fatalf("moto IAM %s: HTTP %d\n%s", form.Get("Action"), resp.StatusCode, b)
+	}
+	return b
+}
+
+// EnforceAuth makes the server check every later call's SigV4 signature
+// against the secret keys of its IAM users, and their IAM policies: calls
+// signed with the dummy "testing" credentials are refused from then on.
+func (s *Server) EnforceAuth() {
+	s.t.Helper()
+	// The body must not be sent as a form: moto would not see it.
+	resp, err := http.Post(s.URL+"/moto-api/reset-auth", "text/plain", strings.NewReader("0"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		s.t.Fatalf("moto reset-auth: HTTP %d", resp.StatusCode)
+	}
 }
 
 // String describes the server for test logs.
