@@ -5,17 +5,20 @@
 //   - sigterm: SIGTERM during steady load and mid-request
 //   - rolling: a rolling restart of 3 instances behind haproxy, replaying
 //     kubelet's sequence with the timings of k8s/overlays/prod
-//   - secrets: Secrets Manager (moto) refused, then hung
+//   - secrets: Secrets Manager (moto) refused, then hung, 60 s each; it
+//     runs beside the others, which run one after another
 //   - cloudwatch: CloudWatch (moto) refused, then hung, then SIGTERM
 //   - slow: 200 slow-header clients, and a 64 KiB header
 //
 // After all of them, every line any server instance wrote is scanned for
 // the clinical sentinel values the requests carried. Run from the module
-// root: go run ./loadtest/cmd/reliability [-only sigterm,rolling] [-outage 12s]
+// root: go run ./loadtest/cmd/reliability [-only sigterm,rolling]
+// [-outage 60s] [-cloudwatch-outage 12s]
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -45,16 +48,25 @@ func main() {
 	}
 }
 
-// env is the shared state of one run.
+// env is what a scenario runs with: the run's settings, its own output,
+// and the log list all scenarios share.
 type env struct {
-	ctx     context.Context
-	out     io.Writer
-	dir     string
-	bin     string
-	timings loadtest.Timings
-	rate    int
-	outage  time.Duration
-	logs    []string // every server instance's output, for the sentinel scan
+	ctx       context.Context
+	out       io.Writer
+	dir       string
+	bin       string
+	timings   loadtest.Timings
+	rate      int
+	smOutage  time.Duration // each Secrets Manager outage
+	cwOutage  time.Duration // each CloudWatch outage
+	instances *instances
+}
+
+// instances lists every server instance's output file, for the sentinel
+// scan; scenarios running at once add to it.
+type instances struct {
+	mu   sync.Mutex
+	logs []string
 }
 
 // scenario is one rehearsal: it prints its figures and returns the broken
@@ -68,7 +80,8 @@ func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("reliability", flag.ContinueOnError)
 	only := fs.String("only", "", "comma-separated scenarios to run (default all)")
 	rate := fs.Int("rate", 200, "steady load, requests per second")
-	outage := fs.Duration("outage", 12*time.Second, "length of each dependency outage (the issue asks 60s; shortened to fit 5 minutes)")
+	smOutage := fs.Duration("outage", 60*time.Second, "length of each Secrets Manager outage (refused, then hung)")
+	cwOutage := fs.Duration("cloudwatch-outage", 12*time.Second, "length of each CloudWatch outage (refused, then hung)")
 	overlay := fs.String("overlay", "k8s/overlays/prod", "kustomize overlay whose timings are replayed")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -92,37 +105,60 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	e := &env{ctx: ctx, out: stdout, dir: dir, bin: bin, timings: timings, rate: *rate, outage: *outage}
+	shared := &instances{}
 	fmt.Fprintf(stdout, "timings: %s\n", timings)
-	all := []scenario{{"sigterm", sigterm}, {"rolling", rolling}, {"secrets", secretsOutage}, {"cloudwatch", cloudwatchOutage}, {"slow", slowClients}}
-	var failed []string
-	for _, s := range all {
-		if *only != "" && !slices.Contains(strings.Split(*only, ","), s.name) {
-			continue
-		}
-		t0 := time.Now()
-		fmt.Fprintf(stdout, "\n== %s\n", s.name)
-		problems := s.run(e)
-		for _, p := range problems {
-			fmt.Fprintf(stdout, "  BROKEN: %s\n", p)
-		}
-		verdict := "ok"
-		if len(problems) > 0 {
-			verdict = "FAIL"
-			failed = append(failed, s.name)
-		}
-		fmt.Fprintf(stdout, "  %s (%.0fs)\n", verdict, time.Since(t0).Seconds())
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	// Two lanes run at once, each scenario on its own servers, so that the
+	// Secrets Manager outages can last the issue's 60 s each within the
+	// 5-minute budget; the load of both lanes together is a few percent
+	// of one core. A scenario's output is printed whole when it ends.
+	lanes := [][]scenario{
+		{{"sigterm", sigterm}, {"rolling", rolling}, {"cloudwatch", cloudwatchOutage}, {"slow", slowClients}},
+		{{"secrets", secretsOutage}},
 	}
+	var (
+		mu     sync.Mutex // stdout and failed
+		failed []string
+		wg     sync.WaitGroup
+	)
+	for _, lane := range lanes {
+		wg.Go(func() {
+			for _, s := range lane {
+				if (*only != "" && !slices.Contains(strings.Split(*only, ","), s.name)) || ctx.Err() != nil {
+					continue
+				}
+				t0 := time.Now()
+				var out bytes.Buffer
+				problems := s.run(&env{ctx: ctx, out: &out, dir: dir, bin: bin, timings: timings, rate: *rate,
+					smOutage: *smOutage, cwOutage: *cwOutage, instances: shared})
+				for _, p := range problems {
+					fmt.Fprintf(&out, "  BROKEN: %s\n", p)
+				}
+				verdict := "ok"
+				if len(problems) > 0 {
+					verdict = "FAIL"
+				}
+				fmt.Fprintf(&out, "  %s (%.0fs, from %.0fs to %.0fs of the run)\n", verdict, time.Since(t0).Seconds(), t0.Sub(start).Seconds(), time.Since(start).Seconds())
+				mu.Lock()
+				fmt.Fprintf(stdout, "\n== %s\n%s", s.name, out.Bytes())
+				if len(problems) > 0 {
+					failed = append(failed, s.name)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	logs := shared.logs
 	fmt.Fprintf(stdout, "\n== patient data\n")
-	hits := loadtest.ScanSentinels(e.logs)
+	hits := loadtest.ScanSentinels(logs)
 	lines := 0
-	for _, l := range e.logs {
+	for _, l := range logs {
 		lines += countLines(l)
 	}
-	fmt.Fprintf(stdout, "  scanned %d log lines of %d server instances for %d sentinel values: %d hits\n", lines, len(e.logs), len(loadtest.Sentinels), len(hits))
+	fmt.Fprintf(stdout, "  scanned %d log lines of %d server instances for %d sentinel values: %d hits\n", lines, len(logs), len(loadtest.Sentinels), len(hits))
 	for _, h := range hits[:min(len(hits), 10)] {
 		fmt.Fprintf(stdout, "  BROKEN: sentinel in output: %s\n", h)
 	}
@@ -144,9 +180,11 @@ func countLines(path string) int {
 
 // start runs one server instance with the shared settings plus extra.
 func (e *env) start(extra ...string) (*loadtest.Proc, error) {
-	n := len(e.logs) + 1
+	e.instances.mu.Lock()
+	n := len(e.instances.logs) + 1
 	log := filepath.Join(e.dir, fmt.Sprintf("server-%d.log", n))
-	e.logs = append(e.logs, log)
+	e.instances.logs = append(e.instances.logs, log)
+	e.instances.mu.Unlock()
 	env := slices.Concat([]string{"HOST=127.0.0.1", "PORT=0", "LOG_LEVEL=info",
 		"DRAIN_DELAY=" + e.timings.DrainDelay.String(), "SHUTDOWN_TIMEOUT=" + e.timings.ShutdownTimeout.String()}, e.timings.Env, extra)
 	if !slices.ContainsFunc(extra, func(s string) bool { return strings.HasPrefix(s, "API_KEYS_SECRET_ID=") }) {
@@ -503,8 +541,8 @@ func secretsOutage(e *env) []string {
 	up := e.phase(p, upPhase)
 	e.printf("Secrets Manager up:      %s; /health %s", up.sum, up.keys)
 	m.Kill()
-	refused := e.phase(p, e.outage)
-	e.printf("refused for %s:        %s; /health %s", e.outage, refused.sum, refused.keys)
+	refused := e.phase(p, e.smOutage)
+	e.printf("refused for %s:        %s; /health %s", e.smOutage, refused.sum, refused.keys)
 	if err := m.Start(); err != nil {
 		return append(problems, err.Error())
 	}
@@ -515,9 +553,9 @@ func secretsOutage(e *env) []string {
 		time.Sleep(200 * time.Millisecond)
 	}
 	m.Pause()
-	hung := e.phase(p, e.outage)
+	hung := e.phase(p, e.smOutage)
 	m.Resume()
-	e.printf("hung (SIGSTOP) for %s: %s; /health %s", e.outage, hung.sum, hung.keys)
+	e.printf("hung (SIGSTOP) for %s: %s; /health %s", e.smOutage, hung.sum, hung.keys)
 	for _, ph := range []struct {
 		name string
 		r    phaseResult
@@ -554,14 +592,14 @@ func cloudwatchOutage(e *env) []string {
 	g0, _ := loadtest.Gauge(p.URL()+"/metrics", "go_goroutines")
 	e.printf("CloudWatch up:           %s; RSS %.1f MB, goroutines %.0f", up.sum, loadtest.MB(rss0), g0)
 	m.Kill()
-	refused := e.phase(p, e.outage)
-	e.printf("refused for %s:        %s; max RSS %.1f MB, max goroutines %.0f", e.outage, refused.sum, loadtest.MB(refused.maxRSS), refused.maxRoutine)
+	refused := e.phase(p, e.cwOutage)
+	e.printf("refused for %s:        %s; max RSS %.1f MB, max goroutines %.0f", e.cwOutage, refused.sum, loadtest.MB(refused.maxRSS), refused.maxRoutine)
 	if err := m.Start(); err != nil {
 		return append(problems, err.Error())
 	}
 	m.Pause()
-	hung := e.phase(p, e.outage)
-	e.printf("hung (SIGSTOP) for %s: %s; max RSS %.1f MB, max goroutines %.0f", e.outage, hung.sum, loadtest.MB(hung.maxRSS), hung.maxRoutine)
+	hung := e.phase(p, e.cwOutage)
+	e.printf("hung (SIGSTOP) for %s: %s; max RSS %.1f MB, max goroutines %.0f", e.cwOutage, hung.sum, loadtest.MB(hung.maxRSS), hung.maxRoutine)
 	termAt := time.Now()
 	_ = p.Signal(syscall.SIGTERM)
 	budget := e.timings.GracePeriod - e.timings.PreStop
