@@ -60,21 +60,38 @@ var (
 	report     = regexp.MustCompile(`(?m)^REPORT [^\n]*?Duration: ([0-9.]+) ms`)
 )
 
-// MeasureLambda runs bootstrap under rie starts times with event, each a
-// fresh emulator: the first invoke is the cold one, then warm more.
-func MeasureLambda(rie, bootstrap, name string, env []string, event []byte, starts, warm int) (ColdWarm, error) {
-	var inits, coldWall, warms, warmWall []float64
+// Bootstrap is one function's host-arch bootstrap.
+type Bootstrap struct{ Name, Path string }
+
+// MeasureLambdas runs each bootstrap under rie starts times with event,
+// each a fresh emulator: the first invoke is the cold one, then warm
+// more. The functions take turns, start by start, so that a shared
+// machine's drift falls on all of them alike.
+func MeasureLambdas(rie string, fns []Bootstrap, env []string, event []byte, starts, warm int) ([]ColdWarm, error) {
+	type samples struct{ inits, coldWall, warms, warmWall []float64 }
+	all := make([]samples, len(fns))
 	for range starts {
-		in, cw, w, ww, err := oneEmulator(rie, bootstrap, name, env, event, warm)
-		if err != nil {
-			return ColdWarm{}, err
+		for i, f := range fns {
+			in, cw, w, ww, err := oneEmulator(rie, f.Path, f.Name, env, event, warm)
+			if err != nil {
+				return nil, err
+			}
+			s := &all[i]
+			s.inits, s.coldWall = append(s.inits, in), append(s.coldWall, cw)
+			s.warms, s.warmWall = append(s.warms, w...), append(s.warmWall, ww...)
 		}
-		inits, coldWall = append(inits, in), append(coldWall, cw)
-		warms, warmWall = append(warms, w...), append(warmWall, ww...)
 	}
-	st, _ := os.Stat(bootstrap)
-	return ColdWarm{Function: name, Starts: starts, InitMedianMS: Median(inits), ColdWallMS: Median(coldWall),
-		WarmMS: Median(warms), WarmWallMS: Median(warmWall), BootstrapMB: MB(st.Size())}, nil
+	out := make([]ColdWarm, len(fns))
+	for i, f := range fns {
+		st, err := os.Stat(f.Path)
+		if err != nil {
+			return nil, err
+		}
+		s := all[i]
+		out[i] = ColdWarm{Function: f.Name, Starts: starts, InitMedianMS: Median(s.inits), ColdWallMS: Median(s.coldWall),
+			WarmMS: Median(s.warms), WarmWallMS: Median(s.warmWall), BootstrapMB: MB(st.Size())}
+	}
+	return out, nil
 }
 
 // Median is the middle value of xs, or the mean of the two middle values

@@ -8,7 +8,7 @@
 // exits non-zero when a target is missed.
 //
 //	go run ./loadtest/cmd/load [-rate 500] [-duration 60s] [-rounds 9] [-saturation 4s] [-conns 64] [-json out.json]
-//	go run ./loadtest/cmd/load lambda [-starts 5] [-warm 20]
+//	go run ./loadtest/cmd/load lambda [-starts 9] [-warm 20]
 //
 // Run it from the module root; it builds ./functions/server itself.
 package main
@@ -287,7 +287,7 @@ func serveBaseline(getenv func(string) string) error {
 // init and warm durations of host-arch builds (rie runs host binaries).
 func runLambda(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("lambda", flag.ContinueOnError)
-	starts := fs.Int("starts", 5, "cold starts per function (a fresh emulator each)")
+	starts := fs.Int("starts", 9, "cold starts per function (a fresh emulator each)")
 	warm := fs.Int("warm", 20, "warm invokes after each cold one")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -325,19 +325,21 @@ func runLambda(args []string, stdout io.Writer) error {
 		return err
 	}
 	arch := hostArch()
-	var out []loadtest.ColdWarm
+	var bootstraps []loadtest.Bootstrap
 	for _, f := range fns {
 		bs, err := loadtest.BuildLambda(dir, f.name, f.pkg, arch)
 		if err != nil {
 			return err
 		}
-		cw, err := loadtest.MeasureLambda(rie, bs, f.name, []string{"API_KEYS=" + loadtest.KeyID + ":" + loadtest.Key}, event, *starts, *warm)
-		if err != nil {
-			return err
-		}
-		out = append(out, cw)
-		fmt.Fprintf(stdout, "%s under aws-lambda-rie (%s, %d cold starts): init %.1f ms, cold first invoke %.1f ms wall, warm %.2f ms (REPORT), %.2f ms wall\n",
-			f.name, arch, cw.Starts, cw.InitMedianMS, cw.ColdWallMS, cw.WarmMS, cw.WarmWallMS)
+		bootstraps = append(bootstraps, loadtest.Bootstrap{Name: f.name, Path: bs})
+	}
+	out, err := loadtest.MeasureLambdas(rie, bootstraps, []string{"API_KEYS=" + loadtest.KeyID + ":" + loadtest.Key}, event, *starts, *warm)
+	if err != nil {
+		return err
+	}
+	for _, cw := range out {
+		fmt.Fprintf(stdout, "%s under aws-lambda-rie (%s, %d cold starts, taking turns): init %.1f ms, cold first invoke %.1f ms wall, warm %.2f ms (REPORT), %.2f ms wall\n",
+			cw.Function, arch, cw.Starts, cw.InitMedianMS, cw.ColdWallMS, cw.WarmMS, cw.WarmWallMS)
 	}
 	ratio := out[0].ColdWallMS / out[1].ColdWallMS
 	initRatio := out[0].InitMedianMS / out[1].InitMedianMS
