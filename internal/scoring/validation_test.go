@@ -135,6 +135,19 @@ func TestValidationNeverEchoesValues(t *testing.T) {
 	}
 }
 
+// An unknown input's name is the client's own text, and may be a value;
+// Error() (what a log line would carry) only counts such inputs.
+func TestValidationErrorNamesNoUnknownInput(t *testing.T) {
+	_, err := predict(t, "qsofa", `{"respiratory_rate":24,"systolic_bp":95,"altered_mentation":true,"987.654":1}`)
+	fe := fieldErrors(err)
+	if len(fe) != 1 || fe[0].Field != received {
+		t.Fatalf("field errors %+v, want one for the unknown input %q", fe, received)
+	}
+	if got, want := err.Error(), "invalid inputs: 1 unknown input(s)"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
 func TestValidationCrossField(t *testing.T) {
 	tests := []struct {
 		name, model, inputs string

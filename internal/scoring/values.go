@@ -3,6 +3,7 @@ package scoring
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -48,10 +49,25 @@ type ValidationError struct {
 	Errors []FieldError
 }
 
+// notAnInput begins the message of an unknown input's FieldError.
+const notAnInput = "is not an input of model "
+
+// Error names the fields with problems, except unknown inputs, which it
+// only counts: their names are the client's text ("67.123457" is a valid
+// name) and could reach a log through it. Errors holds every name, for
+// the problem response.
 func (e *ValidationError) Error() string {
-	fields := make([]string, len(e.Errors))
-	for i, fe := range e.Errors {
-		fields[i] = fe.Field
+	var fields []string
+	unknown := 0
+	for _, fe := range e.Errors {
+		if strings.HasPrefix(fe.Message, notAnInput) {
+			unknown++
+		} else {
+			fields = append(fields, fe.Field)
+		}
+	}
+	if unknown > 0 {
+		fields = append(fields, fmt.Sprintf("%d unknown input(s)", unknown))
 	}
 	return "invalid inputs: " + strings.Join(fields, ", ")
 }
@@ -88,7 +104,7 @@ func (m *Model) Parse(raw map[string]json.RawMessage) (Values, error) {
 	}
 	sort.Strings(unknown)
 	for _, name := range unknown {
-		errs = append(errs, FieldError{name, "is not an input of model " + m.ID})
+		errs = append(errs, FieldError{name, notAnInput + m.ID})
 	}
 	if len(errs) == 0 && m.check != nil {
 		errs = m.check(&v)
