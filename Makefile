@@ -30,8 +30,7 @@ run: ## serve every route on :8000 with the embedded defaults (no AWS needed)
 test: deps lint unit ## everything CI checks: test tools, lint, then every test with the race detector
 
 deps: ## install the Debian packages the tests need, if missing
-	@scripts/test-deps.sh
-	@scripts/image-test-deps.sh
+	@scripts/deps.sh test image
 
 unit: ## go test -race over every package (fuzz seeds included)
 	go test -race -count=1 -timeout 20m ./...
@@ -63,7 +62,7 @@ image: ## build the image (linux/amd64, linux/arm64) with ko and push it to KO_D
 	VERSION=$(VERSION) $(KO) build --bare --tags=$(VERSION) --image-refs=dist/image.ref ./functions/server
 
 image-deps: ## install podman and runc for the image test in k8s/ (apt-get, only what is missing)
-	bash scripts/image-test-deps.sh
+	scripts/deps.sh image
 
 bench: ## benchmarks of every package, benchstat-friendly
 	go test -run '^$$' -bench . -benchmem -count 1 ./...
@@ -72,12 +71,12 @@ FUZZTIME ?= 5s
 FUZZ_TARGETS := FuzzObjectMembers FuzzDecodePredict FuzzHandler FuzzLambdaHandler FuzzPredictionEncoding
 
 load: ## load test on loopback (500 rps for 60s, then 64 connections with wrk) against a minimal net/http handler; Lambda cold/warm vs hello-world
-	@scripts/reliability-deps.sh
+	@scripts/deps.sh load
 	go run ./loadtest/cmd/load $(LOAD_FLAGS)
 	go run ./loadtest/cmd/load lambda
 
 reliability: ## SIGTERM, rolling restart behind haproxy, AWS outages (moto), slow clients, sentinel scan, then fuzzing; under 5 minutes
-	@scripts/reliability-deps.sh
+	@scripts/deps.sh load
 	go run ./loadtest/cmd/reliability
 	$(MAKE) --no-print-directory fuzz
 

@@ -52,7 +52,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestSmokeScript(t *testing.T) {
 	for _, tool := range []string{"bash", "curl", "jq"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not installed (scripts/test-deps.sh installs it; the GitHub runner has it): %v", tool, err)
+			t.Fatalf("%s not installed (scripts/deps.sh test installs it; the GitHub runner has it): %v", tool, err)
 		}
 	}
 	script := filepath.Join(repoRoot(t), "ci", "smoke-test.sh")

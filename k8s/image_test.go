@@ -140,7 +140,7 @@ func goModGo(t *testing.T) string {
 func TestImage(t *testing.T) {
 	for _, tool := range []string{"podman", "runc"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed: run scripts/image-test-deps.sh (podman and runc from Debian)", tool)
+			t.Fatalf("%s is not installed: run scripts/deps.sh image (podman and runc from Debian)", tool)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

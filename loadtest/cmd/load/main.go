@@ -99,7 +99,7 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	if _, err := exec.LookPath("wrk"); err != nil {
-		return errors.New("wrk not found: run scripts/reliability-deps.sh")
+		return errors.New("wrk not found: run scripts/deps.sh load")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
