@@ -1,7 +1,5 @@
 package api
 
-import "github.com/healthcare-prediction/api/internal/scoring"
-
 // Endpoint is one public operation of the API as a client or an API Gateway
 // route sees it: a method and a path ("/" rather than the ServeMux's "/{$}").
 type Endpoint struct {
@@ -15,7 +13,10 @@ type Endpoint struct {
 // and the functions' own routes cannot drift apart.
 func Routes(g Group) []Endpoint {
 	var out []Endpoint
-	for _, rt := range routes(Options{Catalog: scoring.NewCatalog(), Lifecycle: NewLifecycle()}) {
+	// No catalog: the handlers built here are never called, and handlers
+	// reach the catalog only when serving. Building one would cost a
+	// Lambda cold start, which asks Protected before building the API.
+	for _, rt := range routes(Options{Lifecycle: NewLifecycle()}) {
 		if rt.group&g != 0 {
 			out = append(out, Endpoint{Method: rt.method, Path: rt.publicPath(), Protected: rt.auth})
 		}

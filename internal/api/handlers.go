@@ -81,7 +81,7 @@ func unknownModel(c *scoring.Catalog) error {
 }
 
 func handlePredict(c *scoring.Catalog) func(http.ResponseWriter, *http.Request) error {
-	refs := modelRefs(c)
+	refs := sync.OnceValue(func() map[string][]byte { return modelRefs(c) }) // at the first prediction, not at start-up
 	return func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decodePredict(w, r)
 		if err != nil {
@@ -98,7 +98,7 @@ func handlePredict(c *scoring.Catalog) func(http.ResponseWriter, *http.Request) 
 		}
 		buf := bodyBuffers.Get().(*[]byte)
 		defer bodyBuffers.Put(buf)
-		if *buf, err = appendPrediction((*buf)[:0], refs[m.ID], p); err != nil {
+		if *buf, err = appendPrediction((*buf)[:0], refs()[m.ID], p); err != nil {
 			return err
 		}
 		w.Header()["Content-Type"] = jsonContentType
