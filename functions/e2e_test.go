@@ -23,9 +23,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthcare-prediction/api/internal/moto/mototest"
 	"github.com/healthcare-prediction/api/internal/scoring"
 	"github.com/healthcare-prediction/api/internal/secrets"
-	"github.com/healthcare-prediction/api/internal/secrets/mototest"
 	"github.com/healthcare-prediction/api/internal/testutil"
 )
 

@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/healthcare-prediction/api/internal/moto/mototest"
 	"github.com/healthcare-prediction/api/internal/secrets/envclient"
-	"github.com/healthcare-prediction/api/internal/secrets/mototest"
 	"github.com/healthcare-prediction/api/internal/secrets/sdkclient"
 )
 

@@ -1,10 +1,6 @@
 package cloudwatch
 
 import (
-	"github.com/healthcare-prediction/api/internal/testutil"
-
-	"github.com/healthcare-prediction/api/internal/metrics"
-
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,14 +9,10 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,88 +20,22 @@ import (
 	cwsdk "github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/healthcare-prediction/api/internal/metrics"
+	"github.com/healthcare-prediction/api/internal/moto/mototest"
+	"github.com/healthcare-prediction/api/internal/testutil"
 )
 
 // ---------------------------------------------------------------------------
 // A real moto_server (TOOLS.md) on a free loopback port, one per test.
 
-type cwMoto struct {
-	cmd *exec.Cmd
-	url string
-}
-
-// startCWMoto starts moto_server in its own process group and points the
-// standard SDK configuration at it: AWS_ENDPOINT_URL, us-east-1, dummy
-// credentials, no shared config files, no instance metadata.
-func startCWMoto(t *testing.T) *cwMoto {
+// startCWMoto starts moto_server and points the standard SDK
+// configuration at it for the rest of the test.
+func startCWMoto(t *testing.T) *mototest.Server {
 	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		t.Fatal("moto_server not installed (preinstalled on this kind of machine, see shared/TOOLS.md)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logPath := filepath.Join(t.TempDir(), "moto.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	m := &cwMoto{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	t.Cleanup(func() {
-		pg := -cmd.Process.Pid
-		_ = syscall.Kill(pg, syscall.SIGCONT) // in case a test stopped it
-		_ = syscall.Kill(pg, syscall.SIGKILL)
-		_ = cmd.Wait()
-		logFile.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				t.Logf("moto log (tail):\n%s", tail(string(b), 2000))
-			}
-		}
-	})
-
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", ln.Addr().String(), 200*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not listen on port %d within 30s", port)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-
-	dir := t.TempDir()
-	t.Setenv("AWS_ENDPOINT_URL", m.url)
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	return m
-}
-
-func (m *cwMoto) signal(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if err := syscall.Kill(-m.cmd.Process.Pid, sig); err != nil {
-		t.Fatalf("signal %v to moto: %v", sig, err)
-	}
+	srv := mototest.Start(t)
+	srv.Env(t)
+	return srv
 }
 
 func tail(s string, n int) string {
@@ -659,11 +585,11 @@ func TestCloudWatchFlushFailures(t *testing.T) {
 
 func TestCloudWatchOutage(t *testing.T) {
 	for _, tt := range []struct {
-		name string
-		sig  syscall.Signal
+		name   string
+		outage func(*mototest.Server)
 	}{
-		{"down", syscall.SIGKILL},
-		{"hung", syscall.SIGSTOP},
+		{"down", (*mototest.Server).Kill},
+		{"hung", (*mototest.Server).Pause},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := startCWMoto(t)
@@ -682,7 +608,7 @@ func TestCloudWatchOutage(t *testing.T) {
 			done := make(chan struct{})
 			go func() { defer close(done); c.Run(ctx) }()
 
-			m.signal(t, tt.sig)
+			tt.outage(m)
 			const n = 10_000
 			took := make([]time.Duration, 0, n)
 			var maxBuffered int
@@ -762,7 +688,7 @@ func TestCloudWatchOutage(t *testing.T) {
 			if stopped > finalTimeout+time.Second {
 				t.Errorf("Run returned %v after cancel, want within FlushTimeout %v", stopped, finalTimeout)
 			}
-			if tt.sig == syscall.SIGSTOP && stopped < finalTimeout/2 {
+			if tt.name == "hung" && stopped < finalTimeout/2 {
 				t.Errorf("Run returned %v after cancel against a hung endpoint: did the final flush try?", stopped)
 			}
 			if got := c2.Dropped(); got != 8 {

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/healthcare-prediction/api/internal/secrets/mototest"
+	"github.com/healthcare-prediction/api/internal/moto/mototest"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

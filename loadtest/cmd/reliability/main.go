@@ -37,6 +37,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/healthcare-prediction/api/internal/moto"
 	"github.com/healthcare-prediction/api/internal/secrets"
 	"github.com/healthcare-prediction/api/loadtest"
 )
@@ -517,14 +518,14 @@ func apiKeysCheck(base string) string {
 // second; moto is killed (connection refused), then started again, then
 // paused (hung). Requests keep being authenticated from the cached keys.
 func secretsOutage(e *env) []string {
-	m, err := loadtest.StartMoto(filepath.Join(e.dir, "moto-secrets.log"))
+	m, err := startMoto(filepath.Join(e.dir, "moto-secrets.log"))
 	if err != nil {
 		return []string{err.Error()}
 	}
 	defer m.Kill()
 	const secretID = "loadtest/api-keys"
 	secret := fmt.Sprintf(`{"keys":[{"id":%q,"sha256":%q}]}`, loadtest.KeyID, secrets.Digest(loadtest.Key))
-	if err := m.PutSecret(e.ctx, secretID, secret); err != nil {
+	if _, err := m.PutSecret(e.ctx, secretID, secret); err != nil {
 		return []string{err.Error()}
 	}
 	p, err := e.start(append(m.Env(), "API_KEYS_SECRET_ID="+secretID, "API_KEYS_TTL=1s")...)
@@ -546,15 +547,17 @@ func secretsOutage(e *env) []string {
 	if err := m.Start(); err != nil {
 		return append(problems, err.Error())
 	}
-	if err := m.PutSecret(e.ctx, secretID, secret); err != nil {
+	if _, err := m.PutSecret(e.ctx, secretID, secret); err != nil {
 		return append(problems, err.Error())
 	}
 	for deadline := time.Now().Add(10 * time.Second); !strings.HasSuffix(apiKeysCheck(p.URL()), "=ok") && time.Now().Before(deadline); {
 		time.Sleep(200 * time.Millisecond)
 	}
-	m.Pause()
+	if err := m.Pause(); err != nil {
+		return append(problems, err.Error())
+	}
 	hung := e.phase(p, e.smOutage)
-	m.Resume()
+	_ = m.Resume() // paused just above: cannot fail
 	e.printf("hung (SIGSTOP) for %s: %s; /health %s", e.smOutage, hung.sum, hung.keys)
 	for _, ph := range []struct {
 		name string
@@ -575,8 +578,17 @@ func secretsOutage(e *env) []string {
 // moto is killed, then started and paused, and finally the server gets
 // SIGTERM while CloudWatch still hangs: its last flush is bounded, so it
 // exits 0 before the grace period ends.
+// startMoto starts a moto_server logging to logPath.
+func startMoto(logPath string) (*moto.Server, error) {
+	m, err := moto.New(logPath)
+	if err != nil {
+		return nil, err
+	}
+	return m, m.Start()
+}
+
 func cloudwatchOutage(e *env) []string {
-	m, err := loadtest.StartMoto(filepath.Join(e.dir, "moto-cloudwatch.log"))
+	m, err := startMoto(filepath.Join(e.dir, "moto-cloudwatch.log"))
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -597,14 +609,16 @@ func cloudwatchOutage(e *env) []string {
 	if err := m.Start(); err != nil {
 		return append(problems, err.Error())
 	}
-	m.Pause()
+	if err := m.Pause(); err != nil {
+		return append(problems, err.Error())
+	}
 	hung := e.phase(p, e.cwOutage)
 	e.printf("hung (SIGSTOP) for %s: %s; max RSS %.1f MB, max goroutines %.0f", e.cwOutage, hung.sum, loadtest.MB(hung.maxRSS), hung.maxRoutine)
 	termAt := time.Now()
 	_ = p.Signal(syscall.SIGTERM)
 	budget := e.timings.GracePeriod - e.timings.PreStop
 	exitErr, exited := p.Wait(budget)
-	m.Resume()
+	_ = m.Resume() // paused just above: cannot fail
 	if exited {
 		e.printf("SIGTERM with CloudWatch hung: exit %s after %.1fs (budget terminationGracePeriodSeconds - preStop = %s)", exitCode(exitErr), p.Exited().Sub(termAt).Seconds(), budget)
 	}
