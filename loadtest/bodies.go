@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -78,10 +80,25 @@ var BadRequests = []BadRequest{
 	{"unknown model", "POST", "/predict", `{"model":"apache-ii","inputs":{"age":67.123457}}`, 404},
 }
 
+// sentinelBits are the sentinels as a Go traceback prints float64
+// argument words: the IEEE 754 bits in hex.
+var sentinelBits = func() map[string]string {
+	bits := map[string]string{}
+	for _, s := range Sentinels {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			panic(err)
+		}
+		bits[s] = strconv.FormatUint(math.Float64bits(f), 16)
+	}
+	return bits
+}()
+
 // ScanSentinels reports every sentinel found in the files, as
 // "file:line: value" lines. A sentinel counts where it stands as a number
 // of its own: digits right before or after it belong to another number,
-// as in a timestamp's "…:41.2345678Z" holding "1.234567".
+// as in a timestamp's "…:41.2345678Z" holding "1.234567". Its float64
+// bits in hex count anywhere.
 func ScanSentinels(paths []string) []string {
 	var hits []string
 	for _, path := range paths {
@@ -97,6 +114,9 @@ func ScanSentinels(paths []string) []string {
 			for _, s := range Sentinels {
 				if containsNumber(line, s) {
 					hits = append(hits, fmt.Sprintf("%s:%d: %s", path, n, s))
+				}
+				if bytes.Contains(line, []byte(sentinelBits[s])) {
+					hits = append(hits, fmt.Sprintf("%s:%d: %s as float64 bits %s", path, n, s, sentinelBits[s]))
 				}
 			}
 		}

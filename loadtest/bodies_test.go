@@ -47,7 +47,9 @@ func TestScanSentinels(t *testing.T) {
 	leak := filepath.Join(dir, "leak.log")
 	long := filepath.Join(dir, "long.log")
 	missing := filepath.Join(dir, "missing.log")
-	if err := os.WriteFile(leak, []byte("{\"msg\":\"request\"}\n{\"detail\":\"age 67.123457.\"}\n"), 0o600); err != nil {
+	// The third line is a traceback's argument words: 143.987651's float64
+	// bits (Python: struct.pack('>d', 143.987651).hex()).
+	if err := os.WriteFile(leak, []byte("{\"msg\":\"request\"}\n{\"detail\":\"age 67.123457.\"}\nmain.explode({0x4061ff9ad6451b93, 0x0})\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// A line beyond the scanner's 4 MiB limit, then a leak it never reaches.
@@ -55,17 +57,20 @@ func TestScanSentinels(t *testing.T) {
 		t.Fatal(err)
 	}
 	hits := ScanSentinels([]string{leak, long, missing})
-	if len(hits) != 3 {
-		t.Fatalf("hits = %q, want 3", hits)
+	if len(hits) != 4 {
+		t.Fatalf("hits = %q, want 4", hits)
 	}
 	if want := leak + ":2: 67.123457"; hits[0] != want {
 		t.Errorf("hits[0] = %q, want %q", hits[0], want)
 	}
-	if want := long + ": scan stopped: "; !strings.HasPrefix(hits[1], want) {
-		t.Errorf("hits[1] = %q, want prefix %q", hits[1], want)
+	if want := leak + ":3: 143.987651 as float64 bits 4061ff9ad6451b93"; hits[1] != want {
+		t.Errorf("hits[1] = %q, want %q", hits[1], want)
 	}
-	if want := missing + ": cannot read: "; !strings.HasPrefix(hits[2], want) {
+	if want := long + ": scan stopped: "; !strings.HasPrefix(hits[2], want) {
 		t.Errorf("hits[2] = %q, want prefix %q", hits[2], want)
+	}
+	if want := missing + ": cannot read: "; !strings.HasPrefix(hits[3], want) {
+		t.Errorf("hits[3] = %q, want prefix %q", hits[3], want)
 	}
 }
 

@@ -24,17 +24,23 @@ import (
 // BuildServer builds ./functions/server of the module in the working
 // directory into dir, as the container image does (static, stripped).
 func BuildServer(dir string) (string, error) {
-	return Build(dir, "server", "./functions/server", "CGO_ENABLED=0")
+	return buildServer(dir, "server", "")
 }
 
-// Build runs go build -trimpath -ldflags "-s -w" for pkg into dir/name with
-// env added to the environment.
-func Build(dir, name, pkg string, env ...string) (string, error) {
+// BuildRehearsalServer builds the server with -tags rehearsal: the real
+// binary plus a model that panics (internal/scoring/rehearsal.go).
+func BuildRehearsalServer(dir string) (string, error) {
+	return buildServer(dir, "server-rehearsal", "rehearsal")
+}
+
+// buildServer runs go build -trimpath -ldflags "-s -w" -tags tags for
+// ./functions/server into dir/name, statically linked.
+func buildServer(dir, name, tags string) (string, error) {
 	out := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg) // #nosec G204 -- go build of a package path of this module into a temp dir
-	cmd.Env = append(os.Environ(), env...)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-tags", tags, "-o", out, "./functions/server") // #nosec G204 -- go build of this module's server into a temp dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+		return "", fmt.Errorf("go build ./functions/server: %v\n%s", err, b)
 	}
 	return out, nil
 }

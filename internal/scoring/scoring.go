@@ -136,6 +136,7 @@ func NewCatalog() *Catalog {
 		findriscModel(),
 		curb65Model(),
 	}
+	models = append(models, rehearsalModels()...)
 	c := &Catalog{models: models, byID: make(map[string]*Model, len(models))}
 	for _, m := range models {
 		c.byID[m.ID] = m

@@ -9,6 +9,8 @@
 //     runs beside the others, which run one after another
 //   - cloudwatch: CloudWatch (moto) refused, then hung, then SIGTERM
 //   - slow: 200 slow-header clients, and a 64 KiB header
+//   - panic: a model that panics with clinical values on its stack, in a
+//     build with -tags rehearsal
 //
 // After all of them, every line any server instance wrote is scanned for
 // the clinical sentinel values the requests carried. Run from the module
@@ -113,7 +115,7 @@ func run(args []string, stdout io.Writer) error {
 	// 5-minute budget; the load of both lanes together is a few percent
 	// of one core. A scenario's output is printed whole when it ends.
 	lanes := [][]scenario{
-		{{"sigterm", sigterm}, {"rolling", rolling}, {"cloudwatch", cloudwatchOutage}, {"slow", slowClients}},
+		{{"sigterm", sigterm}, {"rolling", rolling}, {"cloudwatch", cloudwatchOutage}, {"slow", slowClients}, {"panic", panics}},
 		{{"secrets", secretsOutage}},
 	}
 	var (
@@ -180,7 +182,10 @@ func countLines(path string) int {
 }
 
 // start runs one server instance with the shared settings plus extra.
-func (e *env) start(extra ...string) (*loadtest.Proc, error) {
+func (e *env) start(extra ...string) (*loadtest.Proc, error) { return e.startBinary(e.bin, extra...) }
+
+// startBinary is start with another build of the server.
+func (e *env) startBinary(bin string, extra ...string) (*loadtest.Proc, error) {
 	e.instances.mu.Lock()
 	n := len(e.instances.logs) + 1
 	log := filepath.Join(e.dir, fmt.Sprintf("server-%d.log", n))
@@ -191,7 +196,7 @@ func (e *env) start(extra ...string) (*loadtest.Proc, error) {
 	if !slices.ContainsFunc(extra, func(s string) bool { return strings.HasPrefix(s, "API_KEYS_SECRET_ID=") }) {
 		env = append(env, "API_KEYS="+loadtest.KeyID+":"+loadtest.Key)
 	}
-	return loadtest.Start(fmt.Sprintf("server-%d", n), log, e.bin, nil, env)
+	return loadtest.Start(fmt.Sprintf("server-%d", n), log, bin, nil, env)
 }
 
 func (e *env) printf(format string, a ...any) { fmt.Fprintf(e.out, "  "+format+"\n", a...) }
@@ -738,6 +743,75 @@ func slowClients(e *env) []string {
 	default:
 		_ = resp.Body.Close()
 		e.printf("64 KiB header: 431")
+	}
+	return problems
+}
+
+// panics: the server built with -tags rehearsal has one more model, whose
+// computation panics with the sentinel values on its stack and in the
+// runtime's message (internal/scoring/rehearsal.go). Under steady load,
+// each such request must get a 500 problem carrying its request id, one
+// "panic" log line each, and the server must go on serving; the sentinel
+// scan then reads its output with every other instance's.
+func panics(e *env) []string {
+	bin, err := loadtest.BuildRehearsalServer(e.dir)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	p, err := e.startBinary(bin)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer p.Kill()
+	var problems []string
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	var sum loadtest.Summary
+	done := make(chan struct{})
+	go func() { sum = loadtest.NewSteady(e.rate, p.URL).Run(ctx, time.Hour); close(done) }()
+
+	const n = 100
+	body := `{"model":"rehearsal-panic","inputs":{"age":67.123457,"systolic_bp":143.987651}}`
+	client := &http.Client{Timeout: 5 * time.Second}
+	answered := 0
+	for i := range n {
+		time.Sleep(20 * time.Millisecond)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.URL()+"/predict", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-API-Key", loadtest.Key)
+		req.Header.Set("X-Request-Id", fmt.Sprintf("rehearsal-panic-%d", i))
+		resp, err := client.Do(req)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("panicking request %d: %v", i, err))
+			continue
+		}
+		var pb struct {
+			Type      string `json:"type"`
+			RequestID string `json:"request_id"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&pb)
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusInternalServerError && strings.HasSuffix(pb.Type, ":internal") && pb.RequestID == fmt.Sprintf("rehearsal-panic-%d", i) {
+			answered++
+		}
+	}
+	cancel()
+	<-done
+	ready := apiKeysCheck(p.URL())
+	panicLines := countMatches(p.Log, `"msg":"panic"`)
+	e.printf("%d requests to a model that panics: %d answered 500 with their request id; %d \"panic\" log lines", n, answered, panicLines)
+	e.printf("steady %d rps meanwhile: %s; /health afterwards %s", e.rate, sum, ready)
+	if answered != n {
+		problems = append(problems, fmt.Sprintf("%d of %d panicking requests got no 500 problem with their request id", n-answered, n))
+	}
+	if panicLines != n {
+		problems = append(problems, fmt.Sprintf("%d panic log lines, want %d", panicLines, n))
+	}
+	if sum.Failed > 0 {
+		problems = append(problems, fmt.Sprintf("%d of %d other requests failed", sum.Failed, sum.Requests))
+	}
+	if !strings.HasPrefix(ready, "200 ") {
+		problems = append(problems, "after the panics /health answers "+ready)
 	}
 	return problems
 }
