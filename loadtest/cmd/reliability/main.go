@@ -508,6 +508,20 @@ func (e *env) phase(p *loadtest.Proc, d time.Duration) phaseResult {
 	return r
 }
 
+// background runs steady load at rate against p until the returned stop
+// is called, which returns its summary.
+func (e *env) background(rate int, p *loadtest.Proc) (stop func() loadtest.Summary) {
+	ctx, cancel := context.WithCancel(e.ctx)
+	var sum loadtest.Summary
+	done := make(chan struct{})
+	go func() { sum = loadtest.NewSteady(rate, p.URL).Run(ctx, time.Hour); close(done) }()
+	return func() loadtest.Summary {
+		cancel()
+		<-done
+		return sum
+	}
+}
+
 func apiKeysCheck(base string) string {
 	resp, err := http.Get(base + "/health")
 	if err != nil {
@@ -676,12 +690,7 @@ func slowClients(e *env) []string {
 	}
 	defer p.Kill()
 	var problems []string
-	ctx, cancel := context.WithCancel(e.ctx)
-	defer cancel()
-	steady := loadtest.NewSteady(50, p.URL)
-	var sum loadtest.Summary
-	done := make(chan struct{})
-	go func() { sum = steady.Run(ctx, time.Hour); close(done) }()
+	stopLoad := e.background(50, p)
 	time.Sleep(time.Second)
 	g0, err := loadtest.Gauge(p.URL()+"/metrics", "go_goroutines")
 	if err != nil {
@@ -716,8 +725,7 @@ func slowClients(e *env) []string {
 	wg.Wait()
 	time.Sleep(500 * time.Millisecond)
 	g2, _ := loadtest.Gauge(p.URL()+"/metrics", "go_goroutines")
-	cancel()
-	<-done
+	sum := stopLoad()
 	slices.Sort(cut)
 	e.printf("%d slow-header connections cut after %.2fs (first) to %.2fs (last); ReadHeaderTimeout %s", conns, cut[0].Seconds(), cut[len(cut)-1].Seconds(), readHeaderTimeout)
 	e.printf("goroutines: %.0f before, %.0f with the slow clients, %.0f after", g0, g1, g2)
@@ -764,19 +772,14 @@ func panics(e *env) []string {
 	}
 	defer p.Kill()
 	var problems []string
-	ctx, cancel := context.WithCancel(e.ctx)
-	defer cancel()
-	var sum loadtest.Summary
-	done := make(chan struct{})
-	go func() { sum = loadtest.NewSteady(e.rate, p.URL).Run(ctx, time.Hour); close(done) }()
-
+	stopLoad := e.background(e.rate, p)
 	const n = 100
 	body := `{"model":"rehearsal-panic","inputs":{"age":67.123457,"systolic_bp":143.987651}}`
 	client := &http.Client{Timeout: 5 * time.Second}
 	answered := 0
 	for i := range n {
 		time.Sleep(20 * time.Millisecond)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.URL()+"/predict", strings.NewReader(body))
+		req, _ := http.NewRequestWithContext(e.ctx, http.MethodPost, p.URL()+"/predict", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-API-Key", loadtest.Key)
 		req.Header.Set("X-Request-Id", fmt.Sprintf("rehearsal-panic-%d", i))
@@ -795,8 +798,7 @@ func panics(e *env) []string {
 			answered++
 		}
 	}
-	cancel()
-	<-done
+	sum := stopLoad()
 	ready := apiKeysCheck(p.URL())
 	panicLines := countMatches(p.Log, `"msg":"panic"`)
 	e.printf("%d requests to a model that panics: %d answered 500 with their request id; %d \"panic\" log lines", n, answered, panicLines)
