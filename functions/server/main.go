@@ -12,8 +12,12 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/app"
@@ -62,8 +66,19 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	flushed := make(chan struct{})
 	metricsCtx, stopMetrics := context.WithCancel(context.Background())
 	defer stopMetrics()
+	// One AWS SDK configuration for both AWS clients the container may
+	// build, loaded only if one is: the credentials chain (IRSA's web
+	// identity exchange) then runs once, and the SDK's log lines go to our
+	// logger.
+	awsConfig := sync.OnceValues(func() (aws.Config, error) {
+		return config.LoadDefaultConfig(ctx, config.WithLogger(sdkclient.Logger{L: logger}))
+	})
 	if cfg.MetricsCloudWatch {
-		cw, err := cloudwatch.NewFromEnv(ctx, cloudwatch.Options{FlushInterval: cfg.MetricsFlushInterval, Logger: logger})
+		awsCfg, err := awsConfig()
+		if err != nil {
+			return fmt.Errorf("cloudwatch metrics: load AWS configuration: %w", err)
+		}
+		cw, err := cloudwatch.NewFromConfig(awsCfg, cloudwatch.Options{FlushInterval: cfg.MetricsFlushInterval, Logger: logger})
 		if err != nil {
 			return fmt.Errorf("cloudwatch metrics: %w", err)
 		}
@@ -76,7 +91,13 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	// Every way out, errors included, waits for the last CloudWatch flush
 	// (bounded by its timeout): an incident's last minute is the one needed.
 	defer func() { stopMetrics(); <-flushed }()
-	keys, err := cfg.Keys(ctx, getenv, logger, rec, api.All, func() (secrets.Client, error) { return sdkclient.FromEnv(ctx, logger) })
+	keys, err := cfg.Keys(ctx, getenv, logger, rec, api.All, func() (secrets.Client, error) {
+		awsCfg, err := awsConfig()
+		if err != nil {
+			return nil, fmt.Errorf("load AWS configuration: %w", err)
+		}
+		return sdkclient.NewFromConfig(awsCfg), nil
+	})
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,6 @@
 package cloudwatch
 
 import (
-	"github.com/healthcare-prediction/api/internal/metrics"
-
 	"cmp"
 	"context"
 	"errors"
@@ -24,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
+
+	"github.com/healthcare-prediction/api/internal/metrics"
 )
 
 // Limits of PutMetricData (CloudWatch API reference) and of this sink.
@@ -145,15 +145,20 @@ func New(client PutMetricDataAPI, opts Options) *Recorder {
 	return c
 }
 
-// NewFromEnv builds the CloudWatch client from the standard SDK
-// configuration only (AWS_REGION, the default credentials chain, and
-// AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_CLOUDWATCH for a local endpoint) and
-// returns a sink publishing through it.
+// NewFromEnv is NewFromConfig with the standard SDK configuration only
+// (AWS_REGION, the default credentials chain, and AWS_ENDPOINT_URL or
+// AWS_ENDPOINT_URL_CLOUDWATCH for a local endpoint).
 func NewFromEnv(ctx context.Context, opts Options) (*Recorder, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cloudwatch: load AWS configuration: %w", err)
 	}
+	return NewFromConfig(cfg, opts)
+}
+
+// NewFromConfig builds the CloudWatch client from cfg and returns a sink
+// publishing through it.
+func NewFromConfig(cfg aws.Config, opts Options) (*Recorder, error) {
 	if cfg.Region == "" {
 		return nil, errors.New("cloudwatch: no AWS region configured (set AWS_REGION)")
 	}

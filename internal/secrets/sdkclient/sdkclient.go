@@ -36,17 +36,17 @@ func New(ctx context.Context, optFns ...func(*config.LoadOptions) error) (*Clien
 	if err != nil {
 		return nil, fmt.Errorf("secrets: load AWS configuration: %w", err)
 	}
+	return NewFromConfig(cfg), nil
+}
+
+// NewFromConfig builds a client from cfg, with DefaultMaxAttempts unless
+// the configuration sets its own.
+func NewFromConfig(cfg aws.Config) *Client {
 	return &Client{secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
 		if cfg.RetryMaxAttempts == 0 && cfg.Retryer == nil {
 			o.RetryMaxAttempts = DefaultMaxAttempts
 		}
-	})}, nil
-}
-
-// FromEnv is New with the SDK's own few log lines (e.g. a response body it
-// could not drain after a timeout) sent to logger instead of stderr.
-func FromEnv(ctx context.Context, logger *slog.Logger) (*Client, error) {
-	return New(ctx, config.WithLogger(sdkLogger{logger}))
+	})}
 }
 
 // SecretString returns the SecretString of secretID's versionStage. The
@@ -66,16 +66,18 @@ func (c *Client) SecretString(ctx context.Context, secretID, versionStage string
 	return *out.SecretString, nil
 }
 
-// sdkLogger sends the SDK's log lines to our logger.
-type sdkLogger struct{ l *slog.Logger }
+// Logger sends the SDK's own few log lines (e.g. a response body it could
+// not drain after a timeout) to L instead of stderr, for
+// config.WithLogger. A nil L discards them.
+type Logger struct{ L *slog.Logger }
 
-func (s sdkLogger) Logf(class logging.Classification, format string, v ...any) {
-	if s.l == nil {
+func (s Logger) Logf(class logging.Classification, format string, v ...any) {
+	if s.L == nil {
 		return
 	}
 	level := slog.LevelDebug
 	if class == logging.Warn {
 		level = slog.LevelWarn
 	}
-	s.l.Log(context.Background(), level, "aws sdk: "+fmt.Sprintf(format, v...))
+	s.L.Log(context.Background(), level, "aws sdk: "+fmt.Sprintf(format, v...))
 }

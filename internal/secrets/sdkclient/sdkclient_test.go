@@ -1,19 +1,18 @@
 package sdkclient
 
 import (
-	"log/slog"
 	"os"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
-// TestFromEnv: the client comes from the standard SDK environment only
+// TestNew: the client comes from the standard SDK environment only
 // (the service-specific endpoint variable wins over the general one), with
 // two attempts per call unless AWS_MAX_ATTEMPTS says otherwise. The
 // secrets package's moto tests and cmd/apikey's run it against
 // moto_server.
-func TestFromEnv(t *testing.T) {
+func TestNew(t *testing.T) {
 	t.Setenv("AWS_REGION", "eu-central-1")
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -23,7 +22,7 @@ func TestFromEnv(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:2")
 	t.Setenv("AWS_MAX_ATTEMPTS", "")
 
-	c, err := FromEnv(t.Context(), slog.New(slog.DiscardHandler))
+	c, err := New(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +38,7 @@ func TestFromEnv(t *testing.T) {
 	}
 
 	t.Setenv("AWS_MAX_ATTEMPTS", "5")
-	c, err = FromEnv(t.Context(), nil)
+	c, err = New(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
