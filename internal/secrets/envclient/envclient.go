@@ -52,13 +52,20 @@ type Client struct {
 // AWS_SESSION_TOKEN; AWS_ENDPOINT_URL_SECRETS_MANAGER or AWS_ENDPOINT_URL
 // (unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true), else the region's
 // endpoint, its FIPS one with AWS_USE_FIPS_ENDPOINT=true, its dual-stack
-// one with AWS_USE_DUALSTACK_ENDPOINT=true; AWS_MAX_ATTEMPTS.
+// one with AWS_USE_DUALSTACK_ENDPOINT=true; AWS_MAX_ATTEMPTS. Nothing
+// else: no shared config files, profiles, container or instance
+// credentials; credentials are read once, as the SDK's environment
+// provider does. Without them it fails, and with it the function's init:
+// the Lambda runtime always sets them.
 func FromEnv(getenv func(string) string) (*Client, error) {
 	c := &Client{
 		region:      cmp.Or(getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION")),
 		maxAttempts: DefaultMaxAttempts,
-		http:        &http.Client{},
-		signer:      v4.NewSigner(),
+		// No redirects: a redirect would carry the signed headers (the
+		// session token among them) to whatever host it names. The SDK
+		// follows none for this call either.
+		http:   &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		signer: v4.NewSigner(),
 		credentials: aws.Credentials{
 			AccessKeyID:     getenv("AWS_ACCESS_KEY_ID"),
 			SecretAccessKey: getenv("AWS_SECRET_ACCESS_KEY"),
@@ -74,11 +81,14 @@ func FromEnv(getenv func(string) string) (*Client, error) {
 		errs = append(errs, errors.New("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (the Lambda runtime sets them for the function's role)"))
 	}
 	if s := getenv("AWS_MAX_ATTEMPTS"); s != "" {
+		// 0 means the default, as for the SDK.
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			errs = append(errs, errors.New("AWS_MAX_ATTEMPTS must be a whole number, 1 or more"))
+		if err != nil || n < 0 {
+			errs = append(errs, errors.New("AWS_MAX_ATTEMPTS must be a whole number, 0 (the default) or more"))
 		}
-		c.maxAttempts = n
+		if n > 0 {
+			c.maxAttempts = n
+		}
 	}
 	endpoint, err := resolveEndpoint(getenv, c.region)
 	if err != nil {
@@ -106,12 +116,40 @@ var dnsSuffixes = []struct{ prefix, standard, dualStack, fipsDualStack string }{
 	{"", "amazonaws.com", "amazonaws.com", "amazonaws.com"},
 }
 
+// boolean reads a true/false variable as the SDK does: any case, empty
+// for false.
+func boolean(getenv func(string) string, name string) (bool, error) {
+	switch s := getenv(name); {
+	case s == "" || strings.EqualFold(s, "false"):
+		return false, nil
+	case strings.EqualFold(s, "true"):
+		return true, nil
+	}
+	return false, errors.New(name + " must be true or false")
+}
+
 // resolveEndpoint applies the SDKs' endpoint rules for Secrets Manager.
 func resolveEndpoint(getenv func(string) string, region string) (string, error) {
-	if getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") != "true" {
+	ignore, err := boolean(getenv, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+	if err != nil {
+		return "", err
+	}
+	fips, err := boolean(getenv, "AWS_USE_FIPS_ENDPOINT")
+	if err != nil {
+		return "", err
+	}
+	dualStack, err := boolean(getenv, "AWS_USE_DUALSTACK_ENDPOINT")
+	if err != nil {
+		return "", err
+	}
+	if !ignore {
 		if u := cmp.Or(getenv("AWS_ENDPOINT_URL_SECRETS_MANAGER"), getenv("AWS_ENDPOINT_URL")); u != "" {
 			if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
 				return "", errors.New("AWS_ENDPOINT_URL_SECRETS_MANAGER and AWS_ENDPOINT_URL must start with https:// or http://")
+			}
+			if fips || dualStack {
+				// As the SDK's endpoint rules: the URL names the host.
+				return "", errors.New("AWS_USE_FIPS_ENDPOINT and AWS_USE_DUALSTACK_ENDPOINT cannot be combined with an endpoint URL")
 			}
 			return strings.TrimSuffix(u, "/"), nil
 		}
@@ -124,7 +162,6 @@ func resolveEndpoint(getenv func(string) string, region string) (string, error) 
 			return "", errors.New("AWS_REGION must be a region name such as eu-west-1")
 		}
 	}
-	fips, dualStack := getenv("AWS_USE_FIPS_ENDPOINT") == "true", getenv("AWS_USE_DUALSTACK_ENDPOINT") == "true"
 	host := "secretsmanager"
 	if fips {
 		host += "-fips"
@@ -194,20 +231,31 @@ func (c *Client) SecretString(ctx context.Context, secretID, versionStage string
 // result: asking again would get the same.
 var errBadResponse = errors.New("secrets manager GetSecretValue")
 
-// retryable: no answer at all, a 5xx, or throttling.
+// errNoAnswer wraps a failure to get any answer: no connection, reset,
+// timeout. Those are worth another attempt.
+var errNoAnswer = errors.New("secrets manager GetSecretValue: no answer")
+
+// retryable is the SDK standard retryer's rule: no answer at all, a 500,
+// 502, 503 or 504, or throttling.
 func retryable(err error) bool {
-	if errors.Is(err, errBadResponse) {
+	var api *APIError
+	switch {
+	case errors.Is(err, errNoAnswer):
+		return true
+	case !errors.As(err, &api):
 		return false
 	}
-	var api *APIError
-	if !errors.As(err, &api) {
-		return true
-	}
 	switch api.Code {
-	case "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "RequestThrottled":
+	case "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded", "RequestThrottled",
+		"RequestThrottledException", "ProvisionedThroughputExceededException", "SlowDown", "PriorRequestNotComplete",
+		"TransactionInProgressException", "EC2ThrottledException", "BandwidthLimitExceeded":
 		return true
 	}
-	return api.StatusCode >= 500 || api.StatusCode == http.StatusTooManyRequests
+	switch api.StatusCode {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 // call makes one signed GetSecretValue request (protocol awsJson1_1).
@@ -224,12 +272,12 @@ func (c *Client) call(ctx context.Context, body []byte) (string, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("secrets manager GetSecretValue: %w", err)
+		return "", fmt.Errorf("%w: %w", errNoAnswer, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return "", fmt.Errorf("secrets manager GetSecretValue: read response: %w", err)
+		return "", fmt.Errorf("%w: read response: %w", errNoAnswer, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return "", apiError(resp, data)
@@ -248,17 +296,18 @@ func (c *Client) call(ctx context.Context, body []byte) (string, error) {
 }
 
 // apiError reads an error response: awsJson1_1 names the exception in
-// "__type" (or the X-Amzn-ErrorType header), possibly with a namespace
-// before '#' and a URI after ':', and explains it in "message" or
-// "Message".
+// the X-Amzn-ErrorType header, or "__type" or "code" in the body, possibly
+// with a namespace before '#' and a URI after ':', and explains it in
+// "message" or "Message".
 func apiError(resp *http.Response, data []byte) *APIError {
 	var body struct {
 		Type     string `json:"__type"`
+		Code     string `json:"code"`
 		Message  string `json:"message"`
 		Message2 string `json:"Message"`
 	}
 	_ = json.Unmarshal(data, &body) // a proxy's HTML page leaves the fields empty
-	code := cmp.Or(resp.Header.Get("X-Amzn-ErrorType"), body.Type)
+	code := cmp.Or(resp.Header.Get("X-Amzn-ErrorType"), body.Type, body.Code)
 	if i := strings.IndexByte(code, ':'); i >= 0 {
 		code = code[:i]
 	}
@@ -268,7 +317,10 @@ func apiError(resp *http.Response, data []byte) *APIError {
 	if code == "" {
 		code = "HTTP" + strconv.Itoa(resp.StatusCode)
 	}
-	return &APIError{StatusCode: resp.StatusCode, Code: printable(code, 64), Message: printable(cmp.Or(body.Message, body.Message2), 256)}
+	// Only the first line of the message: an InvalidSignatureException
+	// goes on with the canonical request, session token included.
+	message, _, _ := strings.Cut(cmp.Or(body.Message, body.Message2), "\n")
+	return &APIError{StatusCode: resp.StatusCode, Code: printable(code, 64), Message: printable(message, 256)}
 }
 
 // printable keeps error text fit for a log line: printable ASCII, at most

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -75,7 +76,11 @@ func TestFromEnv(t *testing.T) {
 		{"AWS_MAX_ATTEMPTS", with("AWS_MAX_ATTEMPTS", "5"), "https://secretsmanager.eu-central-1.amazonaws.com", "eu-central-1", 5, nil},
 		{"nothing set", map[string]string{}, "", "", 0, []string{"AWS_REGION", "AWS_ACCESS_KEY_ID"}},
 		{"no secret key", with("AWS_SECRET_ACCESS_KEY", ""), "", "", 0, []string{"AWS_SECRET_ACCESS_KEY"}},
-		{"bad attempts", with("AWS_MAX_ATTEMPTS", "0"), "", "", 0, []string{"AWS_MAX_ATTEMPTS"}},
+		{"AWS_MAX_ATTEMPTS=0 is the default", with("AWS_MAX_ATTEMPTS", "0"), "https://secretsmanager.eu-central-1.amazonaws.com", "eu-central-1", 2, nil},
+		{"bad attempts", with("AWS_MAX_ATTEMPTS", "-1"), "", "", 0, []string{"AWS_MAX_ATTEMPTS"}},
+		{"booleans in any case", with("AWS_USE_FIPS_ENDPOINT", "TRUE", "AWS_USE_DUALSTACK_ENDPOINT", "False"), "https://secretsmanager-fips.eu-central-1.amazonaws.com", "eu-central-1", 2, nil},
+		{"a boolean that is neither", with("AWS_USE_FIPS_ENDPOINT", "yes"), "", "", 0, []string{"AWS_USE_FIPS_ENDPOINT must be true or false"}},
+		{"FIPS with an endpoint URL", with("AWS_USE_FIPS_ENDPOINT", "true", "AWS_ENDPOINT_URL", "http://127.0.0.1:1"), "", "", 0, []string{"cannot be combined"}},
 		{"endpoint without scheme", with("AWS_ENDPOINT_URL", "localhost:4566"), "", "", 0, []string{"https://"}},
 		{"region that is no name", with("AWS_REGION", "eu-west-1.evil.example/"), "", "", 0, []string{"AWS_REGION"}},
 	} {
@@ -161,6 +166,13 @@ func TestAnswers(t *testing.T) {
 		{"success", []func(http.ResponseWriter){ok}, "", `{"keys":[]}`, nil, false},
 		{"not found: not tried again", []func(http.ResponseWriter){answer(400, "", `{"__type":"ResourceNotFoundException","message":"Secrets Manager can't find the specified secret."}`)}, "",
 			"", &APIError{400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."}, false},
+		{"code field, message cut at its first line", []func(http.ResponseWriter){answer(400, "", `{"code":"InvalidSignatureException","message":"The request signature we calculated does not match.\n\nThe Canonical String for this request should have been\n'x-amz-security-token:SESSION'"}`)}, "",
+			"", &APIError{400, "InvalidSignatureException", "The request signature we calculated does not match."}, false},
+		{"a redirect is not followed", []func(http.ResponseWriter){func(w http.ResponseWriter) {
+			w.Header().Set("Location", "http://elsewhere.invalid/")
+			w.WriteHeader(http.StatusTemporaryRedirect)
+		}}, "", "", &APIError{307, "HTTP307", ""}, false},
+		{"501 is not tried again", []func(http.ResponseWriter){answer(501, "", ``)}, "", "", &APIError{501, "HTTP501", ""}, false},
 		{"capital Message, namespaced type", []func(http.ResponseWriter){answer(400, "", `{"__type":"com.amazonaws.secretsmanager#AccessDeniedException","Message":"not authorized"}`)}, "",
 			"", &APIError{400, "AccessDeniedException", "not authorized"}, false},
 		{"error type header wins, URI dropped", []func(http.ResponseWriter){answer(400, "DecryptionFailure:http://internal.amazon.com/coral/com.amazonaws.secretsmanager/", `{"__type":"Other","message":"KMS key is disabled"}`)}, "",
@@ -208,19 +220,34 @@ func TestAnswers(t *testing.T) {
 	}
 }
 
-// A retry never outlives the caller's deadline.
+// Retries wait between attempts and never outlive the caller's deadline.
 func TestRetryStopsAtTheDeadline(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
 	defer srv.Close()
 	c, err := FromEnv(env(map[string]string{"AWS_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret",
 		"AWS_ENDPOINT_URL": srv.URL, "AWS_MAX_ATTEMPTS": "1000"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if _, err := c.SecretString(ctx, "prod/keys", "AWSCURRENT"); err == nil {
-		t.Fatal("a cancelled call succeeded")
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = c.SecretString(ctx, "prod/keys", "AWSCURRENT")
+	took := time.Since(start)
+	var api *APIError
+	if !errors.As(err, &api) || api.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("error %v, want the last 503", err)
+	}
+	// Full jitter over 50 ms doubling: at most 50+100+200 ms in 3 waits.
+	if n := calls.Load(); n < 2 || n > 100 {
+		t.Errorf("%d attempts in 300 ms, want a few (it must retry, and wait between attempts)", n)
+	}
+	if took > 450*time.Millisecond {
+		t.Errorf("returned after %v, want at the 300 ms deadline", took)
 	}
 }
 
@@ -248,7 +275,7 @@ func TestMotoChecksTheSignature(t *testing.T) {
 		t.Fatalf("signed with the user's key: %q, %v", got, err)
 	}
 	for name, c := range map[string]*Client{
-		"wrong secret key": client(id, secret[:len(secret)-1]+"x"),
+		"wrong secret key": client(id, wrongKey(secret)),
 		"unknown key id":   client("AKIAIOSFODNN7EXAMPLE", secret),
 	} {
 		_, err := c.SecretString(t.Context(), "prod/api-keys", "AWSCURRENT")
@@ -257,4 +284,13 @@ func TestMotoChecksTheSignature(t *testing.T) {
 			t.Errorf("%s: %v, want a 403 refusal", name, err)
 		}
 	}
+}
+
+// wrongKey changes key's last character, whatever it is.
+func wrongKey(key string) string {
+	last := byte('x')
+	if key[len(key)-1] == last {
+		last = 'y'
+	}
+	return key[:len(key)-1] + string(last)
 }
