@@ -49,7 +49,7 @@ pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
 echo "deps.sh: installing $pkgs"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
+# env: sudo would drop an exported DEBIAN_FRONTEND.
 # shellcheck disable=SC2086 # one word per package
-$sudo apt-get install -y -qq --no-install-recommends $pkgs
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs

@@ -81,11 +81,22 @@ func (s *Server) Start() error {
 	}
 	s.cmd, s.done = cmd, make(chan struct{})
 	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(s.done)
+	// Up when its own API answers 200 while the process still runs: the
+	// port was free when New picked it, but another process may have
+	// taken it since (then this one exits, and Start fails).
 	client := &http.Client{Timeout: time.Second}
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-s.done:
+			s.cmd = nil
+			return fmt.Errorf("moto_server exited at start (is port %d taken?); see %s", s.port, s.log)
+		default:
+		}
 		if resp, err := client.Get(s.URL + "/moto-api/"); err == nil {
 			_ = resp.Body.Close()
-			return nil
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
 		}
 	}
 	s.Kill()
@@ -132,12 +143,15 @@ func (s *Server) Log() string { return s.log }
 
 // envNames are the variables Getenv answers, in Env's order.
 var envNames = []string{"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-	"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED"}
+	"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED",
+	"AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_CLOUDWATCH", "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT",
+	"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"}
 
 // Getenv answers like os.Getenv in an environment set up for the server:
 // the standard SDK variables for its endpoint, region and dummy
-// credentials; no session token, profile, shared config files or instance
-// metadata (a developer's shell may have them; none exists for moto).
+// credentials; no session token, profile, shared config files, instance
+// metadata, service endpoints or FIPS (a developer's shell may set them;
+// none exists for moto).
 func (s *Server) Getenv(name string) string {
 	switch name {
 	case "AWS_ENDPOINT_URL":

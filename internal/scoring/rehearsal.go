@@ -2,11 +2,13 @@
 
 package scoring
 
+import "fmt"
+
 // rehearsalModels, in builds with -tags rehearsal only (the reliability
-// command's), is one model whose computation panics as a bug would, with
-// clinical values in its stack frames: it lets make reliability check the
-// real server binary's panic path for leaks. Real builds have none (see
-// rehearsal_off.go).
+// command's), is one model whose computation panics with clinical values
+// in its stack frames and in the panic's value: it lets make reliability
+// check that the real server binary's panic path logs neither. Real
+// builds have none (see rehearsal_off.go).
 func rehearsalModels() []*Model {
 	return []*Model{{
 		ID:         "rehearsal-panic",
@@ -24,11 +26,10 @@ func rehearsalModels() []*Model {
 }
 
 // explode takes the values as an array, which Go passes on the stack (a
-// traceback prints such argument words), and indexes out of range with
-// one of them, so the runtime's panic message carries it too.
+// traceback prints such argument words), and panics with them in its
+// message, as a careless bug report would.
 //
 //go:noinline
 func explode(values [2]float64) {
-	var table []float64
-	_ = table[int(values[0])]
+	panic(fmt.Sprintf("rehearsal: cannot compute %v", values))
 }

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	cwsdk "github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
@@ -145,18 +144,9 @@ func New(client PutMetricDataAPI, opts Options) *Recorder {
 	return c
 }
 
-// NewFromEnv is NewFromConfig with the standard SDK configuration only
-// (AWS_REGION, the default credentials chain, and AWS_ENDPOINT_URL or
-// AWS_ENDPOINT_URL_CLOUDWATCH for a local endpoint).
-func NewFromEnv(ctx context.Context, opts Options) (*Recorder, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("cloudwatch: load AWS configuration: %w", err)
-	}
-	return NewFromConfig(cfg, opts)
-}
-
-// NewFromConfig builds the CloudWatch client from cfg and returns a sink
+// NewFromConfig builds the CloudWatch client from cfg (the standard SDK
+// configuration: AWS_REGION, the credentials chain, AWS_ENDPOINT_URL or
+// AWS_ENDPOINT_URL_CLOUDWATCH for a local endpoint) and returns a sink
 // publishing through it.
 func NewFromConfig(cfg aws.Config, opts Options) (*Recorder, error) {
 	if cfg.Region == "" {

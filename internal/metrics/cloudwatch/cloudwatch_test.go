@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	cwsdk "github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/smithy-go"
@@ -45,11 +45,16 @@ func tail(s string, n int) string {
 	return s
 }
 
-// newCWFromEnv builds the sink the way the server does, and returns the
-// SDK client inside it for reading back.
+// newCWFromEnv builds the sink as the server does, from the standard SDK
+// configuration (which startCWMoto points at moto), and returns the SDK
+// client inside it for reading back.
 func newCWFromEnv(t *testing.T, opts Options) (*Recorder, *cwsdk.Client) {
 	t.Helper()
-	c, err := NewFromEnv(t.Context(), opts)
+	cfg, err := config.LoadDefaultConfig(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewFromConfig(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -906,14 +911,8 @@ func TestCloudWatchEmptyDimensionValueDropped(t *testing.T) {
 	}
 }
 
-func TestCloudWatchFromEnvNeedsRegion(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("AWS_REGION", "")
-	t.Setenv("AWS_DEFAULT_REGION", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	if _, err := NewFromEnv(t.Context(), Options{}); err == nil {
+func TestCloudWatchNeedsRegion(t *testing.T) {
+	if _, err := NewFromConfig(aws.Config{}, Options{}); err == nil {
 		t.Error("no error without a region")
 	}
 }

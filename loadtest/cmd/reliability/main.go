@@ -54,15 +54,17 @@ func main() {
 // env is what a scenario runs with: the run's settings, its own output,
 // and the log list all scenarios share.
 type env struct {
-	ctx       context.Context
-	out       io.Writer
-	dir       string
-	bin       string
-	timings   loadtest.Timings
-	rate      int
-	smOutage  time.Duration // each Secrets Manager outage
-	cwOutage  time.Duration // each CloudWatch outage
-	instances *instances
+	ctx context.Context
+	out io.Writer
+	dir string
+	bin string
+	// rehearsalBin is the server built with -tags rehearsal, for panics.
+	rehearsalBin string
+	timings      loadtest.Timings
+	rate         int
+	smOutage     time.Duration // each Secrets Manager outage
+	cwOutage     time.Duration // each CloudWatch outage
+	instances    *instances
 }
 
 // instances lists every server instance's output file, for the sentinel
@@ -104,7 +106,12 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	// Both builds before any scenario: a build takes every core.
 	bin, err := loadtest.BuildServer(dir)
+	if err != nil {
+		return err
+	}
+	rehearsalBin, err := loadtest.BuildRehearsalServer(dir)
 	if err != nil {
 		return err
 	}
@@ -131,7 +138,7 @@ func run(args []string, stdout io.Writer) error {
 				}
 				t0 := time.Now()
 				var out bytes.Buffer
-				problems := s.run(&env{ctx: ctx, out: &out, dir: dir, bin: bin, timings: timings, rate: *rate,
+				problems := s.run(&env{ctx: ctx, out: &out, dir: dir, bin: bin, rehearsalBin: rehearsalBin, timings: timings, rate: *rate,
 					smOutage: *smOutage, cwOutage: *cwOutage, instances: shared})
 				for _, p := range problems {
 					fmt.Fprintf(&out, "  BROKEN: %s\n", p)
@@ -593,10 +600,6 @@ func secretsOutage(e *env) []string {
 	return problems
 }
 
-// cloudwatchOutage: metrics also go to CloudWatch (moto) every second;
-// moto is killed, then started and paused, and finally the server gets
-// SIGTERM while CloudWatch still hangs: its last flush is bounded, so it
-// exits 0 before the grace period ends.
 // startMoto starts a moto_server logging to logPath.
 func startMoto(logPath string) (*moto.Server, error) {
 	m, err := moto.New(logPath)
@@ -606,6 +609,10 @@ func startMoto(logPath string) (*moto.Server, error) {
 	return m, m.Start()
 }
 
+// cloudwatchOutage: metrics also go to CloudWatch (moto) every second;
+// moto is killed, then started and paused, and finally the server gets
+// SIGTERM while CloudWatch still hangs: its last flush is bounded, so it
+// exits 0 before the grace period ends.
 func cloudwatchOutage(e *env) []string {
 	m, err := startMoto(filepath.Join(e.dir, "moto-cloudwatch.log"))
 	if err != nil {
@@ -757,16 +764,12 @@ func slowClients(e *env) []string {
 
 // panics: the server built with -tags rehearsal has one more model, whose
 // computation panics with the sentinel values on its stack and in the
-// runtime's message (internal/scoring/rehearsal.go). Under steady load,
+// panic's value (internal/scoring/rehearsal.go). Under steady load,
 // each such request must get a 500 problem carrying its request id, one
 // "panic" log line each, and the server must go on serving; the sentinel
 // scan then reads its output with every other instance's.
 func panics(e *env) []string {
-	bin, err := loadtest.BuildRehearsalServer(e.dir)
-	if err != nil {
-		return []string{err.Error()}
-	}
-	p, err := e.startBinary(bin)
+	p, err := e.startBinary(e.rehearsalBin)
 	if err != nil {
 		return []string{err.Error()}
 	}
