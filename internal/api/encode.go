@@ -69,12 +69,9 @@ func appendPrediction(b, ref []byte, p *scoring.Prediction) ([]byte, error) {
 		b = appendJSONString(b, p.Result.Category)
 	}
 	b = append(b, '}')
-	if len(p.Outcomes) > 0 {
-		b = append(b, `,"outcomes":[`...)
-		for i, o := range p.Outcomes {
-			if i > 0 {
-				b = append(b, ',')
-			}
+	if len(p.Outcomes) > 0 { // omitempty
+		b = append(b, `,"outcomes":`...)
+		b = appendArray(b, p.Outcomes, func(b []byte, o scoring.Outcome) []byte {
 			b = append(b, `{"id":`...)
 			b = appendJSONString(b, o.ID)
 			b = append(b, `,"value":`...)
@@ -83,45 +80,40 @@ func appendPrediction(b, ref []byte, p *scoring.Prediction) ([]byte, error) {
 			b = appendJSONString(b, o.Unit)
 			b = append(b, `,"label":`...)
 			b = appendJSONString(b, o.Label)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+			return append(b, '}')
+		})
 	}
 	b = append(b, `,"contributions":`...)
-	if p.Contributions == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, c := range p.Contributions {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"input":`...)
-			b = appendJSONString(b, c.Input)
-			b = append(b, `,"value":`...)
-			b = number(b, c.Value)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
+	b = appendArray(b, p.Contributions, func(b []byte, c scoring.Contribution) []byte {
+		b = append(b, `{"input":`...)
+		b = appendJSONString(b, c.Input)
+		b = append(b, `,"value":`...)
+		b = number(b, c.Value)
+		return append(b, '}')
+	})
 	b = append(b, `,"warnings":`...)
-	if p.Warnings == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, w := range p.Warnings {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, w)
-		}
-		b = append(b, ']')
-	}
+	b = appendArray(b, p.Warnings, appendJSONString)
 	b = append(b, "}\n"...)
 	if !ok {
 		return nil, errNotFinite
 	}
 	return b, nil
+}
+
+// appendArray appends xs as a JSON array of elem's encodings, or null for
+// a nil slice, as encoding/json does.
+func appendArray[T any](b []byte, xs []T, elem func([]byte, T) []byte) []byte {
+	if xs == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, x := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = elem(b, x)
+	}
+	return append(b, ']')
 }
 
 // appendJSONFloat formats f as encoding/json does: shortest round-trip
