@@ -290,12 +290,12 @@ func (c *Cache) refreshLocked(ctx context.Context) error {
 		if old.keys == nil {
 			// Never loaded: stay unavailable (not ready), see Ready.
 			c.state.Store(&state{failing: true})
-			log.Error("api keys unavailable: secrets manager refused the secret", slog.String("reason", ref.reason), slog.String("error", err.Error()))
+			log.Error("api keys unavailable: secrets manager refused the secret", slog.String("reason", ref.reason), logError(err))
 			return err
 		}
 		c.state.Store(&state{keys: newKeys(), loadedAt: now, failing: true, revoked: true})
 		if !old.revoked {
-			log.Warn("api keys revoked: every key is now refused", slog.String("reason", ref.reason), slog.String("error", err.Error()))
+			log.Warn("api keys revoked: every key is now refused", slog.String("reason", ref.reason), logError(err))
 		}
 		return err
 	}
@@ -306,15 +306,15 @@ func (c *Cache) refreshLocked(ctx context.Context) error {
 	c.opts.OnStale()
 	switch {
 	case old.keys == nil:
-		log.Error("api key refresh failed; no keys loaded yet", slog.String("error", err.Error()))
+		log.Error("api key refresh failed; no keys loaded yet", logError(err))
 	case old.revoked:
-		log.Warn("api key refresh failed; keys stay revoked", slog.String("error", err.Error()))
+		log.Warn("api key refresh failed; keys stay revoked", logError(err))
 	case !c.usable(old):
 		log.Error("api key refresh failed; last good keys are too old, refusing all requests",
-			slog.Float64("age_seconds", now.Sub(old.loadedAt).Seconds()), slog.Float64("max_staleness_seconds", c.opts.MaxStaleness.Seconds()), slog.String("error", err.Error()))
+			slog.Float64("age_seconds", now.Sub(old.loadedAt).Seconds()), slog.Float64("max_staleness_seconds", c.opts.MaxStaleness.Seconds()), logError(err))
 	default:
 		log.Warn("api key refresh failed; serving the last good keys",
-			slog.Float64("age_seconds", now.Sub(old.loadedAt).Seconds()), slog.Float64("max_staleness_seconds", c.opts.MaxStaleness.Seconds()), slog.String("error", err.Error()))
+			slog.Float64("age_seconds", now.Sub(old.loadedAt).Seconds()), slog.Float64("max_staleness_seconds", c.opts.MaxStaleness.Seconds()), logError(err))
 	}
 	return err
 }
@@ -328,6 +328,15 @@ type refreshError struct {
 }
 
 func (e *refreshError) Error() string { return e.err.Error() }
+
+// logError is err as a log attribute: its first line only. Secrets
+// Manager's InvalidSignatureException goes on with the canonical request,
+// which holds the caller's session token, and the SDK's error text quotes
+// it whole; envclient cuts its own messages the same way.
+func logError(err error) slog.Attr {
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	return slog.String("error", line)
+}
 func (e *refreshError) Unwrap() error { return e.err }
 
 // fetch reads both version stages at once and returns their union.
@@ -356,12 +365,12 @@ func (c *Cache) fetch(ctx context.Context) (*Keys, error) {
 		if previous, err = ParseSecret([]byte(prev)); err != nil {
 			// AWSCURRENT is what the owners mean now; a bad older version
 			// must not keep a good current one from being served.
-			c.opts.Logger.Warn("ignoring the previous version of the api keys secret", slog.String("secret_id", c.secretID), slog.String("error", err.Error()))
+			c.opts.Logger.Warn("ignoring the previous version of the api keys secret", slog.String("secret_id", c.secretID), logError(err))
 		}
 	case isNotFound(prevErr):
 		// No AWSPREVIOUS before the first rotation: normal.
 	case authoritative(prevErr) != "":
-		c.opts.Logger.Warn("ignoring the previous version of the api keys secret", slog.String("secret_id", c.secretID), slog.String("error", prevErr.Error()))
+		c.opts.Logger.Warn("ignoring the previous version of the api keys secret", slog.String("secret_id", c.secretID), logError(prevErr))
 	default:
 		// Serving AWSCURRENT alone could lock out a client in the middle
 		// of a rotation: keep the last good union instead.

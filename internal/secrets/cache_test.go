@@ -209,6 +209,16 @@ func TestCacheStates(t *testing.T) {
 	api.set(stageCurrent, good, nil)
 	step("recovered", false, StatusOK, true, map[string]error{keyA: ok})
 
+	// Secrets Manager's signature error quotes the canonical request, our
+	// session token in it; only the first line of an error is logged.
+	const token = "IQoJb3JpZ2luX2VjEXAMPLE-session-token"
+	logs.forbidText(token)
+	api.set(stageCurrent, "", &smithy.GenericAPIError{Code: "InvalidSignatureException", Message: "The request signature we calculated does not match.\n\n" +
+		"The Canonical String for this request should have been\n'POST\n/\n\nx-amz-security-token:" + token + "'"})
+	step("signature refused", true, StatusStale, true, map[string]error{keyA: ok})
+	api.set(stageCurrent, good, nil)
+	step("recovered again", false, StatusOK, true, map[string]error{keyA: ok})
+
 	api.set(stageCurrent, "", &smithy.GenericAPIError{Code: "AccessDeniedException"})
 	step("access denied revokes", true, StatusRevoked, true, map[string]error{keyA: ErrInvalidKey, keyB: ErrInvalidKey})
 	api.set(stageCurrent, "", context.DeadlineExceeded)
