@@ -405,7 +405,7 @@ func testMotoRevocation(t *testing.T, newClient newClient, srv *mototest.Server,
 // TestCloseStopsRefreshing: Close waits for the loop, which then makes no
 // more calls; Start after ctx ends does not leak.
 func TestCloseStopsRefreshing(t *testing.T) {
-	api := &countingAPI{fakeAPI: &fakeAPI{}}
+	api := &fakeAPI{}
 	api.set(stageCurrent, `{"keys":[]}`, nil)
 	c := New(api, "x", Options{TTL: 10 * time.Millisecond})
 	ctx, cancel := context.WithCancel(t.Context())
@@ -414,25 +414,15 @@ func TestCloseStopsRefreshing(t *testing.T) {
 	c.Start(ctx) // a second Start does nothing
 	time.Sleep(100 * time.Millisecond)
 	c.Close()
-	n := api.calls.Load()
+	n := api.callCount()
 	if n < 2 {
 		t.Errorf("%d calls in 100ms with a 10ms TTL", n)
 	}
 	time.Sleep(50 * time.Millisecond)
-	if got := api.calls.Load(); got != n {
+	if got := api.callCount(); got != n {
 		t.Errorf("calls went on after Close: %d, then %d", n, got)
 	}
 	c.Close() // twice is fine
-}
-
-type countingAPI struct {
-	*fakeAPI
-	calls atomic.Int32
-}
-
-func (c *countingAPI) SecretString(ctx context.Context, secretID, stage string) (string, error) {
-	c.calls.Add(1)
-	return c.fakeAPI.SecretString(ctx, secretID, stage)
 }
 
 func BenchmarkAuthenticate(b *testing.B) {
