@@ -43,8 +43,9 @@ var (
 var problemKinds = []kind{kindMalformed, kindDuplicateKey, kindUnknownField, kindUnauthorized, kindNotFound,
 	kindUnknownModel, kindMethodNotAllowed, kindTooLarge, kindRateLimited, kindMediaType, kindValidation, kindInternal, kindNotReady}
 
-// problem is an error whose detail is safe to show and to log: it never
-// holds a value the client sent.
+// problem is an error answered as a problem document. Its detail never
+// holds a value the client sent, but may echo a name the client sent (an
+// unknown field, a duplicate key), which can look like a value.
 type problem struct {
 	kind   kind
 	detail string
@@ -55,7 +56,9 @@ type problem struct {
 	retryAfter      int    // Retry-After in seconds, for 429 and 503
 }
 
-func (p *problem) Error() string { return p.kind.slug + ": " + p.detail }
+// Error is the kind only: what a log line would carry must not echo the
+// client's names (see detail).
+func (p *problem) Error() string { return p.kind.slug + ": " + p.kind.title }
 
 func newProblem(k kind, detail string) *problem { return &problem{kind: k, detail: detail} }
 
