@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,19 +92,17 @@ type emulator struct {
 	output    *testutil.Buffer // the emulator's and the function's stdout and stderr
 }
 
-// freeLoopbackAddrs returns n loopback addresses whose ports nobody
-// listens on. The listeners stay open until all n are picked, so the
-// kernel cannot hand the same port out twice.
+// freeLoopbackAddrs returns n loopback addresses with different ports
+// nobody listens on.
 func freeLoopbackAddrs(t *testing.T, n int) []string {
 	t.Helper()
+	ports, err := testutil.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var addrs []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
+	for _, p := range ports {
+		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(p))
 	}
 	return addrs
 }

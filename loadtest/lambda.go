@@ -109,14 +109,11 @@ func Median(xs []float64) float64 {
 }
 
 func oneEmulator(rie, bootstrap, name string, env []string, event []byte, warm int) (initMS, coldWall float64, warmMS, warmWall []float64, err error) {
-	p1, err := FreePort()
+	ports, err := testutil.FreePorts(2) // two different ports
 	if err != nil {
 		return 0, 0, nil, nil, err
 	}
-	p2, err := FreePort()
-	if err != nil {
-		return 0, 0, nil, nil, err
-	}
+	p1, p2 := ports[0], ports[1]
 	invokeAddr := "127.0.0.1:" + strconv.Itoa(p1)
 	// #nosec G204 -- the emulator and bootstrap this run built, loopback addresses
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", invokeAddr,

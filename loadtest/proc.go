@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/healthcare-prediction/api/internal/testutil"
 )
 
 // BuildServer builds ./functions/server of the module in the working
@@ -47,12 +48,11 @@ func buildServer(dir, name, tags string) (string, error) {
 
 // FreePort returns a loopback port that was free a moment ago.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := testutil.FreePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
 }
 
 // Proc is a server process (ours or the baseline) whose stdout and stderr
