@@ -30,7 +30,7 @@ type Request struct {
 var Sentinels = []string{
 	"67.123457", "143.987651", "213.456791", "49.876543", "38.765432",
 	"1.234567", "131.246813", "97.531246", "24.681357", "61.482731",
-	"167.123457", "543.987651",
+	"167.123457", "543.987651", "22.345679", "94.135792", "3.246813",
 }
 
 // Predictions is Mix without GET /health.
@@ -43,13 +43,13 @@ func Predictions() []Request { return Mix[:len(Mix)-1] }
 var Mix = []Request{
 	predict("ascvd-pce", `{"age":67.123457,"sex":"male","race":"white","total_cholesterol":213.456791,"hdl_cholesterol":49.876543,"systolic_bp":143.987651,"on_bp_treatment":true,"diabetes":false,"current_smoker":false}`),
 	predict("prevent-10y", `{"age":61.482731,"sex":"female","total_cholesterol":213.456791,"hdl_cholesterol":49.876543,"systolic_bp":131.246813,"on_bp_treatment":true,"on_statin":false,"diabetes":true,"current_smoker":false,"bmi":24.681357,"egfr":97.531246}`),
-	predict("news2", `{"respiratory_rate":22,"spo2":94,"on_oxygen":true,"systolic_bp":131.246813,"pulse":97.531246,"consciousness":"alert","temperature":38.765432}`),
+	predict("news2", `{"respiratory_rate":22.345679,"spo2":94.135792,"on_oxygen":true,"systolic_bp":131.246813,"pulse":97.531246,"consciousness":"alert","temperature":38.765432}`),
 	predict("ascvd-pce", `{"age":61.482731,"sex":"female","race":"african_american","total_cholesterol":213.456791,"hdl_cholesterol":49.876543,"systolic_bp":131.246813,"on_bp_treatment":false,"diabetes":true,"current_smoker":true}`),
 	predict("qsofa", `{"respiratory_rate":24.681357,"systolic_bp":97.531246,"gcs":14}`),
 	predict("cha2ds2-vasc", `{"age":67.123457,"sex":"female","chf":false,"hypertension":true,"diabetes":true,"stroke_tia_thromboembolism":false,"vascular_disease":false}`),
 	predict("ckd-epi-2021", `{"creatinine":1.234567,"age":67.123457,"sex":"male"}`),
 	predict("framingham-cvd", `{"age":61.482731,"sex":"female","total_cholesterol":213.456791,"hdl_cholesterol":49.876543,"systolic_bp":143.987651,"on_bp_treatment":false,"diabetes":false,"current_smoker":true}`),
-	predict("meld-3.0", `{"bilirubin":1.234567,"creatinine":1.234567,"inr":1.234567,"sodium":131.246813,"albumin":3.2,"sex":"female","dialysis_twice_past_week":false}`),
+	predict("meld-3.0", `{"bilirubin":1.234567,"creatinine":1.234567,"inr":1.234567,"sodium":131.246813,"albumin":3.246813,"sex":"female","dialysis_twice_past_week":false}`),
 	{Method: "GET", Path: "/health"},
 }
 
@@ -131,7 +131,9 @@ func ScanSentinels(paths []string) []string {
 // containsNumber reports whether number occurs in line as a number of
 // its own: no digit right next to it, and no decimal point next to it
 // that has a digit beyond (as in "67.123457.1"). A point with no digit
-// beyond, as a full stop in "age 67.123457.", does not hide it.
+// beyond, as a full stop in "age 67.123457.", does not hide it, nor do
+// trailing zeros, a fixed-precision print of the same value
+// ("67.12345700").
 func containsNumber(line []byte, number string) bool {
 	isDigit := func(c byte) bool { return c >= '0' && c <= '9' }
 	for i := 0; ; {
@@ -142,8 +144,12 @@ func containsNumber(line []byte, number string) bool {
 		start, end := i+j, i+j+len(number)
 		before := start > 0 && (isDigit(line[start-1]) ||
 			line[start-1] == '.' && start > 1 && isDigit(line[start-2]))
-		after := end < len(line) && (isDigit(line[end]) ||
-			line[end] == '.' && end+1 < len(line) && isDigit(line[end+1]))
+		k := end
+		for k < len(line) && line[k] == '0' {
+			k++
+		}
+		after := k < len(line) && (isDigit(line[k]) ||
+			line[k] == '.' && k+1 < len(line) && isDigit(line[k+1]))
 		if !before && !after {
 			return true
 		}

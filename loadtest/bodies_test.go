@@ -23,6 +23,10 @@ func TestContainsNumber(t *testing.T) {
 		{`{"time":"2026-11-26T08:10:41.2345678Z","msg":"request"}`, "1.234567", false},
 		{`{"v":167.123457}`, "67.123457", false},
 		{`{"v":67.1234571}`, "67.123457", false},
+		{`{"v":67.1234570001}`, "67.123457", false},
+		// Trailing zeros: the same value printed with fixed precision.
+		{`{"v":67.12345700}`, "67.123457", true},
+		{`age 67.1234570.`, "67.123457", true},
 		{`{"v":67.123457.1}`, "67.123457", false},
 		{`{"v":"1.67.123457"}`, "67.123457", false},
 		{`{"msg":"request","status":200}`, "67.123457", false},
