@@ -62,6 +62,15 @@ func New(logPath string) (*Server, error) {
 	return &Server{URL: "http://127.0.0.1:" + strconv.Itoa(port), port: port, log: logPath}, nil
 }
 
+// Start is New, then Server.Start.
+func Start(logPath string) (*Server, error) {
+	s, err := New(logPath)
+	if err != nil {
+		return nil, err
+	}
+	return s, s.Start()
+}
+
 // Start starts the server, empty, and waits until it answers (at most
 // 30 s).
 func (s *Server) Start() error {

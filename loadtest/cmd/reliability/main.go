@@ -111,9 +111,12 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rehearsalBin, err := loadtest.BuildRehearsalServer(dir)
-	if err != nil {
-		return err
+	selected := func(name string) bool { return *only == "" || slices.Contains(strings.Split(*only, ","), name) }
+	var rehearsalBin string
+	if selected("panic") {
+		if rehearsalBin, err = loadtest.BuildRehearsalServer(dir); err != nil {
+			return err
+		}
 	}
 	shared := &instances{}
 	fmt.Fprintf(stdout, "timings: %s\n", timings)
@@ -133,7 +136,7 @@ func run(args []string, stdout io.Writer) error {
 	for _, lane := range lanes {
 		wg.Go(func() {
 			for _, s := range lane {
-				if (*only != "" && !slices.Contains(strings.Split(*only, ","), s.name)) || ctx.Err() != nil {
+				if !selected(s.name) || ctx.Err() != nil {
 					continue
 				}
 				t0 := time.Now()
@@ -235,10 +238,8 @@ func sigterm(e *env) []string {
 		if resp.StatusCode != b.Status {
 			problems = append(problems, fmt.Sprintf("%s: status %d, want %d", b.Name, resp.StatusCode, b.Status))
 		}
-		for _, s := range loadtest.Sentinels {
-			if strings.Contains(string(body), s) {
-				problems = append(problems, fmt.Sprintf("%s: the answer echoes %s", b.Name, s))
-			}
+		for _, s := range echoes(body) {
+			problems = append(problems, fmt.Sprintf("%s: the answer echoes %s", b.Name, s))
 		}
 	}
 	e.printf("%d refusals carrying sentinel values sent (out of range, malformed, bad unit, values in the URL, ...)", len(loadtest.BadRequests))
@@ -397,13 +398,7 @@ func rolling(e *env) []string {
 	if err := waitUp(h, []int{0, 1, 2}, 3*t.ReadyPeriod+5*time.Second); err != nil {
 		return []string{err.Error()}
 	}
-	ctx, cancel := context.WithCancel(e.ctx)
-	defer cancel()
-	steady := loadtest.NewSteady(e.rate, func() string { return h.URL })
-	var sum loadtest.Summary
-	done := make(chan struct{})
-	go func() { sum = steady.Run(ctx, time.Hour); close(done) }()
-
+	stopLoad := e.background(e.rate, func() string { return h.URL })
 	var problems []string
 	kills := 0
 	time.Sleep(2 * time.Second)
@@ -450,8 +445,7 @@ func rolling(e *env) []string {
 			i, t.PreStop, exitCode(exitErr), exitAfter.Seconds(), afterReady, time.Since(started).Seconds(), time.Since(t0).Seconds())
 	}
 	time.Sleep(2 * time.Second)
-	cancel()
-	<-done
+	sum := stopLoad()
 	e.printf("steady %d rps through haproxy: %s", e.rate, sum)
 	e.printf("SIGKILLs needed: %d", kills)
 	if sum.Failed > 0 {
@@ -515,13 +509,24 @@ func (e *env) phase(p *loadtest.Proc, d time.Duration) phaseResult {
 	return r
 }
 
-// background runs steady load at rate against p until the returned stop
+// echoes lists the sentinel values an answer's body carries.
+func echoes(body []byte) []string {
+	var found []string
+	for _, s := range loadtest.Sentinels {
+		if bytes.Contains(body, []byte(s)) {
+			found = append(found, s)
+		}
+	}
+	return found
+}
+
+// background runs steady load at rate against url until the returned stop
 // is called, which returns its summary.
-func (e *env) background(rate int, p *loadtest.Proc) (stop func() loadtest.Summary) {
+func (e *env) background(rate int, url func() string) (stop func() loadtest.Summary) {
 	ctx, cancel := context.WithCancel(e.ctx)
 	var sum loadtest.Summary
 	done := make(chan struct{})
-	go func() { sum = loadtest.NewSteady(rate, p.URL).Run(ctx, time.Hour); close(done) }()
+	go func() { sum = loadtest.NewSteady(rate, url).Run(ctx, time.Hour); close(done) }()
 	return func() loadtest.Summary {
 		cancel()
 		<-done
@@ -544,7 +549,7 @@ func apiKeysCheck(base string) string {
 // second; moto is killed (connection refused), then started again, then
 // paused (hung). Requests keep being authenticated from the cached keys.
 func secretsOutage(e *env) []string {
-	m, err := startMoto(filepath.Join(e.dir, "moto-secrets.log"))
+	m, err := moto.Start(filepath.Join(e.dir, "moto-secrets.log"))
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -600,21 +605,12 @@ func secretsOutage(e *env) []string {
 	return problems
 }
 
-// startMoto starts a moto_server logging to logPath.
-func startMoto(logPath string) (*moto.Server, error) {
-	m, err := moto.New(logPath)
-	if err != nil {
-		return nil, err
-	}
-	return m, m.Start()
-}
-
 // cloudwatchOutage: metrics also go to CloudWatch (moto) every second;
 // moto is killed, then started and paused, and finally the server gets
 // SIGTERM while CloudWatch still hangs: its last flush is bounded, so it
 // exits 0 before the grace period ends.
 func cloudwatchOutage(e *env) []string {
-	m, err := startMoto(filepath.Join(e.dir, "moto-cloudwatch.log"))
+	m, err := moto.Start(filepath.Join(e.dir, "moto-cloudwatch.log"))
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -697,10 +693,11 @@ func slowClients(e *env) []string {
 	}
 	defer p.Kill()
 	var problems []string
-	stopLoad := e.background(50, p)
+	stopLoad := e.background(50, p.URL)
 	time.Sleep(time.Second)
 	g0, err := loadtest.Gauge(p.URL()+"/metrics", "go_goroutines")
 	if err != nil {
+		stopLoad()
 		return []string{err.Error()}
 	}
 	cut := make([]time.Duration, conns)
@@ -775,7 +772,7 @@ func panics(e *env) []string {
 	}
 	defer p.Kill()
 	var problems []string
-	stopLoad := e.background(e.rate, p)
+	stopLoad := e.background(e.rate, p.URL)
 	const n = 100
 	body := `{"model":"rehearsal-panic","inputs":{"age":67.123457,"systolic_bp":143.987651}}`
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -795,8 +792,12 @@ func panics(e *env) []string {
 			Type      string `json:"type"`
 			RequestID string `json:"request_id"`
 		}
-		_ = json.NewDecoder(resp.Body).Decode(&pb)
+		answer, _ := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
+		_ = json.Unmarshal(answer, &pb)
+		for _, s := range echoes(answer) {
+			problems = append(problems, fmt.Sprintf("panicking request %d: the answer echoes %s", i, s))
+		}
 		if resp.StatusCode == http.StatusInternalServerError && strings.HasSuffix(pb.Type, ":internal") && pb.RequestID == fmt.Sprintf("rehearsal-panic-%d", i) {
 			answered++
 		}
