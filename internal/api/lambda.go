@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -41,7 +40,7 @@ func LambdaHandler(h http.Handler) func(context.Context, json.RawMessage) (any, 
 			if path == "" {
 				path = e.RequestContext.HTTP.Path // as api-proxy falls back
 			}
-			if !urlParses(e.RequestContext.DomainName, path, e.RawQueryString) {
+			if !requestBuilds(e.RequestContext.HTTP.Method, e.RequestContext.DomainName, path, e.RawQueryString) {
 				return nil, errUnparsableAddress
 			}
 			dropForged(e.Headers)
@@ -52,7 +51,7 @@ func LambdaHandler(h http.Handler) func(context.Context, json.RawMessage) (any, 
 			return nil, errors.New("event is not an API Gateway payload 1.0 request")
 		}
 		// api-proxy escapes payload 1.0 query parameters itself.
-		if !urlParses(e.RequestContext.DomainName, e.Path, "") {
+		if !requestBuilds(e.HTTPMethod, e.RequestContext.DomainName, e.Path, "") {
 			return nil, errUnparsableAddress
 		}
 		dropForged(e.Headers)
@@ -61,13 +60,15 @@ func LambdaHandler(h http.Handler) func(context.Context, json.RawMessage) (any, 
 	}
 }
 
-var errUnparsableAddress = errors.New("event's path is not a valid URL path")
+var errUnparsableAddress = errors.New("event's method or path is not valid for an HTTP request")
 
-// urlParses reports whether the URL api-proxy builds from an event parses.
-// When it does not, api-proxy prints that URL, query string included, to
-// stdout and stderr, and returns it in its error: clinical values sent in a
-// URL would reach the logs. Such events are refused before they get there.
-func urlParses(domain, path, rawQuery string) bool {
+// requestBuilds reports whether the request api-proxy builds from an event,
+// with the same http.NewRequest call, can be built. When it cannot (a path
+// that does not parse, a method that is no token), api-proxy prints the
+// method and path, or the whole URL with its query string, to stdout and
+// stderr, and returns it in its error: clinical values sent in a URL would
+// reach the logs. Such events are refused before they get there.
+func requestBuilds(method, domain, path, rawQuery string) bool {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
@@ -75,7 +76,7 @@ func urlParses(domain, path, rawQuery string) bool {
 	if rawQuery != "" {
 		u += "?" + rawQuery
 	}
-	_, err := url.Parse(u)
+	_, err := http.NewRequest(strings.ToUpper(method), u, nil)
 	return err == nil
 }
 

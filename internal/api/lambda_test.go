@@ -555,6 +555,16 @@ func TestLambdaUnparsableAddressStaysOutOfLogs(t *testing.T) {
 			e["rawPath"] = "/models/\n"
 			e["rawQueryString"] = "age=" + value
 		}),
+		// A method that is no token: api-proxy prints the method and path.
+		"http bad method": editEvent(t, readEvent(t, "http-get-model.json"), func(e map[string]any) {
+			e["rawPath"] = "/models/" + value
+			e["requestContext"].(map[string]any)["http"].(map[string]any)["method"] = "GET /models/" + value
+			e["requestContext"].(map[string]any)["http"].(map[string]any)["path"] = "/models/" + value
+		}),
+		"rest bad method": editEvent(t, readEvent(t, "rest-get-model.json"), func(e map[string]any) {
+			e["path"] = "/models/" + value
+			e["httpMethod"] = "GET /models/" + value
+		}),
 	}
 	for name, event := range events {
 		t.Run(name, func(t *testing.T) {
