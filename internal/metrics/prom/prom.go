@@ -29,9 +29,9 @@ type Recorder struct {
 	inFlight    prometheus.Gauge
 	keyFailures prometheus.Counter
 
-	// series caches the children of requests and duration per label set,
-	// so a request does not hash its labels twice: the label sets are
-	// bounded (route patterns, methods, status classes).
+	// series caches the children of requests, duration and predictions
+	// per label set, so a request hashes no labels: the label sets are
+	// bounded (route patterns, methods, status classes, catalog models).
 	mu     sync.RWMutex
 	series map[seriesKey]requestSeries
 }
@@ -39,11 +39,13 @@ type Recorder struct {
 type seriesKey struct {
 	operation string
 	class     int
+	model     string // a predicted model's id (from the catalog), or ""
 }
 
 type requestSeries struct {
-	requests prometheus.Counter
-	duration prometheus.Observer
+	requests    prometheus.Counter
+	duration    prometheus.Observer
+	predictions prometheus.Counter // nil unless the key has a model
 }
 
 // New registers the service's metrics, build info and the Go and
@@ -88,11 +90,15 @@ func New(version, commit string) *Recorder {
 
 // Request implements Recorder.
 func (p *Recorder) Request(_ context.Context, r metrics.Request) {
-	s := p.requestSeries(seriesKey{r.Operation, r.Status / 100})
+	k := seriesKey{operation: r.Operation, class: r.Status / 100}
+	if r.Predicted() {
+		k.model = r.Model
+	}
+	s := p.requestSeries(k)
 	s.requests.Inc()
 	s.duration.Observe(r.Duration.Seconds())
-	if r.Predicted() {
-		p.predictions.WithLabelValues(r.Model).Inc()
+	if s.predictions != nil {
+		s.predictions.Inc()
 	}
 }
 
@@ -105,7 +111,10 @@ func (p *Recorder) requestSeries(k seriesKey) requestSeries {
 	}
 	method, route, _ := strings.Cut(k.operation, " ")
 	class := strconv.Itoa(k.class) + "xx"
-	s = requestSeries{p.requests.WithLabelValues(route, method, class), p.duration.WithLabelValues(route, method, class)}
+	s = requestSeries{requests: p.requests.WithLabelValues(route, method, class), duration: p.duration.WithLabelValues(route, method, class)}
+	if k.model != "" {
+		s.predictions = p.predictions.WithLabelValues(k.model)
+	}
 	p.mu.Lock()
 	p.series[k] = s
 	p.mu.Unlock()
