@@ -1,0 +1,820 @@
+package deploy
+
+// Tests of what CloudFormation deploys: template.yaml as the SAM
+// translator turns it into plain CloudFormation (the same samtranslator
+// cfn-lint uses), for the parameters each environment deploys with.
+
+import (
+	"encoding/json"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/healthcare-prediction/api/internal/api"
+)
+
+var translations sync.Map // strings.Join(params, " ") → func() (map[string]any, error)
+
+// translated returns template.yaml translated by samtranslator with the
+// given parameter overrides (Name=Value), once per set of parameters.
+func translated(t *testing.T, params ...string) map[string]any {
+	t.Helper()
+	key := strings.Join(params, " ")
+	f, _ := translations.LoadOrStore(key, sync.OnceValues(func() (map[string]any, error) {
+		args := append([]string{filepath.Join("testdata", "samtranslate.py"), filepath.Join(root, "template.yaml")}, params...)
+		cmd := exec.Command("python3", args...)
+		cmd.Env = append(os.Environ(), "AWS_DEFAULT_REGION=eu-west-1")
+		out, err := cmd.Output()
+		if err != nil {
+			var stderr string
+			if e, ok := err.(*exec.ExitError); ok {
+				stderr = string(e.Stderr)
+			}
+			return nil, fmt.Errorf("samtranslate %s: %v\n%s", key, err, stderr)
+		}
+		var tpl map[string]any
+		if err := json.Unmarshal(out, &tpl); err != nil {
+			return nil, fmt.Errorf("samtranslate %s: %v", key, err)
+		}
+		return tpl, nil
+	}))
+	tpl, err := f.(func() (map[string]any, error))()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+// deployments are the parameter sets the tests translate the template
+// with: its defaults, and each samconfig.toml environment's overrides
+// (prod with the AlarmEmail its rule requires).
+func deployments(t *testing.T) map[string][]string {
+	t.Helper()
+	out := map[string][]string{"defaults": nil}
+	for env, overrides := range samconfigOverrides(t) {
+		if env == "prod" {
+			overrides = append(slices.Clone(overrides), "AlarmEmail=oncall@example.org")
+		}
+		out["samconfig "+env] = overrides
+	}
+	return out
+}
+
+// ------------------------------------------------------- gateway responses
+
+// gatewayResponses are the answers API Gateway gives itself, with the
+// status each must have (0: keeps its own) and whether it carries
+// Retry-After.
+var gatewayResponses = map[string]struct {
+	status     int
+	retryAfter bool
+}{
+	"MISSING_AUTHENTICATION_TOKEN": {404, false}, // unknown path or method
+	"RESOURCE_NOT_FOUND":           {404, false},
+	"THROTTLED":                    {429, true},
+	"QUOTA_EXCEEDED":               {429, true},
+	"WAF_FILTERED":                 {403, false},
+	"ACCESS_DENIED":                {403, false},
+	"REQUEST_TOO_LARGE":            {413, false},
+	"UNSUPPORTED_MEDIA_TYPE":       {415, false},
+	"INTEGRATION_TIMEOUT":          {504, false},
+	"INTEGRATION_FAILURE":          {502, false},
+	"DEFAULT_4XX":                  {0, false},
+	"DEFAULT_5XX":                  {0, false},
+}
+
+var contextVar = regexp.MustCompile(`\$context\.[A-Za-z.]+`)
+
+// TestGatewayResponses proves every answer API Gateway makes itself speaks
+// our error contract: an RFC 9457 problem document with a type URN the
+// README documents, no caching, the gateway's request id, Retry-After on
+// 429, and never the gateway's own message (some echo request headers).
+func TestGatewayResponses(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := translated(t)
+	responses := mapAt(tpl, "Resources", "Api", "Properties", "Body", "x-amazon-apigateway-gateway-responses")
+	if responses == nil {
+		t.Fatal("the translated Api has no x-amazon-apigateway-gateway-responses: GatewayResponses must stay in the inline DefinitionBody")
+	}
+	for typ, want := range gatewayResponses {
+		t.Run(typ, func(t *testing.T) {
+			r := mapAt(responses, typ)
+			if r == nil {
+				t.Fatalf("no gateway response %s: API Gateway answers it in its own format", typ)
+			}
+			status, _ := strconv.Atoi(str(r, "statusCode"))
+			if status != want.status {
+				t.Errorf("statusCode %d, want %d", status, want.status)
+			}
+			headers := mapAt(r, "responseParameters")
+			for h, v := range map[string]string{
+				"Content-Type":           "'application/problem+json'",
+				"Cache-Control":          "'no-store'",
+				"X-Content-Type-Options": "'nosniff'",
+			} {
+				if got := str(headers, "gatewayresponse.header."+h); got != v {
+					t.Errorf("header %s = %q, want %q", h, got, v)
+				}
+			}
+			if retry := str(headers, "gatewayresponse.header.Retry-After"); want.retryAfter != (retry != "") {
+				t.Errorf("Retry-After %q; want one: %v", retry, want.retryAfter)
+			} else if want.retryAfter && !regexp.MustCompile(`^'[1-9][0-9]*'$`).MatchString(retry) {
+				t.Errorf("Retry-After %q is not a static number of seconds", retry)
+			}
+			templates := mapAt(r, "responseTemplates")
+			if len(templates) != 1 || str(templates, "application/json") == "" {
+				t.Fatalf("responseTemplates %v, want one application/json template", templates)
+			}
+			body := str(templates, "application/json")
+			for _, v := range contextVar.FindAllString(body, -1) {
+				if v != "$context.requestId" && v != "$context.error.responseType" {
+					t.Errorf("the body uses %s: only the request id and the response type (an enum) are safe to echo", v)
+				}
+			}
+			var doc map[string]any
+			if err := json.Unmarshal([]byte(contextVar.ReplaceAllString(body, "x")), &doc); err != nil {
+				t.Fatalf("body is not JSON once API Gateway fills in $context: %v\n%s", err, body)
+			}
+			typeURN, _ := doc["type"].(string)
+			slug, ok := strings.CutPrefix(typeURN, "urn:healthcare-api:problem:")
+			if !ok || !strings.Contains(string(readme), "`"+slug+"`") {
+				t.Errorf("type %q is not one of the README's urn:healthcare-api:problem: types", typeURN)
+			}
+			for _, k := range []string{"title", "detail"} {
+				if s, _ := doc[k].(string); s == "" {
+					t.Errorf("no %s", k)
+				}
+			}
+			if got, ok := doc["status"].(float64); want.status != 0 && (!ok || int(got) != want.status) {
+				t.Errorf("body status %v, want %d", doc["status"], want.status)
+			} else if want.status == 0 && ok {
+				t.Errorf("body status %v on a response that keeps its own status", got)
+			}
+			if !strings.Contains(body, `"request_id":"$context.requestId"`) {
+				t.Error(`body lacks "request_id":"$context.requestId"`)
+			}
+		})
+	}
+}
+
+// TestAccessLog: the access log is one JSON object a line, joins the
+// function's log line through the Lambda request id, and records no
+// header, body or query value.
+func TestAccessLog(t *testing.T) {
+	tpl := translated(t)
+	format := str(tpl, "Resources", "ApiStage", "Properties", "AccessLogSetting", "Format")
+	var doc map[string]string
+	if err := json.Unmarshal([]byte(format), &doc); err != nil {
+		t.Fatalf("access log format is not a JSON object: %v\n%s", err, format)
+	}
+	if doc["integrationRequestId"] != "$context.integration.requestId" {
+		t.Errorf("integrationRequestId = %q, want $context.integration.requestId (the Lambda request id in the function's log)", doc["integrationRequestId"])
+	}
+	if doc["requestId"] != "$context.requestId" || doc["stage"] != "$context.stage" || doc["status"] != "$context.status" {
+		t.Errorf("requestId, stage and status must be logged (the 401/429 metric filters read stage and status): %v", doc)
+	}
+	for k, v := range doc {
+		for _, bad := range []string{"$input", "$context.path", "$context.identity.user", "$context.authorizer", "$method", "header", "querystring"} {
+			if strings.Contains(v, bad) {
+				t.Errorf("%s = %s: the access log must not record request values", k, v)
+			}
+		}
+	}
+}
+
+// ------------------------------------------------------------------ alarms
+
+// TestAlarmsSelectOneEnvironment proves, on what CloudFormation deploys
+// for each environment, that every alarm selects this environment only:
+// our metrics by their Environment dimension, AWS metrics by this stack's
+// own API stage and functions; so a 5xx in dev or on EKS never pages prod.
+func TestAlarmsSelectOneEnvironment(t *testing.T) {
+	for name, params := range deployments(t) {
+		t.Run(name, func(t *testing.T) {
+			tpl := translated(t, params...)
+			res := mapAt(tpl, "Resources")
+			checked := 0
+			for id, r := range res {
+				if str(r, "Type") != "AWS::CloudWatch::Alarm" {
+					continue
+				}
+				p := mapAt(r, "Properties")
+				var metrics []map[string]any
+				if str(p, "MetricName") != "" {
+					metrics = append(metrics, p)
+				}
+				for _, m := range listAt(p, "Metrics") {
+					if ms := mapAt(m, "MetricStat", "Metric"); ms != nil {
+						metrics = append(metrics, ms)
+					}
+				}
+				if len(metrics) == 0 {
+					t.Errorf("%s has no metric", id)
+				}
+				for _, m := range metrics {
+					checked++
+					dims := map[string]any{}
+					for _, d := range listAt(m, "Dimensions") {
+						dims[str(d, "Name")] = at(d, "Value")
+					}
+					where := id + " " + str(m, "Namespace") + "/" + str(m, "MetricName")
+					switch ns := str(m, "Namespace"); {
+					case strings.HasPrefix(ns, "HealthcareAPI"):
+						if str(dims["Environment"], "Ref") != "Stage" {
+							t.Errorf("%s: Environment dimension %v, want !Ref Stage", where, dims["Environment"])
+						}
+					case ns == "AWS/ApiGateway":
+						if str(dims["Stage"], "Ref") != "Stage" || str(dims["ApiName"], "Fn::Sub") != "${AWS::StackName}" {
+							t.Errorf("%s: dimensions %v, want this stack's API and stage", where, dims)
+						}
+					case ns == "AWS/Lambda":
+						fn := str(dims["FunctionName"], "Ref")
+						if fn == "" && str(m, "MetricName") != "ClaimedAccountConcurrency" {
+							t.Errorf("%s: no FunctionName of this stack: %v", where, dims)
+						} else if fn != "" && str(res, fn, "Type") != "AWS::Lambda::Function" {
+							t.Errorf("%s: FunctionName %q is no function of this stack", where, fn)
+						}
+					case ns == "AWS/Logs":
+						if str(dims["LogGroupName"], "Ref") == "" {
+							t.Errorf("%s: no LogGroupName of this stack", where)
+						}
+					default:
+						t.Errorf("%s: namespace %q is not checked here; add it", where, ns)
+					}
+				}
+			}
+			if checked < 20 {
+				t.Fatalf("checked only %d alarm metrics; the translation or the parser is broken", checked)
+			}
+		})
+	}
+}
+
+// TestAlarmRouting: only the composite "service unhealthy" alarm pages
+// (critical topic); every other alarm goes to the warning topic; the
+// composite is built from the alarms clients feel.
+func TestAlarmRouting(t *testing.T) {
+	tpl := translated(t, "Stage=prod", "AlarmEmail=oncall@example.org")
+	res := mapAt(tpl, "Resources")
+	critical := 0
+	for id, r := range res {
+		p := mapAt(r, "Properties")
+		switch str(r, "Type") {
+		case "AWS::CloudWatch::CompositeAlarm":
+			critical++
+			for _, k := range []string{"AlarmActions", "OKActions"} {
+				if got := listAt(p, k); len(got) != 1 || str(got[0], "Ref") != "AlarmTopic" {
+					t.Errorf("%s: %s = %v, want [!Ref AlarmTopic] (critical)", id, k, got)
+				}
+			}
+			rule := fmt.Sprint(at(p, "AlarmRule"))
+			for _, part := range []string{"Api5xxRateAlarm", "ApiLatencyAlarm"} {
+				if !strings.Contains(rule, part) {
+					t.Errorf("%s: AlarmRule %s lacks %s", id, rule, part)
+				}
+			}
+		case "AWS::CloudWatch::Alarm":
+			for _, k := range []string{"AlarmActions", "OKActions"} {
+				if got := listAt(p, k); len(got) != 1 || str(got[0], "Ref") != "WarningTopic" {
+					t.Errorf("%s: %s = %v, want [!Ref WarningTopic]", id, k, got)
+				}
+			}
+		}
+	}
+	if critical != 1 {
+		t.Errorf("%d composite alarms, want the one service-unhealthy alarm", critical)
+	}
+	if str(res, "AlarmEmailSubscription", "Properties", "TopicArn", "Ref") != "AlarmTopic" {
+		t.Error("AlarmEmail must subscribe to the critical topic")
+	}
+}
+
+// TestErrorRateAlarmsNeedVolume: a rate alarm cannot fire on two errors
+// among three requests at night.
+func TestErrorRateAlarmsNeedVolume(t *testing.T) {
+	tpl := loadTemplate(t)
+	for _, id := range []string{"Api5xxRateAlarm", "Api4xxRateAlarm", "ApiLatencyAlarm"} {
+		var expr string
+		for _, m := range listAt(tpl, "Resources", id, "Properties", "Metrics") {
+			if at(m, "ReturnData") == true {
+				expr = str(m, "Expression", "Fn::Sub")
+			}
+		}
+		if !strings.HasPrefix(expr, "IF(requests >= ${AlarmMinRequests},") {
+			t.Errorf("%s: expression %q does not require AlarmMinRequests requests first", id, expr)
+		}
+	}
+	for _, want := range []string{"UnauthorizedAlarm", "TooManyRequestsAlarm", "ApiLatencyAlarm", "Api4xxRateAlarm"} {
+		if at(tpl, "Resources", want) == nil {
+			t.Errorf("no %s", want)
+		}
+	}
+	// Concurrency headroom, whichever way the functions get concurrency.
+	for _, c := range [][]string{nil, {"ReservedConcurrency=5"}} {
+		res := mapAt(translated(t, c...), "Resources")
+		if res["FunctionConcurrencyAlarm"] == nil && res["AccountConcurrencyAlarm"] == nil {
+			t.Errorf("parameters %v: no concurrency-headroom alarm", c)
+		}
+	}
+}
+
+// --------------------------------------------------------------- canaries
+
+// TestCanaries proves, on the translated template with canaries on, that
+// each function's deployment is gated by an alarm on its NEW version only
+// (alias traffic it executed and its own 5xx), that the pre-traffic hook
+// runs before any traffic shifts and may invoke exactly the new versions,
+// and that CodeDeploy's role has a short explicit name.
+func TestCanaries(t *testing.T) {
+	tpl := translated(t, "Stage=prod", "AlarmEmail=oncall@example.org", "CanaryDeployments=true")
+	res := mapAt(tpl, "Resources")
+	hookEnv := mapAt(res, "PreTrafficHookFunction", "Properties", "Environment", "Variables")
+	var hookInvokes []string
+	for _, s := range statements(res, "PreTrafficHookRole") {
+		if str(s, "Sid") == "InvokeNewVersions" {
+			for _, r := range listAt(s, "Resource") {
+				hookInvokes = append(hookInvokes, str(r, "Ref"))
+			}
+		}
+	}
+	for _, fn := range []string{"Info", "Health", "Predict"} {
+		t.Run(fn, func(t *testing.T) {
+			version := ""
+			for id, r := range res {
+				if str(r, "Type") == "AWS::Lambda::Version" && str(r, "Properties", "FunctionName", "Ref") == fn+"Function" {
+					version = id
+				}
+			}
+			if version == "" {
+				t.Fatalf("no AWS::Lambda::Version of %sFunction", fn)
+			}
+			group := mapAt(res, fn+"FunctionDeploymentGroup", "Properties")
+			alarms := listAt(group, "AlarmConfiguration", "Alarms")
+			if len(alarms) != 1 || str(alarms[0], "Name", "Ref") != fn+"CanaryAlarm" {
+				t.Errorf("deployment group alarms %v, want only %sCanaryAlarm (the new version's own)", alarms, fn)
+			}
+			if res, _ := getAtt(group["ServiceRoleArn"]); res != "CodeDeployRole" {
+				t.Errorf("deployment group role %v, want CodeDeployRole", group["ServiceRoleArn"])
+			}
+			update := mapAt(res, fn+"FunctionAliaslive", "UpdatePolicy", "CodeDeployLambdaAliasUpdate")
+			if str(update, "BeforeAllowTrafficHook", "Ref") != "PreTrafficHookFunction" {
+				t.Errorf("alias update has no BeforeAllowTrafficHook PreTrafficHookFunction: %v", update)
+			}
+			found := map[string]bool{}
+			for _, m := range listAt(res, fn+"CanaryAlarm", "Properties", "Metrics") {
+				ms := mapAt(m, "MetricStat", "Metric")
+				if ms == nil {
+					continue
+				}
+				dims := map[string]any{}
+				for _, d := range listAt(ms, "Dimensions") {
+					dims[str(d, "Name")] = at(d, "Value")
+				}
+				newVersion := func(k string) bool {
+					res, attr := getAtt(dims[k])
+					return res == version && attr == "Version"
+				}
+				switch str(ms, "Namespace") + " " + str(ms, "MetricName") {
+				case "AWS/Lambda Errors":
+					found["lambda"] = newVersion("ExecutedVersion") &&
+						str(dims["Resource"], "Fn::Sub") == "${"+fn+"Function}:live" &&
+						str(dims["FunctionName"], "Ref") == fn+"Function"
+				case "HealthcareAPI ServerErrors":
+					found["ours"] = newVersion("FunctionVersion") && str(dims["FunctionName"], "Ref") == fn+"Function" &&
+						str(dims["Environment"], "Ref") == "Stage"
+				}
+			}
+			if !found["lambda"] || !found["ours"] {
+				t.Errorf("%sCanaryAlarm must watch AWS/Lambda Errors (FunctionName, Resource <fn>:live, ExecutedVersion = %s.Version) and our ServerErrors (FunctionVersion = the same): found %v", fn, version, found)
+			}
+			envName := strings.ToUpper(fn) + "_VERSION_ARN"
+			if str(hookEnv, envName, "Ref") != version {
+				t.Errorf("hook %s = %v, want !Ref %s (the new version)", envName, hookEnv[envName], version)
+			}
+			if !slices.Contains(hookInvokes, version) {
+				t.Errorf("the hook's role may not invoke %s (it invokes %v)", version, hookInvokes)
+			}
+		})
+	}
+	if len(hookInvokes) != 3 {
+		t.Errorf("the hook may invoke %v; want exactly the three new versions", hookInvokes)
+	}
+	name := at(loadTemplate(t), "Resources", "CodeDeployRole", "Properties", "RoleName", "Fn::Sub")
+	if name != "${AWS::StackName}-codedeploy" {
+		t.Fatalf("CodeDeployRole RoleName %v, want !Sub ${AWS::StackName}-codedeploy (explicit, and under the CI role's stack-name scope)", name)
+	}
+	text, err := os.ReadFile(filepath.Join(root, "samconfig.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`stack_name = "([^"]+)"`).FindAllStringSubmatch(string(text), -1) {
+		if n := len(m[1] + "-codedeploy"); n > 64 {
+			t.Errorf("stack %s: the CodeDeploy role name would be %d characters; IAM allows 64", m[1], n)
+		}
+	}
+}
+
+// ------------------------------------------------------------- prod rules
+
+// TestProdRules: prod cannot deploy without someone to page; staging and
+// prod run the web ACL and canaries; every environment pins its region.
+func TestProdRules(t *testing.T) {
+	tpl := loadTemplate(t)
+	rules := mapAt(tpl, "Rules")
+	eval := func(params map[string]string) (failed []string) {
+		for name, r := range rules {
+			if !evalCondition(t, at(r, "RuleCondition"), params, tpl) {
+				continue
+			}
+			for _, a := range listAt(r, "Assertions") {
+				if !evalCondition(t, at(a, "Assert"), params, tpl) {
+					failed = append(failed, name)
+				}
+			}
+		}
+		return failed
+	}
+	overrides := samconfigOverrides(t)
+	for _, env := range []string{"prod", "staging"} {
+		params := map[string]string{}
+		for _, kv := range overrides[env] {
+			k, v, _ := strings.Cut(kv, "=")
+			params[k] = v
+		}
+		for _, k := range []string{"CreateWebAcl", "CanaryDeployments", "TracingEnabled"} {
+			if params[k] != "true" {
+				t.Errorf("samconfig %s: %s=%q, want true", env, k, params[k])
+			}
+		}
+		if params["Stage"] != env {
+			t.Errorf("samconfig %s: Stage=%q", env, params["Stage"])
+		}
+		if env == "prod" {
+			if got := eval(params); !slices.Contains(got, "ProdPagesSomeone") {
+				t.Errorf("prod without AlarmEmail passes the template's rules (failed: %v)", got)
+			}
+			params["AlarmEmail"] = "oncall@example.org"
+			if got := eval(params); len(got) != 0 {
+				t.Errorf("prod with AlarmEmail fails rules %v", got)
+			}
+		}
+	}
+	if got := eval(map[string]string{"CreateWebAcl": "true", "WafWebAclArn": "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/x/y"}); !slices.Contains(got, "OneWebAcl") {
+		t.Errorf("CreateWebAcl with WafWebAclArn passes the rules (failed: %v)", got)
+	}
+	text, err := os.ReadFile(filepath.Join(root, "samconfig.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for env := range overrides {
+		section := regexp.MustCompile(`(?s)\[` + env + `\.global\.parameters\]\n(.*?)\n\n`).FindStringSubmatch(string(text))
+		if section == nil || !regexp.MustCompile(`(?m)^region = "[a-z]{2}(-[a-z]+)+-[0-9]"$`).MatchString(section[1]) {
+			t.Errorf("samconfig %s: [%s.global.parameters] must pin region", env, env)
+		}
+	}
+}
+
+// evalCondition evaluates the intrinsic functions Rules and Conditions of
+// this template use, with parameter values (defaults where not given).
+func evalCondition(t *testing.T, c any, params map[string]string, tpl map[string]any) bool {
+	t.Helper()
+	value := func(v any) string {
+		if s, ok := v.(string); ok {
+			return s
+		}
+		if ref := str(v, "Ref"); ref != "" {
+			if p, ok := params[ref]; ok {
+				return p
+			}
+			return fmt.Sprint(at(tpl, "Parameters", ref, "Default"))
+		}
+		t.Fatalf("cannot evaluate %v", v)
+		return ""
+	}
+	m, ok := c.(map[string]any)
+	if !ok || len(m) != 1 {
+		t.Fatalf("cannot evaluate %v", c)
+	}
+	for fn, arg := range m {
+		args := asList(arg)
+		switch fn {
+		case "Fn::Equals":
+			return value(args[0]) == value(args[1])
+		case "Fn::Not":
+			return !evalCondition(t, args[0], params, tpl)
+		case "Fn::And", "Fn::Or":
+			for _, a := range args {
+				if evalCondition(t, a, params, tpl) != (fn == "Fn::And") {
+					return fn != "Fn::And"
+				}
+			}
+			return fn == "Fn::And"
+		case "Condition":
+			return evalCondition(t, at(tpl, "Conditions", args[0].(string)), params, tpl)
+		}
+		t.Fatalf("cannot evaluate %s", fn)
+	}
+	return false
+}
+
+// ------------------------------------------------------------ environment
+
+// runtimeVariables are set by the Lambda runtime (or are reserved), so the
+// template cannot and need not declare them.
+var runtimeVariables = map[string]bool{
+	"AWS_LAMBDA_FUNCTION_NAME": true, "AWS_LAMBDA_FUNCTION_VERSION": true, "AWS_REGION": true,
+	"AWS_DEFAULT_REGION": true, "AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true,
+	"AWS_LAMBDA_RUNTIME_API": true, "_X_AMZN_TRACE_ID": true, "AWS_LAMBDA_LOG_GROUP_NAME": true,
+	"AWS_LAMBDA_LOG_STREAM_NAME": true, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": true,
+}
+
+// containerVariables are read by the shared configuration but mean nothing
+// to a Lambda function (listening, draining, the container's metric sinks
+// and rate limiter, detecting Kubernetes).
+var containerVariables = map[string]bool{
+	"PORT": true, "HOST": true, "SHUTDOWN_TIMEOUT": true, "DRAIN_DELAY": true,
+	"RATE_LIMIT_RPS": true, "RATE_LIMIT_BURST": true, "METRICS_CLOUDWATCH": true,
+	"METRICS_FLUSH_INTERVAL": true, "KUBERNETES_SERVICE_HOST": true,
+	// Refused under Lambda (plaintext keys where keys are managed).
+	"API_KEYS": true,
+}
+
+// TestFunctionsDeclareTheirVariables: `sam local` passes a function only
+// the variables the template declares, so every variable the Lambda
+// functions' code reads (found in the source of every package they link)
+// is declared for every API function.
+func TestFunctionsDeclareTheirVariables(t *testing.T) {
+	read := lambdaVariables(t)
+	if !read["METRICS_ENV"] && !read["LOG_LEVEL"] {
+		t.Fatalf("found only %v in the functions' code; the scan is broken", slices.Sorted(maps.Keys(read)))
+	}
+	tpl := loadTemplate(t)
+	global := mapAt(tpl, "Globals", "Function", "Environment", "Variables")
+	for id, fn := range functions(t, tpl) {
+		if len(mapAt(fn, "Properties", "Events")) == 0 {
+			continue // the pre-traffic hook is no API function
+		}
+		own := mapAt(fn, "Properties", "Environment", "Variables")
+		for name := range read {
+			if runtimeVariables[name] || containerVariables[name] {
+				continue
+			}
+			if name == "API_KEYS_SECRET_ID" && !api.Protected(functionGroup(t, id)) {
+				continue // TestFunctionsServeTheirEvents: no protected route, no secret
+			}
+			_, g := global[name]
+			_, o := own[name]
+			if !g && !o {
+				t.Errorf("%s reads %s but the template does not declare it (Globals or the function)", id, name)
+			}
+		}
+	}
+	if str(global, "METRICS_ENV", "Ref") != "Stage" {
+		t.Errorf("Globals METRICS_ENV = %v, want !Ref Stage", global["METRICS_ENV"])
+	}
+}
+
+// lambdaVariables returns the names the Lambda functions' packages read
+// with getenv("NAME") or os.Getenv("NAME").
+func lambdaVariables(t *testing.T) map[string]bool {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.Dir}}{{end}}", "./functions/info", "./functions/health", "./functions/predict")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	module, err := filepath.Abs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for dir := range strings.FieldsSeq(string(out)) {
+		if !strings.HasPrefix(dir, module+string(filepath.Separator)) {
+			continue // dependencies read their own variables, not ours
+		}
+		fset := token.NewFileSet()
+		pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pkgs {
+			ast.Inspect(p, func(n ast.Node) bool {
+				call, ok := n.(*ast.CallExpr)
+				if !ok || len(call.Args) != 1 {
+					return true
+				}
+				var fn string
+				switch f := call.Fun.(type) {
+				case *ast.Ident:
+					fn = f.Name
+				case *ast.SelectorExpr:
+					fn = f.Sel.Name
+				}
+				if lit, ok := call.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING && (fn == "getenv" || fn == "Getenv") {
+					if s, err := strconv.Unquote(lit.Value); err == nil {
+						names[s] = true
+					}
+				}
+				return true
+			})
+		}
+	}
+	return names
+}
+
+// ------------------------------------------------------- WAF and the secret
+
+// TestWebAcl: with CreateWebAcl=true the stage gets a web ACL with AWS
+// managed rules and rate limits per source IP and per key (both ways of
+// sending one), and the keys never reach the WAF log.
+func TestWebAcl(t *testing.T) {
+	res := mapAt(translated(t, "CreateWebAcl=true"), "Resources")
+	if acl, _ := getAtt(at(res, "ApiWafAssociation", "Properties", "WebACLArn")); acl != "WebAcl" {
+		t.Error("the created web ACL is not associated with the stage")
+	}
+	rateKeys := map[string]bool{}
+	managed := map[string]bool{}
+	for _, r := range listAt(res, "WebAcl", "Properties", "Rules") {
+		if rb := mapAt(r, "Statement", "RateBasedStatement"); rb != nil {
+			if str(rb, "AggregateKeyType") == "IP" {
+				rateKeys["ip"] = true
+			}
+			for _, k := range listAt(rb, "CustomKeys") {
+				rateKeys[strings.ToLower(str(k, "Header", "Name"))] = true
+			}
+			if at(r, "Action", "Block", "CustomResponse", "ResponseCode") != float64(429) {
+				t.Errorf("rate rule %s answers %v, want 429", str(r, "Name"), at(r, "Action", "Block", "CustomResponse", "ResponseCode"))
+			}
+		}
+		if g := str(r, "Statement", "ManagedRuleGroupStatement", "Name"); g != "" {
+			managed[g] = true
+		}
+	}
+	for _, k := range []string{"ip", "x-api-key", "authorization"} {
+		if !rateKeys[k] {
+			t.Errorf("no rate-based rule keyed on %s (has %v)", k, rateKeys)
+		}
+	}
+	for _, g := range []string{"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAmazonIpReputationList"} {
+		if !managed[g] {
+			t.Errorf("no managed rule group %s", g)
+		}
+	}
+	redacted := map[string]bool{}
+	for _, f := range listAt(res, "WebAclLogging", "Properties", "RedactedFields") {
+		redacted[strings.ToLower(str(f, "SingleHeader", "Name"))] = true
+	}
+	if !redacted["x-api-key"] || !redacted["authorization"] {
+		t.Errorf("WAF log redacts %v; want x-api-key and authorization", redacted)
+	}
+	if !strings.HasPrefix(str(loadTemplate(t), "Resources", "WebAclLogGroup", "Properties", "LogGroupName", "Fn::Sub"), "aws-waf-logs-") {
+		t.Error("WAF logs only to log groups named aws-waf-logs-*")
+	}
+}
+
+// TestApiKeysSecretParameters: only a full secret ARN passes (IAM matches
+// the functions' policy against it), and a customer-managed key is usable
+// only through Secrets Manager.
+func TestApiKeysSecretParameters(t *testing.T) {
+	tpl := loadTemplate(t)
+	pattern := regexp.MustCompile(str(tpl, "Parameters", "ApiKeysSecretArn", "AllowedPattern"))
+	for arn, ok := range map[string]bool{
+		"": true,
+		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/api-keys-AbCdEf":   true,
+		"arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:keys-a1B2c3": true,
+		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/api-keys":          false,
+		"prod/api-keys": false,
+	} {
+		if pattern.MatchString(arn) != ok {
+			t.Errorf("ApiKeysSecretArn %q accepted: %v, want %v", arn, !ok, ok)
+		}
+	}
+	params := []string{"ApiKeysKmsKeyArn=arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}
+	res := mapAt(resolveConditions(t, translated(t, params...), params), "Resources")
+	if str(res, "ApiKeysSecret", "Properties", "KmsKeyId", "Ref") != "ApiKeysKmsKeyArn" {
+		t.Error("the created secret is not encrypted with ApiKeysKmsKeyArn")
+	}
+	for _, role := range []string{"InfoFunctionRole", "PredictFunctionRole"} {
+		ok := false
+		for _, s := range statements(res, role) {
+			if str(s, "Action") == "kms:Decrypt" {
+				via := at(s, "Condition", "StringEquals", "kms:ViaService", "Fn::Sub")
+				ok = str(s, "Resource", "Ref") == "ApiKeysKmsKeyArn" && via == "secretsmanager.${AWS::Region}.amazonaws.com"
+			}
+		}
+		if !ok {
+			t.Errorf("%s: no kms:Decrypt on ApiKeysKmsKeyArn limited by kms:ViaService secretsmanager", role)
+		}
+	}
+	for _, s := range statements(res, "HealthFunctionRole") {
+		if strings.HasPrefix(fmt.Sprint(at(s, "Action")), "kms:") {
+			t.Error("HealthFunctionRole has a KMS permission; it reads no secret")
+		}
+	}
+}
+
+// getAtt splits {"Fn::GetAtt": [resource, attribute]}.
+func getAtt(v any) (resource, attribute string) {
+	l := listAt(v, "Fn::GetAtt")
+	if len(l) != 2 {
+		return "", ""
+	}
+	return fmt.Sprint(l[0]), fmt.Sprint(l[1])
+}
+
+// resolveConditions returns tpl with every Fn::If decided for the given
+// parameters and every AWS::NoValue dropped, as CloudFormation would.
+func resolveConditions(t *testing.T, tpl map[string]any, params []string) map[string]any {
+	t.Helper()
+	values := map[string]string{}
+	for _, kv := range params {
+		k, v, _ := strings.Cut(kv, "=")
+		values[k] = v
+	}
+	var resolve func(v any) (any, bool)
+	resolve = func(v any) (any, bool) {
+		switch x := v.(type) {
+		case map[string]any:
+			if ref, ok := x["Ref"]; ok && ref == "AWS::NoValue" && len(x) == 1 {
+				return nil, false
+			}
+			if args, ok := x["Fn::If"].([]any); ok && len(x) == 1 && len(args) == 3 {
+				branch := args[2]
+				if evalCondition(t, map[string]any{"Condition": args[0]}, values, tpl) {
+					branch = args[1]
+				}
+				return resolve(branch)
+			}
+			out := map[string]any{}
+			for k, e := range x {
+				if r, keep := resolve(e); keep {
+					out[k] = r
+				}
+			}
+			return out, true
+		case []any:
+			out := []any{}
+			for _, e := range x {
+				if r, keep := resolve(e); keep {
+					out = append(out, r)
+				}
+			}
+			return out, true
+		}
+		return v, true
+	}
+	out, _ := resolve(tpl)
+	return out.(map[string]any)
+}
+
+// statements lists the statements of a role's inline policies.
+func statements(res map[string]any, role string) []any {
+	var out []any
+	for _, p := range listAt(res, role, "Properties", "Policies") {
+		out = append(out, listAt(p, "PolicyDocument", "Statement")...)
+	}
+	return out
+}
+
+// TestApiGatewayAccountRole: infra/ holds the account-level CloudWatch
+// role API Gateway needs before any stage with access logging deploys.
+func TestApiGatewayAccountRole(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join(root, "infra", "apigateway-account.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(text)
+	for _, want := range []string{
+		"Type: AWS::ApiGateway::Account",
+		"CloudWatchRoleArn: !GetAtt ApiGatewayCloudWatchRole.Arn",
+		"Principal: {Service: apigateway.amazonaws.com}",
+		"policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+		"DeletionPolicy: Retain",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("infra/apigateway-account.yaml lacks %q", want)
+		}
+	}
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "sam.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "infra/apigateway-account.yaml") {
+		t.Error("docs/sam.md does not say to deploy infra/apigateway-account.yaml before the first deploy")
+	}
+}
