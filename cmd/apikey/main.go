@@ -157,13 +157,17 @@ type tool struct {
 func shortDigest(d string) string { return d[:12] }
 
 func (t tool) add(ctx context.Context, id string) error {
+	before, err := read(ctx, t.c, t.secretID)
+	if err != nil {
+		return err
+	}
 	key := secrets.NewKey()
-	if _, err := commit(ctx, t.c, t.secretID, addKey(secrets.Entry{ID: id, SHA256: secrets.Digest(key)})); err != nil {
+	if _, err := commit(ctx, t.c, t.secretID, before, addKey(secrets.Entry{ID: id, SHA256: secrets.Digest(key)})); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.stderr, "New API key for %q below. It is shown only this once: only its SHA-256 digest is stored in %s.\n"+
 		"Give it to the client over a secure channel. %s\n", id, t.secretID, acceptBound())
-	_, err := fmt.Fprintln(t.stdout, key)
+	_, err = fmt.Fprintln(t.stdout, key)
 	return err
 }
 
@@ -177,7 +181,7 @@ func (t tool) rotate(ctx context.Context, id string) error {
 	}
 	key := secrets.NewKey()
 	d := secrets.Digest(key)
-	if _, err := commit(ctx, t.c, t.secretID, rotateKey(secrets.Entry{ID: id, SHA256: d})); err != nil {
+	if _, err := commit(ctx, t.c, t.secretID, before, rotateKey(secrets.Entry{ID: id, SHA256: d})); err != nil {
 		return err
 	}
 	var old []string
@@ -223,7 +227,7 @@ func (t tool) revoke(ctx context.Context, id, prefix string) error {
 	} else if !target.in(before.current) && !target.in(before.previous) {
 		return fmt.Errorf("key id %q is not in %s (neither AWSCURRENT nor AWSPREVIOUS)", id, t.secretID)
 	}
-	after, err := commit(ctx, t.c, t.secretID, revokeKeys(target))
+	after, err := commit(ctx, t.c, t.secretID, before, revokeKeys(target))
 	if err != nil {
 		return fmt.Errorf("revoking %q: %w; its key may still work: run the command again", id, err)
 	}

@@ -21,7 +21,8 @@ package main
 //  4. Move AWSCURRENT from B to the new version. If another writer moved
 //     it first, the move fails: the pending version is never served, and
 //     the loop goes back to 1 and applies the change to what that writer
-//     left. Otherwise B becomes AWSPREVIOUS; go back to 1 to check.
+//     left. Otherwise B becomes AWSPREVIOUS, and the loop goes on from that
+//     known state (back to 2), reading again only to confirm the end.
 //  5. Done when the change holds in the state just read: an added key is in
 //     AWSCURRENT; a revoked key (an id, or one digest of it) is in neither
 //     AWSCURRENT nor AWSPREVIOUS. After the swap that removes it, the
@@ -105,14 +106,45 @@ type change struct {
 // errConflict means another writer moved AWSCURRENT first.
 var errConflict = errors.New("another writer changed the secret first")
 
-// commit applies ch to secret secretID until it holds (see the protocol at
-// the top of this file) and returns the state in which it was seen to
-// hold.
-func commit(ctx context.Context, c client, secretID string, ch change) (state, error) {
+// commit applies ch to secret secretID, starting from s (just read), until
+// it holds (see the protocol at the top of this file), and returns the
+// state in which it was seen to hold. After a successful swap it knows
+// what the secret holds, barring other writers, and goes on from there
+// without reading (a wrong guess only makes the next swap fail); it reads
+// again after a conflict and to confirm the end.
+func commit(ctx context.Context, c client, secretID string, s state, ch change) (state, error) {
+	read := func() (state, error) { return read(ctx, c, secretID) }
+	fresh := true // s was read, not inferred
 	conflicts := 0
 	var last error
 	for range maxRounds {
-		if conflicts > 0 {
+		var err error
+		switch {
+		case s.exists && ch.holds(s) && fresh:
+			return s, nil
+		case s.exists && ch.holds(s):
+			if s, err = read(); err != nil {
+				return state{}, err
+			}
+			fresh = true
+			continue
+		case !s.exists && !ch.create:
+			return state{}, fmt.Errorf("secret %s does not exist", secretID)
+		}
+		next, err := ch.apply(s.current)
+		if err != nil {
+			return state{}, err
+		}
+		var version string
+		if s.exists {
+			version, err = swap(ctx, c, secretID, s.currentVersion, next)
+		} else {
+			version, err = create(ctx, c, secretID, next)
+		}
+		switch {
+		case errors.Is(err, errConflict):
+			conflicts++
+			last = err
 			// Random backoff, so that writers who collided do not collide
 			// again in step.
 			wait := time.Duration(rand.Int64N(int64(25*time.Millisecond) << min(conflicts, 5)))
@@ -121,33 +153,17 @@ func commit(ctx context.Context, c client, secretID string, ch change) (state, e
 				return state{}, ctx.Err()
 			case <-time.After(wait):
 			}
-		}
-		s, err := read(ctx, c, secretID)
-		if err != nil {
-			return state{}, err
-		}
-		if s.exists && ch.holds(s) {
-			return s, nil
-		}
-		if !s.exists && !ch.create {
-			return state{}, fmt.Errorf("secret %s does not exist", secretID)
-		}
-		next, err := ch.apply(s.current)
-		if err != nil {
-			return state{}, err
-		}
-		if s.exists {
-			err = swap(ctx, c, secretID, s.currentVersion, next)
-		} else {
-			err = create(ctx, c, secretID, next)
-		}
-		switch {
-		case errors.Is(err, errConflict):
-			conflicts++
-			last = err
+			if s, err = read(); err != nil {
+				return state{}, err
+			}
+			fresh = true
+			continue
 		case err != nil:
 			return state{}, err
 		}
+		// Moving AWSCURRENT moved AWSPREVIOUS to the version it left.
+		s = state{exists: true, current: next, currentVersion: version, previous: s.current, previousVersion: s.currentVersion}
+		fresh = false
 	}
 	return state{}, fmt.Errorf("%s: gave up after %d rounds (%v); run the command again", secretID, maxRounds, last)
 }
@@ -207,11 +223,12 @@ func versionID(base string, text []byte) string {
 }
 
 // swap writes entries as a pending version and moves AWSCURRENT to it from
-// base, failing with errConflict if AWSCURRENT is no longer on base.
-func swap(ctx context.Context, c client, secretID, base string, entries []secrets.Entry) error {
+// base, failing with errConflict if AWSCURRENT is no longer on base. It
+// returns the new version's id.
+func swap(ctx context.Context, c client, secretID, base string, entries []secrets.Entry) (string, error) {
 	text, err := secrets.MarshalSecret(entries)
 	if err != nil {
-		return err
+		return "", err
 	}
 	version := versionID(base, text)
 	if _, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
@@ -220,7 +237,7 @@ func swap(ctx context.Context, c client, secretID, base string, entries []secret
 		SecretString:       aws.String(string(text)),
 		VersionStages:      []string{stagePending},
 	}); err != nil {
-		return fmt.Errorf("write %s: %w", secretID, err)
+		return "", fmt.Errorf("write %s: %w", secretID, err)
 	}
 	_, err = c.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId:            aws.String(secretID),
@@ -234,33 +251,35 @@ func swap(ctx context.Context, c client, secretID, base string, entries []secret
 	case errors.As(err, &invalidParam), errors.As(err, &invalidReq):
 		// AWSCURRENT is no longer on base (or, after a retried call whose
 		// first answer was lost, already on version): the next read tells.
-		return fmt.Errorf("%w: %v", errConflict, err)
+		return "", fmt.Errorf("%w: %v", errConflict, err)
 	case err != nil:
-		return fmt.Errorf("make the new version of %s current: %w", secretID, err)
+		return "", fmt.Errorf("make the new version of %s current: %w", secretID, err)
 	}
-	return nil
+	return version, nil
 }
 
-// create makes the secret with entries as its first version.
-func create(ctx context.Context, c client, secretID string, entries []secrets.Entry) error {
+// create makes the secret with entries as its first version and returns
+// the version's id.
+func create(ctx context.Context, c client, secretID string, entries []secrets.Entry) (string, error) {
 	text, err := secrets.MarshalSecret(entries)
 	if err != nil {
-		return err
+		return "", err
 	}
+	version := versionID("", text)
 	_, err = c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 		Name:               aws.String(secretID),
-		ClientRequestToken: aws.String(versionID("", text)),
+		ClientRequestToken: aws.String(version),
 		Description:        aws.String("API keys of the healthcare prediction API: ids and SHA-256 digests (managed with cmd/apikey)"),
 		SecretString:       aws.String(string(text)),
 	})
 	var exists *types.ResourceExistsException
 	switch {
 	case errors.As(err, &exists):
-		return fmt.Errorf("%w: %v", errConflict, err) // created by someone else meanwhile
+		return "", fmt.Errorf("%w: %v", errConflict, err) // created by someone else meanwhile
 	case err != nil:
-		return fmt.Errorf("create %s: %w", secretID, err)
+		return "", fmt.Errorf("create %s: %w", secretID, err)
 	}
-	return nil
+	return version, nil
 }
 
 // addKey adds entry e under a new id. It fails if the id holds another key
