@@ -46,19 +46,16 @@ func documentedCommands(t *testing.T) [][][]string {
 	return blocks
 }
 
-// TestDocumentedProcedures runs the commands docs/sam.md gives for adding a
+// testDocumentedProcedures runs the commands docs/sam.md gives for adding a
 // client, rotating its key and revoking it, on a secret as the stack
 // creates it, and checks after each command which keys a cache of the
 // secret accepts: the rotation never locks the client out, and its end
-// leaves only the new key.
-func TestDocumentedProcedures(t *testing.T) {
+// leaves only the new key. (Run by TestCommands.)
+func testDocumentedProcedures(t *testing.T, srv *mototest.Server) {
 	blocks := documentedCommands(t)
 	if len(blocks) != 3 {
 		t.Fatalf("docs/sam.md, API keys: %d sh blocks, want 3 (add, rotate, revoke)", len(blocks))
 	}
-	srv := mototest.Start(t)
-	srv.Env(t)
-	t.Setenv("API_KEYS_SECRET_ID", "")
 	const arn = "ApiKeysSecret-docs"
 	srv.PutSecret(arn, `{"keys":[]}`) // template.yaml's initial SecretString
 	cache := motoCache(t, srv, arn)

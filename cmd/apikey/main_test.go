@@ -91,12 +91,31 @@ func stages(t *testing.T, srv *mototest.Server, id string) (current, previous []
 	return s.current, s.previous
 }
 
-// TestAgainstMoto: keys added with apikey authenticate through a cache of
-// the same secret; a revoked one stops at the next refresh. The command
-// reads the standard SDK environment, as in real use.
-func TestAgainstMoto(t *testing.T) {
+// TestCommands runs the command as an operator would, with the standard
+// SDK environment pointing at one moto_server (so not in parallel), on one
+// secret per subtest.
+func TestCommands(t *testing.T) {
 	srv := mototest.Start(t)
 	srv.Env(t)
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T, *mototest.Server)
+	}{
+		{"add list revoke", testAddListRevoke},
+		{"rotation", testRotation},
+		{"revoke finds AWSPREVIOUS", testRevokeFindsPrevious},
+		{"documented procedures", testDocumentedProcedures},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("API_KEYS_SECRET_ID", "")
+			tc.test(t, srv)
+		})
+	}
+}
+
+// testAddListRevoke: keys added with apikey authenticate through a cache
+// of the same secret; a revoked one stops at the next refresh.
+func testAddListRevoke(t *testing.T, srv *mototest.Server) {
 	const id = "prod/healthcare-api/keys"
 
 	keyA, note := newKey(t, "-secret-id", id, "-key-id", "clinic-a") // the secret does not exist yet
@@ -179,11 +198,9 @@ func TestAgainstMoto(t *testing.T) {
 	}
 }
 
-// TestRotation: -rotate gives a client a second key, both work; revoking
+// testRotation: -rotate gives a client a second key, both work; revoking
 // the old key's digest leaves only the new one, in both served versions.
-func TestRotation(t *testing.T) {
-	srv := mototest.Start(t)
-	srv.Env(t)
+func testRotation(t *testing.T, srv *mototest.Server) {
 	t.Setenv("API_KEYS_SECRET_ID", "rotation")
 	old, _ := newKey(t, "-key-id", "clinic-a")
 	other, _ := newKey(t, "-key-id", "clinic-b")
@@ -224,12 +241,10 @@ func TestRotation(t *testing.T) {
 	}
 }
 
-// TestRevokeFindsPrevious: a key someone removed by hand from AWSCURRENT
+// testRevokeFindsPrevious: a key someone removed by hand from AWSCURRENT
 // still works from AWSPREVIOUS; -revoke finds it there and pushes that
 // version out.
-func TestRevokeFindsPrevious(t *testing.T) {
-	srv := mototest.Start(t)
-	srv.Env(t)
+func testRevokeFindsPrevious(t *testing.T, srv *mototest.Server) {
 	const id = "by-hand"
 	leaked, kept := secrets.NewKey(), secrets.NewKey()
 	srv.PutSecret(id, secretText(t, secrets.Entry{ID: "clinic-a", SHA256: secrets.Digest(leaked)}, secrets.Entry{ID: "clinic-b", SHA256: secrets.Digest(kept)}))
