@@ -147,7 +147,7 @@ func commit(ctx context.Context, c client, secretID string, s state, ch change) 
 			last = err
 			// Random backoff, so that writers who collided do not collide
 			// again in step.
-			wait := time.Duration(rand.Int64N(int64(25*time.Millisecond) << min(conflicts, 5)))
+			wait := time.Duration(rand.Int64N(int64(25*time.Millisecond) << min(conflicts, 5))) // #nosec G404 -- jitter, not a secret
 			select {
 			case <-ctx.Done():
 				return state{}, ctx.Err()
