@@ -198,6 +198,10 @@ type EMF struct {
 	warm    atomic.Bool
 	now     func() time.Time
 	onError func(error)
+	// lambda holds, by name, the metrics with Lambda-only dimension sets,
+	// their Dimensions already joined with them (built once, not per
+	// request).
+	lambda map[string]Metric
 }
 
 // Function identifies the Lambda function an EMF sink runs in.
@@ -216,7 +220,14 @@ func NewEMF(w io.Writer, env string, fn Function, onError func(error)) *EMF {
 	if fn.Version == "" {
 		fn.Version = "$LATEST" // what Lambda calls an unpublished version
 	}
-	return &EMF{w: w, env: EnvironmentOrLocal(env), fn: fn, now: time.Now, onError: onError}
+	e := &EMF{w: w, env: EnvironmentOrLocal(env), fn: fn, now: time.Now, onError: onError, lambda: map[string]Metric{}}
+	for _, m := range Vocabulary() {
+		if len(m.LambdaDimensions) > 0 {
+			m.Dimensions = m.AllDimensions()
+			e.lambda[m.Name] = m
+		}
+	}
+	return e
 }
 
 // Request implements Recorder.
@@ -246,8 +257,8 @@ func (e *EMF) write(obs []Observation, properties map[string]any) {
 			d.Dimensions[k] = v
 		}
 		m := o.Metric
-		if len(m.LambdaDimensions) > 0 {
-			m.Dimensions = m.AllDimensions()
+		if all, ok := e.lambda[m.Name]; ok {
+			m = all
 		}
 		err = firstErr(err, d.Add(m, o.Value))
 	}
