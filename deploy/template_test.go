@@ -475,8 +475,11 @@ type metricUse struct {
 
 // TestMetricsAreEmitted proves alarms and the dashboard name only metrics
 // of namespace HealthcareAPI that the code emits (metrics.Vocabulary), with
-// one of the dimension sets it publishes them under, and only real values
-// for the dimensions we control.
+// one of the dimension sets it publishes them under (the Lambda-only
+// per-version sets included: this template deploys Lambda functions), and
+// only real values for the dimensions we control. Every set names the
+// Environment, and its value must be this stack's ${Stage} (or "*" in a
+// SEARCH schema): an alarm of one stage never reads another's metrics.
 func TestMetricsAreEmitted(t *testing.T) {
 	tpl := loadTemplate(t)
 	var uses []metricUse
@@ -533,23 +536,43 @@ func TestMetricsAreEmitted(t *testing.T) {
 			continue
 		}
 		keys := slices.Sorted(maps.Keys(u.dims))
-		if !slices.ContainsFunc(m.Dimensions, func(set []string) bool { return slices.Equal(slices.Sorted(slices.Values(set)), keys) }) {
-			t.Errorf("%s: %s with dimensions %v; the code publishes it with %v", u.where, u.name, keys, m.Dimensions)
+		sets := m.AllDimensions()
+		if !slices.ContainsFunc(sets, func(set []string) bool { return slices.Equal(slices.Sorted(slices.Values(set)), keys) }) {
+			t.Errorf("%s: %s with dimensions %v; the code publishes it with %v", u.where, u.name, keys, sets)
 		}
+		fn := strings.TrimSuffix(strings.TrimPrefix(u.dims[metrics.DimFunctionName], "${"), "}")
 		for k, v := range u.dims {
 			switch {
 			case v == "*": // a SEARCH over every value
 			case k == metrics.DimService && v != metrics.Service:
 				t.Errorf("%s: Service %q, the code says %q", u.where, v, metrics.Service)
+			case k == metrics.DimEnvironment && v != "${Stage}":
+				t.Errorf("%s: Environment %q, want ${Stage} (the functions' METRICS_ENV)", u.where, v)
 			case k == metrics.DimOperation && !ops[v]:
 				t.Errorf("%s: Operation %q is no route of the API", u.where, v)
-			case k == metrics.DimFunctionName && fns[strings.TrimSuffix(strings.TrimPrefix(v, "${"), "}")] == nil:
+			case k == metrics.DimFunctionName && fns[fn] == nil:
 				t.Errorf("%s: FunctionName %q is not ${<a function of this template>}", u.where, v)
+			case k == metrics.DimFunctionVersion && v != "${"+fn+".Version.Version}":
+				// The version number of the function named beside it: what
+				// AWS_LAMBDA_FUNCTION_VERSION holds in the new version.
+				t.Errorf("%s: FunctionVersion %q, want ${%s.Version.Version} (the version number of the FunctionName beside it)", u.where, v, fn)
 			}
 		}
 	}
 	if ours == 0 {
 		t.Fatal("found no HealthcareAPI metric in alarms or dashboard; the parser is broken")
+	}
+	// The functions label their metrics with METRICS_ENV: it must be the
+	// Stage the alarms select, or they watch nothing.
+	global := cfnDims([]any{map[string]any{"Name": "v", "Value": at(tpl, "Globals", "Function", "Environment", "Variables", "METRICS_ENV")}})["v"]
+	for id, fn := range fns {
+		v := global
+		if own := at(fn, "Properties", "Environment", "Variables", "METRICS_ENV"); own != nil {
+			v = cfnDims([]any{map[string]any{"Name": "v", "Value": own}})["v"]
+		}
+		if v != "${Stage}" {
+			t.Errorf("%s: METRICS_ENV = %q, want !Ref Stage (the Environment the alarms and dashboard select)", id, v)
+		}
 	}
 }
 
@@ -565,6 +588,8 @@ func cfnDims(list []any) map[string]string {
 		case map[string]any:
 			if r, ok := x["Ref"].(string); ok {
 				out[str(d, "Name")] = "${" + r + "}"
+			} else if ga, ok := x["Fn::GetAtt"].([]any); ok && len(ga) == 2 {
+				out[str(d, "Name")] = fmt.Sprintf("${%v.%v}", ga[0], ga[1])
 			} else if sub, ok := x["Fn::Sub"].(string); ok {
 				out[str(d, "Name")] = sub
 			} else {

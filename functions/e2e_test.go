@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,6 +130,8 @@ func startEmulator(t *testing.T, rie, bootstrap, name string, keysEnv ...string)
 		"AWS_LAMBDA_FUNCTION_NAME=" + name,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=30",
 		"AWS_REGION=us-east-1",
+		// Required under Lambda: SAM sets it from Stage.
+		"METRICS_ENV=" + e2eEnvironment,
 	}
 	// As in template.yaml: the functions with protected routes get keys
 	// (fixed ones unless keysEnv says where else), the health function
@@ -565,8 +568,13 @@ func checkLogs(t *testing.T, output string, wantRoutes map[string]string) {
 	}
 }
 
+// e2eEnvironment is the METRICS_ENV the functions run with here.
+const e2eEnvironment = "e2e"
+
 // checkEMF wants one CloudWatch EMF document per invocation, with the
-// vocabulary's dimensions, and exactly one ColdStart in the process.
+// vocabulary's dimensions, the environment and the function version (the
+// emulator runs $LATEST), Requests and ServerErrors also per function
+// version (what canary gates read), and exactly one ColdStart in the process.
 func checkEMF(t *testing.T, output, function string, wantRoutes map[string]string) {
 	t.Helper()
 	docs, coldStarts := 0, 0
@@ -580,8 +588,14 @@ func checkEMF(t *testing.T, output, function string, wantRoutes map[string]strin
 			continue
 		}
 		docs++
-		if doc["Service"] != "healthcare-prediction-api" || doc["FunctionName"] != function {
-			t.Errorf("EMF dimensions: Service %v, FunctionName %v: %s", doc["Service"], doc["FunctionName"], line)
+		if doc["Service"] != "healthcare-prediction-api" || doc["FunctionName"] != function ||
+			doc["Environment"] != e2eEnvironment || doc["FunctionVersion"] != "$LATEST" {
+			t.Errorf("EMF dimensions: Service %v, FunctionName %v, Environment %v (want %s), FunctionVersion %v (want $LATEST): %s",
+				doc["Service"], doc["FunctionName"], doc["Environment"], e2eEnvironment, doc["FunctionVersion"], line)
+		}
+		if !emfPublishes(doc, "ServerErrors", "Service", "Environment", "FunctionName", "FunctionVersion") ||
+			!emfPublishes(doc, "Requests", "Service", "Environment", "FunctionName", "FunctionVersion") {
+			t.Errorf("EMF does not publish Requests and ServerErrors per function version: %s", line)
 		}
 		id, _ := doc["RequestId"].(string)
 		route, ok := wantRoutes[id]
@@ -604,6 +618,28 @@ func checkEMF(t *testing.T, output, function string, wantRoutes map[string]strin
 	if coldStarts != 1 {
 		t.Errorf("%d ColdStart metrics in one execution environment, want 1", coldStarts)
 	}
+}
+
+// emfPublishes reports whether an EMF document publishes metric under the
+// dimension set dims.
+func emfPublishes(doc map[string]any, metric string, dims ...string) bool {
+	raw, _ := json.Marshal(doc["_aws"])
+	var aws struct {
+		CloudWatchMetrics []struct {
+			Dimensions [][]string
+			Metrics    []struct{ Name string }
+		}
+	}
+	if json.Unmarshal(raw, &aws) != nil {
+		return false
+	}
+	for _, d := range aws.CloudWatchMetrics {
+		if slices.ContainsFunc(d.Metrics, func(m struct{ Name string }) bool { return m.Name == metric }) &&
+			slices.ContainsFunc(d.Dimensions, func(set []string) bool { return slices.Equal(set, dims) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // The Lambda functions link no AWS SDK client, configuration or

@@ -120,7 +120,8 @@ func oneEmulator(rie, bootstrap, name string, env []string, event []byte, warm i
 		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(p2), bootstrap)
 	cmd.Dir = filepath.Dir(bootstrap)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "TZ=UTC", "AWS_LAMBDA_FUNCTION_NAME=" + name,
-		"AWS_LAMBDA_FUNCTION_TIMEOUT=30", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256", "AWS_REGION=us-east-1"}, env...)
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=30", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256", "AWS_REGION=us-east-1",
+		"METRICS_ENV=load"}, env...) // required under Lambda
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out

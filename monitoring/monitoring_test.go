@@ -271,6 +271,39 @@ func TestAlertsAreComplete(t *testing.T) {
 	}
 }
 
+// TestRulesKeepEnvironment: every aggregation over our own series keeps the
+// environment label, so one environment's 5xx never enters another's ratio
+// and every alert names its environment; alerts over Kubernetes series
+// (which lack the label) join it in. Only HealthcareAPITargetMissing has no
+// series to take it from.
+func TestRulesKeepEnvironment(t *testing.T) {
+	byClause := regexp.MustCompile(`\bby \(([^)]*)\)`)
+	for _, r := range loadRules(t).rules() {
+		name := r.Record + r.Alert
+		q, err := parsePromQL(r.Expr)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ours := true
+		for _, s := range q.selectors {
+			ours = ours && strings.Contains(s.metric, "healthcare_api_")
+		}
+		switch {
+		case ours:
+			for _, m := range byClause.FindAllStringSubmatch(r.Expr, -1) {
+				if !slices.Contains(strings.Split(strings.ReplaceAll(m[1], " ", ""), ","), "environment") {
+					t.Errorf("%s: %s drops the environment label", name, m[0])
+				}
+			}
+		case r.Alert == "HealthcareAPITargetMissing":
+		case r.Alert != "":
+			if !strings.Contains(r.Expr, "group_left (environment) namespace_pod:healthcare_api_environment:info") {
+				t.Errorf("%s: over Kubernetes series, it must join environment from namespace_pod:healthcare_api_environment:info", name)
+			}
+		}
+	}
+}
+
 // readmeAnchors are the anchors GitHub gives the README's headings: lower
 // case, punctuation other than - and _ dropped, spaces to hyphens.
 func readmeAnchors(t *testing.T) map[string]bool {
@@ -335,7 +368,11 @@ func ruleExprs(t *testing.T) []namedExpr {
 }
 
 // grafanaVars are the dashboard's variables with a value for checking.
-var grafanaVars = strings.NewReplacer("$__rate_interval", "5m", "${namespace}", "healthcare-api", "$namespace", "healthcare-api", "${datasource}", "prometheus")
+var grafanaVars = strings.NewReplacer("$__rate_interval", "5m", "${namespace}", "healthcare-api", "$namespace", "healthcare-api",
+	"${environment}", testEnvironment, "$environment", testEnvironment, "${datasource}", "prometheus")
+
+// testEnvironment is the METRICS_ENV of the server the tests start.
+const testEnvironment = "monitoring-test"
 
 type dashboard struct {
 	UID           string `json:"uid"`
@@ -429,14 +466,20 @@ func TestDashboard(t *testing.T) {
 	if d.UID == "" || d.Title == "" || d.SchemaVersion == 0 {
 		t.Errorf("uid %q, title %q, schemaVersion %d: all must be set", d.UID, d.Title, d.SchemaVersion)
 	}
-	hasDS := false
+	hasDS, hasEnv := false, false
 	for _, v := range d.Templating.List {
 		if v.Name == "datasource" && v.Type == "datasource" && string(v.Query) == `"prometheus"` {
 			hasDS = true
 		}
+		if v.Name == "environment" && v.Type == "query" && strings.HasSuffix(v.Definition, ", environment)") {
+			hasEnv = true
+		}
 	}
 	if !hasDS {
 		t.Error("no datasource variable of type datasource with query prometheus")
+	}
+	if !hasEnv {
+		t.Error("no environment variable of type query over label_values(..., environment)")
 	}
 	want := []string{"traffic", "error", "latency", "prediction", "cpu", "memory", "in-flight", "pods", "restarts", "burn", "budget"}
 	var titles []string
@@ -456,6 +499,10 @@ func TestDashboard(t *testing.T) {
 		for _, tg := range p.Targets {
 			if tg.Datasource == nil || tg.Datasource.UID != "${datasource}" {
 				t.Errorf("panel %q: a target's datasource is not ${datasource}", p.Title)
+			}
+			// One environment per view: dev's errors never show as prod's.
+			if !strings.Contains(tg.Expr, `environment="$environment"`) {
+				t.Errorf("panel %q: query %s does not select environment=\"$environment\"", p.Title, tg.Expr)
 			}
 		}
 	}
@@ -695,7 +742,7 @@ func startServer(t *testing.T) server {
 	}
 	t.Cleanup(func() { logFile.Close() })
 	cmd := exec.Command(bin)
-	cmd.Env = []string{"HOST=127.0.0.1", "PORT=0", "DRAIN_DELAY=0s", "SHUTDOWN_TIMEOUT=5s"}
+	cmd.Env = []string{"HOST=127.0.0.1", "PORT=0", "DRAIN_DELAY=0s", "SHUTDOWN_TIMEOUT=5s", "METRICS_ENV=" + testEnvironment}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	startProcess(t, cmd)
 	deadline := time.Now().Add(15 * time.Second)
@@ -904,7 +951,8 @@ scrape_configs:
 	})
 	for _, q := range []string{
 		`healthcare_api_requests_total{job="healthcare-api", route="/predict", method="POST"}`,
-		`job:healthcare_api_requests:rate5m > 0`,
+		`job:healthcare_api_requests:rate5m{environment="` + testEnvironment + `"} > 0`,
+		`namespace_pod:healthcare_api_environment:info{environment="` + testEnvironment + `", pod="healthcare-api-test"}`,
 		`job:healthcare_api_request_errors:ratio_rate5m == 0`,
 		`job_route_method:healthcare_api_request_duration_seconds:p95_rate5m{route="/predict", method="POST"}`,
 		`job:healthcare_api_slo_errors:ratio_rate3d`,

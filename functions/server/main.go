@@ -57,7 +57,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	logger := cfg.Logger(logOut)
 	lifecycle := api.NewLifecycle()
 	build := app.Build()
-	prometheus := prom.New(build.Version, build.Commit)
+	prometheus := prom.New(cfg.MetricsEnv, build.Version, build.Commit)
 	// /metrics is served beside the API, not through it: scrapes are not
 	// requests of the API and stay out of its logs and metrics.
 	mux := http.NewServeMux()
@@ -78,7 +78,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		if err != nil {
 			return fmt.Errorf("cloudwatch metrics: load AWS configuration: %w", err)
 		}
-		cw, err := cloudwatch.NewFromConfig(awsCfg, cloudwatch.Options{FlushInterval: cfg.MetricsFlushInterval, Logger: logger})
+		cw, err := cloudwatch.NewFromConfig(awsCfg, cloudwatch.Options{Environment: cfg.MetricsEnv, FlushInterval: cfg.MetricsFlushInterval, Logger: logger})
 		if err != nil {
 			return fmt.Errorf("cloudwatch metrics: %w", err)
 		}

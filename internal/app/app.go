@@ -40,6 +40,7 @@ type Config struct {
 
 	MetricsCloudWatch    bool          // METRICS_CLOUDWATCH=true: the container also sends metrics to CloudWatch
 	MetricsFlushInterval time.Duration // METRICS_FLUSH_INTERVAL: how often it sends them
+	MetricsEnv           string        // METRICS_ENV: the deployment's environment, on every metric
 }
 
 // Load reads the configuration through getenv and reports every problem at
@@ -117,6 +118,19 @@ func Load(getenv func(string) string) (Config, error) {
 	duration("METRICS_FLUSH_INTERVAL", &c.MetricsFlushInterval, time.Hour)
 	if c.MetricsFlushInterval < time.Second {
 		errs = append(errs, errors.New("METRICS_FLUSH_INTERVAL must be at least 1s"))
+	}
+	c.MetricsEnv = getenv("METRICS_ENV")
+	switch {
+	case c.MetricsEnv == "" && c.Managed:
+		// Metrics labelled with a guessed environment would page the
+		// wrong on-call: a deployment names its own.
+		errs = append(errs, errors.New("METRICS_ENV must be set under Lambda or Kubernetes: "+
+			"the deployment's environment (dev, staging, prod), which every metric carries"))
+	case c.MetricsEnv == "":
+		c.MetricsEnv = metrics.LocalEnvironment
+	case !metrics.ValidEnvironment(c.MetricsEnv):
+		errs = append(errs, errors.New("METRICS_ENV must match "+metrics.EnvironmentRule+
+			": a lower-case letter, then up to 31 lower-case letters, digits or hyphens (dev, staging, prod)"))
 	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("configuration: %w", errors.Join(errs...))

@@ -24,7 +24,7 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if c.Port != 8000 || c.Host != "" || c.LogLevel != slog.LevelInfo || c.ShutdownTimeout != 20*time.Second ||
 		c.DrainDelay != 0 || c.APIKeysTTL != 5*time.Minute || c.MetricsFlushInterval != time.Minute ||
-		c.RateLimit.Rate != 0 || c.MetricsCloudWatch || c.AuthDisabled || c.Managed || c.LocalKeys {
+		c.RateLimit.Rate != 0 || c.MetricsCloudWatch || c.AuthDisabled || c.Managed || c.LocalKeys || c.MetricsEnv != "local" {
 		t.Errorf("defaults = %+v", c)
 	}
 }
@@ -34,14 +34,14 @@ func TestLoadValues(t *testing.T) {
 		"PORT": "9000", "HOST": "127.0.0.1", "LOG_LEVEL": "debug", "SHUTDOWN_TIMEOUT": "25s", "DRAIN_DELAY": "3s",
 		"API_KEYS_SECRET_ID": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:keys", "API_KEYS_TTL": "1m",
 		"RATE_LIMIT_RPS": "20", "RATE_LIMIT_BURST": "40", "METRICS_CLOUDWATCH": "true", "METRICS_FLUSH_INTERVAL": "30s",
-		"KUBERNETES_SERVICE_HOST": "10.0.0.1",
+		"KUBERNETES_SERVICE_HOST": "10.0.0.1", "METRICS_ENV": "staging",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Port != 9000 || c.Host != "127.0.0.1" || c.LogLevel != slog.LevelDebug || c.ShutdownTimeout != 25*time.Second ||
 		c.DrainDelay != 3*time.Second || c.APIKeysTTL != time.Minute || c.RateLimit.Rate != 20 || c.RateLimit.Burst != 40 ||
-		!c.MetricsCloudWatch || c.MetricsFlushInterval != 30*time.Second || !c.Managed {
+		!c.MetricsCloudWatch || c.MetricsFlushInterval != 30*time.Second || !c.Managed || c.MetricsEnv != "staging" {
 		t.Errorf("loaded = %+v", c)
 	}
 }
@@ -65,6 +65,16 @@ func TestLoadRefuses(t *testing.T) {
 		{"burst", map[string]string{"RATE_LIMIT_BURST": "0"}, "RATE_LIMIT_BURST"},
 		{"cloudwatch", map[string]string{"METRICS_CLOUDWATCH": "1"}, "METRICS_CLOUDWATCH"},
 		{"flush", map[string]string{"METRICS_FLUSH_INTERVAL": "100ms"}, "METRICS_FLUSH_INTERVAL"},
+		// A mislabelled metric pages the wrong on-call: a deployment names
+		// its environment, and only a valid name is taken.
+		{"no environment under lambda", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "AUTH_DISABLED": "true"}, "METRICS_ENV must be set under Lambda or Kubernetes"},
+		{"no environment under kubernetes", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1", "AUTH_DISABLED": "true"}, "METRICS_ENV must be set under Lambda or Kubernetes"},
+		{"upper-case environment", map[string]string{"METRICS_ENV": "Prod"}, "METRICS_ENV must match ^[a-z][a-z0-9-]{0,31}$"},
+		{"environment with a space", map[string]string{"METRICS_ENV": "prod "}, "METRICS_ENV must match"},
+		{"environment starting with a digit", map[string]string{"METRICS_ENV": "1prod"}, "METRICS_ENV must match"},
+		{"environment too long", map[string]string{"METRICS_ENV": "p" + strings.Repeat("x", 32)}, "METRICS_ENV must match"},
+		{"environment with a dot", map[string]string{"METRICS_ENV": "prod.eu"}, "METRICS_ENV must match"},
+		{"bad environment under lambda", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "METRICS_ENV": "PROD"}, "METRICS_ENV must match"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,18 +86,43 @@ func TestLoadRefuses(t *testing.T) {
 	}
 }
 
+func TestLoadMetricsEnv(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"local run", nil, metrics.LocalEnvironment},
+		{"local run, named", map[string]string{"METRICS_ENV": "dev"}, "dev"},
+		{"lambda", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "METRICS_ENV": "prod"}, "prod"},
+		{"kubernetes", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1", "METRICS_ENV": "staging"}, "staging"},
+		{"digits and hyphens, 32 characters", map[string]string{"METRICS_ENV": "eu-west-1-prod" + strings.Repeat("x", 18)}, "eu-west-1-prod" + strings.Repeat("x", 18)},
+		{"one letter", map[string]string{"METRICS_ENV": "p"}, "p"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.MetricsEnv != tt.want {
+				t.Errorf("MetricsEnv = %q, want %q", c.MetricsEnv, tt.want)
+			}
+		})
+	}
+}
+
 func TestLoadReportsEveryProblemWithoutValues(t *testing.T) {
 	_, err := Load(env(map[string]string{"PORT": "p0rt-value", "LOG_LEVEL": "l0g-value", "API_KEYS_TTL": "ttl-value",
-		"API_KEYS": "me:s3cret-key-value", "API_KEYS_SECRET_ID": "keys"}))
+		"API_KEYS": "me:s3cret-key-value", "API_KEYS_SECRET_ID": "keys", "METRICS_ENV": "Env-Value"}))
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, name := range []string{"PORT", "LOG_LEVEL", "API_KEYS_TTL", "not both"} {
+	for _, name := range []string{"PORT", "LOG_LEVEL", "API_KEYS_TTL", "not both", "METRICS_ENV"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not mention %s: %v", name, err)
 		}
 	}
-	for _, v := range []string{"p0rt-value", "l0g-value", "ttl-value", "s3cret-key-value"} {
+	for _, v := range []string{"p0rt-value", "l0g-value", "ttl-value", "s3cret-key-value", "Env-Value"} {
 		if strings.Contains(err.Error(), v) {
 			t.Errorf("error echoes %q: %v", v, err)
 		}
@@ -113,7 +148,11 @@ func TestKeysRequiredWhereManaged(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Load(env(tt.env))
+			vars := map[string]string{"METRICS_ENV": "dev"}
+			for k, v := range tt.env {
+				vars[k] = v
+			}
+			c, err := Load(env(vars))
 			if err != nil {
 				t.Fatal(err)
 			}

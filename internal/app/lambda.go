@@ -23,7 +23,9 @@ func RunLambda(ctx context.Context, getenv func(string) string, stdout io.Writer
 	stdout = &syncWriter{w: stdout}
 	logger := cfg.Logger(stdout)
 	// CloudWatch Logs turns the EMF lines on stdout into metrics.
-	emf := metrics.NewEMF(stdout, getenv("AWS_LAMBDA_FUNCTION_NAME"), func(err error) {
+	emf := metrics.NewEMF(stdout, cfg.MetricsEnv, metrics.Function{
+		Name: getenv("AWS_LAMBDA_FUNCTION_NAME"), Version: getenv("AWS_LAMBDA_FUNCTION_VERSION"),
+	}, func(err error) {
 		logger.Error("metrics document not written", "error", err.Error())
 	})
 	// The key secret is read without the AWS SDK: see package envclient.

@@ -187,44 +187,68 @@ func dimensionKey(sets [][]string) string {
 
 // EMF writes one EMF document per request to w (stdout on Lambda, where
 // CloudWatch Logs turns it into metrics), and a ColdStart metric with the
-// first request of the execution environment. It is safe for concurrent
+// first request of the execution environment. Every document names the
+// environment, the function and its version. It is safe for concurrent
 // requests: all per-request state arrives in the Request.
 type EMF struct {
-	mu       sync.Mutex
-	w        io.Writer
-	function string
-	warm     atomic.Bool
-	now      func() time.Time
-	onError  func(error)
+	mu      sync.Mutex
+	w       io.Writer
+	env     string
+	fn      Function
+	warm    atomic.Bool
+	now     func() time.Time
+	onError func(error)
+	// lambda holds, by name, the metrics with Lambda-only dimension sets,
+	// their Dimensions already joined with them (built once, not per
+	// request).
+	lambda map[string]Metric
 }
 
-// NewEMF writes to w; functionName is the Lambda function's name ("local"
-// when empty, since CloudWatch refuses empty dimension values). onError
-// hears about documents that could not be written.
-func NewEMF(w io.Writer, functionName string, onError func(error)) *EMF {
-	if functionName == "" {
-		functionName = "local"
+// Function identifies the Lambda function an EMF sink runs in.
+type Function struct {
+	Name    string // AWS_LAMBDA_FUNCTION_NAME; "local" when empty
+	Version string // AWS_LAMBDA_FUNCTION_VERSION; "$LATEST" when empty
+}
+
+// NewEMF writes to w the metrics of function fn in environment env
+// (LocalEnvironment when empty: CloudWatch refuses empty dimension values).
+// onError hears about documents that could not be written.
+func NewEMF(w io.Writer, env string, fn Function, onError func(error)) *EMF {
+	if fn.Name == "" {
+		fn.Name = "local"
 	}
-	return &EMF{w: w, function: functionName, now: time.Now, onError: onError}
+	if fn.Version == "" {
+		fn.Version = "$LATEST" // what Lambda calls an unpublished version
+	}
+	e := &EMF{w: w, env: EnvironmentOrLocal(env), fn: fn, now: time.Now, onError: onError, lambda: map[string]Metric{}}
+	for _, m := range Vocabulary() {
+		if len(m.LambdaDimensions) > 0 {
+			m.Dimensions = m.AllDimensions()
+			e.lambda[m.Name] = m
+		}
+	}
+	return e
 }
 
 // Request implements Recorder.
 func (e *EMF) Request(_ context.Context, r Request) {
-	obs := Observations(r)
+	obs := Observations(e.env, r)
 	if !e.warm.Swap(true) {
-		obs = append(obs, Observation{ColdStart, 1, map[string]string{DimService: Service, DimFunctionName: e.function}})
+		obs = append(obs, Observation{ColdStart, 1, map[string]string{DimService: Service, DimEnvironment: e.env, DimFunctionName: e.fn.Name}})
 	}
 	e.write(obs, map[string]any{"RequestId": r.RequestID, "StatusCode": r.Status})
 }
 
 // KeyRefreshFailed implements Recorder.
-func (e *EMF) KeyRefreshFailed(context.Context) { e.write(KeyRefreshObservations(), nil) }
+func (e *EMF) KeyRefreshFailed(context.Context) { e.write(KeyRefreshObservations(e.env), nil) }
 
-// write encodes observations as one document (or more, past the limits).
+// write encodes observations as one document (or more, past the limits),
+// each metric under all its dimension sets, the Lambda-only ones included.
 func (e *EMF) write(obs []Observation, properties map[string]any) {
 	d := Document{
-		Timestamp:  e.now(),
-		Dimensions: map[string]string{DimService: Service, DimFunctionName: e.function},
+		Timestamp: e.now(),
+		Dimensions: map[string]string{DimService: Service, DimEnvironment: e.env,
+			DimFunctionName: e.fn.Name, DimFunctionVersion: e.fn.Version},
 		Properties: properties,
 	}
 	var err error
@@ -232,7 +256,11 @@ func (e *EMF) write(obs []Observation, properties map[string]any) {
 		for k, v := range o.Dimensions {
 			d.Dimensions[k] = v
 		}
-		err = firstErr(err, d.Add(o.Metric, o.Value))
+		m := o.Metric
+		if all, ok := e.lambda[m.Name]; ok {
+			m = all
+		}
+		err = firstErr(err, d.Add(m, o.Value))
 	}
 	lines, encErr := d.Lines()
 	err = firstErr(err, encErr)

@@ -312,12 +312,16 @@ func TestEMFValidatorRejects(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Golden files.
 
+// testEnv is the environment of the test sinks: not the default, so a
+// sink that ignored its configuration would show.
+const testEnv = "staging"
+
 // newTestEMF returns an EMF writing to buf with the fixed clock, and a
 // pointer to the errors it reported.
 func newTestEMF(w io.Writer, warm bool) (*EMF, *[]error) {
 	var mu sync.Mutex
 	var errs []error
-	e := NewEMF(w, "healthcare-predict", func(err error) {
+	e := NewEMF(w, testEnv, Function{Name: "healthcare-predict", Version: "42"}, func(err error) {
 		mu.Lock()
 		errs = append(errs, err)
 		mu.Unlock()
@@ -337,7 +341,7 @@ type emfCase struct {
 	keys []string
 }
 
-var baseKeys = []string{"_aws", DimService, DimFunctionName, DimOperation, "RequestId", "StatusCode",
+var baseKeys = []string{"_aws", DimService, DimEnvironment, DimFunctionName, DimFunctionVersion, DimOperation, "RequestId", "StatusCode",
 	Requests.Name, ClientErrors.Name, ServerErrors.Name, Latency.Name}
 
 func withKeys(extra ...string) []string { return append(slices.Clone(baseKeys), extra...) }
@@ -474,8 +478,9 @@ func TestEMFRequestContents(t *testing.T) {
 					if m.Unit != v.Unit {
 						t.Errorf("%s: Unit = %q, want %q", m.Name, m.Unit, v.Unit)
 					}
-					if !reflect.DeepEqual(dir.Dimensions, v.Dimensions) {
-						t.Errorf("%s: Dimensions = %q, want %q", m.Name, dir.Dimensions, v.Dimensions)
+					// On Lambda, every set: the per-version ones too.
+					if !reflect.DeepEqual(dir.Dimensions, v.AllDimensions()) {
+						t.Errorf("%s: Dimensions = %q, want %q", m.Name, dir.Dimensions, v.AllDimensions())
 					}
 				}
 			}
@@ -495,8 +500,14 @@ func TestEMFRequestContents(t *testing.T) {
 			if got := str(DimService); got != Service {
 				t.Errorf("Service = %q", got)
 			}
+			if got := str(DimEnvironment); got != testEnv {
+				t.Errorf("Environment = %q, want %q", got, testEnv)
+			}
 			if got := str(DimFunctionName); got != "healthcare-predict" {
 				t.Errorf("FunctionName = %q", got)
+			}
+			if got := str(DimFunctionVersion); got != "42" {
+				t.Errorf("FunctionVersion = %q, want 42", got)
 			}
 			if got := str(DimOperation); got != c.req.Operation {
 				t.Errorf("Operation = %q, want %q", got, c.req.Operation)
@@ -584,7 +595,7 @@ func docWith(t *testing.T, add func(d *Document)) [][]byte {
 	t.Helper()
 	d := &Document{
 		Timestamp:  fixedNow,
-		Dimensions: map[string]string{DimService: Service, DimOperation: "op", DimModel: "m"},
+		Dimensions: map[string]string{DimService: Service, DimEnvironment: "dev", DimOperation: "op", DimModel: "m"},
 		Properties: map[string]any{"RequestId": "r"},
 	}
 	add(d)
@@ -1021,7 +1032,7 @@ func TestObservations(t *testing.T) {
 			want{"Requests": 1, "ClientErrors": 0, "ServerErrors": 0, "Latency": 31000.25}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			obs := Observations(c.req)
+			obs := Observations(testEnv, c.req)
 			got := want{}
 			for _, o := range obs {
 				if _, dup := got[o.Metric.Name]; dup {
@@ -1040,6 +1051,9 @@ func TestObservations(t *testing.T) {
 				}
 				if o.Dimensions[DimService] != Service {
 					t.Errorf("%s: Service = %q", o.Metric.Name, o.Dimensions[DimService])
+				}
+				if o.Dimensions[DimEnvironment] != testEnv {
+					t.Errorf("%s: Environment = %q, want %q", o.Metric.Name, o.Dimensions[DimEnvironment], testEnv)
 				}
 				if o.Metric.Name == Predictions.Name {
 					if o.Dimensions[DimModel] != c.req.Model {
@@ -1063,7 +1077,7 @@ func TestObservationsVocabulary(t *testing.T) {
 		vocab[m.Name] = true
 	}
 	for _, status := range []int{200, 404, 500} {
-		for _, o := range Observations(Request{Operation: "x", Model: "m", Status: status}) {
+		for _, o := range Observations(testEnv, Request{Operation: "x", Model: "m", Status: status}) {
 			if !vocab[o.Metric.Name] {
 				t.Errorf("%s is not in the vocabulary", o.Metric.Name)
 			}
@@ -1156,4 +1170,85 @@ func documentProblem(t *testing.T, dims map[string]string, ms []Metric) error {
 		}
 	}
 	return nil
+}
+
+// Every dimension set of the vocabulary names the Service and the
+// Environment: a metric without them would mix deployments in an alarm.
+// Only Requests and ServerErrors have Lambda-only sets, which name the
+// function and its version for canary gates.
+func TestVocabularyDimensions(t *testing.T) {
+	for _, m := range Vocabulary() {
+		for _, set := range m.AllDimensions() {
+			if !slices.Contains(set, DimService) || !slices.Contains(set, DimEnvironment) {
+				t.Errorf("%s: dimension set %q lacks Service or Environment", m.Name, set)
+			}
+		}
+		for _, set := range m.Dimensions {
+			if slices.Contains(set, DimFunctionVersion) {
+				t.Errorf("%s: %q names FunctionVersion, which only Lambda has: it belongs in LambdaDimensions", m.Name, set)
+			}
+		}
+		wantLambda := m.Name == Requests.Name || m.Name == ServerErrors.Name
+		if got := len(m.LambdaDimensions) > 0; got != wantLambda {
+			t.Errorf("%s: has Lambda-only sets %v, want %v", m.Name, got, wantLambda)
+		}
+		for _, set := range m.LambdaDimensions {
+			if !slices.Equal(set, []string{DimService, DimEnvironment, DimFunctionName, DimFunctionVersion}) {
+				t.Errorf("%s: Lambda-only set %q, want {Service, Environment, FunctionName, FunctionVersion}", m.Name, set)
+			}
+		}
+	}
+}
+
+// NewEMF fills what Lambda may leave empty: a function outside Lambda is
+// "local", an unpublished version is "$LATEST", an unnamed environment is
+// LocalEnvironment. Every document, a key refresh's included, names them.
+func TestEMFDefaults(t *testing.T) {
+	for _, c := range []struct {
+		name              string
+		env               string
+		fn                Function
+		wantEnv, wantName string
+		wantVersion       string
+	}{
+		{"all set", "prod", Function{"predict", "12"}, "prod", "predict", "12"},
+		{"emulator", "dev", Function{"predict", ""}, "dev", "predict", "$LATEST"},
+		{"nothing set", "", Function{}, LocalEnvironment, "local", "$LATEST"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			e := NewEMF(&buf, c.env, c.fn, func(err error) { t.Errorf("onError: %v", err) })
+			e.Request(context.Background(), Request{Operation: "GET /", Status: 500, RequestID: "r"})
+			e.KeyRefreshFailed(context.Background())
+			lines := splitLines(buf.Bytes())
+			if len(lines) != 2 {
+				t.Fatalf("%d documents, want 2", len(lines))
+			}
+			for _, line := range lines {
+				validateEMF(t, line)
+				root := decodeRoot(t, line)
+				for k, want := range map[string]string{DimEnvironment: c.wantEnv, DimFunctionName: c.wantName, DimFunctionVersion: c.wantVersion} {
+					var got string
+					_ = json.Unmarshal(root[k], &got)
+					if got != want {
+						t.Errorf("%s = %q, want %q in %s", k, got, want, line)
+					}
+				}
+			}
+			// The request's ServerErrors is published per function version.
+			found := false
+			for _, dir := range decodeAWS(t, lines[0]).AWS.CloudWatchMetrics {
+				for _, m := range dir.Metrics {
+					if m.Name == ServerErrors.Name {
+						found = slices.ContainsFunc(dir.Dimensions, func(set []string) bool {
+							return slices.Equal(set, []string{DimService, DimEnvironment, DimFunctionName, DimFunctionVersion})
+						})
+					}
+				}
+			}
+			if !found {
+				t.Errorf("ServerErrors is not published under {Service, Environment, FunctionName, FunctionVersion}:\n%s", lines[0])
+			}
+		})
+	}
 }

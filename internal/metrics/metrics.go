@@ -6,6 +6,8 @@ package metrics
 
 import (
 	"context"
+	"regexp"
+	"slices"
 	"time"
 )
 
@@ -15,33 +17,82 @@ const Namespace = "HealthcareAPI"
 // Service is the value of the Service dimension.
 const Service = "healthcare-prediction-api"
 
-// Dimension names. All have few values: route patterns, model ids,
-// function names.
+// Dimension names. All have few values: one environment per deployment,
+// route patterns, model ids, function names and versions.
 const (
-	DimService      = "Service"
-	DimOperation    = "Operation"
-	DimModel        = "Model"
-	DimFunctionName = "FunctionName"
+	DimService     = "Service"
+	DimEnvironment = "Environment"
+	DimOperation   = "Operation"
+	DimModel       = "Model"
+	// DimFunctionName and DimFunctionVersion name a Lambda function and
+	// its published version; only the EMF sink (Lambda) knows them.
+	DimFunctionName    = "FunctionName"
+	DimFunctionVersion = "FunctionVersion"
 )
+
+// LocalEnvironment is the environment of a process that no deployment
+// named: make run, tests.
+const LocalEnvironment = "local"
+
+// EnvironmentRule is what an environment name matches: a lower-case
+// letter, then up to 31 lower-case letters, digits or hyphens (dev,
+// staging, prod, ...). It fits a CloudWatch dimension value and a
+// Prometheus label value as is.
+const EnvironmentRule = `^[a-z][a-z0-9-]{0,31}$`
+
+var environmentRule = regexp.MustCompile(EnvironmentRule)
+
+// ValidEnvironment reports whether env matches EnvironmentRule.
+func ValidEnvironment(env string) bool { return environmentRule.MatchString(env) }
+
+// EnvironmentOrLocal is env, or LocalEnvironment when env is empty: the
+// sinks' constructors take an empty environment to mean a local run
+// (CloudWatch refuses empty dimension values).
+func EnvironmentOrLocal(env string) string {
+	if env == "" {
+		return LocalEnvironment
+	}
+	return env
+}
 
 // Metric describes one metric of the vocabulary.
 type Metric struct {
 	Name       string
 	Unit       string     // a CloudWatch unit
-	Dimensions [][]string // the dimension sets it is published under
+	Dimensions [][]string // the dimension sets every sink publishes it under
+	// LambdaDimensions are further dimension sets only the EMF sink (on
+	// Lambda) publishes: they name the function version, which the
+	// container does not have. Canary gates read them.
+	LambdaDimensions [][]string
 }
+
+// AllDimensions is every dimension set the metric may be published under:
+// Dimensions, then LambdaDimensions.
+func (m Metric) AllDimensions() [][]string {
+	return slices.Concat(m.Dimensions, m.LambdaDimensions)
+}
+
+// Dimension sets of the vocabulary. Every set names the Service and the
+// Environment, so no alarm or dashboard can mix deployments.
+var (
+	byOperation = [][]string{{DimService, DimEnvironment, DimOperation}, {DimService, DimEnvironment}}
+	byVersion   = [][]string{{DimService, DimEnvironment, DimFunctionName, DimFunctionVersion}}
+)
 
 // The vocabulary. Alarms and dashboards may name only these.
 var (
-	Requests     = Metric{"Requests", "Count", [][]string{{DimService, DimOperation}, {DimService}}}
-	ClientErrors = Metric{"ClientErrors", "Count", [][]string{{DimService, DimOperation}, {DimService}}}
-	ServerErrors = Metric{"ServerErrors", "Count", [][]string{{DimService, DimOperation}, {DimService}}}
-	Latency      = Metric{"Latency", "Milliseconds", [][]string{{DimService, DimOperation}, {DimService}}}
-	Predictions  = Metric{"Predictions", "Count", [][]string{{DimService, DimModel}, {DimService}}}
-	ColdStart    = Metric{"ColdStart", "Count", [][]string{{DimService, DimFunctionName}}}
+	Requests     = Metric{Name: "Requests", Unit: "Count", Dimensions: byOperation, LambdaDimensions: byVersion}
+	ClientErrors = Metric{Name: "ClientErrors", Unit: "Count", Dimensions: byOperation}
+	ServerErrors = Metric{Name: "ServerErrors", Unit: "Count", Dimensions: byOperation, LambdaDimensions: byVersion}
+	Latency      = Metric{Name: "Latency", Unit: "Milliseconds", Dimensions: byOperation}
+	Predictions  = Metric{Name: "Predictions", Unit: "Count",
+		Dimensions: [][]string{{DimService, DimEnvironment, DimModel}, {DimService, DimEnvironment}}}
+	ColdStart = Metric{Name: "ColdStart", Unit: "Count",
+		Dimensions: [][]string{{DimService, DimEnvironment, DimFunctionName}}}
 	// KeyRefreshFailures counts failed refreshes of the API keys while the
 	// last good ones are still served.
-	KeyRefreshFailures = Metric{"KeyRefreshFailures", "Count", [][]string{{DimService}}}
+	KeyRefreshFailures = Metric{Name: "KeyRefreshFailures", Unit: "Count",
+		Dimensions: [][]string{{DimService, DimEnvironment}}}
 )
 
 // Vocabulary lists every metric the service emits.
@@ -79,9 +130,10 @@ func (Discard) Request(context.Context, Request) {}
 // KeyRefreshFailed implements Recorder.
 func (Discard) KeyRefreshFailed(context.Context) {}
 
-// KeyRefreshObservations is what a failed refresh of the API keys records.
-func KeyRefreshObservations() []Observation {
-	return []Observation{{KeyRefreshFailures, 1, map[string]string{DimService: Service}}}
+// KeyRefreshObservations is what a failed refresh of the API keys records
+// in environment env.
+func KeyRefreshObservations(env string) []Observation {
+	return []Observation{{KeyRefreshFailures, 1, map[string]string{DimService: Service, DimEnvironment: env}}}
 }
 
 // Observation is one value of one metric with its dimension values: what a
@@ -92,10 +144,10 @@ type Observation struct {
 	Dimensions map[string]string // values for every dimension the metric uses
 }
 
-// Observations turns a request into the vocabulary: the single place that
-// decides which metrics a request moves.
-func Observations(r Request) []Observation {
-	op := map[string]string{DimService: Service, DimOperation: r.Operation}
+// Observations turns a request served in environment env into the
+// vocabulary: the single place that decides which metrics a request moves.
+func Observations(env string, r Request) []Observation {
+	op := map[string]string{DimService: Service, DimEnvironment: env, DimOperation: r.Operation}
 	obs := []Observation{
 		{Requests, 1, op},
 		{ClientErrors, b2f(r.Status >= 400 && r.Status < 500), op},
@@ -103,7 +155,7 @@ func Observations(r Request) []Observation {
 		{Latency, float64(r.Duration.Microseconds()) / 1000, op},
 	}
 	if r.Predicted() {
-		obs = append(obs, Observation{Predictions, 1, map[string]string{DimService: Service, DimModel: r.Model}})
+		obs = append(obs, Observation{Predictions, 1, map[string]string{DimService: Service, DimEnvironment: env, DimModel: r.Model}})
 	}
 	return obs
 }

@@ -13,7 +13,7 @@ import (
 func TestKeyRefreshFailed(t *testing.T) {
 	t.Run("EMF", func(t *testing.T) {
 		var out bytes.Buffer
-		e := NewEMF(&out, "predict", nil)
+		e := NewEMF(&out, "dev", Function{Name: "predict", Version: "3"}, nil)
 		e.now = func() time.Time { return time.Unix(1700000000, 0) }
 		e.KeyRefreshFailed(context.Background())
 		line := strings.TrimSpace(out.String())
@@ -27,7 +27,7 @@ func TestKeyRefreshFailed(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &doc); err != nil {
 			t.Fatal(err)
 		}
-		if doc["KeyRefreshFailures"] != float64(1) || doc["Service"] != Service {
+		if doc["KeyRefreshFailures"] != float64(1) || doc["Service"] != Service || doc["Environment"] != "dev" {
 			t.Errorf("document = %s", line)
 		}
 		if _, ok := doc["ColdStart"]; ok {

@@ -63,6 +63,10 @@ type PutMetricDataAPI interface {
 
 // Options configures a CloudWatch sink. The zero value is usable.
 type Options struct {
+	// Environment is the value of the Environment dimension of every
+	// datum: the deployment (dev, staging, prod); metrics.LocalEnvironment
+	// when empty.
+	Environment string
 	// FlushInterval is how often Run publishes; 60s (the standard
 	// resolution) when zero.
 	FlushInterval time.Duration
@@ -99,6 +103,7 @@ type Options struct {
 // 150; more are split across datums of the same series).
 type Recorder struct {
 	client        PutMetricDataAPI
+	env           string
 	flushInterval time.Duration
 	flushTimeout  time.Duration
 	maxSeries     int
@@ -127,6 +132,7 @@ type cwSeries struct {
 func New(client PutMetricDataAPI, opts Options) *Recorder {
 	c := &Recorder{
 		client:        client,
+		env:           metrics.EnvironmentOrLocal(opts.Environment),
 		flushInterval: cmp.Or(opts.FlushInterval, cwDefaultFlushInterval),
 		flushTimeout:  cmp.Or(opts.FlushTimeout, DefaultFlushTimeout),
 		maxSeries:     cmp.Or(opts.MaxSeries, cwDefaultMaxSeries),
@@ -171,10 +177,12 @@ func NewFromConfig(cfg aws.Config, opts Options) (*Recorder, error) {
 
 // Request implements Recorder. It never touches the network: it adds the
 // request's observations to the buffer under a mutex.
-func (c *Recorder) Request(_ context.Context, r metrics.Request) { c.record(metrics.Observations(r)) }
+func (c *Recorder) Request(_ context.Context, r metrics.Request) {
+	c.record(metrics.Observations(c.env, r))
+}
 
 // KeyRefreshFailed implements Recorder.
-func (c *Recorder) KeyRefreshFailed(context.Context) { c.record(metrics.KeyRefreshObservations()) }
+func (c *Recorder) KeyRefreshFailed(context.Context) { c.record(metrics.KeyRefreshObservations(c.env)) }
 
 func (c *Recorder) record(obs []metrics.Observation) {
 	var key strings.Builder

@@ -148,7 +148,7 @@ var cwRequests = []metrics.Request{
 
 func TestCloudWatchPublishesVocabularyToMoto(t *testing.T) {
 	startCWMoto(t)
-	c, client := newCWFromEnv(t, Options{})
+	c, client := newCWFromEnv(t, Options{Environment: "prod"})
 	for _, r := range cwRequests {
 		c.Request(t.Context(), r)
 	}
@@ -158,18 +158,30 @@ func TestCloudWatchPublishesVocabularyToMoto(t *testing.T) {
 	if got := c.Dropped(); got != 0 {
 		t.Errorf("Dropped() = %d, want 0", got)
 	}
+	// Another deployment's 5xx lands in the same namespace: it must not move
+	// prod's numbers (read below with Environment=prod).
+	dev, _ := newCWFromEnv(t, Options{Environment: "dev"})
+	dev.Request(t.Context(), metrics.Request{Operation: "POST /predict", Status: 500, Duration: time.Millisecond})
+	if err := dev.Flush(t.Context()); err != nil {
+		t.Fatalf("Flush dev: %v", err)
+	}
 
 	// Every metric under every dimension set of its metric, nothing else.
 	want := []string{}
 	for _, op := range []string{"GET /health", "GET /models", "POST /predict"} {
 		for _, name := range []string{"ClientErrors", "Latency", "Requests", "ServerErrors"} {
-			want = append(want, name+"{Operation="+op+",Service="+metrics.Service+"}")
+			want = append(want, name+"{Environment=prod,Operation="+op+",Service="+metrics.Service+"}")
 		}
 	}
 	for _, name := range []string{"ClientErrors", "Latency", "Requests", "ServerErrors", "Predictions"} {
-		want = append(want, name+"{Service="+metrics.Service+"}")
+		want = append(want, name+"{Environment=prod,Service="+metrics.Service+"}")
 	}
-	want = append(want, "Predictions{Model=ascvd-pce,Service="+metrics.Service+"}")
+	want = append(want, "Predictions{Environment=prod,Model=ascvd-pce,Service="+metrics.Service+"}")
+	// dev's one request, under the same sets with its own environment.
+	for _, name := range []string{"ClientErrors", "Latency", "Requests", "ServerErrors"} {
+		want = append(want, name+"{Environment=dev,Operation=POST /predict,Service="+metrics.Service+"}",
+			name+"{Environment=dev,Service="+metrics.Service+"}")
+	}
 	slices.Sort(want)
 
 	var got []string
@@ -222,8 +234,9 @@ func TestCloudWatchPublishesVocabularyToMoto(t *testing.T) {
 		return s
 	}
 	op := func(o string) map[string]string {
-		return map[string]string{metrics.DimService: metrics.Service, metrics.DimOperation: o}
+		return map[string]string{metrics.DimService: metrics.Service, metrics.DimEnvironment: "prod", metrics.DimOperation: o}
 	}
+	prod := map[string]string{metrics.DimService: metrics.Service, metrics.DimEnvironment: "prod"}
 	tests := []struct {
 		name   string
 		metric string
@@ -240,13 +253,15 @@ func TestCloudWatchPublishesVocabularyToMoto(t *testing.T) {
 		{"predict latency", "Latency", op("POST /predict"), stats{sum: 3 + 5 + 0.7 + 40, count: 4, min: 0.7, max: 40}},
 		{"health latency", "Latency", op("GET /health"), stats{sum: 0.1, count: 1, min: 0.1, max: 0.1}},
 		// Only successful predictions count.
-		{"ascvd predictions", "Predictions", map[string]string{metrics.DimService: metrics.Service, metrics.DimModel: "ascvd-pce"}, stats{sum: 2, count: 2, min: 1, max: 1}},
-		{"news2 predictions", "Predictions", map[string]string{metrics.DimService: metrics.Service, metrics.DimModel: "news2"}, stats{min: math.Inf(1), max: math.Inf(-1)}},
+		{"ascvd predictions", "Predictions", map[string]string{metrics.DimService: metrics.Service, metrics.DimEnvironment: "prod", metrics.DimModel: "ascvd-pce"}, stats{sum: 2, count: 2, min: 1, max: 1}},
+		{"news2 predictions", "Predictions", map[string]string{metrics.DimService: metrics.Service, metrics.DimEnvironment: "prod", metrics.DimModel: "news2"}, stats{min: math.Inf(1), max: math.Inf(-1)}},
 		// moto matches dimensions as a subset (real CloudWatch matches them
-		// exactly), so {Service} alone also reads the {Service, Operation}
-		// series: twice the service totals.
-		{"service requests", "Requests", map[string]string{metrics.DimService: metrics.Service}, stats{sum: 2 * 8, count: 2 * 8, min: 1, max: 1}},
-		{"service server errors", "ServerErrors", map[string]string{metrics.DimService: metrics.Service}, stats{sum: 2 * 1, count: 2 * 8, min: 0, max: 1}},
+		// exactly), so {Service, Environment} alone also reads the
+		// {Service, Environment, Operation} series: twice the totals.
+		{"service requests", "Requests", prod, stats{sum: 2 * 8, count: 2 * 8, min: 1, max: 1}},
+		{"service server errors", "ServerErrors", prod, stats{sum: 2 * 1, count: 2 * 8, min: 0, max: 1}},
+		// dev's 5xx is dev's alone.
+		{"dev server errors", "ServerErrors", map[string]string{metrics.DimService: metrics.Service, metrics.DimEnvironment: "dev"}, stats{sum: 2 * 1, count: 2 * 1, min: 1, max: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,7 +283,7 @@ func cwBigTraffic(c *Recorder, ops, latencies int) map[string]map[float64]float6
 	want := map[string]map[float64]float64{}
 	record := func(r metrics.Request) {
 		c.Request(context.Background(), r)
-		for _, o := range metrics.Observations(r) {
+		for _, o := range metrics.Observations(c.env, r) {
 			for _, set := range o.Metric.Dimensions {
 				var dims []types.Dimension
 				for _, name := range set {
@@ -743,7 +758,7 @@ func TestCloudWatchFinalFlushAtShutdown(t *testing.T) {
 
 func TestCloudWatchSendsOnlyVocabulary(t *testing.T) {
 	f := &cwFake{}
-	c := New(f, Options{})
+	c := New(f, Options{Environment: "staging"})
 	for _, r := range cwRequests {
 		r.RequestID = "req-must-not-leave-" + r.RequestID
 		c.Request(t.Context(), r)
@@ -751,7 +766,7 @@ func TestCloudWatchSendsOnlyVocabulary(t *testing.T) {
 	if err := c.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	allowed := map[string]bool{metrics.Namespace: true, metrics.Service: true}
+	allowed := map[string]bool{metrics.Namespace: true, metrics.Service: true, "staging": true}
 	for _, m := range metrics.Vocabulary() {
 		allowed[m.Name], allowed[m.Unit] = true, true
 		for _, set := range m.Dimensions {
@@ -786,8 +801,15 @@ func TestCloudWatchSendsOnlyVocabulary(t *testing.T) {
 				t.Errorf("%s: unit %q, want %q", m.Name, d.Unit, m.Unit)
 			}
 			var names []string
+			env := ""
 			for _, dim := range d.Dimensions {
 				names = append(names, aws.ToString(dim.Name))
+				if aws.ToString(dim.Name) == metrics.DimEnvironment {
+					env = aws.ToString(dim.Value)
+				}
+			}
+			if env != "staging" {
+				t.Errorf("%s %q: Environment = %q, want staging", m.Name, names, env)
 			}
 			if !slices.ContainsFunc(m.Dimensions, func(set []string) bool { return slices.Equal(set, names) }) {
 				t.Errorf("%s: dimensions %q are not one of its sets %q", m.Name, names, m.Dimensions)
@@ -914,5 +936,31 @@ func TestCloudWatchEmptyDimensionValueDropped(t *testing.T) {
 func TestCloudWatchNeedsRegion(t *testing.T) {
 	if _, err := NewFromConfig(aws.Config{}, Options{}); err == nil {
 		t.Error("no error without a region")
+	}
+}
+
+// Every datum names the environment: the configured one, or a local run's
+// when none is configured; a key refresh's too.
+func TestCloudWatchEnvironmentOnEveryDatum(t *testing.T) {
+	for _, c := range []struct{ env, want string }{{"prod", "prod"}, {"", metrics.LocalEnvironment}} {
+		f := &cwFake{}
+		rec := New(f, Options{Environment: c.env})
+		for _, r := range cwRequests {
+			rec.Request(t.Context(), r)
+		}
+		rec.KeyRefreshFailed(t.Context())
+		if err := rec.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for k := range cwTotals(f.inputs()) {
+			n++
+			if !strings.Contains(k, "Environment="+c.want+",") {
+				t.Errorf("env %q: series %s lacks Environment=%s", c.env, k, c.want)
+			}
+		}
+		if n == 0 {
+			t.Fatal("nothing sent")
+		}
 	}
 }

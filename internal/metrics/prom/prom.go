@@ -20,9 +20,14 @@ import (
 // are its status_class 4xx and 5xx), Latency →
 // healthcare_api_request_duration_seconds, Predictions →
 // healthcare_api_predictions_total. Labels are route patterns, methods,
-// status classes and model ids: all bounded.
+// status classes and model ids: all bounded. Every series it exposes, the
+// Go and process collectors' included, carries the constant label
+// environment (dev, staging, prod): rules and dashboards select one
+// deployment by it, and go_* or process_* series of one environment can be
+// told from another's the same way.
 type Recorder struct {
 	registry    *prometheus.Registry
+	labelled    prometheus.Registerer // registry, adding the environment label
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	predictions *prometheus.CounterVec
@@ -49,8 +54,9 @@ type requestSeries struct {
 }
 
 // New registers the service's metrics, build info and the Go and
-// process collectors.
-func New(version, commit string) *Recorder {
+// process collectors, all labelled environment=env (metrics.LocalEnvironment
+// when empty), for the build version and commit.
+func New(env, version, commit string) *Recorder {
 	p := &Recorder{
 		registry: prometheus.NewRegistry(),
 		series:   map[seriesKey]requestSeries{},
@@ -83,7 +89,10 @@ func New(version, commit string) *Recorder {
 		ConstLabels: prometheus.Labels{"version": version, "commit": commit},
 	})
 	build.Set(1)
-	p.registry.MustRegister(p.requests, p.duration, p.predictions, p.inFlight, p.keyFailures, build,
+	// The label is added to every metric at scrape time, so it costs a
+	// request nothing, and no collector registered here can forget it.
+	p.labelled = prometheus.WrapRegistererWith(prometheus.Labels{"environment": metrics.EnvironmentOrLocal(env)}, p.registry)
+	p.labelled.MustRegister(p.requests, p.duration, p.predictions, p.inFlight, p.keyFailures, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return p
 }
@@ -129,7 +138,8 @@ func (p *Recorder) InFlight(h http.Handler) http.Handler {
 	return promhttp.InstrumentHandlerInFlight(p.inFlight, h)
 }
 
-// Handler serves the exposition of this registry.
+// Handler serves the exposition of this registry; its own error counter
+// carries the environment too.
 func (p *Recorder) Handler() http.Handler {
-	return promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{Registry: p.registry})
+	return promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{Registry: p.labelled})
 }

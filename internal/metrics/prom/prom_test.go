@@ -20,10 +20,10 @@ func scrape(t *testing.T, p *Recorder) string {
 }
 
 func TestKeyRefreshFailed(t *testing.T) {
-	p := New("v", "c")
+	p := New("dev", "v", "c")
 	p.KeyRefreshFailed(context.Background())
 	p.KeyRefreshFailed(context.Background())
-	if body := scrape(t, p); !strings.Contains(body, "healthcare_api_key_refresh_failures_total 2") {
+	if body := scrape(t, p); !strings.Contains(body, `healthcare_api_key_refresh_failures_total{environment="dev"} 2`) {
 		t.Errorf("exposition lacks the counter at 2:\n%s", body)
 	}
 }
@@ -31,24 +31,51 @@ func TestKeyRefreshFailed(t *testing.T) {
 // A request moves the request counter and histogram by route pattern,
 // method and status class, and predictions by model only on success.
 func TestRequest(t *testing.T) {
-	p := New("v1.2.3", "abc")
+	p := New("prod", "v1.2.3", "abc")
 	ctx := context.Background()
 	p.Request(ctx, metrics.Request{Operation: "POST /predict", Model: "news2", Status: 200, Duration: 3 * time.Millisecond})
 	p.Request(ctx, metrics.Request{Operation: "POST /predict", Model: "news2", Status: 422, Duration: time.Millisecond})
 	p.Request(ctx, metrics.Request{Operation: "GET /health", Status: 200, Duration: time.Millisecond})
 	body := scrape(t, p)
 	for _, want := range []string{
-		`healthcare_api_requests_total{method="POST",route="/predict",status_class="2xx"} 1`,
-		`healthcare_api_requests_total{method="POST",route="/predict",status_class="4xx"} 1`,
-		`healthcare_api_requests_total{method="GET",route="/health",status_class="2xx"} 1`,
-		`healthcare_api_request_duration_seconds_count{method="POST",route="/predict",status_class="2xx"} 1`,
-		`healthcare_api_predictions_total{model="news2"} 1`,
-		`healthcare_api_build_info{commit="abc",version="v1.2.3"} 1`,
-		`go_goroutines`,
-		`process_resident_memory_bytes`,
+		`healthcare_api_requests_total{environment="prod",method="POST",route="/predict",status_class="2xx"} 1`,
+		`healthcare_api_requests_total{environment="prod",method="POST",route="/predict",status_class="4xx"} 1`,
+		`healthcare_api_requests_total{environment="prod",method="GET",route="/health",status_class="2xx"} 1`,
+		`healthcare_api_request_duration_seconds_count{environment="prod",method="POST",route="/predict",status_class="2xx"} 1`,
+		`healthcare_api_predictions_total{environment="prod",model="news2"} 1`,
+		`healthcare_api_build_info{commit="abc",environment="prod",version="v1.2.3"} 1`,
+		`healthcare_api_in_flight_requests{environment="prod"} 0`,
+		`go_goroutines{environment="prod"}`,
+		`process_resident_memory_bytes{environment="prod"}`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("exposition lacks %s", want)
+		}
+	}
+}
+
+// Every series on /metrics carries the configured environment, so no rule
+// or panel can mix one deployment's traffic into another's; an empty
+// environment is a local run's.
+func TestEverySeriesHasEnvironment(t *testing.T) {
+	for _, c := range []struct{ env, want string }{{"staging", "staging"}, {"", metrics.LocalEnvironment}} {
+		p := New(c.env, "v", "c")
+		ctx := context.Background()
+		p.Request(ctx, metrics.Request{Operation: "POST /predict", Model: "news2", Status: 200})
+		p.Request(ctx, metrics.Request{Operation: "GET /health", Status: 503})
+		p.KeyRefreshFailed(ctx)
+		series := 0
+		for line := range strings.Lines(scrape(t, p)) {
+			if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
+				continue
+			}
+			series++
+			if !strings.Contains(line, `environment="`+c.want+`"`) {
+				t.Errorf("env %q: series without environment=%q: %s", c.env, c.want, line)
+			}
+		}
+		if series < 20 {
+			t.Errorf("env %q: only %d series scraped", c.env, series)
 		}
 	}
 }
