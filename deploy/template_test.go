@@ -518,8 +518,17 @@ func TestMetricsAreEmitted(t *testing.T) {
 				t.Errorf("%s: AWS/ApiGateway %s dimensions %v, want ApiName %q (the Api's Name) and Stage ${Stage}", u.where, u.name, u.dims, apiName)
 			}
 		case "AWS/Lambda":
-			if fn := u.dims["FunctionName"]; len(u.dims) != 1 || fns[strings.TrimSuffix(strings.TrimPrefix(fn, "${"), "}")] == nil {
-				t.Errorf("%s: AWS/Lambda %s dimensions %v, want FunctionName ${<a function>}", u.where, u.name, u.dims)
+			// Per function; per version of the alias live (the canary
+			// gates); or the account's claimed concurrency, which has no
+			// dimension.
+			fn := strings.TrimSuffix(strings.TrimPrefix(u.dims["FunctionName"], "${"), "}")
+			switch {
+			case len(u.dims) == 0 && u.name == "ClaimedAccountConcurrency":
+			case len(u.dims) == 1 && fns[fn] != nil:
+			case len(u.dims) == 3 && fns[fn] != nil && u.dims["Resource"] == "${"+fn+"}:live" &&
+				u.dims["ExecutedVersion"] == "${"+fn+".Version.Version}":
+			default:
+				t.Errorf("%s: AWS/Lambda %s dimensions %v, want FunctionName ${<a function>} (and Resource ${<it>}:live, ExecutedVersion ${<it>.Version.Version})", u.where, u.name, u.dims)
 			}
 		case "AWS/Logs":
 			if len(u.dims) != 1 || !logGroups[u.dims["LogGroupName"]] {
