@@ -14,7 +14,7 @@ import (
 // test gets it through API_KEYS (or a moto secret holding its digest).
 const (
 	KeyID = "loadtest"
-	Key   = "lt-9f2c4e1a7b3d5f60"
+	Key   = "lt-tDZaFMWcdoDXPghtZsqMSAaRVrVuQdFqQrJiIgJW"
 )
 
 // Request is one request of the mix.

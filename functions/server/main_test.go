@@ -203,7 +203,7 @@ func TestGracefulShutdown(t *testing.T) {
 // 415, 422, 429) and looks for them in everything the process wrote and in
 // /metrics.
 func TestNoPatientDataEscapes(t *testing.T) {
-	s := start(t, binary, "API_KEYS=clinic-a:sentinel-test-key-0123", "RATE_LIMIT_RPS=0.01", "RATE_LIMIT_BURST=4") // success, 413, 415 and 422 spend the four tokens
+	s := start(t, binary, "API_KEYS=clinic-a:sentinel-sBwrKclqkQ1OqPRJD3NKoF9WOLmqhxtZp5yew0BI", "RATE_LIMIT_RPS=0.01", "RATE_LIMIT_BURST=4") // success, 413, 415 and 422 spend the four tokens
 	const age, sbp = "67.123457", "143.987651"
 	valid := `{"model":"ascvd-pce","inputs":{"age":` + age + `,"sex":"female","race":"white","total_cholesterol":213,` +
 		`"hdl_cholesterol":50,"systolic_bp":` + sbp + `,"on_bp_treatment":true,"diabetes":false,"current_smoker":false}}`
@@ -225,7 +225,7 @@ func TestNoPatientDataEscapes(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	const key = "sentinel-test-key-0123"
+	const key = "sentinel-sBwrKclqkQ1OqPRJD3NKoF9WOLmqhxtZp5yew0BI"
 	for _, c := range []struct {
 		name                           string
 		method, path, ctype, key, body string
