@@ -152,7 +152,7 @@ func (c Check) Verify(payload []byte) (Result, error) {
 	}
 	if c.Problem != "" {
 		if mediaType != "application/problem+json" {
-			return r, fmt.Errorf("Content-Type %q, want application/problem+json", mediaType)
+			return r, fmt.Errorf("media type %q, want application/problem+json", mediaType)
 		}
 		if want := problemTypeBase + c.Problem; r.ProblemType != want {
 			return r, fmt.Errorf("problem type %q, want %q", r.ProblemType, want)
@@ -161,10 +161,10 @@ func (c Check) Verify(payload []byte) (Result, error) {
 			return r, errors.New("401 without WWW-Authenticate")
 		}
 	} else if mediaType != "application/json" {
-		return r, fmt.Errorf("Content-Type %q, want application/json", mediaType)
+		return r, fmt.Errorf("media type %q, want application/json", mediaType)
 	}
 	if got := header(resp, "Allow"); got != c.Allow {
-		return r, fmt.Errorf("Allow %q, want %q", got, c.Allow)
+		return r, fmt.Errorf("header Allow %q, want %q", got, c.Allow)
 	}
 	if c.Field != "" {
 		if s, _ := doc[c.Field].(string); !strings.HasPrefix(s, c.Prefix) {
