@@ -278,7 +278,9 @@ func TestPreTrafficHook(t *testing.T) {
 		if resp.StatusCode != 200 || string(body) != "null" {
 			t.Fatalf("hook answered %d %s, want 200 null (the status reported)\n%s", resp.StatusCode, body, hook.output)
 		}
-		out := hook.waitFor(func(out string) bool { return strings.Contains(out, `"msg":"status reported","deployment_id":"`+id+`"`) })
+		out := hook.waitFor(func(out string) bool {
+			return strings.Contains(out, `"msg":"status reported","deployment_id":"`+id+`"`)
+		})
 		var lines []map[string]any
 		for _, l := range strings.Split(out, "\n") {
 			var m map[string]any
