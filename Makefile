@@ -12,7 +12,7 @@ export GOTOOLCHAIN := auto
 # online database is unreachable here. GitHub CI uses the online one.
 VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
 
-FUNCTIONS := info health predict
+FUNCTIONS := info health predict pretraffic
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/healthcare-prediction/api/internal/app.version=$(VERSION)
 # Lambda: static, no RPC shim (provided.al2023), reproducible paths.
@@ -90,7 +90,7 @@ clean: ## remove build output
 	rm -rf dist .aws-sam
 
 # SAM (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
-build-InfoFunction build-HealthFunction build-PredictFunction: build-%Function:
+build-InfoFunction build-HealthFunction build-PredictFunction build-PreTrafficFunction: build-%Function:
 	$(LAMBDA_ENV) go build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo $* | tr A-Z a-z)
 
 .PHONY: FORCE

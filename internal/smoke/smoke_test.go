@@ -1,0 +1,547 @@
+package smoke
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"maps"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/healthcare-prediction/api/internal/api"
+	"github.com/healthcare-prediction/api/internal/app"
+	"github.com/healthcare-prediction/api/internal/metrics"
+	"github.com/healthcare-prediction/api/internal/secrets"
+)
+
+// The functions' version ARNs, as template.yaml passes them.
+var testEnv = map[string]string{
+	"INFO_VERSION_ARN":    "arn:aws:lambda:eu-west-1:123456789012:function:api-InfoFunction-AbC123:7",
+	"HEALTH_VERSION_ARN":  "arn:aws:lambda:eu-west-1:123456789012:function:api-HealthFunction-DeF456:3",
+	"PREDICT_VERSION_ARN": "arn:aws:lambda:eu-west-1:123456789012:function:api-PredictFunction-GhI789:12",
+}
+
+// testKey is the only key the functions under test accept; the hook never
+// has it.
+const testKey = "smoke-test-key-5e1d0c4b"
+
+type handlerFunc = func(context.Context, json.RawMessage) (any, error)
+
+// realFunction is a function's real handler, in process, as its main
+// builds it (internal/app.RunLambda); keys nil means none are configured.
+func realFunction(routes api.Group, keys *secrets.Cache) handlerFunc {
+	logger := slog.New(slog.DiscardHandler)
+	return api.LambdaHandler(app.NewAPI(logger, metrics.Discard{}, keys, api.RateLimit{}, routes, api.NewLifecycle(), true))
+}
+
+func staticKeys(t *testing.T) *secrets.Cache {
+	t.Helper()
+	keys, err := secrets.Static("smoke-client:" + testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// failingSecrets is a Secrets Manager that refuses every read, as it does
+// for a role without secretsmanager:GetSecretValue.
+type failingSecrets struct{}
+
+func (failingSecrets) SecretString(context.Context, string, string) (string, error) {
+	return "", errors.New("AccessDeniedException")
+}
+
+// healthyFunctions are the three real handlers, the key-holding ones with
+// a loaded key set.
+func healthyFunctions(t *testing.T) map[string]handlerFunc {
+	return map[string]handlerFunc{
+		testEnv["HEALTH_VERSION_ARN"]:  realFunction(api.Health, nil),
+		testEnv["INFO_VERSION_ARN"]:    realFunction(api.Info, staticKeys(t)),
+		testEnv["PREDICT_VERSION_ARN"]: realFunction(api.Predict, staticKeys(t)),
+	}
+}
+
+// fakeLambda runs handlers in process as the Lambda Invoke API would:
+// the handler's result marshalled as the payload, its error as a
+// FunctionError with an error payload.
+type fakeLambda struct {
+	functions map[string]handlerFunc // by version ARN
+	invokeErr error                  // returned by every Invoke when set
+	executed  string                 // ExecutedVersion to answer, if set
+
+	mu    sync.Mutex
+	calls []*lambda.InvokeInput
+}
+
+func (f *fakeLambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, in)
+	f.mu.Unlock()
+	if f.invokeErr != nil {
+		return nil, f.invokeErr
+	}
+	h, ok := f.functions[*in.FunctionName]
+	if !ok {
+		return nil, errors.New("ResourceNotFoundException: Function not found")
+	}
+	out := &lambda.InvokeOutput{StatusCode: 200}
+	if f.executed != "" {
+		out.ExecutedVersion = &f.executed
+	}
+	resp, err := h(ctx, in.Payload)
+	if err != nil {
+		unhandled := "Unhandled"
+		out.FunctionError = &unhandled
+		out.Payload, _ = json.Marshal(map[string]string{"errorMessage": err.Error(), "errorType": "errorString"})
+		return out, nil
+	}
+	out.Payload, err = json.Marshal(resp)
+	return out, err
+}
+
+// fakeCodeDeploy records the statuses reported to it.
+type fakeCodeDeploy struct {
+	err      error
+	mu       sync.Mutex
+	reported []*codedeploy.PutLifecycleEventHookExecutionStatusInput
+}
+
+func (f *fakeCodeDeploy) PutLifecycleEventHookExecutionStatus(_ context.Context, in *codedeploy.PutLifecycleEventHookExecutionStatusInput, _ ...func(*codedeploy.Options)) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reported = append(f.reported, in)
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &codedeploy.PutLifecycleEventHookExecutionStatusOutput{LifecycleEventHookExecutionId: in.LifecycleEventHookExecutionId}, nil
+}
+
+var testEvent = Event{DeploymentID: "d-8TQ1Z2ABC", LifecycleEventHookExecutionID: "eyJlbmNyeXB0ZWREYXRhIjoiZXhhbXBsZSJ9"}
+
+// runHook handles testEvent with a hook over invoker and env and returns
+// the one status reported and the hook's log.
+func runHook(t *testing.T, ctx context.Context, invoker Invoker, env map[string]string) (string, string) {
+	t.Helper()
+	var log bytes.Buffer
+	cd := &fakeCodeDeploy{}
+	hook := New(slog.New(slog.NewJSONHandler(&log, nil)), invoker, cd, func(k string) string { return env[k] })
+	if err := hook.Handle(ctx, testEvent); err != nil {
+		t.Fatalf("Handle: %v\n%s", err, log.String())
+	}
+	if len(cd.reported) != 1 {
+		t.Fatalf("%d statuses reported, want 1\n%s", len(cd.reported), log.String())
+	}
+	in := cd.reported[0]
+	if *in.DeploymentId != testEvent.DeploymentID || *in.LifecycleEventHookExecutionId != testEvent.LifecycleEventHookExecutionID {
+		t.Errorf("reported for %s/%s, want the event's ids", *in.DeploymentId, *in.LifecycleEventHookExecutionId)
+	}
+	return string(in.Status), log.String()
+}
+
+// logLines decodes the hook's JSON log.
+func logLines(t *testing.T, log string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(log), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line is not JSON: %v: %s", err, l)
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+func TestHealthyFunctionsSucceed(t *testing.T) {
+	fl := &fakeLambda{functions: healthyFunctions(t)}
+	status, log := runHook(t, context.Background(), fl, testEnv)
+	if status != "Succeeded" {
+		t.Fatalf("status %s, want Succeeded\n%s", status, log)
+	}
+
+	total := 0
+	for _, cs := range Checks {
+		total += len(cs)
+	}
+	if len(fl.calls) != total {
+		t.Errorf("%d invocations, want one per check (%d)", len(fl.calls), total)
+	}
+	for _, in := range fl.calls {
+		if in.InvocationType != lambdatypes.InvocationTypeRequestResponse {
+			t.Errorf("invocation type %q, want RequestResponse", in.InvocationType)
+		}
+		if in.Qualifier != nil {
+			t.Errorf("qualifier %q: the version is in the ARN", *in.Qualifier)
+		}
+		if bytes.Contains(in.Payload, []byte(testKey)) {
+			t.Errorf("the hook sent the functions' key: %s", in.Payload)
+		}
+	}
+
+	passed := map[string]bool{}
+	for _, l := range logLines(t, log) {
+		if l["msg"] == "smoke check passed" {
+			passed[l["function"].(string)+" "+l["check"].(string)] = true
+			if l["request_id"] == "" || l["status"] == nil {
+				t.Errorf("passed check without request id or status: %v", l)
+			}
+		}
+	}
+	for fn, cs := range Checks {
+		for _, c := range cs {
+			if !passed[fn+" "+c.Name] {
+				t.Errorf("no 'smoke check passed' line for %s %s", fn, c.Name)
+			}
+		}
+	}
+	// Bodies are not logged: the problem detail and the index's text are
+	// nowhere in the log, and neither is a key sent.
+	for _, s := range []string{"send an API key", "endpoints", "pretraffic-invalid-", "detail"} {
+		if strings.Contains(log, s) {
+			t.Errorf("log contains %q:\n%s", s, log)
+		}
+	}
+}
+
+// The events are REST API payload 1.0 proxy events with the check's route
+// in every place API Gateway puts it.
+func TestEventIsRESTProxyEvent(t *testing.T) {
+	now := time.Date(2026, 12, 5, 7, 30, 0, 0, time.UTC)
+	for _, c := range Checks["predict"] {
+		raw, err := c.Event("k-123", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev events.APIGatewayProxyRequest
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			t.Fatal(err)
+		}
+		rc := ev.RequestContext
+		if ev.HTTPMethod != c.Method || rc.HTTPMethod != c.Method || ev.Path != c.Path || ev.Resource != c.Resource ||
+			rc.ResourcePath != c.Resource || rc.Path != "/prod"+c.Path {
+			t.Errorf("%s: route fields %s %s %s / %s %s %s", c.Name, ev.HTTPMethod, ev.Path, ev.Resource, rc.HTTPMethod, rc.ResourcePath, rc.Path)
+		}
+		if rc.RequestTimeEpoch != now.UnixMilli() || rc.RequestTime != "05/Dec/2026:07:30:00 +0000" {
+			t.Errorf("%s: request time %q %d", c.Name, rc.RequestTime, rc.RequestTimeEpoch)
+		}
+		if got, want := ev.Headers["X-API-Key"], map[bool]string{true: "k-123"}[c.InvalidKey]; got != want {
+			t.Errorf("%s: X-API-Key %q, want %q", c.Name, got, want)
+		}
+		// api-proxy reads multiValueHeaders when present: both maps agree.
+		for k, v := range ev.Headers {
+			if mv := ev.MultiValueHeaders[k]; len(mv) != 1 || mv[0] != v {
+				t.Errorf("%s: header %s: %q vs %q", c.Name, k, v, mv)
+			}
+		}
+		if (ev.Body != "") != (c.Method == "POST") || (c.Method == "POST" && ev.Headers["Content-Type"] != "application/json") {
+			t.Errorf("%s: body %q, Content-Type %q", c.Name, ev.Body, ev.Headers["Content-Type"])
+		}
+	}
+	// The embedded sample is not changed by building events from it.
+	var sample events.APIGatewayProxyRequest
+	if err := json.Unmarshal(restEvent, &sample); err != nil || sample.Path != "/hello/world" || sample.Headers["X-API-Key"] != "" {
+		t.Errorf("embedded sample changed: %v %q", err, sample.Path)
+	}
+}
+
+// record answers c's event with the real in-process function.
+func record(t *testing.T, h handlerFunc, c Check) events.APIGatewayProxyResponse {
+	t.Helper()
+	ev, err := c.Event(invalidKey(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := h(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.(events.APIGatewayProxyResponse)
+}
+
+func payload(t *testing.T, resp events.APIGatewayProxyResponse) []byte {
+	t.Helper()
+	b, err := json.Marshal(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func byName(fn, name string) Check {
+	for _, c := range Checks[fn] {
+		if c.Name == name {
+			return c
+		}
+	}
+	panic("no check " + name)
+}
+
+// Verify on responses recorded from the real functions, and on those
+// responses broken one way at a time.
+func TestVerify(t *testing.T) {
+	info := realFunction(api.Info, staticKeys(t))
+	predict := realFunction(api.Predict, staticKeys(t))
+	index := byName("info", "GET /")
+	noKey := byName("predict", "POST /predict without a key")
+	badKey := byName("predict", "POST /predict with an invalid key")
+	get := byName("predict", "GET /predict")
+
+	indexResp := record(t, info, index)
+	unauthorized := record(t, predict, noKey)
+	notAllowed := record(t, predict, get)
+	// Keys that never loaded: Secrets Manager refuses the function.
+	unready := record(t, realFunction(api.Predict, secrets.New(failingSecrets{}, "prod/api-keys", secrets.Options{})), badKey)
+	// The predict check sent to the info function (a wrong ARN).
+	wrongFunction := record(t, info, noKey)
+
+	edit := func(r events.APIGatewayProxyResponse, f func(*events.APIGatewayProxyResponse)) events.APIGatewayProxyResponse {
+		r.Headers, r.MultiValueHeaders = maps.Clone(r.Headers), maps.Clone(r.MultiValueHeaders)
+		f(&r)
+		return r
+	}
+	drop := func(name string) func(*events.APIGatewayProxyResponse) {
+		return func(r *events.APIGatewayProxyResponse) {
+			delete(r.Headers, name)
+			delete(r.MultiValueHeaders, name)
+		}
+	}
+
+	tests := []struct {
+		name        string
+		check       Check
+		payload     []byte
+		wantErr     string // "" for a pass
+		wantStatus  int
+		wantProblem string
+	}{
+		{"index", index, payload(t, indexResp), "", 200, ""},
+		{"401 problem", noKey, payload(t, unauthorized), "", 401, "urn:healthcare-api:problem:unauthorized"},
+		{"405 with Allow", get, payload(t, notAllowed), "", 405, "urn:healthcare-api:problem:method-not-allowed"},
+		{"base64 body", index, payload(t, edit(indexResp, func(r *events.APIGatewayProxyResponse) {
+			r.Body, r.IsBase64Encoded = base64.StdEncoding.EncodeToString([]byte(r.Body)), true
+		})), "", 200, ""},
+		{"headers only in the single-value map", noKey, payload(t, edit(unauthorized, func(r *events.APIGatewayProxyResponse) {
+			r.Headers = map[string]string{}
+			for k, v := range r.MultiValueHeaders {
+				r.Headers[strings.ToLower(k)] = v[0]
+			}
+			r.MultiValueHeaders = nil
+		})), "", 401, "urn:healthcare-api:problem:unauthorized"},
+
+		{"keys not loaded", badKey, payload(t, unready), "status 503, want 401", 503, "urn:healthcare-api:problem:not-ready"},
+		{"wrong function", noKey, payload(t, wrongFunction), "status 404, want 401", 404, "urn:healthcare-api:problem:not-found"},
+		{"Lambda error payload", index, []byte(`{"errorMessage":"boom","errorType":"errorString"}`), "not an API Gateway proxy response", 0, ""},
+		{"not JSON", index, []byte(`null`), "not an API Gateway proxy response", 0, ""},
+		{"401 without WWW-Authenticate", noKey, payload(t, edit(unauthorized, drop("Www-Authenticate"))), "WWW-Authenticate", 401, "urn:healthcare-api:problem:unauthorized"},
+		{"405 without Allow", get, payload(t, edit(notAllowed, drop("Allow"))), `header Allow "", want "POST"`, 405, "urn:healthcare-api:problem:method-not-allowed"},
+		{"no request id", index, payload(t, edit(indexResp, drop("X-Request-Id"))), "X-Request-Id", 200, ""},
+		{"problem as plain JSON", noKey, payload(t, edit(unauthorized, func(r *events.APIGatewayProxyResponse) {
+			r.MultiValueHeaders["Content-Type"] = []string{"application/json"}
+		})), "want application/problem+json", 401, ""},
+		{"other service", index, payload(t, edit(indexResp, func(r *events.APIGatewayProxyResponse) {
+			r.Body = strings.Replace(r.Body, "healthcare-prediction-api", "hello-world", 1)
+		})), `body field "service"`, 200, ""},
+		{"body not JSON", index, payload(t, edit(indexResp, func(r *events.APIGatewayProxyResponse) { r.Body = "<html>" })), "not a JSON object", 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := tt.check.Verify(tt.payload)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("Verify: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("Verify error %v, want one containing %q", err, tt.wantErr)
+			}
+			if r.Status != tt.wantStatus || r.ProblemType != tt.wantProblem {
+				t.Errorf("result %d %q, want %d %q", r.Status, r.ProblemType, tt.wantStatus, tt.wantProblem)
+			}
+		})
+	}
+}
+
+// failedChecks returns "function check: reason" for each failure logged.
+func failedChecks(t *testing.T, log string) []string {
+	var failed []string
+	for _, l := range logLines(t, log) {
+		if l["msg"] == "smoke check failed" {
+			fn, _ := l["function"].(string)
+			c, _ := l["check"].(string)
+			r, _ := l["reason"].(string)
+			failed = append(failed, fn+" "+c+": "+r)
+		}
+	}
+	return failed
+}
+
+func TestBrokenFunctionsFail(t *testing.T) {
+	functionErr := func(context.Context, json.RawMessage) (any, error) { return nil, errors.New("patient 61.48 broke it") }
+	tests := []struct {
+		name     string
+		change   func(fl *fakeLambda)
+		env      map[string]string
+		wantLog  string // a failed check's "function check: reason" contains it
+		wantNoFn bool   // no function is invoked
+	}{
+		{"keys not loaded", func(fl *fakeLambda) {
+			fl.functions[testEnv["PREDICT_VERSION_ARN"]] = realFunction(api.Predict, secrets.New(failingSecrets{}, "prod/api-keys", secrets.Options{}))
+		}, testEnv, "predict POST /predict with an invalid key: status 503, want 401", false},
+		{"function error", func(fl *fakeLambda) {
+			fl.functions[testEnv["HEALTH_VERSION_ARN"]] = functionErr
+		}, testEnv, "health GET /health/live: function error: Unhandled", false},
+		{"health build serving info routes", func(fl *fakeLambda) {
+			fl.functions[testEnv["HEALTH_VERSION_ARN"]] = realFunction(api.Info, staticKeys(t))
+		}, testEnv, "health GET /health/live: status 404, want 200", false},
+		{"invoke refused", func(fl *fakeLambda) {
+			fl.invokeErr = errors.New("AccessDeniedException: not authorized to perform lambda:InvokeFunction")
+		}, testEnv, "info GET /: invoke: AccessDeniedException", false},
+		{"another version ran", func(fl *fakeLambda) { fl.executed = "2" }, testEnv, "info GET /: executed version 2, not the version under test", false},
+		{"panic", func(fl *fakeLambda) {
+			fl.functions[testEnv["INFO_VERSION_ARN"]] = func(context.Context, json.RawMessage) (any, error) { panic("boom") }
+		}, testEnv, "info : panic: boom", false},
+		{"alias instead of version", func(*fakeLambda) {}, map[string]string{
+			"INFO_VERSION_ARN":    "arn:aws:lambda:eu-west-1:123456789012:function:api-InfoFunction-AbC123:live",
+			"HEALTH_VERSION_ARN":  testEnv["HEALTH_VERSION_ARN"],
+			"PREDICT_VERSION_ARN": testEnv["PREDICT_VERSION_ARN"],
+		}, "", true},
+		{"no configuration", func(*fakeLambda) {}, map[string]string{}, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fl := &fakeLambda{functions: healthyFunctions(t)}
+			tt.change(fl)
+			status, log := runHook(t, context.Background(), fl, tt.env)
+			if status != "Failed" {
+				t.Fatalf("status %s, want Failed\n%s", status, log)
+			}
+			if tt.wantNoFn {
+				if len(fl.calls) != 0 || !strings.Contains(log, "smoke test not run: configuration") {
+					t.Errorf("%d invocations with a bad configuration, want 0 and the reason logged\n%s", len(fl.calls), log)
+				}
+			} else if failed := strings.Join(failedChecks(t, log), "\n"); !strings.Contains(failed, tt.wantLog) {
+				t.Errorf("failed checks:\n%s\nwant one containing %q", failed, tt.wantLog)
+			}
+			if strings.Contains(log, "61.48") {
+				t.Errorf("log quotes the function's error message:\n%s", log)
+			}
+		})
+	}
+}
+
+// slowLambda never answers before the context ends: a function that
+// hangs, or an Invoke API that does not answer.
+type slowLambda struct{}
+
+func (slowLambda) Invoke(ctx context.Context, _ *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A hanging function fails the deployment within the hook's own time:
+// the status is reported before the invocation's deadline.
+func TestReportsBeforeItsDeadline(t *testing.T) {
+	deadline := time.Now().Add(reportReserve + 500*time.Millisecond)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	status, log := runHook(t, ctx, slowLambda{}, testEnv)
+	if status != "Failed" {
+		t.Fatalf("status %s, want Failed\n%s", status, log)
+	}
+	if left := time.Until(deadline); left < reportReserve-time.Second {
+		t.Errorf("reported %s before the deadline, want about %s", left, reportReserve)
+	}
+	if !strings.Contains(log, "no time left") && !strings.Contains(log, "deadline exceeded") {
+		t.Errorf("log does not say the checks ran out of time:\n%s", log)
+	}
+}
+
+func TestReportFailureIsRetried(t *testing.T) {
+	cd := &fakeCodeDeploy{err: errors.New("ThrottlingException")}
+	var log bytes.Buffer
+	hook := New(slog.New(slog.NewJSONHandler(&log, nil)), &fakeLambda{functions: healthyFunctions(t)}, cd, func(k string) string { return testEnv[k] })
+	// An error makes Lambda retry the asynchronous invocation.
+	if err := hook.Handle(context.Background(), testEvent); err == nil {
+		t.Fatal("Handle = nil when the status could not be reported")
+	}
+	if len(cd.reported) != 1 || !strings.Contains(log.String(), `"msg":"status not reported","deployment_id":"d-8TQ1Z2ABC","status":"Succeeded"`) {
+		t.Errorf("want one attempt and the log line:\n%s", log.String())
+	}
+}
+
+func TestNotALifecycleEvent(t *testing.T) {
+	cd := &fakeCodeDeploy{}
+	fl := &fakeLambda{functions: healthyFunctions(t)}
+	hook := New(slog.New(slog.DiscardHandler), fl, cd, func(k string) string { return testEnv[k] })
+	if err := hook.Handle(context.Background(), Event{DeploymentID: "d-1"}); err == nil {
+		t.Error("Handle = nil for an event without LifecycleEventHookExecutionId")
+	}
+	if len(cd.reported) != 0 || len(fl.calls) != 0 {
+		t.Errorf("%d reports, %d invocations for a foreign event", len(cd.reported), len(fl.calls))
+	}
+}
+
+func TestTargets(t *testing.T) {
+	targets, err := Targets(func(k string) string { return testEnv[k] })
+	if err != nil || len(targets) != 3 {
+		t.Fatalf("Targets = %v, %v", targets, err)
+	}
+	for _, tg := range targets {
+		if tg.ARN != testEnv[TargetEnv[tg.Function]] {
+			t.Errorf("%s: %s", tg.Function, tg.ARN)
+		}
+	}
+	if v := targets[2].Version(); v != "12" {
+		t.Errorf("predict version %q, want 12", v)
+	}
+	for _, bad := range []string{
+		"", "api-InfoFunction-AbC123", "arn:aws:lambda:eu-west-1:123456789012:function:api-InfoFunction-AbC123",
+		"arn:aws:lambda:eu-west-1:123456789012:function:api-InfoFunction-AbC123:$LATEST",
+		"arn:aws:lambda:eu-west-1:123456789012:function:api-InfoFunction-AbC123:live",
+		"arn:aws:s3:::bucket/key:1",
+	} {
+		_, err := Targets(func(k string) string {
+			if k == "INFO_VERSION_ARN" {
+				return bad
+			}
+			return testEnv[k]
+		})
+		if err == nil || !strings.Contains(err.Error(), "INFO_VERSION_ARN") {
+			t.Errorf("INFO_VERSION_ARN=%q: %v, want an error naming it", bad, err)
+		}
+	}
+	if _, err := Targets(func(string) string { return "" }); err == nil || strings.Count(err.Error(), "must be the ARN") != 3 {
+		t.Errorf("empty environment: %v, want every variable named", err)
+	}
+	// A GovCloud or China partition ARN is a version ARN too.
+	if _, err := Targets(func(k string) string { return strings.Replace(testEnv[k], "arn:aws:", "arn:aws-us-gov:", 1) }); err != nil {
+		t.Errorf("aws-us-gov: %v", err)
+	}
+}
+
+// The checks name real routes of the functions they test, with the status
+// the contract gives them (internal/api/routes.go).
+func TestChecksMatchRoutes(t *testing.T) {
+	groups := map[string]api.Group{"info": api.Info, "health": api.Health, "predict": api.Predict}
+	for fn, cs := range Checks {
+		h := realFunction(groups[fn], staticKeys(t))
+		if fn == "health" {
+			h = realFunction(api.Health, nil)
+		}
+		for _, c := range cs {
+			resp := record(t, h, c)
+			if resp.StatusCode == http.StatusNotFound {
+				t.Errorf("%s %s: no such route on the function", fn, c.Name)
+			}
+		}
+	}
+}
