@@ -377,7 +377,7 @@ func TestFunctionSettings(t *testing.T) {
 		}
 		// API Gateway's integration timeout is 29 s; the hook answers
 		// CodeDeploy, not clients.
-		if to := timeout(t, tpl, id); (to < 1 || to > 10) && id != "PreTrafficHookFunction" {
+		if to := timeout(t, tpl, id); (to < 1 || to > 10) && id != "PreTrafficFunction" {
 			t.Errorf("%s: Timeout %d s, want 1 to 10", id, to)
 		}
 		lg := str(fn, "Properties", "LoggingConfig", "LogGroup", "Ref")
