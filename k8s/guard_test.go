@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -283,6 +284,12 @@ func TestDeployRunsGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := string(src)
+	// Staging deploys the overlay that mirrors production.
+	for _, want := range []string{"environment:\n      name: staging", "OVERLAY: staging\n", "environment:\n      name: production", "OVERLAY: prod\n"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("deploy.yml lacks %q", want)
+		}
+	}
 	jobs := strings.Count(w, "\n    steps:\n")
 	if jobs == 0 {
 		t.Fatal("deploy.yml has no jobs with steps")
@@ -296,5 +303,48 @@ func TestDeployRunsGuard(t *testing.T) {
 		if a >= 0 && (s < 0 || c < s || a < c) {
 			t.Errorf("deploy.yml: a job applies without setting the image, then running the guard, first (set %d, guard %d, apply %d)", s, c, a)
 		}
+	}
+}
+
+// Staging rehearses production: given the same values, the two overlays
+// render the same objects, but for the environment's name (instance label,
+// key secret) and the ConfigMap's content hash.
+func TestStagingMirrorsProd(t *testing.T) {
+	root, err := copyTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{"overlays/staging", "overlays/prod"} {
+		if err := fill(root, dir, nil, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	values, err := os.ReadFile(filepath.Join(root, "overlays/prod/values.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	values = bytes.ReplaceAll(values, []byte("prod"), []byte("shared")) // the role's name
+	for _, dir := range []string{"overlays/staging", "overlays/prod"} {
+		if err := os.WriteFile(filepath.Join(root, dir, "values.env"), values, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hash := regexp.MustCompile(`healthcare-api-[a-z0-9]{10}\b`)
+	norm := func(dir, env string) string {
+		out := string(kustomize(t, filepath.Join(root, dir)))
+		if !strings.Contains(out, env) {
+			t.Fatalf("%s does not name its environment %q", dir, env)
+		}
+		return hash.ReplaceAllString(strings.ReplaceAll(out, env, "ENV"), "healthcare-api-HASH")
+	}
+	staging, prod := norm("overlays/staging", "staging"), norm("overlays/prod", "prod")
+	if staging != prod {
+		a, b := strings.Split(staging, "\n"), strings.Split(prod, "\n")
+		for i := range min(len(a), len(b)) {
+			if a[i] != b[i] {
+				t.Fatalf("staging and prod differ beyond their names, first at line %d:\nstaging: %s\nprod:    %s", i+1, a[i], b[i])
+			}
+		}
+		t.Fatalf("staging renders %d lines, prod %d", len(a), len(b))
 	}
 }

@@ -49,7 +49,7 @@ var podLabels = map[string]string{"app.kubernetes.io/name": appName}
 // Where each overlay stands. base is built and checked too, but it is not
 // deployable on its own (placeholder image).
 var (
-	overlays = []string{"overlays/dev", "overlays/prod"}
+	overlays = []string{"overlays/dev", "overlays/staging", "overlays/prod"}
 	allDirs  = append([]string{"base"}, overlays...)
 )
 
@@ -581,7 +581,7 @@ func TestConfigMapIsConfigNotSecrets(t *testing.T) {
 			t.Errorf("envFrom = %+v, want the ConfigMap %s", c.EnvFrom, r.cm.Name)
 		}
 	})
-	for dir, want := range map[string]string{"overlays/dev": "false", "overlays/prod": "true"} {
+	for dir, want := range map[string]string{"overlays/dev": "false", "overlays/staging": "true", "overlays/prod": "true"} {
 		if got := build(t, dir).cm.Data["METRICS_CLOUDWATCH"]; got != want {
 			t.Errorf("%s: METRICS_CLOUDWATCH = %q, want %q", dir, got, want)
 		}
@@ -701,7 +701,7 @@ func parseGoMemLimit(s string) (int64, error) {
 }
 
 func TestAutoscalingAndDisruption(t *testing.T) {
-	want := map[string][2]int32{"base": {2, 6}, "overlays/dev": {1, 3}, "overlays/prod": {3, 20}}
+	want := map[string][2]int32{"base": {2, 6}, "overlays/dev": {1, 3}, "overlays/staging": {3, 20}, "overlays/prod": {3, 20}}
 	for _, dir := range allDirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			r := build(t, dir)
@@ -713,8 +713,13 @@ func TestAutoscalingAndDisruption(t *testing.T) {
 			if h.Spec.MinReplicas == nil || *h.Spec.MinReplicas != want[dir][0] || h.Spec.MaxReplicas != want[dir][1] {
 				t.Errorf("HPA replicas = %v..%d, want %d..%d", h.Spec.MinReplicas, h.Spec.MaxReplicas, want[dir][0], want[dir][1])
 			}
-			if dir == "overlays/prod" && *h.Spec.MinReplicas < 3 {
-				t.Errorf("prod HPA minReplicas = %d, want >= 3 (one per availability zone)", *h.Spec.MinReplicas)
+			if public := dir == "overlays/staging" || dir == "overlays/prod"; public {
+				zones := r.deploy.Spec.Template.Spec.TopologySpreadConstraints[0]
+				if zones.TopologyKey != "topology.kubernetes.io/zone" || zones.WhenUnsatisfiable != corev1.DoNotSchedule ||
+					zones.MinDomains == nil || *zones.MinDomains != 3 || *h.Spec.MinReplicas < *zones.MinDomains {
+					t.Errorf("zone spread = %+v with minReplicas %d, want DoNotSchedule over minDomains 3 and at least one pod per zone",
+						zones, *h.Spec.MinReplicas)
+				}
 			}
 			resources := map[corev1.ResourceName]bool{}
 			for _, m := range h.Spec.Metrics {
@@ -808,7 +813,7 @@ func TestNetworkPolicies(t *testing.T) {
 }
 
 func TestIngressForALB(t *testing.T) {
-	scheme := map[string]string{"base": "internal", "overlays/dev": "internal", "overlays/prod": "internet-facing"}
+	scheme := map[string]string{"base": "internal", "overlays/dev": "internal", "overlays/staging": "internet-facing", "overlays/prod": "internet-facing"}
 	for _, dir := range allDirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			r := build(t, dir)
@@ -844,19 +849,20 @@ func TestIngressForALB(t *testing.T) {
 			}
 		})
 	}
-	dev, prod := build(t, "overlays/dev"), build(t, "overlays/prod")
-	for _, k := range []string{"alb.ingress.kubernetes.io/certificate-arn"} {
-		if dev.ing.Annotations[k] == prod.ing.Annotations[k] {
-			t.Errorf("dev and prod share %s", k)
+	// No two environments share a certificate, host, role or key secret.
+	for i, a := range overlays {
+		for _, b := range overlays[i+1:] {
+			ra, rb := build(t, a), build(t, b)
+			for what, v := range map[string][2]string{
+				"a certificate":     {ra.ing.Annotations["alb.ingress.kubernetes.io/certificate-arn"], rb.ing.Annotations["alb.ingress.kubernetes.io/certificate-arn"]},
+				"a host name":       {ra.ing.Spec.Rules[0].Host, rb.ing.Spec.Rules[0].Host},
+				"an IAM role":       {ra.sa.Annotations["eks.amazonaws.com/role-arn"], rb.sa.Annotations["eks.amazonaws.com/role-arn"]},
+				"an API key secret": {ra.cm.Data["API_KEYS_SECRET_ID"], rb.cm.Data["API_KEYS_SECRET_ID"]},
+			} {
+				if v[0] == v[1] {
+					t.Errorf("%s and %s share %s: %s", a, b, what, v[0])
+				}
+			}
 		}
-	}
-	if dev.ing.Spec.Rules[0].Host == prod.ing.Spec.Rules[0].Host {
-		t.Error("dev and prod share a host name")
-	}
-	if dev.sa.Annotations["eks.amazonaws.com/role-arn"] == prod.sa.Annotations["eks.amazonaws.com/role-arn"] {
-		t.Error("dev and prod share an IAM role")
-	}
-	if dev.cm.Data["API_KEYS_SECRET_ID"] == prod.cm.Data["API_KEYS_SECRET_ID"] {
-		t.Error("dev and prod share an API key secret")
 	}
 }
