@@ -214,6 +214,9 @@ func (r *rendered) container(t *testing.T) *corev1.Container {
 func (r *rendered) config(t *testing.T) (app.Config, map[string]bool) {
 	t.Helper()
 	env := map[string]string{"KUBERNETES_SERVICE_HOST": "10.100.0.1"}
+	if r.committed {
+		env["METRICS_ENV"] = "base" // each overlay names its environment; base is never deployed
+	}
 	for k, v := range r.cm.Data {
 		env[k] = v
 	}
@@ -548,8 +551,9 @@ func TestShutdownTimings(t *testing.T) {
 }
 
 func TestConfigMapIsConfigNotSecrets(t *testing.T) {
-	// Read by the AWS SDK, not by app.Load.
-	sdk := map[string]bool{"AWS_REGION": true}
+	// Read by the AWS SDK, not by app.Load; METRICS_ENV: issue 14 adds it
+	// to app.Load (the environment label of every metric) on another branch.
+	sdk := map[string]bool{"AWS_REGION": true, "METRICS_ENV": true}
 	secretID := regexp.MustCompile(`^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$`)
 	eachDir(t, allDirs, func(t *testing.T, r *rendered) {
 		cfg, asked := r.config(t)
@@ -585,6 +589,18 @@ func TestConfigMapIsConfigNotSecrets(t *testing.T) {
 		if got := build(t, dir).cm.Data["METRICS_CLOUDWATCH"]; got != want {
 			t.Errorf("%s: METRICS_CLOUDWATCH = %q, want %q", dir, got, want)
 		}
+	}
+	// Every overlay labels its metrics with its own name, in the form the
+	// config accepts.
+	envName := regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	for _, dir := range overlays {
+		got, want := build(t, dir).cm.Data["METRICS_ENV"], filepath.Base(dir)
+		if got != want || !envName.MatchString(got) {
+			t.Errorf("%s: METRICS_ENV = %q, want %q", dir, got, want)
+		}
+	}
+	if _, ok := build(t, "base").cm.Data["METRICS_ENV"]; ok {
+		t.Error("base sets METRICS_ENV: an overlay that forgot its own would report another environment's name")
 	}
 }
 
