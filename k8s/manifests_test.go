@@ -842,8 +842,6 @@ func TestIngressForALB(t *testing.T) {
 			want := map[string]string{
 				"alb.ingress.kubernetes.io/scheme":           scheme[dir],
 				"alb.ingress.kubernetes.io/target-type":      "ip",
-				"alb.ingress.kubernetes.io/listen-ports":     `[{"HTTP": 80}, {"HTTPS": 443}]`,
-				"alb.ingress.kubernetes.io/ssl-redirect":     "443",
 				"alb.ingress.kubernetes.io/ssl-policy":       "ELBSecurityPolicy-TLS13-1-2-2021-06",
 				"alb.ingress.kubernetes.io/success-codes":    "200",
 				"alb.ingress.kubernetes.io/backend-protocol": "HTTP",
