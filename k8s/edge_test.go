@@ -227,3 +227,56 @@ func TestValuesNameInfraOutputs(t *testing.T) {
 		}
 	}
 }
+
+// Every AWS API the server's code calls, plus STS for IRSA, has an
+// interface endpoint with private DNS in infra/vpc-endpoints.yaml, whose
+// security group admits HTTPS from the VPC CIDR that the public overlays'
+// egress policy allows.
+func TestVPCEndpointsCoverTheCode(t *testing.T) {
+	// The AWS SDK client package -> the endpoint service it reaches.
+	endpointOf := map[string]string{"secretsmanager": "secretsmanager", "cloudwatch": "monitoring", "sts": "sts"}
+	need := map[string]bool{"sts": true, "logs": true} // IRSA's credentials; node log shippers
+	imports := regexp.MustCompile(`"github\.com/aws/aws-sdk-go-v2/service/([a-z0-9]+)"`)
+	err := filepath.WalkDir("../internal", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		for _, m := range imports.FindAllStringSubmatch(string(src), -1) {
+			svc, ok := endpointOf[m[1]]
+			if !ok {
+				t.Errorf("%s calls AWS %s: add its interface endpoint to infra/vpc-endpoints.yaml and to endpointOf", path, m[1])
+			}
+			need[svc] = true
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !need["secretsmanager"] || !need["monitoring"] {
+		t.Fatalf("found no Secrets Manager or CloudWatch client under internal/: %v", need)
+	}
+	tmpl := cfn(t, "vpc-endpoints.yaml")
+	have := map[string]bool{}
+	for name, r := range at(tmpl, "Resources").(map[string]any) {
+		if at(r, "Type") != "AWS::EC2::VPCEndpoint" {
+			continue
+		}
+		p := at(r, "Properties")
+		svc, ok := strings.CutPrefix(at(p, "ServiceName").(string), "com.amazonaws.${AWS::Region}.")
+		if !ok || at(p, "VpcEndpointType") != "Interface" || at(p, "PrivateDnsEnabled") != true {
+			t.Errorf("%s: %v, want an Interface endpoint of com.amazonaws.${AWS::Region}.<service> with private DNS", name, p)
+		}
+		have[svc] = true
+	}
+	for svc := range need {
+		if !have[svc] {
+			t.Errorf("infra/vpc-endpoints.yaml has no endpoint for %s", svc)
+		}
+	}
+	in := at(tmpl, "Resources", "EndpointSecurityGroup", "Properties", "SecurityGroupIngress", 0)
+	if at(in, "IpProtocol") != "tcp" || at(in, "FromPort") != 443 || at(in, "ToPort") != 443 || at(in, "CidrIp") != "VpcCidr" {
+		t.Errorf("endpoint security group ingress = %v, want TCP 443 from VpcCidr", in)
+	}
+}

@@ -2,6 +2,7 @@ package k8s
 
 import (
 	"github.com/healthcare-prediction/api/internal/metrics/cloudwatch"
+	"maps"
 
 	"bytes"
 	"errors"
@@ -56,7 +57,9 @@ var (
 // rendered is one kustomize build, decoded strictly by kind.
 type rendered struct {
 	raw        []byte
-	committed  bool // base as committed: its per-environment values are placeholders
+	dir        string
+	committed  bool              // base as committed: its per-environment values are placeholders
+	values     map[string]string // the filled-in values.env it was rendered with
 	objects    []object
 	ns         *corev1.Namespace
 	sa         *corev1.ServiceAccount
@@ -95,7 +98,16 @@ func build(t *testing.T, dir string) *rendered {
 		root = filledTree(t)
 	}
 	r := decode(kustomize(t, filepath.Join(root, dir)))
-	r.committed = root == "."
+	r.dir, r.committed, r.values = dir, root == ".", map[string]string{}
+	if !r.committed {
+		kvs, err := readEnv(filepath.Join(root, dir, "values.env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range kvs {
+			r.values[kv[0]] = kv[1]
+		}
+	}
 	builds[dir] = r
 	return r
 }
@@ -762,6 +774,8 @@ func TestAutoscalingAndDisruption(t *testing.T) {
 func TestNetworkPolicies(t *testing.T) {
 	eachDir(t, allDirs, func(t *testing.T, r *rendered) {
 		pods := labels.Set(r.deploy.Spec.Template.Labels)
+		podPort := r.container(t).Ports[0].ContainerPort
+		public := slices.Contains(publicOverlays, "overlays/"+filepath.Base(r.dir))
 		deny, ok := r.netpols["default-deny-all"]
 		if !ok {
 			t.Fatal("no default-deny-all NetworkPolicy")
@@ -771,6 +785,14 @@ func TestNetworkPolicies(t *testing.T) {
 			!slices.Contains(deny.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) ||
 			!slices.Contains(deny.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
 			t.Errorf("default-deny-all = %+v, want every pod, ingress and egress, no rules", deny.Spec)
+		}
+		// The AWS network policy agent has mishandled named ports: numbers only.
+		numeric := func(name string, ports []networkingv1.NetworkPolicyPort) {
+			for _, p := range ports {
+				if p.Port == nil || p.Port.Type != intstr.Int || p.Protocol == nil {
+					t.Errorf("%s: port %+v, want a protocol and a port number", name, p)
+				}
+			}
 		}
 		var fromALB, fromMonitoring, dnsUDP, dnsTCP, https bool
 		for name, np := range r.netpols {
@@ -782,48 +804,58 @@ func TestNetworkPolicies(t *testing.T) {
 				continue
 			}
 			for _, rule := range np.Spec.Ingress {
+				numeric(name, rule.Ports)
 				if len(rule.From) == 0 {
 					t.Errorf("%s: an ingress rule without from admits everyone", name)
 				}
-				onHTTP := len(rule.Ports) == 1 && rule.Ports[0].Port != nil && *rule.Ports[0].Port == intstr.FromString(portName)
-				if !onHTTP {
-					t.Errorf("%s: ingress ports = %+v, want only %q", name, rule.Ports, portName)
+				onPod := len(rule.Ports) == 1 && rule.Ports[0].Port != nil && *rule.Ports[0].Port == intstr.FromInt32(podPort)
+				if !onPod {
+					t.Errorf("%s: ingress ports = %+v, want only the pod's %d", name, rule.Ports, podPort)
 				}
 				for _, peer := range rule.From {
 					switch {
 					case peer.IPBlock != nil && peer.IPBlock.CIDR != "0.0.0.0/0" && peer.IPBlock.CIDR != "::/0":
-						fromALB = onHTTP
-					case peer.NamespaceSelector != nil && peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "monitoring" && peer.PodSelector == nil:
-						fromMonitoring = onHTTP
+						fromALB = onPod
+					case peer.NamespaceSelector != nil && peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "monitoring" &&
+						peer.PodSelector != nil && len(peer.PodSelector.MatchExpressions) == 0 &&
+						maps.Equal(peer.PodSelector.MatchLabels, map[string]string{"app.kubernetes.io/name": "prometheus"}):
+						fromMonitoring = onPod
 					default:
-						t.Errorf("%s: unexpected ingress peer %+v", name, peer)
+						t.Errorf("%s: unexpected ingress peer %+v (the monitoring peer must name the Prometheus pods)", name, peer)
 					}
 				}
 			}
 			for _, rule := range np.Spec.Egress {
+				numeric(name, rule.Ports)
 				for _, port := range rule.Ports {
 					if port.Port == nil || port.Protocol == nil {
-						t.Errorf("%s: an egress rule without port and protocol", name)
 						continue
 					}
+					toDNS := len(rule.To) == 1 && rule.To[0].PodSelector != nil && rule.To[0].PodSelector.MatchLabels["k8s-app"] == "kube-dns"
 					switch {
 					case port.Port.IntValue() == 53 && *port.Protocol == corev1.ProtocolUDP:
-						dnsUDP = len(rule.To) == 1 && rule.To[0].PodSelector != nil && rule.To[0].PodSelector.MatchLabels["k8s-app"] == "kube-dns"
+						dnsUDP = toDNS
 					case port.Port.IntValue() == 53 && *port.Protocol == corev1.ProtocolTCP:
-						dnsTCP = len(rule.To) == 1 && rule.To[0].PodSelector != nil && rule.To[0].PodSelector.MatchLabels["k8s-app"] == "kube-dns"
+						dnsTCP = toDNS
 					case port.Port.IntValue() == 443 && *port.Protocol == corev1.ProtocolTCP:
 						https = true
+						if public && (len(rule.To) != 1 || rule.To[0].IPBlock == nil || rule.To[0].IPBlock.CIDR != r.values["VPC_CIDR"] || len(rule.To[0].IPBlock.Except) > 0) {
+							t.Errorf("%s: HTTPS egress to %+v, want the VPC's CIDR %s only (the AWS API endpoints)", name, rule.To, r.values["VPC_CIDR"])
+						}
 					default:
 						t.Errorf("%s: unexpected egress port %s/%s", name, *port.Protocol, port.Port.String())
 					}
 				}
 			}
 		}
-		for what, ok := range map[string]bool{"ingress from the ALB's addresses": fromALB, "ingress from namespace monitoring": fromMonitoring,
+		for what, ok := range map[string]bool{"ingress from the ALB's addresses": fromALB, "ingress from the Prometheus pods": fromMonitoring,
 			"egress DNS/UDP to kube-dns": dnsUDP, "egress DNS/TCP to kube-dns": dnsTCP, "egress HTTPS": https} {
 			if !ok {
 				t.Errorf("no NetworkPolicy allows %s on the right port", what)
 			}
+		}
+		if public && regexp.MustCompile(`(^|[^0-9])0\.0\.0\.0/0|::/0`).Match(r.raw) {
+			t.Error("a public environment's manifests name 0.0.0.0/0 or ::/0: egress goes to the VPC only")
 		}
 	})
 }
