@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -709,8 +710,48 @@ func TestDeploymentShape(t *testing.T) {
 		} else if ratio := float64(soft) / float64(memLimit.Value()); ratio < 0.8 || ratio > 0.95 {
 			t.Errorf("GOMEMLIMIT %s is %.0f%% of limits.memory %s, want 80-95%%", gomemlimit, 100*ratio, memLimit.String())
 		}
+
+		// Sized from the measured RSS: the HPA's memory target (a share of
+		// the request) fires on a real growth, below GOMEMLIMIT, and the
+		// limit leaves room for three times the peak.
+		memReq := req[corev1.ResourceMemory]
+		var memTarget int32
+		for _, m := range r.hpa.Spec.Metrics {
+			if m.Resource != nil && m.Resource.Name == corev1.ResourceMemory && m.Resource.Target.AverageUtilization != nil {
+				memTarget = *m.Resource.Target.AverageUtilization
+			}
+		}
+		target := memReq.Value() * int64(memTarget) / 100
+		if memReq.Cmp(memLimit) != 0 || target < measuredPeakRSS*3/2 || target > measuredPeakRSS*3 || target >= soft || memLimit.Value() < 3*measuredPeakRSS {
+			t.Errorf("memory request %s (HPA target %d%% = %d MB), GOMEMLIMIT %s, limit %s: want request = limit >= 3x the measured peak RSS (%d MB), "+
+				"and the HPA target between 1.5x and 3x it and below GOMEMLIMIT", memReq.String(), memTarget, target/1_000_000, gomemlimit, memLimit.String(), measuredPeakRSS/1_000_000)
+		}
+
+		// GOMAXPROCS follows the CPU limit, a whole number of CPUs (the
+		// resourceFieldRef rounds a fraction up, back into throttling).
+		cpuLimit := lim[corev1.ResourceCPU]
+		var gomaxprocs *corev1.EnvVar
+		for i, e := range c.Env {
+			if e.Name == "GOMAXPROCS" {
+				gomaxprocs = &c.Env[i]
+			}
+		}
+		if gomaxprocs == nil || gomaxprocs.ValueFrom == nil || gomaxprocs.ValueFrom.ResourceFieldRef == nil {
+			t.Errorf("GOMAXPROCS = %+v, want it from the container's limits.cpu", gomaxprocs)
+		} else if ref := gomaxprocs.ValueFrom.ResourceFieldRef; ref.ContainerName != containerName || ref.Resource != "limits.cpu" ||
+			ref.Divisor.Cmp(resource.MustParse("1")) != 0 {
+			t.Errorf("GOMAXPROCS resourceFieldRef = %+v, want limits.cpu of %q, divisor 1", ref, containerName)
+		}
+		if cpuLimit.MilliValue()%1000 != 0 || cpuLimit.MilliValue() < 1000 {
+			t.Errorf("limits.cpu = %s, want a whole number of CPUs (GOMAXPROCS rounds up)", cpuLimit.String())
+		}
 	})
 }
+
+// measuredPeakRSS is the server's highest resident set, in bytes, in
+// docs/PERFORMANCE.md: 30.2 MB under load with GOGC=200, 31.0 MB with
+// CloudWatch hung (make load, make reliability).
+const measuredPeakRSS = 31_000_000
 
 // parseGoMemLimit parses a GOMEMLIMIT value as the Go runtime does: bytes,
 // with an optional B, KiB, MiB, GiB or TiB suffix.
