@@ -269,23 +269,30 @@ func TestPodSecurityRestricted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	restricted := psapi.LevelVersion{Level: psapi.LevelRestricted, Version: psapi.LatestVersion()}
 	eachDir(t, allDirs, func(t *testing.T, r *rendered) {
 		p, errs := psapi.PolicyToEvaluate(r.ns.Labels, psapi.Policy{})
 		if len(errs) > 0 {
 			t.Errorf("namespace labels: %v", errs.ToAggregate())
 		}
-		for mode, lv := range map[string]psapi.LevelVersion{"enforce": p.Enforce, "audit": p.Audit, "warn": p.Warn} {
+		// Enforce is pinned to a minor version (a control-plane upgrade
+		// must not tighten it under running pods); audit and warn follow
+		// the latest, to show what the next bump would reject.
+		if p.Enforce.Level != psapi.LevelRestricted || p.Enforce.Version.Latest() || p.Enforce.Version.Minor() < 30 {
+			t.Errorf("namespace enforce is %s, want restricted at a pinned version >= v1.30 (the oldest Kubernetes the manifests support)", p.Enforce.String())
+		}
+		for mode, lv := range map[string]psapi.LevelVersion{"audit": p.Audit, "warn": p.Warn} {
 			if lv.Level != psapi.LevelRestricted || !lv.Version.Latest() {
 				t.Errorf("namespace %s level is %s, want restricted:latest", mode, lv.String())
 			}
 		}
 		tmpl := r.deploy.Spec.Template
 		pods := map[string]*corev1.PodSpec{"as written": &tmpl.Spec, "as the EKS IRSA webhook mutates it": withIRSA(tmpl.Spec)}
-		for name, spec := range pods {
-			for _, res := range evaluator.EvaluatePod(restricted, &tmpl.ObjectMeta, spec) {
-				if !res.Allowed {
-					t.Errorf("pod %s: restricted forbids %s: %s", name, res.ForbiddenReason, res.ForbiddenDetail)
+		for _, lv := range []psapi.LevelVersion{p.Enforce, {Level: psapi.LevelRestricted, Version: psapi.LatestVersion()}} {
+			for name, spec := range pods {
+				for _, res := range evaluator.EvaluatePod(lv, &tmpl.ObjectMeta, spec) {
+					if !res.Allowed {
+						t.Errorf("pod %s: %s forbids %s: %s", name, lv.String(), res.ForbiddenReason, res.ForbiddenDetail)
+					}
 				}
 			}
 		}
@@ -803,6 +810,11 @@ func TestAutoscalingAndDisruption(t *testing.T) {
 			one := intstr.FromInt32(1)
 			if p.MaxUnavailable == nil || *p.MaxUnavailable != one || p.MinAvailable != nil {
 				t.Errorf("PDB = %+v, want maxUnavailable 1", p)
+			}
+			// A running but unready pod serves nothing: a drain may evict it
+			// even while the budget is spent, instead of hanging.
+			if p.UnhealthyPodEvictionPolicy == nil || *p.UnhealthyPodEvictionPolicy != policyv1.AlwaysAllow {
+				t.Errorf("PDB unhealthyPodEvictionPolicy = %v, want AlwaysAllow", p.UnhealthyPodEvictionPolicy)
 			}
 			sel, err := metav1.LabelSelectorAsSelector(p.Selector)
 			if err != nil || !sel.Matches(labels.Set(r.deploy.Spec.Template.Labels)) {
