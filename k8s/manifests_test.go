@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -55,6 +56,10 @@ var (
 	allDirs  = append([]string{"base"}, overlays...)
 )
 
+// bootstrapDir holds what a cluster administrator applies once: the
+// Namespace and the deployer's Role.
+const bootstrapDir = "bootstrap"
+
 // rendered is one kustomize build, decoded strictly by kind.
 type rendered struct {
 	raw        []byte
@@ -71,6 +76,8 @@ type rendered struct {
 	hpa        *autoscalingv2.HorizontalPodAutoscaler
 	pdb        *policyv1.PodDisruptionBudget
 	netpols    map[string]*networkingv1.NetworkPolicy
+	roles      []*rbacv1.Role
+	bindings   []*rbacv1.RoleBinding
 	decodeErrs []error
 }
 
@@ -100,6 +107,20 @@ func build(t *testing.T, dir string) *rendered {
 	}
 	r := decode(kustomize(t, filepath.Join(root, dir)))
 	r.dir, r.committed, r.values = dir, root == ".", map[string]string{}
+	if dir != bootstrapDir {
+		// The namespace is the cluster administrator's (k8s/bootstrap): the
+		// deployer cannot create it, so no overlay may hold it.
+		if r.ns != nil {
+			r.decodeErrs = append(r.decodeErrs, fmt.Errorf("%s holds the Namespace; it belongs in k8s/bootstrap", dir))
+		}
+		b, ok := builds[bootstrapDir]
+		if !ok {
+			b = decode(kustomize(t, bootstrapDir))
+			b.dir, b.committed = bootstrapDir, true
+			builds[bootstrapDir] = b
+		}
+		r.ns = b.ns
+	}
 	if !r.committed {
 		kvs, err := readEnv(filepath.Join(root, dir, "values.env"))
 		if err != nil {
@@ -173,6 +194,14 @@ func decode(out []byte) *rendered {
 		case "policy/v1 PodDisruptionBudget":
 			r.pdb = &policyv1.PodDisruptionBudget{}
 			dst = r.pdb
+		case "rbac.authorization.k8s.io/v1 Role":
+			role := &rbacv1.Role{}
+			r.roles = append(r.roles, role)
+			dst = role
+		case "rbac.authorization.k8s.io/v1 RoleBinding":
+			rb := &rbacv1.RoleBinding{}
+			r.bindings = append(r.bindings, rb)
+			dst = rb
 		case "networking.k8s.io/v1 NetworkPolicy":
 			np := &networkingv1.NetworkPolicy{}
 			r.netpols[o.name] = np
@@ -254,12 +283,29 @@ func eachDir(t *testing.T, dirs []string, f func(t *testing.T, r *rendered)) {
 func TestKustomizeBuildsAndDecodesStrictly(t *testing.T) {
 	eachDir(t, allDirs, func(t *testing.T, r *rendered) {
 		for _, o := range r.objects {
-			if o.kind != "Namespace" && o.namespace != namespace {
+			if o.namespace != namespace {
 				t.Errorf("%s %s is in namespace %q, want %q", o.kind, o.name, o.namespace, namespace)
 			}
 		}
 		if strings.Contains(string(r.raw), "kind: Secret") {
 			t.Error("the manifests hold a Secret: API keys live in Secrets Manager, never in Kubernetes")
+		}
+		if len(r.roles)+len(r.bindings) > 0 {
+			t.Error("an overlay holds RBAC objects: they belong in k8s/bootstrap (the deployer may not create them)")
+		}
+	})
+	t.Run(bootstrapDir, func(t *testing.T) {
+		b := decode(kustomize(t, bootstrapDir))
+		for _, err := range b.decodeErrs {
+			t.Error(err)
+		}
+		if b.ns == nil || b.ns.Name != namespace || len(b.roles) != 1 || len(b.bindings) != 1 || len(b.objects) != 3 {
+			t.Fatalf("k8s/bootstrap renders %v, want the Namespace %s, one Role and one RoleBinding", b.objects, namespace)
+		}
+		for _, o := range b.objects {
+			if o.kind != "Namespace" && o.namespace != namespace {
+				t.Errorf("%s %s is in namespace %q, want %q", o.kind, o.name, o.namespace, namespace)
+			}
 		}
 	})
 }
