@@ -9,9 +9,11 @@ ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot@sha256:d093aa3e30dbadd3
 
 FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 WORKDIR /src
-# go.mod names the patched toolchain (go1.26.11: the standard library of
-# 1.26.8 has known vulnerabilities); the go command fetches it from the
-# module proxy, checksummed by sum.golang.org.
+# The builder image matches go.mod's go line (the minimum, 1.26.8); go.mod's
+# toolchain line names the patched toolchain (go1.26.11: the standard
+# library of 1.26.8 has known vulnerabilities), which GOTOOLCHAIN=auto makes
+# the go command fetch from the module proxy, checksummed by sum.golang.org.
+# So the build needs the proxy, and a new toolchain line needs no new image.
 ENV CGO_ENABLED=0 GOTOOLCHAIN=auto
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download

@@ -19,10 +19,10 @@ LDFLAGS   := -s -w -X github.com/healthcare-prediction/api/internal/app.version=
 LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: help run test deps unit lint build bench clean image image-deps load reliability fuzz
+.PHONY: help run test deps unit lint build bench clean image image-deps load reliability fuzz k8s-check
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 run: ## serve every route on :8000 with the embedded defaults (no AWS needed)
 	go run -ldflags "$(LDFLAGS)" ./functions/server
@@ -60,6 +60,10 @@ image: ## build the image (linux/amd64, linux/arm64) with ko and push it to KO_D
 	@test -n "$(KO_DOCKER_REPO)" || { echo "set KO_DOCKER_REPO=<RepositoryUri of infra/eks.yaml>"; exit 1; }
 	@mkdir -p dist
 	VERSION=$(VERSION) $(KO) build --bare --tags=$(VERSION) --image-refs=dist/image.ref ./functions/server
+
+k8s-check: ## fail while k8s/overlays/$(ENV) holds a placeholder or an unpinned image (ENV=dev|staging|prod)
+	@test -n "$(ENV)" || { echo "set ENV=dev, staging or prod"; exit 1; }
+	scripts/k8s-check.sh k8s/overlays/$(ENV)
 
 image-deps: ## install podman and runc for the image test in k8s/ (apt-get, only what is missing)
 	scripts/deps.sh image

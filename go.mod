@@ -22,6 +22,7 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 	k8s.io/api v0.32.13
 	k8s.io/apimachinery v0.32.13
+	k8s.io/component-helpers v0.32.13
 	k8s.io/pod-security-admission v0.32.13
 	sigs.k8s.io/yaml v1.6.0
 )

@@ -1,0 +1,282 @@
+package k8s
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// publicOverlays are the internet-facing environments: production's shape
+// (k8s/components/production), behind infra/edge.yaml.
+var publicOverlays = []string{"overlays/staging", "overlays/prod"}
+
+// cfn reads a CloudFormation template of infra/ as plain data: intrinsic
+// function tags (!Sub, !Ref, ...) are dropped and their arguments kept.
+func cfn(t *testing.T, name string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "infra", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		t.Fatalf("infra/%s: %v", name, err)
+	}
+	return m
+}
+
+// at walks nested maps and lists of a decoded template by keys and indexes.
+func at(v any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil
+			}
+			v = m[k]
+		case int:
+			l, ok := v.([]any)
+			if !ok || k >= len(l) {
+				return nil
+			}
+			v = l[k]
+		}
+	}
+	return v
+}
+
+// attributes parses a load-balancer-attributes annotation (k1=v1,k2=v2).
+func attributes(t *testing.T, s string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			t.Fatalf("load-balancer-attributes %q: %q is not key=value", s, kv)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// Every ALB listens on HTTPS 443 only: no plaintext port where a key or a
+// clinical value could travel before a redirect.
+func TestListenersHTTPSOnly(t *testing.T) {
+	eachDir(t, allDirs, func(t *testing.T, r *rendered) {
+		a := r.ing.Annotations
+		var ports []map[string]int
+		if err := json.Unmarshal([]byte(a["alb.ingress.kubernetes.io/listen-ports"]), &ports); err != nil {
+			t.Fatalf("listen-ports %q: %v", a["alb.ingress.kubernetes.io/listen-ports"], err)
+		}
+		if len(ports) != 1 || len(ports[0]) != 1 || ports[0]["HTTPS"] != 443 {
+			t.Errorf("listen-ports = %v, want HTTPS 443 only", ports)
+		}
+		if v, ok := a["alb.ingress.kubernetes.io/ssl-redirect"]; ok {
+			t.Errorf("ssl-redirect = %q: there is no HTTP listener to redirect from", v)
+		}
+		lb := attributes(t, a["alb.ingress.kubernetes.io/load-balancer-attributes"])
+		if lb["idle_timeout.timeout_seconds"] != "60" || lb["routing.http.drop_invalid_header_fields.enabled"] != "true" {
+			t.Errorf("load-balancer-attributes = %v, want idle timeout 60 and invalid headers dropped", lb)
+		}
+	})
+}
+
+// The public ALBs carry the web ACL and the access-log bucket that
+// infra/edge.yaml creates, and cannot be deleted by accident.
+func TestPublicEdge(t *testing.T) {
+	tmpl := cfn(t, "edge.yaml")
+	res := at(tmpl, "Resources")
+	envs, _ := at(tmpl, "Parameters", "EnvironmentName", "AllowedValues").([]any)
+	aclName := at(res, "WebAcl", "Properties", "Name")
+	policy := at(res, "AccessLogBucketPolicy", "Properties", "PolicyDocument", "Statement", 0)
+	logPrefix := regexp.MustCompile(`^\$\{AccessLogBucket\.Arn\}/([a-z0-9-]+)/AWSLogs/\$\{AWS::AccountId\}/\*$`).
+		FindStringSubmatch(at(policy, "Resource").(string))
+	if aclName != "healthcare-api-${EnvironmentName}" || logPrefix == nil ||
+		at(policy, "Principal", "Service") != "logdelivery.elasticloadbalancing.amazonaws.com" {
+		t.Fatalf("infra/edge.yaml: web ACL name %v, access-log policy %v: not what the manifests rely on", aclName, policy)
+	}
+	bucket := regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	for _, dir := range publicOverlays {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			r := build(t, dir)
+			r.complete(t)
+			env := filepath.Base(dir)
+			if !slices.Contains(envs, any(env)) {
+				t.Errorf("infra/edge.yaml EnvironmentName does not allow %s", env)
+			}
+			a := r.ing.Annotations
+			region := r.cm.Data["AWS_REGION"]
+			acl := regexp.MustCompile(`^arn:aws[a-z-]*:wafv2:` + regexp.QuoteMeta(region) + `:\d{12}:regional/webacl/healthcare-api-` + env + `/[0-9a-f-]{36}$`)
+			if got := a["alb.ingress.kubernetes.io/wafv2-acl-arn"]; !acl.MatchString(got) {
+				t.Errorf("wafv2-acl-arn = %q, want the regional web ACL healthcare-api-%s of infra/edge.yaml in %s", got, env, region)
+			}
+			lb := attributes(t, a["alb.ingress.kubernetes.io/load-balancer-attributes"])
+			if lb["deletion_protection.enabled"] != "true" {
+				t.Errorf("deletion_protection.enabled = %q, want true", lb["deletion_protection.enabled"])
+			}
+			if lb["access_logs.s3.enabled"] != "true" || !bucket.MatchString(lb["access_logs.s3.bucket"]) || lb["access_logs.s3.prefix"] != logPrefix[1] {
+				t.Errorf("access logs = enabled %q, bucket %q, prefix %q; want enabled into a bucket under the prefix %q that infra/edge.yaml lets ELB write to",
+					lb["access_logs.s3.enabled"], lb["access_logs.s3.bucket"], lb["access_logs.s3.prefix"], logPrefix[1])
+			}
+		})
+	}
+}
+
+// The web ACL: managed rule groups, a rate limit per source address and
+// one per X-API-Key value, and neither the key nor Authorization in its
+// logs or reports.
+func TestWebACL(t *testing.T) {
+	res := at(cfn(t, "edge.yaml"), "Resources")
+	acl := at(res, "WebAcl", "Properties")
+	if at(acl, "Scope") != "REGIONAL" || at(acl, "DefaultAction", "Allow") == nil {
+		t.Errorf("web ACL scope %v, default %v: want REGIONAL (an ALB) and allow", at(acl, "Scope"), at(acl, "DefaultAction"))
+	}
+	var managed []string
+	var perIP, perKey bool
+	rules, _ := at(acl, "Rules").([]any)
+	for _, rule := range rules {
+		if g := at(rule, "Statement", "ManagedRuleGroupStatement"); g != nil && at(g, "VendorName") == "AWS" {
+			managed = append(managed, at(g, "Name").(string))
+			if at(rule, "OverrideAction", "None") == nil {
+				t.Errorf("managed rule group %v does not block (OverrideAction is not None)", at(g, "Name"))
+			}
+		}
+		rb := at(rule, "Statement", "RateBasedStatement")
+		if rb == nil {
+			continue
+		}
+		if at(rule, "Action", "Block") == nil {
+			t.Errorf("rate-based rule %v does not block", at(rule, "Name"))
+		}
+		switch at(rb, "AggregateKeyType") {
+		case "IP":
+			perIP = true
+		case "CUSTOM_KEYS":
+			keys, _ := at(rb, "CustomKeys").([]any)
+			perKey = len(keys) == 1 && strings.EqualFold(at(keys[0], "Header", "Name").(string), "x-api-key")
+		}
+	}
+	for _, want := range []string{"AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"} {
+		if !slices.Contains(managed, want) {
+			t.Errorf("the web ACL lacks the AWS managed rule group %s", want)
+		}
+	}
+	if !perIP || !perKey {
+		t.Errorf("rate limits per IP %v, per X-API-Key %v; want both", perIP, perKey)
+	}
+
+	logging := at(res, "WafLogging", "Properties")
+	var redacted []string
+	fields, _ := at(logging, "RedactedFields").([]any)
+	for _, f := range fields {
+		if n, ok := at(f, "SingleHeader", "Name").(string); ok {
+			redacted = append(redacted, strings.ToLower(n))
+		}
+	}
+	protected := map[string]bool{}
+	dp, _ := at(acl, "DataProtectionConfig", "DataProtections").([]any)
+	for _, p := range dp {
+		keys, _ := at(p, "Field", "FieldKeys").([]any)
+		if at(p, "Field", "FieldType") == "SINGLE_HEADER" && len(keys) == 1 &&
+			at(p, "ExcludeRuleMatchDetails") == false && at(p, "ExcludeRateBasedDetails") == false {
+			protected[strings.ToLower(keys[0].(string))] = true
+		}
+	}
+	for _, h := range []string{"authorization", "x-api-key"} {
+		if !slices.Contains(redacted, h) {
+			t.Errorf("WAF logs do not redact the %s header", h)
+		}
+		if !protected[h] {
+			t.Errorf("the web ACL's data protection does not cover %s (rule match details, rate-based keys, samples)", h)
+		}
+	}
+	if dest := at(logging, "LogDestinationConfigs", 0); dest == nil || !strings.Contains(dest.(string), "${WafLogGroup}") ||
+		!strings.HasPrefix(at(res, "WafLogGroup", "Properties", "LogGroupName").(string), "aws-waf-logs-") {
+		t.Errorf("WAF logging goes to %v, want the aws-waf-logs- log group of the template", dest)
+	}
+}
+
+// Every value that a public overlay's values.env takes from infra/ names an
+// output the template really has.
+func TestValuesNameInfraOutputs(t *testing.T) {
+	outputs := regexp.MustCompile(`infra/([a-z-]+\.yaml) output (\w+)`)
+	for _, dir := range overlays {
+		src, err := os.ReadFile(filepath.Join(dir, "values.env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range outputs.FindAllStringSubmatch(string(src), -1) {
+			if at(cfn(t, m[1]), "Outputs", m[2]) == nil {
+				t.Errorf("%s/values.env: infra/%s has no output %s", dir, m[1], m[2])
+			}
+		}
+	}
+	for _, dir := range publicOverlays {
+		src, _ := os.ReadFile(filepath.Join(dir, "values.env"))
+		for _, want := range []string{"infra/edge.yaml output WebAclArn", "infra/edge.yaml output AccessLogBucketName"} {
+			if !strings.Contains(string(src), want) {
+				t.Errorf("%s/values.env does not say where its value comes from: %q", dir, want)
+			}
+		}
+	}
+}
+
+// Every AWS API the server's code calls, plus STS for IRSA, has an
+// interface endpoint with private DNS in infra/vpc-endpoints.yaml, whose
+// security group admits HTTPS from the VPC CIDR that the public overlays'
+// egress policy allows.
+func TestVPCEndpointsCoverTheCode(t *testing.T) {
+	// The AWS SDK client package -> the endpoint service it reaches.
+	endpointOf := map[string]string{"secretsmanager": "secretsmanager", "cloudwatch": "monitoring", "sts": "sts"}
+	need := map[string]bool{"sts": true, "logs": true} // IRSA's credentials; node log shippers
+	imports := regexp.MustCompile(`"github\.com/aws/aws-sdk-go-v2/service/([a-z0-9]+)"`)
+	err := filepath.WalkDir("../internal", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		for _, m := range imports.FindAllStringSubmatch(string(src), -1) {
+			svc, ok := endpointOf[m[1]]
+			if !ok {
+				t.Errorf("%s calls AWS %s: add its interface endpoint to infra/vpc-endpoints.yaml and to endpointOf", path, m[1])
+			}
+			need[svc] = true
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !need["secretsmanager"] || !need["monitoring"] {
+		t.Fatalf("found no Secrets Manager or CloudWatch client under internal/: %v", need)
+	}
+	tmpl := cfn(t, "vpc-endpoints.yaml")
+	have := map[string]bool{}
+	for name, r := range at(tmpl, "Resources").(map[string]any) {
+		if at(r, "Type") != "AWS::EC2::VPCEndpoint" {
+			continue
+		}
+		p := at(r, "Properties")
+		svc, ok := strings.CutPrefix(at(p, "ServiceName").(string), "com.amazonaws.${AWS::Region}.")
+		if !ok || at(p, "VpcEndpointType") != "Interface" || at(p, "PrivateDnsEnabled") != true {
+			t.Errorf("%s: %v, want an Interface endpoint of com.amazonaws.${AWS::Region}.<service> with private DNS", name, p)
+		}
+		have[svc] = true
+	}
+	for svc := range need {
+		if !have[svc] {
+			t.Errorf("infra/vpc-endpoints.yaml has no endpoint for %s", svc)
+		}
+	}
+	in := at(tmpl, "Resources", "EndpointSecurityGroup", "Properties", "SecurityGroupIngress", 0)
+	if at(in, "IpProtocol") != "tcp" || at(in, "FromPort") != 443 || at(in, "ToPort") != 443 || at(in, "CidrIp") != "VpcCidr" {
+		t.Errorf("endpoint security group ingress = %v, want TCP 443 from VpcCidr", in)
+	}
+}

@@ -1,0 +1,350 @@
+package k8s
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// testImage is what deploy.yml sets with `kustomize edit set image`: the
+// repository of infra/eks.yaml and the digest CI pushed.
+const testImage = "210987654321.dkr.ecr.eu-west-1.amazonaws.com/healthcare-prediction-api@sha256:" +
+	"4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"
+
+// placeholder is what every value of a committed values.env holds until an
+// operator fills it in.
+const placeholder = "REPLACE_ME"
+
+// filledDirs remembers the temporary copies of k8s/ for TestMain to remove.
+var (
+	filledMu   sync.Mutex
+	filledDirs []string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, d := range filledDirs {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
+}
+
+var (
+	filledOnce sync.Once
+	filledRoot string
+	filledErr  error
+)
+
+// filledTree returns a copy of k8s/ made deployable as an operator and the
+// deploy workflow make it: every overlay's values.env replaced by
+// testdata/values/<env>.env, the image pinned by digest. Built once.
+func filledTree(t *testing.T) string {
+	t.Helper()
+	filledOnce.Do(func() {
+		filledRoot, filledErr = copyTree()
+		for _, dir := range overlays {
+			if filledErr == nil {
+				filledErr = fill(filledRoot, dir, nil, true)
+			}
+		}
+	})
+	if filledErr != nil {
+		t.Fatal(filledErr)
+	}
+	return filledRoot
+}
+
+// copyTree copies the manifests under k8s/ (not the tests, testdata or
+// tools) into a new temporary directory.
+func copyTree() (string, error) {
+	dst, err := os.MkdirTemp("", "k8s-manifests-")
+	if err != nil {
+		return "", err
+	}
+	filledMu.Lock()
+	filledDirs = append(filledDirs, dst)
+	filledMu.Unlock()
+	return dst, filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && (path == "testdata" || path == "tools"):
+			return filepath.SkipDir
+		case d.IsDir():
+			return os.MkdirAll(filepath.Join(dst, path), 0o755)
+		case strings.HasSuffix(path, ".go"):
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, path), b, 0o644)
+	})
+}
+
+// fill writes testdata/values/<env>.env, with the values in override
+// replaced, as the values.env of overlay dir under root, and pins the image
+// by digest when pin is set.
+func fill(root, dir string, override map[string]string, pin bool) error {
+	values, err := readEnv(filepath.Join("testdata", "values", filepath.Base(dir)+".env"))
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, kv := range values {
+		if v, ok := override[kv[0]]; ok {
+			kv[1] = v
+		}
+		fmt.Fprintf(&b, "%s=%s\n", kv[0], kv[1])
+	}
+	if err := os.WriteFile(filepath.Join(root, dir, "values.env"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	if !pin {
+		return nil
+	}
+	kfile := filepath.Join(root, dir, "kustomization.yaml")
+	k, err := os.ReadFile(kfile)
+	if err != nil {
+		return err
+	}
+	name, digest, _ := strings.Cut(testImage, "@")
+	const unset = "    newTag: set-by-deploy\n"
+	if !bytes.Contains(k, []byte(unset)) {
+		return fmt.Errorf("%s: no %q to pin", kfile, strings.TrimSpace(unset))
+	}
+	k = bytes.Replace(k, []byte(unset), []byte("    newName: "+name+"\n    digest: "+digest+"\n"), 1)
+	return os.WriteFile(kfile, k, 0o644)
+}
+
+// readEnv reads KEY=value lines in order, skipping comments and blanks.
+func readEnv(path string) ([][2]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out [][2]string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("%s: %q is not KEY=value", path, line)
+		}
+		out = append(out, [2]string{k, v})
+	}
+	return out, sc.Err()
+}
+
+// guard runs scripts/k8s-check.sh on dir and returns whether it passed and
+// what it said.
+func guard(t *testing.T, dir string) (bool, string) {
+	t.Helper()
+	out, err := exec.Command("../scripts/k8s-check.sh", dir).CombinedOutput()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatalf("scripts/k8s-check.sh %s: %v", dir, err)
+	}
+	return err == nil, string(out)
+}
+
+// Each committed values.env holds the keys the tests fill in, and nothing
+// but the placeholder: real values are the operator's, never examples that
+// look real.
+func TestValuesFilesArePlaceholders(t *testing.T) {
+	for _, dir := range overlays {
+		committed, err := readEnv(filepath.Join(dir, "values.env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		filled, err := readEnv(filepath.Join("testdata", "values", filepath.Base(dir)+".env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys, want []string
+		for _, kv := range committed {
+			keys = append(keys, kv[0])
+			if kv[1] != placeholder {
+				t.Errorf("%s/values.env: %s=%s, want %s until an operator fills it in", dir, kv[0], kv[1], placeholder)
+			}
+		}
+		for _, kv := range filled {
+			want = append(want, kv[0])
+		}
+		if !slices.Equal(keys, want) {
+			t.Errorf("%s/values.env keys = %v, testdata/values has %v", dir, keys, want)
+		}
+	}
+}
+
+// The committed overlays are not deployable, and the guard says why; once
+// values.env is filled in and the image pinned, it passes.
+func TestGuardRefusesCommittedAndPassesFilled(t *testing.T) {
+	root := filledTree(t)
+	for _, dir := range overlays {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			ok, out := guard(t, dir)
+			if ok {
+				t.Fatalf("the guard passed the committed %s:\n%s", dir, out)
+			}
+			for _, want := range []string{"not filled in (REPLACE_ME)", "the image is not set", "not pinned by digest"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("the guard on the committed %s does not say %q:\n%s", dir, want, out)
+				}
+			}
+			if ok, out := guard(t, filepath.Join(root, dir)); !ok {
+				t.Errorf("the guard refused %s filled in:\n%s", dir, out)
+			}
+			if n := strings.Count(string(build(t, dir).raw), placeholder); n != 0 {
+				t.Errorf("%s filled in still renders %d %s", dir, n, placeholder)
+			}
+		})
+	}
+}
+
+// The guard fires on each marker, and on each value of values.env left
+// unfilled (which also proves each value reaches the manifests).
+func TestGuardFiresOnEachMarker(t *testing.T) {
+	type tc struct {
+		name     string
+		override map[string]string
+		pin      bool
+		tag      string // instead of set-by-deploy, when not pinned
+		want     string
+	}
+	var cases []tc
+	for _, dir := range overlays {
+		values, err := readEnv(filepath.Join(dir, "values.env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range values {
+			cases = append(cases, tc{dir + " " + kv[0] + " unfilled", map[string]string{kv[0]: placeholder}, true, "", "not filled in (REPLACE_ME)"})
+		}
+	}
+	cases = append(cases,
+		tc{"example account 111122223333", map[string]string{"WORKLOAD_ROLE_ARN": "arn:aws:iam::111122223333:role/healthcare-api-prod-workload"}, true, "", "example account id"},
+		tc{"example account 123456789012", map[string]string{"CERTIFICATE_ARN": "arn:aws:acm:eu-west-1:123456789012:certificate/9b8e7d6c-5a4b-4c3d-8e2f-1a0b9c8d7e6f"}, true, "", "example account id"},
+		tc{"host .invalid", map[string]string{"HOST": "healthcare-api.example.invalid"}, true, "", "example host name"},
+		tc{"host example.com", map[string]string{"HOST": "api.example.com"}, true, "", "example host name"},
+		tc{"all-zero certificate", map[string]string{"CERTIFICATE_ARN": "arn:aws:acm:eu-west-1:345678901234:certificate/00000000-0000-0000-0000-000000000000"}, true, "", "all-zero certificate id"},
+		tc{"image not set", nil, false, "", "the image is not set"},
+		tc{"image by tag", nil, false, "1.4.0", "not pinned by digest"},
+	)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := "overlays/prod"
+			if d, _, ok := strings.Cut(c.name, " "); ok && slices.Contains(overlays, d) {
+				dir = d
+			}
+			root, err := copyTree()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := fill(root, dir, c.override, c.pin); err != nil {
+				t.Fatal(err)
+			}
+			if c.tag != "" {
+				kfile := filepath.Join(root, dir, "kustomization.yaml")
+				k, err := os.ReadFile(kfile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				k = bytes.Replace(k, []byte("newTag: set-by-deploy"), []byte("newTag: "+c.tag), 1)
+				if err := os.WriteFile(kfile, k, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ok, out := guard(t, filepath.Join(root, dir))
+			if ok || !strings.Contains(out, c.want) {
+				t.Errorf("guard passed = %v, want a failure saying %q:\n%s", ok, c.want, out)
+			}
+		})
+	}
+}
+
+// Each deploy job runs the guard on the overlay it applies, after setting
+// the image and before kubectl apply.
+func TestDeployRunsGuard(t *testing.T) {
+	src, err := os.ReadFile("../.github/workflows/deploy.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := string(src)
+	// Staging deploys the overlay that mirrors production.
+	for _, want := range []string{"environment:\n      name: staging", "OVERLAY: staging\n", "environment:\n      name: production", "OVERLAY: prod\n"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("deploy.yml lacks %q", want)
+		}
+	}
+	jobs := strings.Count(w, "\n    steps:\n")
+	if jobs == 0 {
+		t.Fatal("deploy.yml has no jobs with steps")
+	}
+	const set, check, apply = `kustomize edit set image`, `make k8s-check ENV="$OVERLAY"`, `kubectl apply`
+	if strings.Count(w, check) != jobs {
+		t.Errorf("deploy.yml runs %q %d times, want once in each of its %d jobs", check, strings.Count(w, check), jobs)
+	}
+	for _, job := range strings.Split(w, "\n    steps:\n")[1:] {
+		s, c, a := strings.Index(job, set), strings.Index(job, check), strings.Index(job, apply)
+		if a >= 0 && (s < 0 || c < s || a < c) {
+			t.Errorf("deploy.yml: a job applies without setting the image, then running the guard, first (set %d, guard %d, apply %d)", s, c, a)
+		}
+	}
+}
+
+// Staging rehearses production: given the same values, the two overlays
+// render the same objects, but for the environment's name (instance label,
+// key secret) and the ConfigMap's content hash.
+func TestStagingMirrorsProd(t *testing.T) {
+	root, err := copyTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{"overlays/staging", "overlays/prod"} {
+		if err := fill(root, dir, nil, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	values, err := os.ReadFile(filepath.Join(root, "overlays/prod/values.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	values = bytes.ReplaceAll(values, []byte("prod"), []byte("shared")) // the role's name
+	for _, dir := range []string{"overlays/staging", "overlays/prod"} {
+		if err := os.WriteFile(filepath.Join(root, dir, "values.env"), values, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hash := regexp.MustCompile(`healthcare-api-[a-z0-9]{10}\b`)
+	norm := func(dir, env string) string {
+		out := string(kustomize(t, filepath.Join(root, dir)))
+		if !strings.Contains(out, env) {
+			t.Fatalf("%s does not name its environment %q", dir, env)
+		}
+		return hash.ReplaceAllString(strings.ReplaceAll(out, env, "ENV"), "healthcare-api-HASH")
+	}
+	staging, prod := norm("overlays/staging", "staging"), norm("overlays/prod", "prod")
+	if staging != prod {
+		a, b := strings.Split(staging, "\n"), strings.Split(prod, "\n")
+		for i := range min(len(a), len(b)) {
+			if a[i] != b[i] {
+				t.Fatalf("staging and prod differ beyond their names, first at line %d:\nstaging: %s\nprod:    %s", i+1, a[i], b[i])
+			}
+		}
+		t.Fatalf("staging renders %d lines, prod %d", len(a), len(b))
+	}
+}

@@ -1,0 +1,163 @@
+package k8s
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// deployWorkflow reads .github/workflows/deploy.yml: its text and its
+// workflow-level env.
+func deployWorkflow(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	src, err := os.ReadFile("../.github/workflows/deploy.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w struct {
+		Env map[string]string `yaml:"env"`
+	}
+	if err := yaml.Unmarshal(src, &w); err != nil {
+		t.Fatalf("deploy.yml: %v", err)
+	}
+	return string(src), w.Env
+}
+
+// kubectl rollout status waits at least the Deployment's progress deadline
+// (so a stalled rollout is the Deployment's verdict, not a timeout's) and
+// long enough for the largest HPA size to roll in waves of maxSurge, each
+// through the startup probe, readiness and the ALB's readiness gate.
+func TestRolloutTimeout(t *testing.T) {
+	text, env := deployWorkflow(t)
+	timeout, err := time.ParseDuration(env["ROLLOUT_TIMEOUT"])
+	if err != nil {
+		t.Fatalf("deploy.yml env ROLLOUT_TIMEOUT %q: %v", env["ROLLOUT_TIMEOUT"], err)
+	}
+	status := regexp.MustCompile(`kubectl rollout status [^\n]*`).FindAllString(text, -1)
+	if len(status) == 0 {
+		t.Fatal("deploy.yml never runs kubectl rollout status")
+	}
+	for _, s := range status {
+		if !strings.HasSuffix(s, `--timeout="$ROLLOUT_TIMEOUT"`) {
+			t.Errorf("deploy.yml: %s: want --timeout=\"$ROLLOUT_TIMEOUT\"", s)
+		}
+	}
+	sec := func(n int32) time.Duration { return time.Duration(n) * time.Second }
+	for _, dir := range overlays {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			r := build(t, dir)
+			r.complete(t)
+			d, c, a := r.deploy, r.container(t), r.ing.Annotations
+			if d.Spec.ProgressDeadlineSeconds == nil {
+				t.Fatal("no progressDeadlineSeconds")
+			}
+			progress := sec(*d.Spec.ProgressDeadlineSeconds)
+			pods := int(r.hpa.Spec.MaxReplicas)
+			surge, err := strconv.Atoi(strings.TrimSuffix(d.Spec.Strategy.RollingUpdate.MaxSurge.String(), "%"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			perWave := int(math.Ceil(float64(pods) * float64(surge) / 100))
+			waves := (pods + perWave - 1) / perWave
+			annotation := func(k string) time.Duration {
+				n, err := strconv.Atoi(a["alb.ingress.kubernetes.io/"+k])
+				if err != nil {
+					t.Fatalf("annotation %s: %v", k, err)
+				}
+				return time.Duration(n) * time.Second
+			}
+			startup := sec(c.StartupProbe.PeriodSeconds * c.StartupProbe.FailureThreshold)
+			ready := sec(c.ReadinessProbe.PeriodSeconds * c.ReadinessProbe.SuccessThreshold)
+			// The readiness gate: target registration and the controller's
+			// reconcile (30 s allowed), then healthy-threshold checks.
+			gate := 30*time.Second + annotation("healthcheck-interval-seconds")*time.Duration(annotation("healthy-threshold-count")/time.Second)
+			need := max(progress, time.Duration(waves)*(startup+ready+gate))
+			if timeout < need {
+				t.Errorf("ROLLOUT_TIMEOUT %s < %s: progressDeadlineSeconds %s, or %d pods in %d waves of %d x (startup %s + readiness %s + ALB gate %s)",
+					timeout, need, progress, pods, waves, perWave, startup, ready, gate)
+			}
+			if r.ns.Labels["elbv2.k8s.aws/pod-readiness-gate-inject"] != "enabled" {
+				t.Error("the namespace does not inject the ALB readiness gate the rollout relies on")
+			}
+		})
+	}
+}
+
+// kubectl apply prunes exactly the kinds an overlay renders (ConfigMaps
+// aside: rollout undo needs the previous one), among the objects that carry
+// the environment's instance label; every object and pod carries it.
+func TestApplyPrunesByLabel(t *testing.T) {
+	text, env := deployWorkflow(t)
+	allow := strings.Fields(env["K8S_PRUNE_ALLOWLIST"])
+	apply := regexp.MustCompile(`kubectl apply -k "k8s/overlays/\$\{OVERLAY\}" --prune \\\n\s+-l "app\.kubernetes\.io/instance=healthcare-api-\$\{OVERLAY\}" "\$\{prune\[@\]\}"`)
+	if n, jobs := len(apply.FindAllString(text, -1)), strings.Count(text, "kubectl apply -k"); n == 0 || n != jobs {
+		t.Errorf("deploy.yml: %d of %d kubectl apply prune by the instance label with the allowlist", n, jobs)
+	}
+	if !strings.Contains(text, `for kind in $K8S_PRUNE_ALLOWLIST; do prune+=("--prune-allowlist=${kind}"); done`) {
+		t.Error("deploy.yml does not pass K8S_PRUNE_ALLOWLIST to kubectl apply")
+	}
+	for _, dir := range overlays {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			r := build(t, dir)
+			r.complete(t)
+			instance := "healthcare-api-" + filepath.Base(dir)
+			var kinds []string
+			for _, o := range r.objects {
+				gv := o.apiVersion
+				if !strings.Contains(gv, "/") {
+					gv = "core/" + gv
+				}
+				if k := gv + "/" + o.kind; o.kind != "ConfigMap" && o.kind != "Namespace" && !slices.Contains(kinds, k) {
+					kinds = append(kinds, k)
+				}
+			}
+			slices.Sort(kinds)
+			got := slices.Sorted(slices.Values(allow))
+			if !slices.Equal(kinds, got) {
+				t.Errorf("K8S_PRUNE_ALLOWLIST = %v, the overlay renders %v", got, kinds)
+			}
+			for _, l := range labelsOf(t, r) {
+				if l.labels["app.kubernetes.io/instance"] != instance || l.labels["app.kubernetes.io/part-of"] != appName {
+					t.Errorf("%s labels %v, want app.kubernetes.io/instance=%s and part-of=%s", l.what, l.labels, instance, appName)
+				}
+			}
+		})
+	}
+}
+
+type labelled struct {
+	what   string
+	labels map[string]string
+}
+
+// labelsOf returns the labels of every object the overlay renders but the
+// namespace, and of the pod template.
+func labelsOf(t *testing.T, r *rendered) []labelled {
+	t.Helper()
+	out := []labelled{{"pod template", r.deploy.Spec.Template.Labels}}
+	docs := regexp.MustCompile(`(?m)^---\s*$`).Split(string(r.raw), -1)
+	for _, doc := range docs {
+		var o struct {
+			Kind     string `yaml:"kind"`
+			Metadata struct {
+				Name   string            `yaml:"name"`
+				Labels map[string]string `yaml:"labels"`
+			} `yaml:"metadata"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
+			t.Fatal(err)
+		}
+		if o.Kind != "" && o.Kind != "Namespace" {
+			out = append(out, labelled{o.Kind + " " + o.Metadata.Name, o.Metadata.Labels})
+		}
+	}
+	return out
+}
