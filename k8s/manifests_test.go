@@ -657,10 +657,12 @@ func TestConfigMapIsConfigNotSecrets(t *testing.T) {
 		}
 	}
 	// Every overlay labels its metrics with its own name, in the form the
-	// config accepts.
+	// config accepts, prefixed eks-: the SAM stacks publish dev, staging
+	// and prod, and an EKS prod sending to CloudWatch under "prod" would
+	// move the SAM prod stack's alarms (issue 14).
 	envName := regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 	for _, dir := range overlays {
-		got, want := build(t, dir).cm.Data["METRICS_ENV"], filepath.Base(dir)
+		got, want := build(t, dir).cm.Data["METRICS_ENV"], "eks-"+filepath.Base(dir)
 		if got != want || !envName.MatchString(got) {
 			t.Errorf("%s: METRICS_ENV = %q, want %q", dir, got, want)
 		}
