@@ -143,3 +143,32 @@ func TestCIRolesWildcards(t *testing.T) {
 	}
 	walk(get(cfnTemplate(t, "infra/ci.yaml"), "Resources"))
 }
+
+// TestCIStackNamesMatchDeploy: the deploy role's IAM scopes (stack-name
+// prefixes) name the stacks the deploy jobs really deploy, or the first
+// CI deploy of a stack is refused half-way.
+func TestCIStackNamesMatchDeploy(t *testing.T) {
+	params := get(cfnTemplate(t, "infra/ci.yaml"), "Parameters")
+	want := map[string]string{} // job's STACK_NAME → parameter
+	w := findWorkflow(t, ".github/workflows/deploy.yml")
+	for _, j := range w.jobs(t) {
+		stack := get(get(j.node, "env"), "STACK_NAME")
+		if stack == nil {
+			continue
+		}
+		switch {
+		case strings.Contains(j.id, "staging"):
+			want[stack.Value] = "StagingStackName"
+		case strings.Contains(j.id, "prod"):
+			want[stack.Value] = "ProductionStackName"
+		}
+	}
+	if len(want) != 2 {
+		t.Fatalf("found stacks %v in deploy.yml, want a staging and a production job", want)
+	}
+	for stack, param := range want {
+		if got := get(get(params, param), "Default"); got == nil || got.Value != stack {
+			t.Errorf("infra/ci.yaml %s default %v, but deploy.yml deploys %s", param, scalars(got), stack)
+		}
+	}
+}
