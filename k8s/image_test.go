@@ -216,7 +216,7 @@ func TestImage(t *testing.T) {
 
 	// Under Kubernetes without keys, the server refuses to start.
 	podmanRun := []string{"run", "--runtime", "runc", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000",
-		"--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "-e", "KUBERNETES_SERVICE_HOST=10.100.0.1"}
+		"--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "-e", "KUBERNETES_SERVICE_HOST=10.100.0.1", "-e", "METRICS_ENV=image-test"}
 	refused := exec.CommandContext(ctx, "podman", append(append([]string{}, podmanRun...), "--rm", image)...)
 	msg, err := refused.CombinedOutput()
 	if err == nil || !strings.Contains(string(msg), "refusing to start without API keys") {

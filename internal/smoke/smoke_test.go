@@ -34,7 +34,7 @@ var testEnv = map[string]string{
 
 // testKey is the only key the functions under test accept; the hook never
 // has it.
-const testKey = "smoke-test-key-5e1d0c4b"
+const testKey = "smoke-test-key-VhZq3mN8pW2rT6yK9sD4fB7cX1gJ5aL0eU"
 
 type handlerFunc = func(context.Context, json.RawMessage) (any, error)
 
