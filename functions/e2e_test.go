@@ -112,6 +112,21 @@ func freeLoopbackAddrs(t *testing.T, n int) []string {
 // starts, are killed when the test ends.
 func startEmulator(t *testing.T, rie, bootstrap, name string, keysEnv ...string) *emulator {
 	t.Helper()
+	// As in template.yaml: the functions with protected routes get keys
+	// (fixed ones unless keysEnv says where else), the health function
+	// none (and must start without them).
+	switch {
+	case len(keysEnv) > 0:
+	case name != "health":
+		keysEnv = []string{"API_KEYS=e2e-client:" + e2eKey}
+	}
+	return runEmulator(t, rie, bootstrap, name, keysEnv)
+}
+
+// runEmulator runs bootstrap under aws-lambda-rie with a small, fixed
+// environment plus env, and no AWS credentials.
+func runEmulator(t *testing.T, rie, bootstrap, name string, env []string) *emulator {
+	t.Helper()
 	addrs := freeLoopbackAddrs(t, 2)
 	invokeAddr, runtimeAddr := addrs[0], addrs[1]
 	// Both addresses are always given: without them the emulator listens on
@@ -123,22 +138,14 @@ func startEmulator(t *testing.T, rie, bootstrap, name string, keysEnv ...string)
 	cmd.Dir = filepath.Dir(bootstrap)
 	// A small, fixed environment: the function's configuration comes from
 	// the environment, and the test runner's must not leak into it.
-	cmd.Env = []string{
+	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"TZ=UTC",
 		"AWS_LAMBDA_FUNCTION_NAME=" + name,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=30",
 		"AWS_REGION=us-east-1",
-	}
-	// As in template.yaml: the functions with protected routes get keys
-	// (fixed ones unless keysEnv says where else), the health function
-	// none (and must start without them).
-	switch {
-	case len(keysEnv) > 0:
-		cmd.Env = append(cmd.Env, keysEnv...)
-	case name != "health":
-		cmd.Env = append(cmd.Env, "API_KEYS=e2e-client:"+e2eKey)
-	}
+		"METRICS_ENV=dev", // required under Lambda once the metrics carry the environment
+	}, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -217,7 +224,13 @@ func (e *emulator) invoke(t *testing.T, eventFile, requestID string) proxyRespon
 
 func (e *emulator) invokeWithKey(t *testing.T, eventFile, requestID, key string) proxyResponse {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(eventsDir, eventFile))
+	return e.invokeFile(t, filepath.Join(eventsDir, eventFile), requestID, key)
+}
+
+// invokeFile sends the event in path, with key added unless it is empty.
+func (e *emulator) invokeFile(t *testing.T, path, requestID, key string) proxyResponse {
+	t.Helper()
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

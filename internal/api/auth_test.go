@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -19,9 +20,11 @@ import (
 // at a cold start.
 type unavailableKeys struct{}
 
-func (unavailableKeys) Authenticate(string) (string, error) { return "", secrets.ErrUnavailable }
-func (unavailableKeys) Ready() bool                         { return false }
-func (unavailableKeys) Status() string                      { return "unavailable" }
+func (unavailableKeys) AuthenticateContext(context.Context, string) (string, error) {
+	return "", secrets.ErrUnavailable
+}
+func (unavailableKeys) Ready() bool    { return false }
+func (unavailableKeys) Status() string { return "unavailable" }
 
 func newAuthAPI(t testing.TB, keys KeyStore, limit RateLimit, logs io.Writer) http.Handler {
 	t.Helper()
@@ -136,9 +139,33 @@ func TestKeysUnavailableFailClosed(t *testing.T) {
 			t.Errorf("%s with keys unavailable = %d, want %d", path, w.Code, want)
 		}
 	}
-	w = do(h, "GET", "/health", "", "")
-	if !strings.Contains(w.Body.String(), `"api_keys":"unavailable"`) {
-		t.Errorf("/health does not report the key state: %s", w.Body)
+	// The key state is for the probe path, not the public /health.
+	if w := do(h, "GET", "/health/ready", "", ""); !strings.Contains(w.Body.String(), `"api_keys":"unavailable"`) {
+		t.Errorf("/health/ready does not report the key state: %s", w.Body)
+	}
+	if w := do(h, "GET", "/health", "", ""); strings.Contains(w.Body.String(), "api_keys") {
+		t.Errorf("public /health reveals the key state: %s", w.Body)
+	}
+}
+
+// Public /health says nothing of the API keys, whether a deployment has
+// them (and in which state) or has none (HealthFunction, AUTH_DISABLED):
+// that /health is open to the world.
+func TestHealthRevealsNoKeyState(t *testing.T) {
+	for name, keys := range map[string]KeyStore{"no keys": nil, "keys": staticKeys(t), "unavailable": unavailableKeys{}} {
+		t.Run(name, func(t *testing.T) {
+			h := newAuthAPI(t, keys, RateLimit{}, io.Discard)
+			w := do(h, "GET", "/health", "", "")
+			for _, word := range []string{"api_keys", "disabled", "unavailable", "revoked", "stale", "key"} {
+				if strings.Contains(w.Body.String(), word) {
+					t.Errorf("/health body mentions %q: %s", word, w.Body)
+				}
+			}
+			ready := do(h, "GET", "/health/ready", "", "")
+			if got := strings.Contains(ready.Body.String(), `"api_keys"`); got != (keys != nil) {
+				t.Errorf("/health/ready reports api_keys: %v, want %v: %s", got, keys != nil, ready.Body)
+			}
+		})
 	}
 }
 
