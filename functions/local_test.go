@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // The folder of sample events and the local environment that `sam local`
@@ -427,7 +429,9 @@ func (q runbookQuery) fields() []string {
 			}
 		}
 	}
-	return append(out, q.filterFields()...)
+	out = append(out, q.filterFields()...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // filterClause is `name = "value"` in a filter line.
@@ -517,4 +521,95 @@ func withHeader(t *testing.T, path, name, value string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// sam local passes a function only the variables its template entry (or
+// Globals) declares, whatever --env-vars says: every variable of
+// env.local.json must be declared for its function, those of Parameters
+// for at least one.
+func TestLocalEnvIsDeclaredInTheTemplate(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	declared := map[string]map[string]bool{} // logical id -> variable names
+	global := map[string]bool{}
+	for _, name := range variableNames(lookup(doc.Content[0], "Globals", "Function", "Environment", "Variables")) {
+		global[name] = true
+	}
+	resources := lookup(doc.Content[0], "Resources")
+	for i := 0; resources != nil && i+1 < len(resources.Content); i += 2 {
+		id, res := resources.Content[i].Value, resources.Content[i+1]
+		if typ := lookup(res, "Type"); typ == nil || typ.Value != "AWS::Serverless::Function" {
+			continue
+		}
+		declared[id] = map[string]bool{}
+		for _, name := range variableNames(lookup(res, "Properties", "Environment", "Variables")) {
+			declared[id][name] = true
+		}
+	}
+	raw, err = os.ReadFile(localEnvFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file map[string]map[string]string
+	if err := json.Unmarshal(raw, &file); err != nil {
+		t.Fatal(err)
+	}
+	for section, vars := range file {
+		for name := range vars {
+			switch section {
+			case "Parameters":
+				found := global[name]
+				for _, fn := range declared {
+					found = found || fn[name]
+				}
+				if !found {
+					t.Errorf("env.local.json Parameters sets %s, which no function of template.yaml declares", name)
+				}
+			default:
+				fn, ok := declared[section]
+				if !ok {
+					t.Errorf("env.local.json has a section %s, which is no function of template.yaml", section)
+				} else if !fn[name] && !global[name] {
+					t.Errorf("env.local.json sets %s for %s, which template.yaml does not declare for it (sam local would drop it)", name, section)
+				}
+			}
+		}
+	}
+	for id := range declared {
+		if _, ok := file[id]; !ok {
+			t.Errorf("env.local.json has no section for %s", id)
+		}
+	}
+}
+
+// lookup follows mapping keys from n.
+func lookup(n *yaml.Node, path ...string) *yaml.Node {
+	for _, key := range path {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				next = n.Content[i+1]
+			}
+		}
+		n = next
+	}
+	return n
+}
+
+// variableNames are the keys of a Variables mapping.
+func variableNames(n *yaml.Node) []string {
+	var names []string
+	for i := 0; n != nil && n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+		names = append(names, n.Content[i].Value)
+	}
+	return names
 }
