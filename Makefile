@@ -13,10 +13,17 @@ export GOTOOLCHAIN := auto
 VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
 
 FUNCTIONS := info health predict pretraffic
+# The version the binaries report (GET /, /health, the metrics). `sam build`
+# runs the build-<LogicalId> targets in a copy of the tree without .git,
+# where git describe has nothing to describe: set VERSION in the
+# environment there (CI does: VERSION=$GITHUB_SHA sam build).
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/healthcare-prediction/api/internal/app.version=$(VERSION)
 # Lambda: static, no RPC shim (provided.al2023), reproducible paths.
-LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
+# template.yaml says arm64; LAMBDA_GOARCH=amd64 builds a bootstrap for an
+# x86 host's aws-lambda-rie (tests), never for a deploy.
+LAMBDA_GOARCH ?= arm64
+LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH)
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "$(LDFLAGS)"
 
 .PHONY: help run test deps unit lint build bench clean image image-deps load reliability fuzz k8s-check
@@ -93,8 +100,11 @@ fuzz: ## fuzz each internal/api target for FUZZTIME inputs (the seeds always run
 clean: ## remove build output
 	rm -rf dist .aws-sam
 
-# SAM (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
+# SAM (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set,
+# in a copy of the tree without .git (see VERSION).
 build-InfoFunction build-HealthFunction build-PredictFunction build-PreTrafficFunction: build-%Function:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)"; exit 1; }
+	@echo "building $* version $(VERSION) for linux/$(LAMBDA_GOARCH)"
 	$(LAMBDA_ENV) go build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo $* | tr A-Z a-z)
 
 .PHONY: FORCE

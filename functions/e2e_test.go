@@ -113,6 +113,21 @@ func freeLoopbackAddrs(t *testing.T, n int) []string {
 // starts, are killed when the test ends.
 func startEmulator(t *testing.T, rie, bootstrap, name string, keysEnv ...string) *emulator {
 	t.Helper()
+	// As in template.yaml: the functions with protected routes get keys
+	// (fixed ones unless keysEnv says where else), the health function
+	// none (and must start without them).
+	switch {
+	case len(keysEnv) > 0:
+	case name != "health":
+		keysEnv = []string{"API_KEYS=e2e-client:" + e2eKey}
+	}
+	return runEmulator(t, rie, bootstrap, name, keysEnv)
+}
+
+// runEmulator runs bootstrap under aws-lambda-rie with a small, fixed
+// environment plus env, and no AWS credentials.
+func runEmulator(t *testing.T, rie, bootstrap, name string, env []string) *emulator {
+	t.Helper()
 	addrs := freeLoopbackAddrs(t, 2)
 	invokeAddr, runtimeAddr := addrs[0], addrs[1]
 	// Both addresses are always given: without them the emulator listens on
@@ -124,7 +139,7 @@ func startEmulator(t *testing.T, rie, bootstrap, name string, keysEnv ...string)
 	cmd.Dir = filepath.Dir(bootstrap)
 	// A small, fixed environment: the function's configuration comes from
 	// the environment, and the test runner's must not leak into it.
-	cmd.Env = []string{
+	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"TZ=UTC",
 		"AWS_LAMBDA_FUNCTION_NAME=" + name,
@@ -132,16 +147,7 @@ func startEmulator(t *testing.T, rie, bootstrap, name string, keysEnv ...string)
 		"AWS_REGION=us-east-1",
 		// Required under Lambda: SAM sets it from Stage.
 		"METRICS_ENV=" + e2eEnvironment,
-	}
-	// As in template.yaml: the functions with protected routes get keys
-	// (fixed ones unless keysEnv says where else), the health function
-	// none (and must start without them).
-	switch {
-	case len(keysEnv) > 0:
-		cmd.Env = append(cmd.Env, keysEnv...)
-	case name != "health":
-		cmd.Env = append(cmd.Env, "API_KEYS=e2e-client:"+e2eKey)
-	}
+	}, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -209,7 +215,7 @@ func (p proxyResponse) header(name string) string {
 // invoke sends an event file to the emulator, with requestID as the Lambda
 // request id unless it is empty, and decodes the function's response.
 // e2eKey is the API key the functions are started with; invoke sends it.
-const e2eKey = "e2e-key-3f9c1a7b5d2e8f60"
+const e2eKey = "e2e-FsMnnJI1bU3NwICRxcYkO6WvMSptJgdf3DvWwTBY"
 
 // invoke sends the event, with the API key added to its headers (both maps
 // of a REST event: api-proxy reads multiValueHeaders when present).
@@ -220,7 +226,13 @@ func (e *emulator) invoke(t *testing.T, eventFile, requestID string) proxyRespon
 
 func (e *emulator) invokeWithKey(t *testing.T, eventFile, requestID, key string) proxyResponse {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(eventsDir, eventFile))
+	return e.invokeFile(t, filepath.Join(eventsDir, eventFile), requestID, key)
+}
+
+// invokeFile sends the event in path, with key added unless it is empty.
+func (e *emulator) invokeFile(t *testing.T, path, requestID, key string) proxyResponse {
+	t.Helper()
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

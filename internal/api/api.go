@@ -79,5 +79,5 @@ func New(o Options) http.Handler {
 	if o.StripBasePath {
 		h = stripBasePath(mux)
 	}
-	return requestID(observe(o.Logger, o.Metrics, recoverPanics(o.Logger, h)))
+	return requestID(observe(o.Logger, o.Metrics, recoverPanics(o.Logger, refuseBadEvents(h))))
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"math"
@@ -12,12 +13,14 @@ import (
 	"github.com/healthcare-prediction/api/internal/secrets"
 )
 
-// KeyStore checks API keys. Authenticate must not block on I/O: requests
-// never wait for a refresh of the keys.
+// KeyStore checks API keys. Only protected routes call it, so public
+// routes never wait on the key source.
 type KeyStore interface {
-	// Authenticate returns the key's id, secrets.ErrInvalidKey for an
-	// unknown key, or secrets.ErrUnavailable when no usable key set exists.
-	Authenticate(key string) (id string, err error)
+	// AuthenticateContext returns the key's id, secrets.ErrInvalidKey for
+	// an unknown key, or secrets.ErrUnavailable when no usable key set
+	// exists. It may first refresh the keys (on Lambda, where no
+	// background refresh runs), within ctx's deadline.
+	AuthenticateContext(ctx context.Context, key string) (id string, err error)
 	// Ready reports whether a usable key set is loaded.
 	Ready() bool
 	// Status is a one-word state for /health ("ok", "stale", ...).
@@ -52,7 +55,7 @@ func authenticate(logger *slog.Logger, keys KeyStore, limit RateLimit, next http
 		if key == "" {
 			return unauthorized("send an API key in X-API-Key or Authorization: Bearer")
 		}
-		id, err := keys.Authenticate(key)
+		id, err := keys.AuthenticateContext(r.Context(), key)
 		switch {
 		case errors.Is(err, secrets.ErrUnavailable):
 			p := newProblem(kindNotReady, "API keys cannot be checked right now; retry shortly")

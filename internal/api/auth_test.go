@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -19,9 +20,11 @@ import (
 // at a cold start.
 type unavailableKeys struct{}
 
-func (unavailableKeys) Authenticate(string) (string, error) { return "", secrets.ErrUnavailable }
-func (unavailableKeys) Ready() bool                         { return false }
-func (unavailableKeys) Status() string                      { return "unavailable" }
+func (unavailableKeys) AuthenticateContext(context.Context, string) (string, error) {
+	return "", secrets.ErrUnavailable
+}
+func (unavailableKeys) Ready() bool    { return false }
+func (unavailableKeys) Status() string { return "unavailable" }
 
 func newAuthAPI(t testing.TB, keys KeyStore, limit RateLimit, logs io.Writer) http.Handler {
 	t.Helper()
@@ -38,7 +41,7 @@ func newAuthAPI(t testing.TB, keys KeyStore, limit RateLimit, logs io.Writer) ht
 
 func staticKeys(t testing.TB) *secrets.Cache {
 	t.Helper()
-	keys, err := secrets.Static("clinic-a:key-a-0123456789,clinic-b:key-b-9876543210")
+	keys, err := secrets.Static("clinic-a:key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkg,clinic-b:key-b-HIbcwGYaHU89mngVE1twwuoDzTpWRX6ity6UQOYs")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,12 +89,16 @@ func TestEveryRouteAuth(t *testing.T) {
 				want   int
 			}{
 				{"no key", func(*http.Request) {}, http.StatusUnauthorized},
-				{"wrong key", func(r *http.Request) { r.Header.Set("X-API-Key", "key-a-0123456788") }, http.StatusUnauthorized},
+				{"wrong key", func(r *http.Request) { r.Header.Set("X-API-Key", "key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkh") }, http.StatusUnauthorized},
 				{"empty bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer ") }, http.StatusUnauthorized},
-				{"basic auth", func(r *http.Request) { r.SetBasicAuth("clinic-a", "key-a-0123456789") }, http.StatusUnauthorized},
-				{"X-API-Key a", func(r *http.Request) { r.Header.Set("X-API-Key", "key-a-0123456789") }, wantOK},
-				{"Bearer b", func(r *http.Request) { r.Header.Set("Authorization", "Bearer key-b-9876543210") }, wantOK},
-				{"bearer lower-case", func(r *http.Request) { r.Header.Set("Authorization", "bearer key-b-9876543210") }, wantOK},
+				{"basic auth", func(r *http.Request) { r.SetBasicAuth("clinic-a", "key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkg") }, http.StatusUnauthorized},
+				{"X-API-Key a", func(r *http.Request) { r.Header.Set("X-API-Key", "key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkg") }, wantOK},
+				{"Bearer b", func(r *http.Request) {
+					r.Header.Set("Authorization", "Bearer key-b-HIbcwGYaHU89mngVE1twwuoDzTpWRX6ity6UQOYs")
+				}, wantOK},
+				{"bearer lower-case", func(r *http.Request) {
+					r.Header.Set("Authorization", "bearer key-b-HIbcwGYaHU89mngVE1twwuoDzTpWRX6ity6UQOYs")
+				}, wantOK},
 			}
 			for _, c := range cases {
 				r := requestFor(rt)
@@ -136,9 +143,33 @@ func TestKeysUnavailableFailClosed(t *testing.T) {
 			t.Errorf("%s with keys unavailable = %d, want %d", path, w.Code, want)
 		}
 	}
-	w = do(h, "GET", "/health", "", "")
-	if !strings.Contains(w.Body.String(), `"api_keys":"unavailable"`) {
-		t.Errorf("/health does not report the key state: %s", w.Body)
+	// The key state is for the probe path, not the public /health.
+	if w := do(h, "GET", "/health/ready", "", ""); !strings.Contains(w.Body.String(), `"api_keys":"unavailable"`) {
+		t.Errorf("/health/ready does not report the key state: %s", w.Body)
+	}
+	if w := do(h, "GET", "/health", "", ""); strings.Contains(w.Body.String(), "api_keys") {
+		t.Errorf("public /health reveals the key state: %s", w.Body)
+	}
+}
+
+// Public /health says nothing of the API keys, whether a deployment has
+// them (and in which state) or has none (HealthFunction, AUTH_DISABLED):
+// that /health is open to the world.
+func TestHealthRevealsNoKeyState(t *testing.T) {
+	for name, keys := range map[string]KeyStore{"no keys": nil, "keys": staticKeys(t), "unavailable": unavailableKeys{}} {
+		t.Run(name, func(t *testing.T) {
+			h := newAuthAPI(t, keys, RateLimit{}, io.Discard)
+			w := do(h, "GET", "/health", "", "")
+			for _, word := range []string{"api_keys", "disabled", "unavailable", "revoked", "stale", "key"} {
+				if strings.Contains(w.Body.String(), word) {
+					t.Errorf("/health body mentions %q: %s", word, w.Body)
+				}
+			}
+			ready := do(h, "GET", "/health/ready", "", "")
+			if got := strings.Contains(ready.Body.String(), `"api_keys"`); got != (keys != nil) {
+				t.Errorf("/health/ready reports api_keys: %v, want %v: %s", got, keys != nil, ready.Body)
+			}
+		})
 	}
 }
 
@@ -152,15 +183,15 @@ func TestRateLimitPerKey(t *testing.T) {
 		return w
 	}
 	for i := range 3 {
-		if w := call("key-a-0123456789"); w.Code != 200 {
+		if w := call("key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkg"); w.Code != 200 {
 			t.Fatalf("call %d within the burst = %d", i+1, w.Code)
 		}
 	}
-	w := call("key-a-0123456789")
+	w := call("key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkg")
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" {
 		t.Errorf("call past the burst = %d, Retry-After %q; want 429 and 1", w.Code, w.Header().Get("Retry-After"))
 	}
-	if w := call("key-b-9876543210"); w.Code != 200 {
+	if w := call("key-b-HIbcwGYaHU89mngVE1twwuoDzTpWRX6ity6UQOYs"); w.Code != 200 {
 		t.Errorf("another key's bucket is separate: got %d", w.Code)
 	}
 }
@@ -187,7 +218,7 @@ func TestAuditLog(t *testing.T) {
 	var logs bytes.Buffer
 	h := newAuthAPI(t, staticKeys(t), RateLimit{}, &logs)
 	body := `{"model":"ckd-epi-2021","inputs":{"creatinine":1.23456,"age":67.123457,"sex":"female"}}`
-	for _, key := range []string{"key-a-0123456789", "wrong-key-xyz"} {
+	for _, key := range []string{"key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkg", "wrong-key-xyz"} {
 		r := httptest.NewRequest("POST", "/predict", strings.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
 		r.Header.Set("X-API-Key", key)
@@ -230,7 +261,7 @@ func TestAuditLog(t *testing.T) {
 			}
 		}
 	}
-	for _, s := range []string{"1.23456", "67.123457", "female", "key-a-0123456789", "wrong-key-xyz", "G2", "G3"} {
+	for _, s := range []string{"1.23456", "67.123457", "female", "key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkg", "wrong-key-xyz", "G2", "G3"} {
 		if strings.Contains(logs.String(), s) {
 			t.Errorf("logs contain %q", s)
 		}

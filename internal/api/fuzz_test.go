@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
@@ -129,9 +130,10 @@ func FuzzHandler(f *testing.F) {
 	})
 }
 
-// FuzzLambdaHandler invokes the Lambda adapter with any event JSON. An
-// event that is not an API Gateway request may be refused with an error
-// (the runtime reports it to the invoker); any response must keep the
+// FuzzLambdaHandler invokes the Lambda adapter with any event JSON. It
+// never returns a Lambda error: an event that is not an API Gateway
+// request gets a 400 bad-event problem, in payload format 2.0 when the
+// event says "version":"2.0" and 1.0 otherwise; any response keeps the
 // promise.
 func FuzzLambdaHandler(f *testing.F) {
 	f.Add([]byte(`{"version":"2.0","rawPath":"/health","requestContext":{"http":{"method":"GET"}}}`))
@@ -142,7 +144,21 @@ func FuzzLambdaHandler(f *testing.F) {
 		ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "fuzz"})
 		out, err := invoke(ctx, event)
 		if err != nil {
-			return
+			t.Fatalf("Lambda error %q, want a response", err)
+		}
+		var probe struct{ Version json.RawMessage }
+		v2 := json.Unmarshal(event, &probe) == nil && string(probe.Version) == `"2.0"`
+		switch out.(type) {
+		case events.APIGatewayV2HTTPResponse:
+			if !v2 {
+				t.Fatalf("payload 2.0 response to an event without version 2.0")
+			}
+		case events.APIGatewayProxyResponse:
+			if v2 {
+				t.Fatalf("payload 1.0 response to a version 2.0 event")
+			}
+		default:
+			t.Fatalf("response of type %T", out)
 		}
 		b, err := json.Marshal(out)
 		if err != nil {
@@ -151,6 +167,9 @@ func FuzzLambdaHandler(f *testing.F) {
 		var resp proxyResponse
 		if err := json.Unmarshal(b, &resp); err != nil {
 			t.Fatal(err)
+		}
+		if resp.header("X-Request-Id") == "" || resp.header("Cache-Control") != "no-store" {
+			t.Fatalf("status %d without X-Request-Id or Cache-Control: no-store", resp.StatusCode)
 		}
 		body := []byte(resp.Body)
 		if resp.IsBase64Encoded {

@@ -117,7 +117,10 @@ func handlePredictGet() func(http.ResponseWriter, *http.Request) error {
 	}
 }
 
-// healthResponse is the body of /health and /health/ready.
+// healthResponse is the body of /health. It says nothing of the API keys:
+// /health is public (HealthFunction serves it to the world), and whether
+// a deployment checks keys, or cannot right now, is for the probe path
+// and the metrics.
 type healthResponse struct {
 	Status        string            `json:"status"`
 	Service       string            `json:"service"`
@@ -141,12 +144,9 @@ func ready(l *Lifecycle, keys KeyStore) (bool, string) {
 func handleHealth(b Build, l *Lifecycle, keys KeyStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := healthResponse{Status: "ok", Service: serviceName, Version: b.Version,
-			UptimeSeconds: time.Since(l.started).Seconds(), Checks: map[string]string{"lifecycle": "serving", "api_keys": "disabled"}}
+			UptimeSeconds: time.Since(l.started).Seconds(), Checks: map[string]string{"lifecycle": "serving"}}
 		if l.Draining() {
 			h.Checks["lifecycle"] = "draining"
-		}
-		if keys != nil {
-			h.Checks["api_keys"] = keys.Status()
 		}
 		status := http.StatusOK
 		if ok, _ := ready(l, keys); !ok {
@@ -156,14 +156,25 @@ func handleHealth(b Build, l *Lifecycle, keys KeyStore) http.Handler {
 	})
 }
 
+// readyResponse is the body of /health/ready: the probe's answer, and the
+// key store's state where keys are checked.
+type readyResponse struct {
+	Status  string `json:"status"`
+	APIKeys string `json:"api_keys,omitempty"`
+}
+
 func handleReady(l *Lifecycle, keys KeyStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ok, why := ready(l, keys)
+		body := readyResponse{Status: why}
+		if keys != nil {
+			body.APIKeys = keys.Status()
+		}
 		status := http.StatusOK
 		if !ok {
 			status = http.StatusServiceUnavailable
 		}
-		writeJSON(w, status, map[string]string{"status": why})
+		writeJSON(w, status, body)
 	})
 }
 

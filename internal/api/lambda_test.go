@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
@@ -301,7 +302,8 @@ func TestLambdaHandlerRoutes(t *testing.T) {
 			}
 
 			line := accessLogLine(t, logs.String())
-			wantLog := map[string]any{"msg": "request", "status": float64(tt.wantStatus), "request_id": gwLambdaRequestID}
+			wantLog := map[string]any{"msg": "request", "status": float64(tt.wantStatus), "request_id": gwLambdaRequestID,
+				"aws_request_id": gwLambdaRequestID}
 			for k, v := range tt.wantLog {
 				wantLog[k] = v
 			}
@@ -521,62 +523,129 @@ func TestLambdaContextReachesHandler(t *testing.T) {
 	}
 }
 
-func TestLambdaHandlerRejectsWhatIsNotAnEvent(t *testing.T) {
-	for _, event := range []string{`[]`, `"GET /health"`, `42`, `{"version":"2.0","headers":[]}`, `{"httpMethod":1}`} {
-		t.Run(event, func(t *testing.T) {
-			out, err := LambdaHandler(lambdaAPI(All, io.Discard))(context.Background(), json.RawMessage(event))
-			if err == nil {
-				t.Fatalf("got %v, want an error", out)
-			}
-			if strings.Contains(err.Error(), "GET /health") || strings.Contains(err.Error(), "42") {
-				t.Errorf("error %q echoes the event", err)
-			}
-		})
+// sentinel rides in every bad event below; neither the answer nor any
+// output may quote it.
+const sentinel = "67.123457"
+
+// badEventCase is an event the adapter cannot turn into a request, and
+// whether its payload format can be told to be 2.0.
+type badEventCase struct {
+	name  string
+	event json.RawMessage
+	v2    bool
+}
+
+func badEventCases(t *testing.T) []badEventCase {
+	return []badEventCase{
+		{"array", json.RawMessage(`["GET /health", ` + sentinel + `]`), false},
+		{"string", json.RawMessage(`"GET /health?age=` + sentinel + `"`), false},
+		{"number", json.RawMessage(sentinel), false},
+		{"null", json.RawMessage(`null`), false},
+		{"not JSON", json.RawMessage(`{"httpMethod":"GET","path":"/health?` + sentinel), false},
+		{"empty object", json.RawMessage(`{}`), false},
+		{"scheduled event", json.RawMessage(`{"version":"0","source":"aws.events","detail-type":"Scheduled Event","detail":{"age":` + sentinel + `}}`), false},
+		{"version not a string", json.RawMessage(`{"version":2,"rawPath":"/health?` + sentinel + `"}`), false},
+		{"1.0 wrong field type", json.RawMessage(`{"httpMethod":1,"path":"/models/` + sentinel + `"}`), false},
+		{"1.0 no method", json.RawMessage(`{"path":"/models/` + sentinel + `"}`), false},
+		{"1.0 no path", json.RawMessage(`{"httpMethod":"GET","queryStringParameters":{"age":"` + sentinel + `"}}`), false},
+		{"1.0 bad base64", editEvent(t, readEvent(t, "rest-post-predict.json"), func(e map[string]any) {
+			e["isBase64Encoded"] = true
+			e["body"] = `{"age":` + sentinel + `}`
+		}), false},
+		{"1.0 path that does not parse", editEvent(t, readEvent(t, "rest-get-model.json"), func(e map[string]any) {
+			e["path"] = "/models/%zz"
+			e["queryStringParameters"] = map[string]any{"age": sentinel}
+			e["multiValueQueryStringParameters"] = map[string]any{"age": []any{sentinel}}
+		}), false},
+		// A method that is no token: api-proxy prints the method and path.
+		{"1.0 bad method", editEvent(t, readEvent(t, "rest-get-model.json"), func(e map[string]any) {
+			e["path"] = "/models/" + sentinel
+			e["httpMethod"] = "GET /models/" + sentinel
+		}), false},
+		{"2.0 headers not an object", json.RawMessage(`{"version":"2.0","headers":[` + sentinel + `]}`), true},
+		{"2.0 no method", json.RawMessage(`{"version":"2.0","rawPath":"/models/` + sentinel + `"}`), true},
+		{"2.0 bad base64", editEvent(t, readEvent(t, "http-post-predict.json"), func(e map[string]any) {
+			e["isBase64Encoded"] = true
+			e["body"] = `{"age":` + sentinel + `}`
+		}), true},
+		{"2.0 path that does not parse", editEvent(t, readEvent(t, "http-get-model.json"), func(e map[string]any) {
+			e["rawPath"] = "/models/%zz"
+			e["rawQueryString"] = "age=" + sentinel
+		}), true},
+		{"2.0 control byte in the path", editEvent(t, readEvent(t, "http-get-model.json"), func(e map[string]any) {
+			e["rawPath"] = "/models/\n"
+			e["rawQueryString"] = "age=" + sentinel
+		}), true},
+		{"2.0 bad method", editEvent(t, readEvent(t, "http-get-model.json"), func(e map[string]any) {
+			e["rawPath"] = "/models/" + sentinel
+			e["requestContext"].(map[string]any)["http"].(map[string]any)["method"] = "GET /models/" + sentinel
+			e["requestContext"].(map[string]any)["http"].(map[string]any)["path"] = "/models/" + sentinel
+		}), true},
 	}
 }
 
-// TestLambdaUnparsableAddressStaysOutOfLogs sends events whose path is not
-// a valid URL path while clinical values ride in the query string. api-proxy
-// prints the whole URL when it cannot build a request; the adapter must
-// refuse such events before that, with an error that holds none of it.
-func TestLambdaUnparsableAddressStaysOutOfLogs(t *testing.T) {
-	const value = "67.123457"
-	events := map[string]json.RawMessage{
-		"rest": editEvent(t, readEvent(t, "rest-get-model.json"), func(e map[string]any) {
-			e["path"] = "/models/%zz"
-			e["queryStringParameters"] = map[string]any{"age": value}
-			e["multiValueQueryStringParameters"] = map[string]any{"age": []any{value}}
-		}),
-		"http": editEvent(t, readEvent(t, "http-get-model.json"), func(e map[string]any) {
-			e["rawPath"] = "/models/%zz"
-			e["rawQueryString"] = "age=" + value
-		}),
-		"http control byte": editEvent(t, readEvent(t, "http-get-model.json"), func(e map[string]any) {
-			e["rawPath"] = "/models/\n"
-			e["rawQueryString"] = "age=" + value
-		}),
-		// A method that is no token: api-proxy prints the method and path.
-		"http bad method": editEvent(t, readEvent(t, "http-get-model.json"), func(e map[string]any) {
-			e["rawPath"] = "/models/" + value
-			e["requestContext"].(map[string]any)["http"].(map[string]any)["method"] = "GET /models/" + value
-			e["requestContext"].(map[string]any)["http"].(map[string]any)["path"] = "/models/" + value
-		}),
-		"rest bad method": editEvent(t, readEvent(t, "rest-get-model.json"), func(e map[string]any) {
-			e["path"] = "/models/" + value
-			e["httpMethod"] = "GET /models/" + value
-		}),
-	}
-	for name, event := range events {
-		t.Run(name, func(t *testing.T) {
+// An event the adapter cannot turn into a request gets a 400 bad-event
+// problem in its payload format, never a Lambda error (which pages on-call
+// and fails a canary), and nothing of the event reaches the answer, the
+// access log or api-proxy's prints.
+func TestLambdaHandlerAnswersBadEvents(t *testing.T) {
+	for _, tc := range badEventCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			var out any
 			var err error
-			out := captureOutput(t, func() {
-				_, err = LambdaHandler(lambdaAPI(All, io.Discard))(context.Background(), event)
+			printed := captureOutput(t, func() {
+				out, err = LambdaHandler(lambdaAPI(All, &logs))(lambdaContext(t, gwLambdaRequestID), tc.event)
 			})
-			if err == nil {
-				t.Fatal("an unparsable path was served; want an error")
+			if err != nil {
+				t.Fatalf("Lambda error %q, want a 400 response", err)
 			}
-			if strings.Contains(err.Error(), value) || strings.Contains(string(out), value) {
-				t.Errorf("the query's value escaped: error %q, output %q", err, out)
+			switch out.(type) {
+			case events.APIGatewayV2HTTPResponse:
+				if !tc.v2 {
+					t.Errorf("a payload 2.0 response to an event that is not 2.0")
+				}
+			case events.APIGatewayProxyResponse:
+				if tc.v2 {
+					t.Errorf("a payload 1.0 response to a 2.0 event")
+				}
+			default:
+				t.Fatalf("response of type %T", out)
+			}
+			b, _ := json.Marshal(out)
+			var resp proxyResponse
+			if err := json.Unmarshal(b, &resp); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("statusCode = %d, want 400", resp.StatusCode)
+			}
+			for name, want := range map[string]string{
+				"Content-Type":           "application/problem+json",
+				"Cache-Control":          "no-store",
+				"X-Content-Type-Options": "nosniff",
+				"X-Request-Id":           gwLambdaRequestID,
+			} {
+				if got := resp.header(name); got != want {
+					t.Errorf("header %s = %q, want %q", name, got, want)
+				}
+			}
+			body := resp.jsonBody(t)
+			for k, want := range map[string]any{"type": problemTypeBase + "bad-event", "status": float64(400), "request_id": gwLambdaRequestID} {
+				if body[k] != want {
+					t.Errorf("body %s = %v, want %v", k, body[k], want)
+				}
+			}
+			line := accessLogLine(t, logs.String())
+			for k, want := range map[string]any{"status": float64(400), "aws_request_id": gwLambdaRequestID, "route": "unmatched", "method": "OTHER"} {
+				if line[k] != want {
+					t.Errorf("log %s = %v, want %v", k, line[k], want)
+				}
+			}
+			for where, text := range map[string]string{"body": string(b), "log": logs.String(), "stdout/stderr": string(printed)} {
+				if strings.Contains(text, sentinel) || strings.Contains(text, "/health") || strings.Contains(text, "/models") {
+					t.Errorf("the %s quotes the event: %s", where, text)
+				}
 			}
 		})
 	}
@@ -600,4 +669,32 @@ func captureOutput(t *testing.T, f func()) []byte {
 	log.SetOutput(logOut)
 	_ = w.Close()
 	return <-done
+}
+
+// The access-log line carries the Lambda invocation id as aws_request_id
+// even when the client chose the request id: it is what API Gateway's
+// access log records as $context.integration.requestId, the join between
+// the two (docs/sam.md, "Correlating a request").
+func TestLambdaLogCarriesInvocationID(t *testing.T) {
+	for _, event := range []string{"rest-get-health.json", "http-get-health.json"} {
+		t.Run(event, func(t *testing.T) {
+			var logs bytes.Buffer
+			e := editEvent(t, readEvent(t, event), func(e map[string]any) { setEventHeader(e, "X-Request-Id", "client-req-42") })
+			resp := invokeLambda(t, lambdaContext(t, gwLambdaRequestID), lambdaAPI(Health, &logs), e)
+			if got := resp.header("X-Request-Id"); got != "client-req-42" {
+				t.Errorf("X-Request-Id = %q, want the client's", got)
+			}
+			line := accessLogLine(t, logs.String())
+			if line["request_id"] != "client-req-42" || line["aws_request_id"] != gwLambdaRequestID {
+				t.Errorf("log request_id %v, aws_request_id %v; want the client's and %s", line["request_id"], line["aws_request_id"], gwLambdaRequestID)
+			}
+
+			// Outside Lambda (the container) there is no invocation id.
+			logs.Reset()
+			invokeLambda(t, context.Background(), lambdaAPI(Health, &logs), e)
+			if _, ok := accessLogLine(t, logs.String())["aws_request_id"]; ok {
+				t.Errorf("aws_request_id without a Lambda context: %s", logs.String())
+			}
+		})
+	}
 }

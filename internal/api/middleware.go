@@ -105,7 +105,8 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // observe writes one log line per request (method, route pattern, never
-// the raw path or query, status, duration, bytes, request id, model) and
+// the raw path or query, status, duration, bytes, request id, on Lambda
+// the invocation id, model) and
 // records the request's metrics. A call to a protected route is also the
 // audit record: the same line carries "audit":true and the key id (empty
 // when refused), never an input, a result or a category: one record per
@@ -123,13 +124,20 @@ func observe(logger *slog.Logger, rec metrics.Recorder, next http.Handler) http.
 		elapsed := time.Since(start)
 		info := infoFrom(r.Context())
 		method, route := requestMethod(r), routePattern(r)
-		attrs := append(make([]slog.Attr, 0, 9),
+		attrs := append(make([]slog.Attr, 0, 10),
 			slog.String("method", method),
 			slog.String("route", route),
 			slog.Int("status", sw.status),
 			slog.Int64("duration_us", elapsed.Microseconds()), // an integer: slog formats floats through encoding/json
 			slog.Int("bytes", sw.bytes),
 			slog.String("request_id", info.id))
+		// The Lambda invocation id: API Gateway's access log has it as
+		// $context.integration.requestId, and the runtime's START and
+		// REPORT lines as RequestId. request_id is the client's when it
+		// sent a well-formed X-Request-Id.
+		if lc, ok := lambdacontext.FromContext(r.Context()); ok {
+			attrs = append(attrs, slog.String("aws_request_id", lc.AwsRequestID))
+		}
 		if info.model != "" {
 			attrs = append(attrs, slog.String("model", info.model))
 		}

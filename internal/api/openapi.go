@@ -61,7 +61,7 @@ func operations(c *scoring.Catalog) map[string]operation {
 		},
 		"GET /health": {
 			id:          "getHealth",
-			description: "Status, version, uptime and the state of each check. Answers 503, with the same body, while the process is not ready (e.g. draining before shutdown).",
+			description: "Status, version, uptime and the process's lifecycle. Answers 503, with the same body, while the process is not ready (draining before shutdown, or no usable API keys); /health/ready says why.",
 			ok: map[int]object{
 				200: jsonResponse("Healthy.", ref("Health")),
 				503: jsonResponse("Not ready: status is degraded and checks say why.", ref("Health")),
@@ -74,7 +74,7 @@ func operations(c *scoring.Catalog) map[string]operation {
 		},
 		"GET /health/ready": {
 			id:          "getReadiness",
-			description: "Kubernetes readiness probe: 503 while draining before shutdown, so the load balancer stops sending traffic.",
+			description: "Kubernetes readiness probe: 503 while draining before shutdown or without usable API keys, so the load balancer stops sending traffic. The body gives the reason and the API-key store's state.",
 			ok: map[int]object{
 				200: jsonResponse("Ready for traffic.", ref("Readiness")),
 				503: jsonResponse("Draining, or API keys are configured but none is usable: send no new traffic.", ref("Readiness")),
@@ -139,7 +139,10 @@ func openAPIDocument(b Build, c *scoring.Catalog, table []route) object {
 			"description": infoDescription,
 			"license":     object{"name": "MIT", "identifier": "MIT"},
 		},
-		"servers": []any{object{"url": "/"}},
+		// Relative to where the document was fetched (OpenAPI 3.1 §4.8.5):
+		// under a stage or base path ("/Prod/openapi.json") calls go to
+		// "/Prod/predict", where "/" would send them to the host's root.
+		"servers": []any{object{"url": "./", "description": "where this document was fetched from"}},
 		"tags":    tagList,
 		"paths":   paths,
 		"components": object{
@@ -391,8 +394,6 @@ func schemas(c *scoring.Catalog) object {
 			"uptime_seconds": object{"type": "number", "minimum": 0},
 			"checks": object{"type": "object", "additionalProperties": str, "properties": object{
 				"lifecycle": object{"type": "string", "enum": []string{"serving", "draining"}},
-				"api_keys": object{"type": "string", "enum": []string{"disabled", "ok", "stale", "unavailable", "revoked"},
-					"description": "disabled when the deployment has no API keys configured."},
 			}},
 		}, "status", "service", "version", "uptime_seconds", "checks"),
 		"Liveness": objectSchema("The process is up.", object{
@@ -400,6 +401,8 @@ func schemas(c *scoring.Catalog) object {
 		}, "status"),
 		"Readiness": objectSchema("Whether to send traffic.", object{
 			"status": object{"type": "string", "enum": []string{"ready", "draining", "no_api_keys"}},
+			"api_keys": object{"type": "string", "enum": []string{"ok", "stale", "unavailable", "revoked"},
+				"description": "The API-key store's state; absent where no keys are checked."},
 		}, "status"),
 		"Problem": problemSchema(),
 		"FieldError": objectSchema("One bad field and what is allowed; never the value received.", object{

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -24,7 +25,7 @@ import (
 
 // openAPIOptions are the options of the handler under test: every route.
 // openAPITestKey is the API key every documented exchange sends.
-const openAPITestKey = "openapi-test-key-0123456789"
+const openAPITestKey = "openapi-test-FtnIpSFFnXlCTicPlsKEzVezJppUwo53epRrtCEY"
 
 func openAPIOptions() Options {
 	keys, err := secrets.Static("openapi-test:" + openAPITestKey)
@@ -387,4 +388,59 @@ func validationErrors(errs []*errors.ValidationError) string {
 		}
 	}
 	return b.String()
+}
+
+// The document's server resolves against the URL the document was fetched
+// from (RFC 3986, as OpenAPI 3.1 §4.8.5 says), so a client reading it under
+// an API Gateway stage or a custom-domain base path calls that stage; with
+// "/" it called the host's root, where no route is. Through the Lambda
+// adapter too: the stage stays in the event's path.
+func TestOpenAPIServerUnderStagePrefix(t *testing.T) {
+	for _, tt := range []struct{ docURL, path, want string }{
+		{"https://abc123.execute-api.us-east-1.amazonaws.com/Prod/openapi.json", "/predict",
+			"https://abc123.execute-api.us-east-1.amazonaws.com/Prod/predict"},
+		{"https://api.example.com/v1/openapi.json", "/models/{id}", "https://api.example.com/v1/models/{id}"},
+		{"http://localhost:3000/openapi.json", "/predict", "http://localhost:3000/predict"},
+		{"http://localhost:8000/openapi.json?x=1", "/health", "http://localhost:8000/health"},
+	} {
+		t.Run(tt.docURL, func(t *testing.T) {
+			h := lambdaAPI(Info, io.Discard)
+			event := editEvent(t, readEvent(t, "rest-get-model.json"), func(e map[string]any) {
+				e["path"] = mustParseURL(t, tt.docURL).Path
+			})
+			resp := invokeLambda(t, lambdaContext(t, gwLambdaRequestID), h, event)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s through the adapter: %d %s", tt.docURL, resp.StatusCode, resp.Body)
+			}
+			var doc struct {
+				Servers []struct{ URL string }
+				Paths   map[string]any
+			}
+			if err := json.Unmarshal([]byte(resp.Body), &doc); err != nil {
+				t.Fatal(err)
+			}
+			if len(doc.Servers) != 1 {
+				t.Fatalf("servers = %+v, want one", doc.Servers)
+			}
+			if _, ok := doc.Paths[tt.path]; !ok {
+				t.Fatalf("no path %s in the document", tt.path)
+			}
+			base := mustParseURL(t, tt.docURL).ResolveReference(mustParseURL(t, doc.Servers[0].URL))
+			base.RawQuery = ""
+			// The path is appended to the server URL, not resolved (§4.8.9.1);
+			// tools drop the server URL's trailing slash first.
+			if got := strings.TrimSuffix(base.String(), "/") + tt.path; got != tt.want {
+				t.Errorf("server %q + %s from %s = %s, want %s", doc.Servers[0].URL, tt.path, tt.docURL, got, tt.want)
+			}
+		})
+	}
+}
+
+func mustParseURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

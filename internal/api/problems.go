@@ -27,6 +27,7 @@ var (
 	kindMalformed        = kind{http.StatusBadRequest, "malformed-json", "Malformed JSON"}
 	kindDuplicateKey     = kind{http.StatusBadRequest, "duplicate-key", "Duplicate JSON key"}
 	kindUnknownField     = kind{http.StatusBadRequest, "unknown-field", "Unknown field"}
+	kindBadEvent         = kind{http.StatusBadRequest, "bad-event", "Not an API Gateway request"} // Lambda: see LambdaHandler
 	kindUnauthorized     = kind{http.StatusUnauthorized, "unauthorized", "Missing or invalid API key"}
 	kindNotFound         = kind{http.StatusNotFound, "not-found", "Not found"}
 	kindUnknownModel     = kind{http.StatusNotFound, "unknown-model", "Unknown model"}
@@ -40,7 +41,7 @@ var (
 )
 
 // problemKinds lists every kind, for the OpenAPI document and the README.
-var problemKinds = []kind{kindMalformed, kindDuplicateKey, kindUnknownField, kindUnauthorized, kindNotFound,
+var problemKinds = []kind{kindMalformed, kindDuplicateKey, kindUnknownField, kindBadEvent, kindUnauthorized, kindNotFound,
 	kindUnknownModel, kindMethodNotAllowed, kindTooLarge, kindRateLimited, kindMediaType, kindValidation, kindInternal, kindNotReady}
 
 // problem is an error answered as a problem document. Its detail never

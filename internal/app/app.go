@@ -191,7 +191,9 @@ func (c Config) Keys(ctx context.Context, getenv func(string) string, logger *sl
 			return nil, fmt.Errorf("api keys: %w", err)
 		}
 		keys := secrets.New(client, c.APIKeysSecretID, secrets.Options{TTL: c.APIKeysTTL, Logger: logger,
-			OnStale: func() { rec.KeyRefreshFailed(context.Background()) }})
+			OnStale: func() { rec.KeyRefreshFailed(context.Background()) },
+			// Lambda freezes a background refresh: protected requests refresh.
+			RefreshOnRequest: getenv("AWS_LAMBDA_FUNCTION_NAME") != ""})
 		keys.Start(ctx)
 		logger.Info("api keys: from Secrets Manager", "ttl", c.APIKeysTTL.String(), "ready", keys.Ready())
 		return keys, nil

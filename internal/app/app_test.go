@@ -143,7 +143,7 @@ func TestKeysRequiredWhereManaged(t *testing.T) {
 		{"kubernetes without keys", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, api.All, true},
 		{"lambda health without keys", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "health"}, api.Health, false},
 		{"lambda predict, auth disabled on purpose", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "AUTH_DISABLED": "true"}, api.Predict, false},
-		{"lambda predict with fixed keys", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "API_KEYS": "a:b"}, api.Predict, false},
+		{"lambda predict with fixed keys", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "API_KEYS": "a:local-UYoI6V8ijnrvmY43scyR6B9w3Q8eS2EhFACcf1Pj"}, api.Predict, false},
 		{"local run without keys", nil, api.All, false},
 	}
 	for _, tt := range tests {

@@ -2,8 +2,9 @@ package app
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"io"
+	"log/slog"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -29,27 +30,39 @@ func RunLambda(ctx context.Context, getenv func(string) string, stdout io.Writer
 		logger.Error("metrics document not written", "error", err.Error())
 	})
 	// The key secret is read without the AWS SDK: see package envclient.
-	keys, err := cfg.Keys(ctx, getenv, logger, emf, routes, func() (secrets.Client, error) { return envclient.FromEnv(getenv) })
+	// The cache refreshes on protected requests only (Lambda freezes a
+	// background refresh), so public routes never wait on Secrets Manager.
+	keys, err := cfg.Keys(ctx, getenv, logger, emf, routes, func() (secrets.Client, error) { return lambdaSecretsClient(getenv, logger) })
 	if err != nil {
 		return err
 	}
 	// Per-key limits on Lambda belong to API Gateway usage plans.
 	h := NewAPI(logger, emf, keys, api.RateLimit{}, routes, api.NewLifecycle(), true)
-	lambda.StartWithOptions(refreshUnusableKeys(keys, api.LambdaHandler(h)), lambda.WithContext(ctx))
+	lambda.StartWithOptions(api.LambdaHandler(h), lambda.WithContext(ctx))
 	return nil
 }
 
-// refreshUnusableKeys refreshes the keys before an invocation when none is
-// usable. Lambda freezes the background refresh between invocations, so an
-// environment that thaws after MaxStaleness would otherwise answer 503
-// until the refresh catches up; this bounded wait replaces a certain 503,
-// and a request never waits while usable keys exist.
-func refreshUnusableKeys(keys *secrets.Cache, next func(context.Context, json.RawMessage) (any, error)) func(context.Context, json.RawMessage) (any, error) {
-	if keys == nil {
-		return next
+// lambdaSecretsClient is the Secrets Manager client of a function. The
+// Lambda runtime always sets the role's credentials; `sam local` without
+// AWS credentials on the host does not. Without them the function still
+// starts, its public routes answer, and its protected routes answer 503
+// (no keys can be loaded): a configuration that names a secret never runs
+// open.
+func lambdaSecretsClient(getenv func(string) string, logger *slog.Logger) (secrets.Client, error) {
+	if getenv("AWS_ACCESS_KEY_ID") == "" || getenv("AWS_SECRET_ACCESS_KEY") == "" {
+		logger.Error("api keys: no AWS credentials in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); " +
+			"protected routes answer 503 until the function runs with credentials that may read API_KEYS_SECRET_ID")
+		return noCredentials{}, nil
 	}
-	return func(ctx context.Context, event json.RawMessage) (any, error) {
-		_ = keys.RefreshIfUnusable(ctx) // failures are logged by the cache; the API then answers 503
-		return next(ctx, event)
-	}
+	return envclient.FromEnv(getenv)
 }
+
+// noCredentials is the client of a function started without credentials:
+// every call fails at once, as a transient failure (no network wait).
+type noCredentials struct{}
+
+func (noCredentials) SecretString(context.Context, string, string) (string, error) {
+	return "", errNoCredentials
+}
+
+var errNoCredentials = errors.New("no AWS credentials in the environment")

@@ -1,57 +1,55 @@
 package app
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
-	"sync/atomic"
+	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-
+	"github.com/healthcare-prediction/api/internal/api"
+	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/secrets"
 )
 
-// fakeSecrets serves one AWSCURRENT version and no AWSPREVIOUS. The cache
-// asks for both stages at once, so the counter is atomic.
-type fakeSecrets struct{ calls atomic.Int32 }
-
-func (f *fakeSecrets) SecretString(_ context.Context, _, stage string) (string, error) {
-	f.calls.Add(1)
-	if stage == "AWSPREVIOUS" {
-		return "", &types.ResourceNotFoundException{Message: aws.String("no previous version")}
+// A function started without AWS credentials (sam local on a host without
+// any) that names a secret starts, fails closed on protected routes, and
+// never waits on the network; with credentials it gets the real client.
+func TestLambdaSecretsClientWithoutCredentials(t *testing.T) {
+	env := map[string]string{
+		"AWS_LAMBDA_FUNCTION_NAME": "predict",
+		"AWS_REGION":               "us-east-1",
+		"API_KEYS_SECRET_ID":       "prod/api-keys",
 	}
-	body, _ := secrets.MarshalSecret([]secrets.Entry{{ID: "clinic-a", SHA256: secrets.Digest("k")}})
-	return string(body), nil
-}
-
-// A thawed environment whose keys are unusable refreshes them before the
-// invocation instead of answering 503; with usable keys nothing waits.
-func TestRefreshUnusableKeys(t *testing.T) {
-	fake := &fakeSecrets{}
-	keys := secrets.New(fake, "keys", secrets.Options{})
-	var readyInside bool
-	h := refreshUnusableKeys(keys, func(context.Context, json.RawMessage) (any, error) {
-		readyInside = keys.Ready()
-		return nil, nil
-	})
-	if keys.Ready() {
-		t.Fatal("a cache never started has no keys")
-	}
-	if _, err := h(context.Background(), json.RawMessage(`{}`)); err != nil {
+	getenv := func(k string) string { return env[k] }
+	cfg, err := Load(getenv)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !readyInside {
-		t.Error("the invocation ran before the keys were refreshed")
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	start := time.Now()
+	keys, err := cfg.Keys(t.Context(), getenv, logger, metrics.Discard{}, api.Predict,
+		func() (secrets.Client, error) { return lambdaSecretsClient(getenv, logger) })
+	if err != nil {
+		t.Fatalf("a function without credentials must start: %v", err)
 	}
-	calls := fake.calls.Load()
-	if _, err := h(context.Background(), json.RawMessage(`{}`)); err != nil {
+	defer keys.Close()
+	if _, err := keys.AuthenticateContext(context.Background(), "any-key"); err != secrets.ErrUnavailable {
+		t.Errorf("AuthenticateContext = %v, want ErrUnavailable (503)", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("start and a protected request took %v without credentials, want no network wait", took)
+	}
+	if !strings.Contains(logs.String(), "no AWS credentials") {
+		t.Errorf("no log line says why:\n%s", logs.String())
+	}
+
+	env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = "AKIDEXAMPLE", "secret"
+	if c, err := lambdaSecretsClient(getenv, logger); err != nil {
 		t.Fatal(err)
-	}
-	if got := fake.calls.Load(); got != calls {
-		t.Errorf("usable keys were refreshed again on the request path (%d calls, want %d)", got, calls)
-	}
-	if id, err := keys.Authenticate("k"); err != nil || id != "clinic-a" {
-		t.Errorf("Authenticate = %q, %v", id, err)
+	} else if _, ok := c.(noCredentials); ok {
+		t.Error("with credentials: got the no-credentials client")
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Client is the one Secrets Manager call the cache makes: GetSecretValue
@@ -40,6 +42,14 @@ const (
 	// retries), so a hung endpoint neither holds a cold start nor piles up
 	// background calls.
 	DefaultFetchTimeout = 5 * time.Second
+	// DefaultRequestFetchTimeout bounds a refresh a request waits for
+	// (RefreshOnRequest): a healthy GetSecretValue takes tens of
+	// milliseconds, and a request should not spend its time budget on a
+	// hung endpoint.
+	DefaultRequestFetchTimeout = 2 * time.Second
+	// ReplyMargin is the time a refresh made on a request's behalf leaves
+	// before the request's deadline, for the request to be served.
+	ReplyMargin = 500 * time.Millisecond
 )
 
 // Version stages fetched; their union is served so that a rotation never
@@ -73,6 +83,16 @@ type Options struct {
 	OnStale func()
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// RefreshOnRequest is for Lambda, which freezes the process between
+	// invocations, background goroutines included: Start fetches once and
+	// starts no refresh loop, and AuthenticateContext refreshes first when
+	// the keys are older than TTL (or none is usable), so a revoked key is
+	// refused within TTL there too.
+	RefreshOnRequest bool
+	// RequestFetchTimeout bounds the refresh AuthenticateContext waits
+	// for (DefaultRequestFetchTimeout); the request's deadline, less
+	// ReplyMargin, bounds it too.
+	RequestFetchTimeout time.Duration
 }
 
 // Cache serves API keys from a Secrets Manager secret, refreshed in the
@@ -84,7 +104,8 @@ type Cache struct {
 	opts     Options
 	state    atomic.Pointer[state]
 
-	refreshMu sync.Mutex // one refresh at a time
+	refreshMu sync.Mutex         // one refresh at a time
+	flight    singleflight.Group // one refresh for concurrent requests
 
 	startMu sync.Mutex
 	cancel  context.CancelFunc
@@ -98,6 +119,8 @@ type state struct {
 	failing  bool      // the last refresh failed
 	revoked  bool      // an authoritative answer dropped the keys
 	static   bool      // fixed keys (Static): never stale
+	failures int       // refreshes failed in a row
+	retryAt  time.Time // after failures: no refresh on a request's behalf before
 }
 
 // New returns a cache of the keys in secret secretID (a name or ARN),
@@ -108,6 +131,9 @@ func New(client Client, secretID string, opts Options) *Cache {
 	}
 	if opts.FetchTimeout <= 0 {
 		opts.FetchTimeout = DefaultFetchTimeout
+	}
+	if opts.RequestFetchTimeout <= 0 {
+		opts.RequestFetchTimeout = DefaultRequestFetchTimeout
 	}
 	if opts.MaxStaleness <= 0 {
 		opts.MaxStaleness = DefaultMaxStaleness
@@ -139,8 +165,9 @@ func newStatic(keys *Keys) *Cache {
 // Start fetches the keys once, waiting at most FetchTimeout (so a cold
 // start with Secrets Manager down or hung does not hang), then refreshes
 // them every TTL in a goroutine until ctx ends or Close is called. After a
-// failed refresh it retries sooner (1s, 2s, 4s, ... up to TTL). Start is
-// for one call; later calls do nothing. On a Static cache it does nothing.
+// failed refresh it retries sooner (1s, 2s, 4s, ... up to TTL). With
+// RefreshOnRequest it starts no goroutine. Start is for one call; later
+// calls do nothing. On a Static cache it does nothing.
 func (c *Cache) Start(ctx context.Context) {
 	c.startMu.Lock()
 	defer c.startMu.Unlock()
@@ -148,8 +175,13 @@ func (c *Cache) Start(ctx context.Context) {
 		return
 	}
 	err := c.Refresh(ctx)
-	ctx, c.cancel = context.WithCancel(ctx)
 	c.done = make(chan struct{})
+	if c.opts.RefreshOnRequest {
+		c.cancel = func() {}
+		close(c.done)
+		return
+	}
+	ctx, c.cancel = context.WithCancel(ctx)
 	go c.loop(ctx, err != nil)
 }
 
@@ -174,7 +206,7 @@ func (c *Cache) loop(ctx context.Context, failed bool) {
 	for {
 		wait := c.opts.TTL
 		if failures > 0 {
-			wait = min(c.opts.TTL, retryBase<<min(failures-1, 16))
+			wait = c.backoff(failures)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -191,6 +223,11 @@ func (c *Cache) loop(ctx context.Context, failed bool) {
 	}
 }
 
+// backoff is the wait before the next refresh after failures failed ones.
+func (c *Cache) backoff(failures int) time.Duration {
+	return min(c.opts.TTL, retryBase<<min(failures-1, 16))
+}
+
 // Authenticate returns the id of the client owning key. It returns
 // ErrUnavailable when no key set was ever loaded or the last good one is
 // older than MaxStaleness, and ErrInvalidKey when key matches no loaded
@@ -201,6 +238,63 @@ func (c *Cache) Authenticate(key string) (id string, err error) {
 		return "", ErrUnavailable
 	}
 	return s.keys.Authenticate(key)
+}
+
+// AuthenticateContext is Authenticate for a request whose context is
+// ctx. With RefreshOnRequest, when the keys are older than TTL or none is
+// usable, it first refreshes them, waiting at most RequestFetchTimeout and
+// never past ctx's deadline less ReplyMargin; if that refresh fails or
+// takes longer, the keys it had are used (the last good ones up to
+// MaxStaleness). Concurrent calls share one refresh. After a failed
+// refresh, requests do not wait for another until the backoff (1s, 2s,
+// 4s, ... up to TTL) has passed. Without RefreshOnRequest it never blocks.
+func (c *Cache) AuthenticateContext(ctx context.Context, key string) (id string, err error) {
+	if c.due(c.state.Load()) {
+		c.refreshForRequest(ctx)
+	}
+	return c.Authenticate(key)
+}
+
+// due reports whether a request should refresh s before using it.
+func (c *Cache) due(s *state) bool {
+	if !c.opts.RefreshOnRequest || c.client == nil || s.static {
+		return false
+	}
+	now := c.opts.Now()
+	if now.Before(s.retryAt) {
+		return false
+	}
+	return s.keys == nil || now.Sub(s.loadedAt) >= c.opts.TTL
+}
+
+// refreshForRequest runs one shared refresh and waits for it within the
+// request's bounds. The refresh itself is bounded by the bounds of the
+// request that started it, and goes on if a later request stops waiting.
+func (c *Cache) refreshForRequest(ctx context.Context) {
+	wait := c.opts.RequestFetchTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(deadline)-ReplyMargin)
+	}
+	if wait <= 0 {
+		return
+	}
+	done := c.flight.DoChan("refresh", func() (any, error) {
+		fetchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
+		defer cancel()
+		c.refreshMu.Lock()
+		defer c.refreshMu.Unlock()
+		if !c.due(c.state.Load()) {
+			return nil, nil // refreshed while this one waited for the lock
+		}
+		return nil, c.refreshLocked(fetchCtx)
+	})
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
 }
 
 // Ready reports whether Authenticate gives definite answers: a key set is
@@ -251,22 +345,6 @@ func (c *Cache) Refresh(ctx context.Context) error {
 	return c.refreshLocked(ctx)
 }
 
-// RefreshIfUnusable refreshes the keys only when no usable set is loaded,
-// deciding under the refresh lock: when a refresh already under way (the
-// background loop, woken with a Lambda environment that thawed) loads
-// usable keys, the caller waits for it and fetches nothing more.
-func (c *Cache) RefreshIfUnusable(ctx context.Context) error {
-	if c.client == nil || c.Ready() {
-		return nil
-	}
-	c.refreshMu.Lock()
-	defer c.refreshMu.Unlock()
-	if c.Ready() {
-		return nil
-	}
-	return c.refreshLocked(ctx)
-}
-
 // refreshLocked is Refresh with refreshMu held.
 func (c *Cache) refreshLocked(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.FetchTimeout)
@@ -277,6 +355,8 @@ func (c *Cache) refreshLocked(ctx context.Context) error {
 	log := c.opts.Logger.With(slog.String("secret_id", c.secretID))
 
 	var ref *refreshError
+	failures := old.failures + 1
+	retryAt := now.Add(c.backoff(failures))
 	switch {
 	case err == nil:
 		c.state.Store(&state{keys: keys, loadedAt: now})
@@ -289,7 +369,7 @@ func (c *Cache) refreshLocked(ctx context.Context) error {
 	case errors.As(err, &ref) && ref.authoritative:
 		if old.keys == nil {
 			// Never loaded: stay unavailable (not ready), see Ready.
-			c.state.Store(&state{failing: true})
+			c.state.Store(&state{failing: true, failures: failures, retryAt: retryAt})
 			log.Error("api keys unavailable: secrets manager refused the secret", slog.String("reason", ref.reason), logError(err))
 			return err
 		}
@@ -302,6 +382,7 @@ func (c *Cache) refreshLocked(ctx context.Context) error {
 
 	next := *old
 	next.failing = true
+	next.failures, next.retryAt = failures, retryAt
 	c.state.Store(&next)
 	c.opts.OnStale()
 	switch {

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -97,31 +96,175 @@ func (f *fakeAPI) callCount() int {
 	return f.calls
 }
 
-// TestRefreshIfUnusable: with usable keys nothing is fetched; without, one
-// refresh runs, and a second caller waiting behind it fetches nothing more.
-func TestRefreshIfUnusable(t *testing.T) {
-	ctx := t.Context()
-	api := &fakeAPI{}
-	api.set("AWSCURRENT", secretText(t, Entry{"clinic-a", Digest("key-a-0123456789")}), nil)
-	c := New(api, "api-keys", Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+// hangingAPI is a fakeAPI that, while held, answers no call until the
+// call's context ends or it is released.
+type hangingAPI struct {
+	fakeAPI
+	held    atomic.Bool
+	release chan struct{}
+}
 
-	c.refreshMu.Lock() // a refresh under way, as the background loop's
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() { _ = c.RefreshIfUnusable(ctx) })
+func (h *hangingAPI) SecretString(ctx context.Context, secretID, stage string) (string, error) {
+	if h.held.Load() {
+		h.mu.Lock()
+		h.calls++
+		h.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-h.release:
+		}
+		h.mu.Lock()
+		h.calls-- // counted again below
+		h.mu.Unlock()
 	}
-	time.Sleep(50 * time.Millisecond) // both callers now wait for the lock
-	c.refreshMu.Unlock()
-	wg.Wait()
+	return h.fakeAPI.SecretString(ctx, secretID, stage)
+}
+
+// lambdaCache is a cache as a Lambda function runs it: refreshed on
+// protected requests only, on a fake clock.
+func lambdaCache(t *testing.T, client Client, clk *clock, logs *logCapture) *Cache {
+	t.Helper()
+	c := New(client, "api-keys", Options{TTL: 5 * time.Minute, Now: clk.Now, Logger: logs.logger, RefreshOnRequest: true})
+	c.Start(t.Context())
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestAuthenticateContext: with RefreshOnRequest a request refreshes keys
+// older than the TTL before checking one, falls back to the last good keys
+// when that fails, and backs off; without it, requests never fetch.
+func TestAuthenticateContext(t *testing.T) {
+	ctx := t.Context()
+	logs := captureLogs(t)
+	keyA, keyB := logs.newKey(), logs.newKey()
+	api := &fakeAPI{}
+	api.set(stageCurrent, secretText(t, Entry{"clinic-a", Digest(keyA)}, Entry{"clinic-b", Digest(keyB)}), nil)
+	clk := newClock()
+	c := lambdaCache(t, api, clk, logs)
 	if !c.Ready() {
-		t.Fatal("not ready after RefreshIfUnusable")
+		t.Fatal("not ready after Start")
 	}
 	fetches := api.callCount()
-	if fetches == 0 || fetches > 2 { // one refresh: AWSCURRENT, and AWSPREVIOUS at most
-		t.Fatalf("%d GetSecretValue calls, want one refresh's worth", fetches)
+	check := func(step, key string, want error, wantFetch bool) {
+		t.Helper()
+		before := api.callCount()
+		if _, err := c.AuthenticateContext(ctx, key); !errors.Is(err, want) {
+			t.Fatalf("%s: AuthenticateContext = %v, want %v", step, err, want)
+		}
+		if fetched := api.callCount() > before; fetched != wantFetch {
+			t.Fatalf("%s: fetched %v, want %v", step, fetched, wantFetch)
+		}
 	}
-	if err := c.RefreshIfUnusable(ctx); err != nil || api.callCount() != fetches {
-		t.Fatalf("with usable keys: err %v, calls %d -> %d, want no fetch", err, fetches, api.callCount())
+
+	// Revoked in the secret; nothing runs in the background.
+	api.set(stageCurrent, secretText(t, Entry{"clinic-b", Digest(keyB)}), nil)
+	clk.Advance(5*time.Minute - time.Second)
+	check("within the TTL", keyA, nil, false)
+	if got := api.callCount(); got != fetches {
+		t.Fatalf("a background refresh ran: %d calls, want %d", got, fetches)
+	}
+	clk.Advance(time.Second)
+	check("TTL reached: refreshed first", keyA, ErrInvalidKey, true)
+	check("then the new keys, no fetch", keyB, nil, false)
+
+	// Secrets Manager down: the stale keys serve, and requests back off.
+	api.set(stageCurrent, "", &types.InternalServiceError{Message: aws.String("oops")})
+	clk.Advance(5 * time.Minute)
+	check("refresh fails: last good keys", keyB, nil, true)
+	check("backing off", keyB, nil, false)
+	clk.Advance(time.Second)
+	check("retry after 1s", keyB, nil, true)
+	clk.Advance(time.Second)
+	check("backing off 2s", keyB, nil, false)
+	clk.Advance(time.Second)
+	check("retry after 2s", keyB, nil, true)
+
+	// Too old to serve: the same refresh decides.
+	clk.Advance(time.Hour)
+	check("beyond MaxStaleness", keyB, ErrUnavailable, true)
+	api.set(stageCurrent, secretText(t, Entry{"clinic-a", Digest(keyA)}), nil)
+	clk.Advance(5 * time.Minute)
+	check("recovered", keyA, nil, true)
+
+	// The container's cache refreshes in the background only.
+	bg := New(api, "api-keys", Options{Now: clk.Now})
+	if err := bg.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(24 * time.Hour)
+	before := api.callCount()
+	if _, err := bg.AuthenticateContext(ctx, keyA); !errors.Is(err, ErrUnavailable) || api.callCount() != before {
+		t.Errorf("without RefreshOnRequest: %v after %d fetches, want ErrUnavailable and none", err, api.callCount()-before)
+	}
+}
+
+// TestAuthenticateContextBounds: a request waits for a hung refresh at most
+// RequestFetchTimeout, and never past its deadline less ReplyMargin;
+// concurrent requests share one refresh.
+func TestAuthenticateContextBounds(t *testing.T) {
+	logs := captureLogs(t)
+	key := logs.newKey()
+	api := &hangingAPI{release: make(chan struct{})}
+	api.set(stageCurrent, secretText(t, Entry{"clinic-a", Digest(key)}), nil)
+	clk := newClock()
+	c := lambdaCache(t, api, clk, logs)
+	api.held.Store(true)
+
+	for _, tc := range []struct {
+		name     string
+		deadline time.Duration // 0: none
+		want     time.Duration
+	}{
+		{"no deadline: RequestFetchTimeout", 0, DefaultRequestFetchTimeout},
+		{"deadline in 1.5s: 1s", 1500 * time.Millisecond, time.Second},
+		{"deadline in 0.4s: no wait", 400 * time.Millisecond, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			time.Sleep(100 * time.Millisecond) // the last subtest's refresh gives up
+			clk.Advance(5 * time.Minute)       // past the TTL and any backoff, within MaxStaleness
+			ctx := t.Context()
+			if tc.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+				defer cancel()
+			}
+			start := time.Now()
+			id, err := c.AuthenticateContext(ctx, key)
+			took := time.Since(start)
+			if err != nil || id != "clinic-a" {
+				t.Errorf("AuthenticateContext = %q, %v; want the stale keys' answer", id, err)
+			}
+			if took < tc.want-50*time.Millisecond || took > tc.want+300*time.Millisecond {
+				t.Errorf("waited %v, want about %v", took.Round(time.Millisecond), tc.want)
+			}
+		})
+	}
+
+	// Concurrent requests: one refresh, released after they all wait.
+	time.Sleep(100 * time.Millisecond)
+	clk.Advance(5 * time.Minute)
+	api.mu.Lock()
+	api.calls = 0
+	api.mu.Unlock()
+	var wg sync.WaitGroup
+	var refusedCount atomic.Int32
+	for range 20 {
+		wg.Go(func() {
+			if _, err := c.AuthenticateContext(t.Context(), key); err != nil {
+				refusedCount.Add(1)
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	api.held.Store(false)
+	close(api.release)
+	wg.Wait()
+	if n := api.callCount(); n == 0 || n > 2 { // AWSCURRENT, and AWSPREVIOUS
+		t.Errorf("%d GetSecretValue calls for 20 concurrent requests, want one refresh's worth", n)
+	}
+	if refusedCount.Load() > 0 {
+		t.Errorf("%d requests refused", refusedCount.Load())
 	}
 }
 

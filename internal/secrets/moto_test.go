@@ -87,6 +87,7 @@ func TestMoto(t *testing.T) {
 		"keys":       testMotoKeys,
 		"rotation":   testMotoRotation,
 		"revocation": testMotoRevocation,
+		"frozen":     testMotoFrozenLambda,
 	} {
 		for _, client := range motoClients {
 			t.Run(name+"/"+client.name, func(t *testing.T) {
@@ -435,5 +436,79 @@ func BenchmarkAuthenticate(b *testing.B) {
 		if _, err := c.Authenticate("key-50"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// testMotoFrozenLambda: a Lambda execution environment is frozen between
+// invocations, its background goroutines with it. One frozen across a
+// revocation refuses the revoked key on its first request once the TTL
+// has passed (simulated clock), and not before.
+func testMotoFrozenLambda(t *testing.T, newClient newClient, srv *mototest.Server, prefix string) {
+	logs := captureLogs(t)
+	keyA, keyB := logs.newKey(), logs.newKey()
+	id := prefix + "frozen"
+	srv.PutSecret(id, secretText(t, Entry{"clinic-a", Digest(keyA)}, Entry{"clinic-b", Digest(keyB)}))
+	clk := newClock()
+	c := motoCache(t, newClient, srv, id, Options{TTL: 5 * time.Minute, Now: clk.Now, Logger: logs.logger, RefreshOnRequest: true})
+	c.Start(t.Context())                                            // the init phase
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // an invocation's deadline
+	defer cancel()
+	if got, err := c.AuthenticateContext(ctx, keyA); err != nil || got != "clinic-a" {
+		t.Fatalf("before the revocation: %q, %v", got, err)
+	}
+
+	// Revoked from both stages, as apikey -revoke does: the environment is
+	// frozen meanwhile (no refresh loop runs with RefreshOnRequest).
+	revoked := secretText(t, Entry{"clinic-b", Digest(keyB)})
+	srv.PutSecret(id, revoked)
+	srv.PutSecret(id, revoked)
+	time.Sleep(3 * testTTL) // real time too: nothing may refresh meanwhile
+
+	clk.Advance(4 * time.Minute)
+	if got, err := c.AuthenticateContext(ctx, keyA); err != nil || got != "clinic-a" {
+		t.Fatalf("thawed within the TTL: %q, %v; want the cached answer", got, err)
+	}
+	clk.Advance(time.Minute)
+	if _, err := c.AuthenticateContext(ctx, keyA); !errors.Is(err, ErrInvalidKey) {
+		t.Fatalf("thawed once the TTL passed: %v, want ErrInvalidKey (revoked)", err)
+	}
+	if got, err := c.AuthenticateContext(ctx, keyB); err != nil || got != "clinic-b" {
+		t.Fatalf("the key not revoked: %q, %v", got, err)
+	}
+}
+
+// TestMotoFrozenLambdaOutage: a thawed environment whose refresh finds
+// Secrets Manager hung serves the last good keys, within the invocation's
+// time: the wait ends ReplyMargin before the deadline.
+func TestMotoFrozenLambdaOutage(t *testing.T) {
+	t.Parallel()
+	srv := mototest.Start(t)
+	for _, client := range motoClients {
+		t.Run(client.name, func(t *testing.T) {
+			logs := captureLogs(t)
+			key := logs.newKey()
+			id := client.name + "-outage"
+			srv.PutSecret(id, secretText(t, Entry{"clinic-a", Digest(key)}))
+			clk := newClock()
+			c := motoCache(t, client.new, srv, id, Options{TTL: 5 * time.Minute, FetchTimeout: 5 * time.Second, Now: clk.Now,
+				Logger: logs.logger, RefreshOnRequest: true})
+			c.Start(t.Context())
+			srv.Pause()
+			defer srv.Resume()
+			clk.Advance(6 * time.Minute)
+
+			ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			got, err := c.AuthenticateContext(ctx, key)
+			took := time.Since(start)
+			if err != nil || got != "clinic-a" {
+				t.Errorf("with Secrets Manager hung: %q, %v; want the last good keys", got, err)
+			}
+			if took > time.Second+testSlack {
+				t.Errorf("the request waited %v, want at most its deadline less ReplyMargin (1s)", took.Round(time.Millisecond))
+			}
+			t.Logf("waited %v for the hung refresh", took.Round(time.Millisecond))
+		})
 	}
 }

@@ -481,7 +481,7 @@ type phaseResult struct {
 	sum        loadtest.Summary
 	maxRSS     int64
 	maxRoutine float64
-	keys       string // /health checks.api_keys at the end
+	keys       string // /health/ready api_keys at the end
 }
 
 func (e *env) phase(p *loadtest.Proc, d time.Duration) phaseResult {
@@ -535,14 +535,16 @@ func (e *env) background(rate int, url func() string) (stop func() loadtest.Summ
 }
 
 func apiKeysCheck(base string) string {
-	resp, err := http.Get(base + "/health")
+	resp, err := http.Get(base + "/health/ready") // public /health does not tell
 	if err != nil {
 		return err.Error()
 	}
 	defer resp.Body.Close()
-	var h struct{ Checks map[string]string }
+	var h struct {
+		APIKeys string `json:"api_keys"`
+	}
 	_ = json.NewDecoder(resp.Body).Decode(&h)
-	return fmt.Sprintf("%d api_keys=%s", resp.StatusCode, h.Checks["api_keys"])
+	return fmt.Sprintf("%d api_keys=%s", resp.StatusCode, h.APIKeys)
 }
 
 // secretsOutage: keys come from Secrets Manager (moto), refreshed every
@@ -571,10 +573,10 @@ func secretsOutage(e *env) []string {
 	}
 	var problems []string
 	up := e.phase(p, upPhase)
-	e.printf("Secrets Manager up:      %s; /health %s", up.sum, up.keys)
+	e.printf("Secrets Manager up:      %s; /health/ready %s", up.sum, up.keys)
 	m.Kill()
 	refused := e.phase(p, e.smOutage)
-	e.printf("refused for %s:        %s; /health %s", e.smOutage, refused.sum, refused.keys)
+	e.printf("refused for %s:        %s; /health/ready %s", e.smOutage, refused.sum, refused.keys)
 	if err := m.Start(); err != nil {
 		return append(problems, err.Error())
 	}
@@ -589,7 +591,7 @@ func secretsOutage(e *env) []string {
 	}
 	hung := e.phase(p, e.smOutage)
 	_ = m.Resume() // paused just above: cannot fail
-	e.printf("hung (SIGSTOP) for %s: %s; /health %s", e.smOutage, hung.sum, hung.keys)
+	e.printf("hung (SIGSTOP) for %s: %s; /health/ready %s", e.smOutage, hung.sum, hung.keys)
 	for _, ph := range []struct {
 		name string
 		r    phaseResult
