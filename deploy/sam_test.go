@@ -82,6 +82,8 @@ var gatewayResponses = map[string]struct {
 }{
 	"MISSING_AUTHENTICATION_TOKEN": {404, false}, // unknown path or method
 	"RESOURCE_NOT_FOUND":           {404, false},
+	"INCOMPLETE_SIGNATURE":         {404, false}, // unknown path with an Authorization header
+	"API_CONFIGURATION_ERROR":      {500, false},
 	"THROTTLED":                    {429, true},
 	"QUOTA_EXCEEDED":               {429, true},
 	"WAF_FILTERED":                 {403, false},
@@ -205,7 +207,7 @@ func TestAccessLog(t *testing.T) {
 func TestAlarmsSelectOneEnvironment(t *testing.T) {
 	for name, params := range deployments(t) {
 		t.Run(name, func(t *testing.T) {
-			tpl := translated(t, params...)
+			tpl := resolveConditions(t, translated(t, params...), params)
 			res := mapAt(tpl, "Resources")
 			checked := 0
 			for id, r := range res {
@@ -323,11 +325,20 @@ func TestErrorRateAlarmsNeedVolume(t *testing.T) {
 			t.Errorf("no %s", want)
 		}
 	}
-	// Concurrency headroom, whichever way the functions get concurrency.
-	for _, c := range [][]string{nil, {"ReservedConcurrency=5"}} {
-		res := mapAt(translated(t, c...), "Resources")
-		if res["FunctionConcurrencyAlarm"] == nil && res["AccountConcurrencyAlarm"] == nil {
-			t.Errorf("parameters %v: no concurrency-headroom alarm", c)
+	// Concurrency headroom, whichever way the functions get concurrency:
+	// one alarm whose metrics follow ReservedConcurrency.
+	for c, want := range map[string]string{"": "ClaimedAccountConcurrency", "ReservedConcurrency=5": "ConcurrentExecutions"} {
+		params := []string{}
+		if c != "" {
+			params = append(params, c)
+		}
+		res := mapAt(resolveConditions(t, translated(t, params...), params), "Resources")
+		found := false
+		for _, m := range listAt(res, "ConcurrencyHeadroomAlarm", "Properties", "Metrics") {
+			found = found || str(m, "MetricStat", "Metric", "MetricName") == want
+		}
+		if !found {
+			t.Errorf("parameters %q: the concurrency-headroom alarm does not watch %s", c, want)
 		}
 	}
 }
@@ -414,17 +425,63 @@ func TestCanaries(t *testing.T) {
 		t.Errorf("the hook may invoke %v; want exactly the versions of the three functions", hookInvokes)
 	}
 	name := at(loadTemplate(t), "Resources", "CodeDeployRole", "Properties", "RoleName", "Fn::Sub")
-	if name != "${AWS::StackName}-codedeploy" {
-		t.Fatalf("CodeDeployRole RoleName %v, want !Sub ${AWS::StackName}-codedeploy (explicit, and under the CI role's stack-name scope)", name)
+	if name != "${AWS::StackName}-codedeploy-${AWS::Region}" {
+		t.Fatalf("CodeDeployRole RoleName %v, want !Sub ${AWS::StackName}-codedeploy-${AWS::Region} (explicit, unique per region, under the CI role's stack-name scope)", name)
 	}
+}
+
+// longestRegion is the longest AWS region name (ap-southeast-N).
+const longestRegion = "ap-southeast-7"
+
+// TestNamesFitTheirLimits: IAM role and Lambda function names may have 64
+// characters. CloudFormation names an unnamed one
+// <stack>-<logical id>-<12 random characters> and, past 64, cuts the
+// stack name short; the CI deploy role then no longer matches it
+// (<stack>-*) and the first CI deploy is refused. So, for every
+// samconfig.toml stack, every generated name must fit, and every name we
+// set must start with the stack name and fit too.
+func TestNamesFitTheirLimits(t *testing.T) {
 	text, err := os.ReadFile(filepath.Join(root, "samconfig.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range regexp.MustCompile(`stack_name = "([^"]+)"`).FindAllStringSubmatch(string(text), -1) {
-		if n := len(m[1] + "-codedeploy"); n > 64 {
-			t.Errorf("stack %s: the CodeDeploy role name would be %d characters; IAM allows 64", m[1], n)
+	stacks := regexp.MustCompile(`stack_name = "([^"]+)"`).FindAllStringSubmatch(string(text), -1)
+	if len(stacks) < 3 {
+		t.Fatalf("found stacks %v in samconfig.toml", stacks)
+	}
+	res := mapAt(translated(t, "Stage=prod", "AlarmEmail=oncall@example.org", "CanaryDeployments=true", "CreateWebAcl=true"), "Resources")
+	named := map[string]string{"AWS::IAM::Role": "RoleName", "AWS::Lambda::Function": "FunctionName"}
+	checked := 0
+	for id, r := range res {
+		prop, ok := named[str(r, "Type")]
+		if !ok {
+			continue
 		}
+		checked++
+		for _, m := range stacks {
+			stack := m[1]
+			explicit := at(r, "Properties", prop)
+			var name string
+			switch {
+			case explicit == nil:
+				name = stack + "-" + id + "-" + strings.Repeat("x", 12)
+			case str(explicit, "Fn::Sub") != "":
+				sub := str(explicit, "Fn::Sub")
+				if !strings.HasPrefix(sub, "${AWS::StackName}-") {
+					t.Errorf("%s: %s %q does not start with the stack name (the CI role's scope)", id, prop, sub)
+				}
+				name = strings.NewReplacer("${AWS::StackName}", stack, "${AWS::Region}", longestRegion).Replace(sub)
+			default:
+				t.Errorf("%s: %s %v is neither generated nor !Sub of the stack name", id, prop, explicit)
+				continue
+			}
+			if len(name) > 64 {
+				t.Errorf("stack %s: %s %s would be %q, %d characters (64 allowed)", stack, str(r, "Type"), id, name, len(name))
+			}
+		}
+	}
+	if checked < 8 {
+		t.Fatalf("checked only %d roles and functions", checked)
 	}
 }
 
@@ -607,13 +664,19 @@ func lambdaVariables(t *testing.T) map[string]bool {
 		if !strings.HasPrefix(dir, module+string(filepath.Separator)) {
 			continue // dependencies read their own variables, not ours
 		}
-		fset := token.NewFileSet()
-		pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range pkgs {
-			ast.Inspect(p, func(n ast.Node) bool {
+		for _, path := range files {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
 				call, ok := n.(*ast.CallExpr)
 				if !ok || len(call.Args) != 1 {
 					return true
@@ -709,7 +772,7 @@ func TestApiKeysSecretParameters(t *testing.T) {
 	if str(res, "ApiKeysSecret", "Properties", "KmsKeyId", "Ref") != "ApiKeysKmsKeyArn" {
 		t.Error("the created secret is not encrypted with ApiKeysKmsKeyArn")
 	}
-	for _, role := range []string{"InfoFunctionRole", "PredictFunctionRole"} {
+	for _, role := range []string{"InfoRole", "PredictRole"} {
 		ok := false
 		for _, s := range statements(res, role) {
 			if str(s, "Action") == "kms:Decrypt" {
@@ -721,9 +784,9 @@ func TestApiKeysSecretParameters(t *testing.T) {
 			t.Errorf("%s: no kms:Decrypt on ApiKeysKmsKeyArn limited by kms:ViaService secretsmanager", role)
 		}
 	}
-	for _, s := range statements(res, "HealthFunctionRole") {
+	for _, s := range statements(res, "HealthRole") {
 		if strings.HasPrefix(fmt.Sprint(at(s, "Action")), "kms:") {
-			t.Error("HealthFunctionRole has a KMS permission; it reads no secret")
+			t.Error("HealthRole has a KMS permission; it reads no secret")
 		}
 	}
 }
