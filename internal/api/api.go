@@ -74,7 +74,9 @@ func New(o Options) http.Handler {
 		o.Metrics = metrics.Discard{}
 	}
 	mux := http.NewServeMux()
-	addRoutes(mux, o)
+	// One limiter for the whole API: a key's rate is not multiplied by the
+	// number of protected routes.
+	addRoutes(mux, o, newLimiter(o.RateLimit))
 	var h http.Handler = mux
 	if o.StripBasePath {
 		h = stripBasePath(mux)

@@ -396,3 +396,21 @@ func BenchmarkPredictHandler(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPredictHandlerWithKey is BenchmarkPredictHandler through the
+// key check and the per-key rate limiter (never reached).
+func BenchmarkPredictHandlerWithKey(b *testing.B) {
+	h := newAuthAPI(b, staticKeys(b), RateLimit{Rate: 1e6, Burst: 1e6}, io.Discard)
+	body := []byte(pceBody)
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("POST", "/predict", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("X-API-Key", "key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkg")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
+}
