@@ -52,7 +52,7 @@ func cleanEnv() []string {
 	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "API_KEYS", "API_KEYS_SECRET_ID", "AUTH_DISABLED", "AWS_LAMBDA_FUNCTION_NAME", "KUBERNETES_SERVICE_HOST":
+		case "API_KEYS", "API_KEYS_SECRET_ID", "AUTH_DISABLED", "AWS_LAMBDA_FUNCTION_NAME", "KUBERNETES_SERVICE_HOST", "TRUSTED_PROXY_CIDRS":
 			return true
 		}
 		return false
@@ -295,6 +295,7 @@ func TestRefusesToStartWithoutKeys(t *testing.T) {
 		{"no key source (docker, ECS, EC2, a laptop)", nil, []string{"refusing to start without API keys", "API_KEYS_SECRET_ID", "API_KEYS=", "AUTH_DISABLED=true"}},
 		{"plaintext keys under lambda", []string{"AWS_LAMBDA_FUNCTION_NAME=server", "METRICS_ENV=dev", "API_KEYS=" + key}, []string{"refused under Lambda or Kubernetes", "API_KEYS_SECRET_ID"}},
 		{"plaintext keys under kubernetes", []string{"KUBERNETES_SERVICE_HOST=10.100.0.1", "METRICS_ENV=dev", "API_KEYS=" + key}, []string{"refused under Lambda or Kubernetes", "API_KEYS_SECRET_ID"}},
+		{"malformed trusted proxies", []string{"API_KEYS=" + key, "TRUSTED_PROXY_CIDRS=10.0.0.0/22,alb"}, []string{"TRUSTED_PROXY_CIDRS must be CIDRs"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(binary)
@@ -392,5 +393,62 @@ func TestMakeRunServes(t *testing.T) {
 	}
 	if out := logs.String(); !strings.Contains(out, "AUTHENTICATION IS OFF") || !strings.Contains(out, "AUTH_DISABLED=true") {
 		t.Errorf("make run does not say out loud that authentication is off:\n%s", out)
+	}
+}
+
+// The audit line of the real server: the server's request id, the
+// client's apart, and X-Forwarded-For believed only from a peer inside
+// TRUSTED_PROXY_CIDRS (here the test itself, on loopback).
+func TestAuditSourceFromTrustedHopsOnly(t *testing.T) {
+	const key = "sentinel-sBwrKclqkQ1OqPRJD3NKoF9WOLmqhxtZp5yew0BI"
+	for _, tc := range []struct {
+		name, trusted, want string
+	}{
+		{"no trusted proxy: the forged header is ignored", "", "127.0.0.1"},
+		{"peer not trusted: the forged header is ignored", "TRUSTED_PROXY_CIDRS=10.0.0.0/8", "127.0.0.1"},
+		{"trusted peer: the right-most untrusted address", "TRUSTED_PROXY_CIDRS=127.0.0.0/8,10.0.0.0/8", "203.0.113.50"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := []string{"API_KEYS=clinic-a:" + key}
+			if tc.trusted != "" {
+				env = append(env, tc.trusted)
+			}
+			s := start(t, binary, env...)
+			req, _ := http.NewRequest("GET", s.url("/models"), nil)
+			req.Header.Set("X-API-Key", key)
+			req.Header.Set("X-Forwarded-For", "6.6.6.6, 203.0.113.50, 10.1.2.3")
+			req.Header.Set("X-Request-Id", "ticket-4711")
+			req.Header.Set("User-Agent", "Go-http-client/1.1")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			serverID := resp.Header.Get("X-Request-Id")
+			if resp.StatusCode != 200 || serverID == "" || serverID == "ticket-4711" {
+				t.Fatalf("status %d, X-Request-Id %q; want 200 and the server's id", resp.StatusCode, serverID)
+			}
+			var line map[string]any
+			deadline := time.Now().Add(5 * time.Second)
+			for line == nil && time.Now().Before(deadline) {
+				for _, l := range strings.Split(s.logs.String(), "\n") {
+					var m map[string]any
+					if json.Unmarshal([]byte(l), &m) == nil && m["audit"] == true {
+						line = m
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if line == nil {
+				t.Fatalf("no audit line:\n%s", s.logs)
+			}
+			want := map[string]any{"request_id": serverID, "client_request_id": "ticket-4711", "source_ip": tc.want,
+				"key_id": "clinic-a", "route": "/models", "status": float64(200), "outcome": "ok", "user_agent_class": "go"}
+			for k, v := range want {
+				if line[k] != v {
+					t.Errorf("%s = %v, want %v", k, line[k], v)
+				}
+			}
+		})
 	}
 }

@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,12 +33,13 @@ type Config struct {
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: bound on finishing in-flight requests
 	DrainDelay      time.Duration // DRAIN_DELAY: readiness 503 before the listener closes
 
-	APIKeysSecretID string        // API_KEYS_SECRET_ID: Secrets Manager id or ARN of the key digests
-	APIKeysTTL      time.Duration // API_KEYS_TTL: how often the secret is refreshed
-	LocalKeys       bool          // API_KEYS is set: fixed keys for local runs (read by Keys, not kept here)
-	AuthDisabled    bool          // AUTH_DISABLED=true: run with every route open; without it and a key source, a process with protected routes refuses to start
-	Managed         bool          // running under Lambda or Kubernetes, where API_KEYS is refused and METRICS_ENV required
-	RateLimit       api.RateLimit // RATE_LIMIT_RPS, RATE_LIMIT_BURST: per key, container only
+	APIKeysSecretID string         // API_KEYS_SECRET_ID: Secrets Manager id or ARN of the key digests
+	APIKeysTTL      time.Duration  // API_KEYS_TTL: how often the secret is refreshed
+	LocalKeys       bool           // API_KEYS is set: fixed keys for local runs (read by Keys, not kept here)
+	AuthDisabled    bool           // AUTH_DISABLED=true: run with every route open; without it and a key source, a process with protected routes refuses to start
+	Managed         bool           // running under Lambda or Kubernetes, where API_KEYS is refused and METRICS_ENV required
+	RateLimit       api.RateLimit  // RATE_LIMIT_RPS, RATE_LIMIT_BURST: per key, container only
+	TrustedProxies  []netip.Prefix // TRUSTED_PROXY_CIDRS: peers whose X-Forwarded-For the audit believes (the ALB's subnets)
 
 	MetricsCloudWatch    bool          // METRICS_CLOUDWATCH=true: the container also sends metrics to CloudWatch
 	MetricsFlushInterval time.Duration // METRICS_FLUSH_INTERVAL: how often it sends them
@@ -119,6 +122,17 @@ func Load(getenv func(string) string) (Config, error) {
 			errs = append(errs, errors.New("RATE_LIMIT_BURST must be a whole number of requests, 1 or more"))
 		}
 		c.RateLimit.Burst = b
+	}
+	if s := getenv("TRUSTED_PROXY_CIDRS"); s != "" {
+		for _, f := range strings.Split(s, ",") {
+			p, err := netip.ParsePrefix(strings.TrimSpace(f))
+			if err != nil {
+				errs = append(errs, errors.New("TRUSTED_PROXY_CIDRS must be CIDRs separated by commas (e.g. 10.0.0.0/22,10.0.4.0/22)"))
+				c.TrustedProxies = nil
+				break
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+		}
 	}
 	boolean("METRICS_CLOUDWATCH", &c.MetricsCloudWatch)
 	c.MetricsFlushInterval = 60 * time.Second
@@ -221,22 +235,25 @@ var ErrNoKeySource = errors.New("refusing to start without API keys: set API_KEY
 	"or AUTH_DISABLED=true to run with every route open on purpose")
 
 // NewAPI builds the API serving routes. Lambda functions strip a stage or
-// base path from request paths; the container serves bare paths.
-func NewAPI(logger *slog.Logger, rec metrics.Recorder, keys *secrets.Cache, limit api.RateLimit,
+// base path from request paths; the container serves bare paths. trusted
+// are the proxies whose X-Forwarded-For the audit believes (nil on Lambda,
+// where API Gateway's event says the source).
+func NewAPI(logger *slog.Logger, rec metrics.Recorder, keys *secrets.Cache, limit api.RateLimit, trusted []netip.Prefix,
 	routes api.Group, lifecycle *api.Lifecycle, stripBasePath bool) http.Handler {
 	var ks api.KeyStore
 	if keys != nil {
 		ks = keys // a nil *Cache must stay a nil interface: auth off
 	}
 	return api.New(api.Options{
-		Logger:        logger,
-		Metrics:       rec,
-		Keys:          ks,
-		RateLimit:     limit,
-		Catalog:       scoring.NewCatalog(),
-		Build:         Build(),
-		Lifecycle:     lifecycle,
-		Routes:        routes,
-		StripBasePath: stripBasePath,
+		Logger:         logger,
+		Metrics:        rec,
+		Keys:           ks,
+		RateLimit:      limit,
+		TrustedProxies: trusted,
+		Catalog:        scoring.NewCatalog(),
+		Build:          Build(),
+		Lifecycle:      lifecycle,
+		Routes:         routes,
+		StripBasePath:  stripBasePath,
 	})
 }

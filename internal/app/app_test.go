@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -34,14 +35,15 @@ func TestLoadValues(t *testing.T) {
 		"PORT": "9000", "HOST": "127.0.0.1", "LOG_LEVEL": "debug", "SHUTDOWN_TIMEOUT": "25s", "DRAIN_DELAY": "3s",
 		"API_KEYS_SECRET_ID": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:keys", "API_KEYS_TTL": "1m",
 		"RATE_LIMIT_RPS": "20", "RATE_LIMIT_BURST": "40", "METRICS_CLOUDWATCH": "true", "METRICS_FLUSH_INTERVAL": "30s",
-		"KUBERNETES_SERVICE_HOST": "10.0.0.1", "METRICS_ENV": "staging",
+		"KUBERNETES_SERVICE_HOST": "10.0.0.1", "METRICS_ENV": "staging", "TRUSTED_PROXY_CIDRS": "10.0.0.0/22, 10.0.4.7/22,fd00::/64",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Port != 9000 || c.Host != "127.0.0.1" || c.LogLevel != slog.LevelDebug || c.ShutdownTimeout != 25*time.Second ||
 		c.DrainDelay != 3*time.Second || c.APIKeysTTL != time.Minute || c.RateLimit.Rate != 20 || c.RateLimit.Burst != 40 ||
-		!c.MetricsCloudWatch || c.MetricsFlushInterval != 30*time.Second || !c.Managed || c.MetricsEnv != "staging" {
+		!c.MetricsCloudWatch || c.MetricsFlushInterval != 30*time.Second || !c.Managed || c.MetricsEnv != "staging" ||
+		fmt.Sprint(c.TrustedProxies) != "[10.0.0.0/22 10.0.4.0/22 fd00::/64]" {
 		t.Errorf("loaded = %+v", c)
 	}
 }
@@ -63,6 +65,10 @@ func TestLoadRefuses(t *testing.T) {
 		{"auth disabled spelling", map[string]string{"AUTH_DISABLED": "yes"}, "AUTH_DISABLED"},
 		{"rate", map[string]string{"RATE_LIMIT_RPS": "fast"}, "RATE_LIMIT_RPS"},
 		{"burst", map[string]string{"RATE_LIMIT_BURST": "0"}, "RATE_LIMIT_BURST"},
+		{"trusted proxy prefix length", map[string]string{"TRUSTED_PROXY_CIDRS": "10.0.0.0/33"}, "TRUSTED_PROXY_CIDRS"},
+		{"trusted proxy without a length", map[string]string{"TRUSTED_PROXY_CIDRS": "10.0.0.1"}, "TRUSTED_PROXY_CIDRS"},
+		{"trusted proxy empty entry", map[string]string{"TRUSTED_PROXY_CIDRS": "10.0.0.0/22,"}, "TRUSTED_PROXY_CIDRS"},
+		{"trusted proxy placeholder", map[string]string{"TRUSTED_PROXY_CIDRS": "REPLACE_ME"}, "TRUSTED_PROXY_CIDRS"},
 		{"cloudwatch", map[string]string{"METRICS_CLOUDWATCH": "1"}, "METRICS_CLOUDWATCH"},
 		{"flush", map[string]string{"METRICS_FLUSH_INTERVAL": "100ms"}, "METRICS_FLUSH_INTERVAL"},
 		// A mislabelled metric pages the wrong on-call: a deployment names
