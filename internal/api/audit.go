@@ -49,7 +49,7 @@ func sourceIP(r *http.Request, trusted []netip.Prefix) string {
 			}
 			hop = strings.TrimSpace(hop)
 			a, err := netip.ParseAddr(hop)
-			if err != nil {
+			if err != nil || a.Zone() != "" {
 				// A trusted proxy appends what it saw, a valid address:
 				// this was written by someone else.
 				return ""
@@ -63,9 +63,10 @@ func sourceIP(r *http.Request, trusted []netip.Prefix) string {
 	return source
 }
 
-// validIP returns s when it is an IP address, else "".
+// validIP returns s when it is an IP address, else "". A zone ("%eth0")
+// is free text: refused.
 func validIP(s string) string {
-	if _, err := netip.ParseAddr(s); err != nil {
+	if a, err := netip.ParseAddr(s); err != nil || a.Zone() != "" {
 		return ""
 	}
 	return s

@@ -60,6 +60,7 @@ func TestAuditSourceIP(t *testing.T) {
 		{"trusted IPv4-mapped peer", "[::ffff:10.0.1.5]:4000", []string{"203.0.113.50"}, "203.0.113.50"},
 		{"trusted peer: every hop trusted", "10.0.1.5:4000", []string{"10.0.9.9"}, "10.0.9.9"},
 		{"trusted peer: a hop that is no address", "10.0.1.5:4000", []string{"unknown"}, ""},
+		{"trusted peer: a zone is free text", "10.0.1.5:4000", []string{"fe80::1%<script>"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
