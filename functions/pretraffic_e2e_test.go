@@ -339,7 +339,7 @@ func TestPreTrafficHook(t *testing.T) {
 
 	t.Run("predict fails to start", func(t *testing.T) {
 		// A configuration error: the bootstrap exits in its init phase.
-		broken := startEmulator(t, bins["rie"], bins["predict"], "predict", "API_KEYS=e2e-client:"+e2eKey, "API_KEYS_TTL=forever")
+		broken := startEmulator(t, bins["rie"], bins["predict"], "predict", "API_KEYS_SECRET_ID=prod/api-keys", "API_KEYS_TTL=forever")
 		front.route(hookTargets["predict"], broken)
 		t.Cleanup(func() { front.route(hookTargets["predict"], functions["predict"]) })
 

@@ -555,7 +555,7 @@ func TestManifestsMatchServer(t *testing.T) {
 
 func TestProbesMeanWhatTheManifestsSay(t *testing.T) {
 	lifecycle := api.NewLifecycle()
-	h := app.NewAPI(app.Config{}.Logger(&bytes.Buffer{}), metrics.Discard{}, nil, api.RateLimit{}, api.All, lifecycle, false)
+	h := app.NewAPI(app.Config{}.Logger(&bytes.Buffer{}), metrics.Discard{}, nil, api.RateLimit{}, nil, api.All, lifecycle, false)
 	status := func(path string) int {
 		t.Helper()
 		rec := httptest.NewRecorder()
@@ -869,6 +869,31 @@ func TestAutoscalingAndDisruption(t *testing.T) {
 				t.Errorf("PDB selector does not select the pods: %v", err)
 			}
 		})
+	}
+}
+
+// The audit believes X-Forwarded-For from the ALB only: each overlay's
+// TRUSTED_PROXY_CIDRS is its ALB subnets' CIDR, the same the NetworkPolicy
+// admits, and app.Load parses it. Base names no proxy: run on its own, the
+// server takes the TCP peer as the source.
+func TestTrustedProxiesAreTheALB(t *testing.T) {
+	for _, dir := range overlays {
+		r := build(t, dir)
+		want := r.values["ALB_SUBNETS_CIDR"]
+		if got := r.cm.Data["TRUSTED_PROXY_CIDRS"]; got == "" || got != want {
+			t.Errorf("%s: TRUSTED_PROXY_CIDRS = %q, want ALB_SUBNETS_CIDR %q", dir, got, want)
+		}
+		if np := r.netpols["healthcare-api-ingress"]; np == nil || np.Spec.Ingress[0].From[0].IPBlock == nil ||
+			np.Spec.Ingress[0].From[0].IPBlock.CIDR != r.cm.Data["TRUSTED_PROXY_CIDRS"] {
+			t.Errorf("%s: the ingress NetworkPolicy does not admit exactly the trusted proxies' CIDR", dir)
+		}
+		cfg, _ := r.config(t)
+		if len(cfg.TrustedProxies) != 1 || cfg.TrustedProxies[0].String() != want {
+			t.Errorf("%s: app.Load reads trusted proxies %v, want [%s]", dir, cfg.TrustedProxies, want)
+		}
+	}
+	if _, ok := build(t, "base").cm.Data["TRUSTED_PROXY_CIDRS"]; ok {
+		t.Error("base sets TRUSTED_PROXY_CIDRS: only an overlay knows its ALB's subnets")
 	}
 }
 
