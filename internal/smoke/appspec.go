@@ -127,13 +127,16 @@ func ParseAppSpec(content string) (Deployed, error) {
 // revisionContent is the AppSpec a revision carries, in the current
 // (appSpecContent) or the older (string) form; "" when it carries none.
 func revisionContent(r *cdtypes.RevisionLocation) string {
-	switch {
-	case r == nil:
+	if r == nil {
 		return ""
-	case r.AppSpecContent != nil && r.AppSpecContent.Content != nil:
+	}
+	if r.AppSpecContent != nil && r.AppSpecContent.Content != nil {
 		return *r.AppSpecContent.Content
-	case r.String_ != nil && r.String_.Content != nil:
-		return *r.String_.Content
+	}
+	//lint:ignore SA1019 a deployment made with the deprecated String revision type carries its AppSpec there
+	raw := r.String_
+	if raw != nil && raw.Content != nil {
+		return *raw.Content
 	}
 	return ""
 }

@@ -187,6 +187,7 @@ func (f *fakeCodeDeploy) revision(withContent bool) *cdtypes.RevisionLocation {
 		raw.Content = aws.String(f.appSpec)
 	}
 	if f.form == "string" {
+		//lint:ignore SA1019 the deprecated String revision type is the form under test
 		return &cdtypes.RevisionLocation{RevisionType: cdtypes.RevisionLocationTypeString, String_: raw}
 	}
 	return &cdtypes.RevisionLocation{RevisionType: cdtypes.RevisionLocationTypeAppSpecContent,
@@ -210,12 +211,23 @@ func (f *fakeCodeDeploy) GetDeployment(_ context.Context, in *codedeploy.GetDepl
 func (f *fakeCodeDeploy) GetApplicationRevision(_ context.Context, in *codedeploy.GetApplicationRevisionInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetApplicationRevisionOutput, error) {
 	want := f.revision(false)
 	if aws.ToString(in.ApplicationName) != testApp || in.Revision == nil || in.Revision.RevisionType != want.RevisionType ||
-		(in.Revision.AppSpecContent == nil) != (want.AppSpecContent == nil) || (in.Revision.String_ == nil) != (want.String_ == nil) ||
-		(want.AppSpecContent != nil && aws.ToString(in.Revision.AppSpecContent.Sha256) != *want.AppSpecContent.Sha256) ||
-		(want.String_ != nil && aws.ToString(in.Revision.String_.Sha256) != *want.String_.Sha256) {
+		revisionSha(in.Revision) != revisionSha(want) {
 		return nil, &cdtypes.RevisionDoesNotExistException{Message: aws.String("no such revision")}
 	}
 	return &codedeploy.GetApplicationRevisionOutput{ApplicationName: in.ApplicationName, Revision: f.revision(true)}, nil
+}
+
+// revisionSha is the sha256 a revision names, in either form.
+func revisionSha(r *cdtypes.RevisionLocation) string {
+	if r.AppSpecContent != nil {
+		return aws.ToString(r.AppSpecContent.Sha256)
+	}
+	//lint:ignore SA1019 the deprecated String revision type is a form under test
+	raw := r.String_
+	if raw != nil {
+		return aws.ToString(raw.Sha256)
+	}
+	return ""
 }
 
 func (f *fakeCodeDeploy) PutLifecycleEventHookExecutionStatus(_ context.Context, in *codedeploy.PutLifecycleEventHookExecutionStatusInput, _ ...func(*codedeploy.Options)) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
