@@ -85,18 +85,26 @@ type appSpecResource struct {
 // resource; anything else is an error, never a guess.
 func ParseAppSpec(content string) (Deployed, error) {
 	var f appSpecFile
-	var err error
-	if trimmed := strings.TrimSpace(content); strings.HasPrefix(trimmed, "{") {
-		// JSON may indent with tabs, which YAML refuses.
-		err = json.Unmarshal([]byte(trimmed), &f)
-	} else {
-		err = yaml.Unmarshal([]byte(content), &f)
+	err := yaml.Unmarshal([]byte(content), &f)
+	if strings.HasPrefix(strings.TrimSpace(content), "{") {
+		// JSON may indent with tabs, which YAML refuses; a YAML flow
+		// mapping is no JSON. Either reading will do.
+		var j appSpecFile
+		if jerr := json.Unmarshal([]byte(content), &j); jerr == nil {
+			f, err = j, nil
+		} else if err != nil {
+			err = jerr
+		}
 	}
 	if err != nil {
 		return Deployed{}, fmt.Errorf("AppSpec is neither JSON nor YAML of the expected shape: %w", err)
 	}
-	if len(f.Resources) != 1 || len(f.Resources[0]) != 1 {
-		return Deployed{}, fmt.Errorf("AppSpec has %d resources, want one Lambda function", len(f.Resources))
+	n := 0
+	for _, r := range f.Resources {
+		n += len(r)
+	}
+	if n != 1 || len(f.Resources) != 1 {
+		return Deployed{}, fmt.Errorf("AppSpec has %d resources, want one Lambda function", n)
 	}
 	var key string
 	var r appSpecResource

@@ -380,6 +380,8 @@ func TestDeploymentProblemsFail(t *testing.T) {
 		{"no resources", &fakeCodeDeploy{appSpec: `{"version":0.0,"Resources":[]}`}, "0 resources"},
 		{"two resources", &fakeCodeDeploy{appSpec: strings.Replace(appSpecJSON(predict, "11", "12"), `}}],`,
 			`}},{"Other":{"Type":"AWS::Lambda::Function","Properties":{"Name":"x","TargetVersion":"1"}}}],`, 1)}, "2 resources"},
+		{"two resources in one entry", &fakeCodeDeploy{appSpec: strings.Replace(appSpecJSON(predict, "11", "12"), `}}],`,
+			`},"Other":{"Type":"AWS::Lambda::Function","Properties":{"Name":"x","TargetVersion":"1"}}}],`, 1)}, "2 resources"},
 		{"ECS service", &fakeCodeDeploy{appSpec: strings.Replace(appSpecJSON(predict, "11", "12"), "AWS::Lambda::Function", "AWS::ECS::Service", 1)}, "want AWS::Lambda::Function"},
 		{"alias as target", &fakeCodeDeploy{appSpec: appSpecJSON(predict, "11", "live")}, `TargetVersion \"live\" is not a published version`},
 		{"$LATEST as target", &fakeCodeDeploy{appSpec: appSpecJSON(predict, "11", "$LATEST")}, "is not a published version"},
@@ -728,6 +730,7 @@ func TestParseAppSpec(t *testing.T) {
 		{"JSON, numbers and tabs", "{\n\t\"Resources\": [{\"F\": {\"Type\": \"AWS::Lambda::Function\",\n\t\"Properties\": {\"Name\": \"f\", \"Alias\": \"live\", \"CurrentVersion\": 1, \"TargetVersion\": 2}}}]}",
 			Deployed{"f", "live", "1", "2"}},
 		{"function ARN", appSpecJSON("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f", "1", "2"), Deployed{"f", "live", "1", "2"}},
+		{"YAML flow mapping", `{Resources: [{F: {Type: AWS::Lambda::Function, Properties: {Name: f, TargetVersion: 2}}}]}`, Deployed{"f", "", "", "2"}},
 		{"first deployment, no current version", appSpecYAML("f", `""`, "1"), Deployed{"f", "live", "", "1"}},
 	}
 	for _, tt := range tests {
@@ -760,4 +763,19 @@ func TestChecksMatchRoutes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Whatever CodeDeploy hands over, ParseAppSpec returns a function name and
+// a published version, or an error: never a panic, never an alias.
+func FuzzParseAppSpec(f *testing.F) {
+	f.Add(appSpecJSON("api-PredictFunction-GhI789", "11", "12"))
+	f.Add(appSpecYAML("api-InfoFunction-AbC123", "6", "7"))
+	f.Add(`{Resources: [{F: {Type: AWS::Lambda::Function, Properties: {Name: f, TargetVersion: 2}}}]}`)
+	f.Add("Resources:\n  - F: &a\n      Type: AWS::Lambda::Function\n  - G: *a\n")
+	f.Fuzz(func(t *testing.T, content string) {
+		d, err := ParseAppSpec(content)
+		if err == nil && (!functionName.MatchString(d.Function) || !publishedVersion.MatchString(d.TargetVersion)) {
+			t.Errorf("ParseAppSpec(%q) = %+v without an error", content, d)
+		}
+	})
 }
