@@ -412,9 +412,9 @@ func TestCanaries(t *testing.T) {
 			if !found["lambda"] || !found["ours"] {
 				t.Errorf("%sCanaryAlarm must watch AWS/Lambda Errors (FunctionName, Resource <fn>:live, ExecutedVersion = %s.Version) and our ServerErrors (FunctionVersion = the same): found %v", fn, version, found)
 			}
-			envName := strings.ToUpper(fn) + "_VERSION_ARN"
-			if str(hookEnv, envName, "Ref") != version {
-				t.Errorf("hook %s = %v, want !Ref %s (the new version)", envName, hookEnv[envName], version)
+			envName := strings.ToUpper(fn) + "_FUNCTION_NAME"
+			if str(hookEnv, envName, "Ref") != fn+"Function" {
+				t.Errorf("hook %s = %v, want !Ref %sFunction (its name: the version comes from the deployment)", envName, hookEnv[envName], fn)
 			}
 			if !slices.Contains(hookInvokes, "${"+fn+"Function.Arn}:*") {
 				t.Errorf("the hook's role may not invoke the versions of %sFunction (it invokes %v)", fn, hookInvokes)
