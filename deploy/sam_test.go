@@ -606,6 +606,8 @@ var containerVariables = map[string]bool{
 	"PORT": true, "HOST": true, "SHUTDOWN_TIMEOUT": true, "DRAIN_DELAY": true,
 	"RATE_LIMIT_RPS": true, "RATE_LIMIT_BURST": true, "METRICS_CLOUDWATCH": true,
 	"METRICS_FLUSH_INTERVAL": true, "KUBERNETES_SERVICE_HOST": true,
+	// Behind API Gateway the source address is the event's, never a header.
+	"TRUSTED_PROXY_CIDRS": true,
 	// Refused under Lambda (plaintext keys where keys are managed).
 	"API_KEYS": true,
 }
