@@ -22,6 +22,7 @@ import (
 	"testing"
 
 	"github.com/healthcare-prediction/api/internal/api"
+	"github.com/healthcare-prediction/api/internal/testutil"
 )
 
 var translations sync.Map // strings.Join(params, " ") → func() (map[string]any, error)
@@ -651,53 +652,35 @@ func TestFunctionsDeclareTheirVariables(t *testing.T) {
 // with getenv("NAME") or os.Getenv("NAME").
 func lambdaVariables(t *testing.T) map[string]bool {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.Dir}}{{end}}", "./functions/info", "./functions/health", "./functions/predict")
-	cmd.Dir = root
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	module, err := filepath.Abs(root)
+	files, err := testutil.LinkedSources(root, "./functions/info", "./functions/health", "./functions/predict")
 	if err != nil {
 		t.Fatal(err)
 	}
 	names := map[string]bool{}
-	for dir := range strings.FieldsSeq(string(out)) {
-		if !strings.HasPrefix(dir, module+string(filepath.Separator)) {
-			continue // dependencies read their own variables, not ours
-		}
-		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	for _, path := range files {
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, path := range files {
-			if strings.HasSuffix(path, "_test.go") {
-				continue
-			}
-			f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ast.Inspect(f, func(n ast.Node) bool {
-				call, ok := n.(*ast.CallExpr)
-				if !ok || len(call.Args) != 1 {
-					return true
-				}
-				var fn string
-				switch f := call.Fun.(type) {
-				case *ast.Ident:
-					fn = f.Name
-				case *ast.SelectorExpr:
-					fn = f.Sel.Name
-				}
-				if lit, ok := call.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING && (fn == "getenv" || fn == "Getenv") {
-					if s, err := strconv.Unquote(lit.Value); err == nil {
-						names[s] = true
-					}
-				}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) != 1 {
 				return true
-			})
-		}
+			}
+			var fn string
+			switch f := call.Fun.(type) {
+			case *ast.Ident:
+				fn = f.Name
+			case *ast.SelectorExpr:
+				fn = f.Sel.Name
+			}
+			if lit, ok := call.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING && (fn == "getenv" || fn == "Getenv") {
+				if s, err := strconv.Unquote(lit.Value); err == nil {
+					names[s] = true
+				}
+			}
+			return true
+		})
 	}
 	return names
 }
