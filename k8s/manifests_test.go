@@ -635,6 +635,16 @@ func TestConfigMapIsConfigNotSecrets(t *testing.T) {
 		if !secretID.MatchString(cfg.APIKeysSecretID) {
 			t.Errorf("API_KEYS_SECRET_ID %q is not a secret name or ARN", cfg.APIKeysSecretID)
 		}
+		// infra/eks.yaml lets the workload role read exactly the ARN it is
+		// given (suffix included): a name, or an ARN elsewhere, is refused
+		// and readiness stays 503.
+		if arn := `^arn:aws[a-z-]*:secretsmanager:` + regexp.QuoteMeta(r.cm.Data["AWS_REGION"]) + `:\d{12}:secret:.+-[A-Za-z0-9]{6}$`; !r.committed &&
+			!regexp.MustCompile(arn).MatchString(cfg.APIKeysSecretID) {
+			t.Errorf("API_KEYS_SECRET_ID %q is not the full ARN of a secret in %s (infra/eks.yaml's ApiKeysSecretArn)", cfg.APIKeysSecretID, r.cm.Data["AWS_REGION"])
+		}
+		if !r.committed && cfg.APIKeysSecretID != r.values["API_KEYS_SECRET_ID"] {
+			t.Errorf("API_KEYS_SECRET_ID = %q, want values.env's %q", cfg.APIKeysSecretID, r.values["API_KEYS_SECRET_ID"])
+		}
 		if r.cm.Data["AWS_REGION"] == "" {
 			t.Error("AWS_REGION is not set: the SDK clients for Secrets Manager and CloudWatch need it")
 		}
