@@ -906,6 +906,7 @@ func TestNetworkPolicies(t *testing.T) {
 			}
 		}
 		var fromALB, fromMonitoring, dnsUDP, dnsTCP, https bool
+		var albCIDRs []string
 		for name, np := range r.netpols {
 			sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
 			if err != nil {
@@ -927,6 +928,7 @@ func TestNetworkPolicies(t *testing.T) {
 					switch {
 					case peer.IPBlock != nil && peer.IPBlock.CIDR != "0.0.0.0/0" && peer.IPBlock.CIDR != "::/0":
 						fromALB = onPod
+						albCIDRs = append(albCIDRs, peer.IPBlock.CIDR)
 					case peer.NamespaceSelector != nil && peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "monitoring" &&
 						peer.PodSelector != nil && len(peer.PodSelector.MatchExpressions) == 0 &&
 						maps.Equal(peer.PodSelector.MatchLabels, map[string]string{"app.kubernetes.io/name": "prometheus"}):
@@ -958,6 +960,11 @@ func TestNetworkPolicies(t *testing.T) {
 					}
 				}
 			}
+		}
+		// An ALB has a node in each of its two or three subnets, and each
+		// connects to the pods: one ipBlock per subnet, as values.env says.
+		if want := []string{r.values["ALB_SUBNET_CIDR_A"], r.values["ALB_SUBNET_CIDR_B"], r.values["ALB_SUBNET_CIDR_C"]}; !r.committed && !slices.Equal(albCIDRs, want) {
+			t.Errorf("ingress from the ALB's %v, want values.env's ALB_SUBNET_CIDR_A/B/C %v", albCIDRs, want)
 		}
 		for what, ok := range map[string]bool{"ingress from the ALB's addresses": fromALB, "ingress from the Prometheus pods": fromMonitoring,
 			"egress DNS/UDP to kube-dns": dnsUDP, "egress DNS/TCP to kube-dns": dnsTCP, "egress HTTPS": https} {
