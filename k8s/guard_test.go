@@ -107,6 +107,11 @@ func fill(root, dir string, override map[string]string, pin bool) error {
 		}
 		fmt.Fprintf(&b, "%s=%s\n", kv[0], kv[1])
 	}
+	for k, v := range override {
+		if !slices.ContainsFunc(values, func(kv [2]string) bool { return kv[0] == k }) {
+			fmt.Fprintf(&b, "%s=%s\n", k, v)
+		}
+	}
 	if err := os.WriteFile(filepath.Join(root, dir, "values.env"), []byte(b.String()), 0o644); err != nil {
 		return err
 	}
@@ -231,14 +236,56 @@ func TestGuardFiresOnEachMarker(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, kv := range values {
-			cases = append(cases, tc{dir + " " + kv[0] + " unfilled", map[string]string{kv[0]: placeholder}, true, "", "not filled in (REPLACE_ME)"})
+		filled, err := readEnv(filepath.Join("testdata", "values", filepath.Base(dir)+".env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, kv := range values {
+			cases = append(cases,
+				tc{dir + " " + kv[0] + " unfilled", map[string]string{kv[0]: placeholder}, true, "", "not filled in (REPLACE_ME)"},
+				// kustomize takes either as the value: an empty annotation,
+				// or quotes inside an ARN.
+				tc{dir + " " + kv[0] + " empty", map[string]string{kv[0]: ""}, true, "", "values.env: " + kv[0] + " is not"},
+				tc{dir + " " + kv[0] + " quoted", map[string]string{kv[0]: `"` + filled[i][1] + `"`}, true, "", "values.env: " + kv[0] + " is not"},
+			)
 		}
 	}
+	const region, account = "eu-west-1", "345678901234"
+	for key, v := range map[string]string{
+		"AWS_REGION":         "Ireland",
+		"API_KEYS_SECRET_ID": "healthcare-api/prod/api-keys",
+		"WORKLOAD_ROLE_ARN":  "arn:aws:iam::" + account + ":user/deployer",
+		"HOST":               "Risk-API.northwind-health.net",
+		"CERTIFICATE_ARN":    "arn:aws:acm:" + region + ":" + account + ":certificate/not-an-id",
+		"WAF_WEB_ACL_ARN":    "arn:aws:wafv2:" + region + ":" + account + ":global/webacl/healthcare-api-prod/a1b2c3d4-5678-40ab-8def-1234567890ab",
+		"ACCESS_LOG_BUCKET":  "Logs_Bucket",
+		"ALB_SUBNET_CIDR_A":  "10.20.0.0",
+		"ALB_SUBNET_CIDR_B":  "10.20.300.0/22",
+		"ALB_SUBNET_CIDR_C":  "0.0.0.0/0",
+		"VPC_CIDR":           "10.20.0.0/33",
+	} {
+		cases = append(cases, tc{"malformed " + key, map[string]string{key: v}, true, "", "values.env: " + key + " is not"})
+	}
+	// Every ARN names the cluster's region, and one account.
+	for key, v := range map[string]string{
+		"API_KEYS_SECRET_ID": "arn:aws:secretsmanager:us-east-1:" + account + ":secret:ApiKeysSecret-Zx4Cv5PROD-Zx4Cv5",
+		"CERTIFICATE_ARN":    "arn:aws:acm:us-east-1:" + account + ":certificate/9b8e7d6c-5a4b-4c3d-8e2f-1a0b9c8d7e6f",
+		"WAF_WEB_ACL_ARN":    "arn:aws:wafv2:us-east-1:" + account + ":regional/webacl/healthcare-api-prod/a1b2c3d4-5678-40ab-8def-1234567890ab",
+	} {
+		cases = append(cases, tc{"other region " + key, map[string]string{key: v}, true, "", "values.env: " + key + " is not"})
+	}
+	cases = append(cases,
+		tc{"other account", map[string]string{"CERTIFICATE_ARN": "arn:aws:acm:" + region + ":456789012345:certificate/9b8e7d6c-5a4b-4c3d-8e2f-1a0b9c8d7e6f"}, true, "", "in the account"},
+		tc{"another environment's web ACL", map[string]string{"WAF_WEB_ACL_ARN": "arn:aws:wafv2:" + region + ":" + account + ":regional/webacl/healthcare-api-staging/a1b2c3d4-5678-40ab-8def-1234567890ab"}, true, "", "values.env: WAF_WEB_ACL_ARN is not"},
+		tc{"unknown key", map[string]string{"EXTRA_KEY": "x"}, true, "", "not a key the guard knows"},
+	)
 	cases = append(cases,
 		tc{"example account 111122223333", map[string]string{"WORKLOAD_ROLE_ARN": "arn:aws:iam::111122223333:role/healthcare-api-prod-workload"}, true, "", "example account id"},
 		tc{"example account 123456789012", map[string]string{"CERTIFICATE_ARN": "arn:aws:acm:eu-west-1:123456789012:certificate/9b8e7d6c-5a4b-4c3d-8e2f-1a0b9c8d7e6f"}, true, "", "example account id"},
 		tc{"host .invalid", map[string]string{"HOST": "healthcare-api.example.invalid"}, true, "", "example host name"},
+		tc{"host .test", map[string]string{"HOST": "risk-api.clinic.test"}, true, "", "example host name"},
+		tc{"host .example", map[string]string{"HOST": "risk-api.clinic.example"}, true, "", "example host name"},
+		tc{"host .localhost", map[string]string{"HOST": "risk-api.localhost"}, true, "", "example host name"},
 		tc{"host example.com", map[string]string{"HOST": "api.example.com"}, true, "", "example host name"},
 		tc{"all-zero certificate", map[string]string{"CERTIFICATE_ARN": "arn:aws:acm:eu-west-1:345678901234:certificate/00000000-0000-0000-0000-000000000000"}, true, "", "all-zero certificate id"},
 		tc{"image not set", nil, false, "", "the image is not set"},
