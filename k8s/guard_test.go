@@ -395,3 +395,101 @@ func TestStagingMirrorsProd(t *testing.T) {
 		t.Fatalf("staging renders %d lines, prod %d", len(a), len(b))
 	}
 }
+
+// valuesScript runs scripts/k8s-values.sh on overlay dir under root with
+// K8S_VALUES set to values, and returns whether it passed and what it said.
+func valuesScript(t *testing.T, root, dir, values string) (bool, string) {
+	t.Helper()
+	cmd := exec.Command("../scripts/k8s-values.sh", filepath.Join(root, dir))
+	cmd.Env = append(os.Environ(), "K8S_VALUES="+values)
+	out, err := cmd.CombinedOutput()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatalf("scripts/k8s-values.sh: %v", err)
+	}
+	return err == nil, string(out)
+}
+
+// The deploy job writes values.env from the environment's K8S_VALUES (the
+// committed file stays a template): exactly the template's keys, in its
+// order, and the guard then passes; a missing key fails, an extra one is
+// left out.
+func TestValuesScriptWritesTemplateKeys(t *testing.T) {
+	for _, dir := range overlays {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			template, err := os.ReadFile(filepath.Join(dir, "values.env"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			filled, err := os.ReadFile(filepath.Join("testdata", "values", filepath.Base(dir)+".env"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			root, err := copyTree()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The image pinned as deploy.yml does, values.env the template.
+			if err := fill(root, dir, nil, true); err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(root, dir, "values.env")
+			if err := os.WriteFile(file, template, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if ok, out := guard(t, filepath.Join(root, dir)); ok {
+				t.Fatalf("the guard passed the template:\n%s", out)
+			}
+
+			ok, out := valuesScript(t, root, dir, string(filled)+"\nUNUSED_KEY=1\n")
+			if !ok || !strings.Contains(out, "UNUSED_KEY, which") {
+				t.Fatalf("k8s-values.sh passed = %v, want a pass that warns of UNUSED_KEY:\n%s", ok, out)
+			}
+			written, err := readEnv(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := readEnv(filepath.Join("testdata", "values", filepath.Base(dir)+".env"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(written, want) {
+				t.Errorf("values.env written = %v, want %v", written, want)
+			}
+			if ok, out := guard(t, filepath.Join(root, dir)); !ok {
+				t.Errorf("the guard refused the values written from K8S_VALUES:\n%s", out)
+			}
+
+			for name, values := range map[string]string{
+				"a key missing": regexp.MustCompile(`(?m)^HOST=.*$`).ReplaceAllString(string(filled), ""),
+				"a key twice":   string(filled) + "HOST=other.northwind-health.net\n",
+				"empty":         "",
+			} {
+				if err := os.WriteFile(file, template, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if ok, out := valuesScript(t, root, dir, values); ok {
+					t.Errorf("k8s-values.sh passed with %s:\n%s", name, out)
+				}
+				if b, _ := os.ReadFile(file); !bytes.Equal(b, template) {
+					t.Errorf("k8s-values.sh with %s changed values.env", name)
+				}
+			}
+		})
+	}
+}
+
+// Each deploy job writes values.env from the environment's K8S_VALUES
+// after checking out the commit and before the guard.
+func TestDeployWritesValues(t *testing.T) {
+	src, err := os.ReadFile("../.github/workflows/deploy.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const write = "        env:\n          K8S_VALUES: ${{ vars.K8S_VALUES }}\n        run: scripts/k8s-values.sh \"k8s/overlays/${OVERLAY}\"\n"
+	for i, job := range strings.Split(string(src), "\n    steps:\n")[1:] {
+		co, w, c := strings.Index(job, "uses: actions/checkout@"), strings.Index(job, write), strings.Index(job, `make k8s-check ENV="$OVERLAY"`)
+		if co < 0 || w < co || c < w || strings.Count(job, write) != 1 {
+			t.Errorf("deploy.yml job %d: checkout %d, write values.env %d, guard %d: want each once, in that order", i+1, co, w, c)
+		}
+	}
+}
