@@ -161,3 +161,42 @@ func labelsOf(t *testing.T, r *rendered) []labelled {
 	}
 	return out
 }
+
+// The EKS smoke test goes through the environment's own ALB (the Ingress's
+// status), keeping the Ingress host for TLS: on a first deploy DNS does not
+// point at the ALB yet, and API_BASE_URL would test nothing or the wrong
+// thing. Never with TLS verification off.
+func TestSmokeTestThroughALB(t *testing.T) {
+	src, err := os.ReadFile("../.github/workflows/deploy.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := string(src)
+	jobs := strings.Split(w, "\n    steps:\n")[1:]
+	for i, job := range jobs {
+		for _, want := range []string{
+			`-o jsonpath='{.status.loadBalancer.ingress[0].hostname}'`,
+			`-o jsonpath='{.spec.rules[0].host}'`,
+			`SMOKE_CONNECT_TO="${host}:443:${alb}:443" ci/smoke-test.sh "https://${host}"`,
+		} {
+			if strings.Count(job, want) != 1 {
+				t.Errorf("deploy.yml job %d: %q %d times, want once", i+1, want, strings.Count(job, want))
+			}
+		}
+		if r, s := strings.Index(job, "kubectl rollout status"), strings.Index(job, "SMOKE_CONNECT_TO="); s < r {
+			t.Errorf("deploy.yml job %d: the EKS smoke test (%d) runs before the rollout (%d)", i+1, s, r)
+		}
+	}
+	for _, insecure := range []string{"--insecure", "curl -k", "CURL_CA_BUNDLE", "--cacert"} {
+		if strings.Contains(w, insecure) {
+			t.Errorf("deploy.yml has %q: the smoke test must verify the ALB's certificate for the host", insecure)
+		}
+	}
+	script, err := os.ReadFile("../ci/smoke-test.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(script), `--connect-to "$SMOKE_CONNECT_TO"`) {
+		t.Error("ci/smoke-test.sh does not pass SMOKE_CONNECT_TO to curl --connect-to")
+	}
+}
