@@ -200,3 +200,56 @@ func TestSmokeTestThroughALB(t *testing.T) {
 		t.Error("ci/smoke-test.sh does not pass SMOKE_CONNECT_TO to curl --connect-to")
 	}
 }
+
+// A failed deploy puts back every object of what ran before, not only the
+// Deployment: each job records the live Deployment's deployed commit and
+// image before applying, marks its own commit only once its smoke test
+// passed, and on failure re-applies the recorded commit's overlay (its
+// values.env written from K8S_VALUES, its own guard) with that image, with
+// the same prune, then waits for the rollout.
+func TestRollbackReappliesPreviousOverlay(t *testing.T) {
+	src, err := os.ReadFile("../.github/workflows/deploy.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := string(src)
+	if !strings.Contains(w, "  K8S_COMMIT_ANNOTATION: healthcare-api/deployed-commit\n") {
+		t.Error("deploy.yml does not name the deployed-commit annotation in env K8S_COMMIT_ANNOTATION")
+	}
+	steps := []string{
+		"          fetch-depth: 0\n",
+		`commit=$(get "{.metadata.annotations.${K8S_COMMIT_ANNOTATION}}")`,
+		`image=$(get '{.spec.template.spec.containers[?(@.name=="api")].image}')`,
+		`kubectl apply -k "k8s/overlays/${OVERLAY}" --prune`,
+		`kubectl rollout status "deployment/${K8S_DEPLOYMENT}"`,
+		`SMOKE_CONNECT_TO=`,
+		`"${K8S_COMMIT_ANNOTATION}=${DEPLOY_SHA}"`,
+		"if: ${{ failure() && steps.apply.outcome != 'skipped' }}",
+		"BEFORE_COMMIT: ${{ steps.before.outputs.commit }}",
+		"BEFORE_IMAGE: ${{ steps.before.outputs.image }}",
+		"K8S_VALUES: ${{ vars.K8S_VALUES }}",
+		`git archive "$BEFORE_COMMIT" k8s scripts | tar -x -C "$prev"`,
+		`overlay="${prev}/k8s/overlays/${OVERLAY}"`,
+		`scripts/k8s-values.sh "$overlay"`,
+		`kustomize edit set image "${K8S_IMAGE_NAME}=${BEFORE_IMAGE}"`,
+		`"${prev}/scripts/k8s-check.sh" "$overlay"`,
+		`for kind in $K8S_PRUNE_ALLOWLIST; do prune+=("--prune-allowlist=${kind}"); done`,
+		`kubectl apply -k "$overlay" --prune`,
+		`-l "app.kubernetes.io/instance=healthcare-api-${OVERLAY}" "${prune[@]}"`,
+		`kubectl rollout status "deployment/${K8S_DEPLOYMENT}" -n "$K8S_NAMESPACE" --timeout="$ROLLOUT_TIMEOUT"`,
+	}
+	for i, job := range strings.Split(w, "\n    steps:\n")[1:] {
+		at := 0
+		for _, s := range steps {
+			n := strings.Index(job[at:], s)
+			if n < 0 {
+				t.Errorf("deploy.yml job %d: no %q after byte %d (the rollback's steps, in order)", i+1, s, at)
+				continue
+			}
+			at += n + len(s)
+		}
+		if before, apply := strings.Index(job, "id: before"), strings.Index(job, "id: apply"); before < 0 || apply < before {
+			t.Errorf("deploy.yml job %d: what runs now (%d) must be recorded before the apply (%d)", i+1, before, apply)
+		}
+	}
+}
