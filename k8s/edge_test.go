@@ -302,3 +302,52 @@ func TestVPCEndpointsCoverTheCode(t *testing.T) {
 		t.Errorf("endpoint security group ingress = %v, want TCP 443 from VpcCidr", in)
 	}
 }
+
+// Every endpoint has a policy that admits only this account's principals
+// (aws:PrincipalAccount); Secrets Manager only reads, and only the API-key
+// secrets of the parameter; STS admits web-identity calls (IRSA, which
+// carry no AWS principal) only into this account's roles.
+func TestVPCEndpointPolicies(t *testing.T) {
+	tmpl := cfn(t, "vpc-endpoints.yaml")
+	if at(tmpl, "Parameters", "ApiKeysSecretArns", "Type") != "CommaDelimitedList" {
+		t.Error("infra/vpc-endpoints.yaml has no ApiKeysSecretArns list parameter")
+	}
+	n := 0
+	for name, r := range at(tmpl, "Resources").(map[string]any) {
+		if at(r, "Type") != "AWS::EC2::VPCEndpoint" {
+			continue
+		}
+		n++
+		svc := strings.TrimPrefix(at(r, "Properties", "ServiceName").(string), "com.amazonaws.${AWS::Region}.")
+		stmts, _ := at(r, "Properties", "PolicyDocument", "Statement").([]any)
+		if len(stmts) == 0 {
+			t.Errorf("%s: no endpoint policy: the default lets any principal of any account through", name)
+		}
+		for i, st := range stmts {
+			if at(st, "Effect") != "Allow" {
+				continue
+			}
+			account := at(st, "Condition", "StringEquals", "aws:PrincipalAccount") == "AWS::AccountId"
+			switch {
+			case svc == "sts" && at(st, "Action") == "sts:AssumeRoleWithWebIdentity":
+				if at(st, "Resource") != "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*" {
+					t.Errorf("%s statement %d: web identity into %v, want this account's roles only", name, i, at(st, "Resource"))
+				}
+			case !account:
+				t.Errorf("%s statement %d: allows without aws:PrincipalAccount = the stack's account: %v", name, i, st)
+			case svc == "secretsmanager":
+				if at(st, "Resource") != "ApiKeysSecretArns" {
+					t.Errorf("%s statement %d: resource %v, want the API-key secrets (ApiKeysSecretArns) only", name, i, at(st, "Resource"))
+				}
+				for _, a := range at(st, "Action").([]any) {
+					if a != "secretsmanager:GetSecretValue" && a != "secretsmanager:DescribeSecret" {
+						t.Errorf("%s statement %d: allows %v; the pods only read their secret", name, i, a)
+					}
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("infra/vpc-endpoints.yaml has no endpoints")
+	}
+}
