@@ -190,6 +190,44 @@ func TestWebACL(t *testing.T) {
 			protected[strings.ToLower(keys[0].(string))] = true
 		}
 	}
+	// The query string (GET /predict?... carries clinical values): redacted
+	// in logs, and protected where logging's redaction does not reach
+	// (sampled requests, rule match details).
+	queryLogged, queryProtected := true, false
+	for _, f := range fields {
+		if at(f, "QueryString") != nil {
+			queryLogged = false
+		}
+	}
+	for _, p := range dp {
+		if at(p, "Field", "FieldType") == "QUERY_STRING" && at(p, "Field", "FieldKeys") == nil &&
+			at(p, "ExcludeRuleMatchDetails") == false && at(p, "ExcludeRateBasedDetails") == false {
+			queryProtected = true
+		}
+	}
+	if queryLogged || !queryProtected {
+		t.Errorf("query string: in WAF logs %v, in data protection %v; want redacted and protected", queryLogged, queryProtected)
+	}
+	// Rules of AWSManagedRulesCommonRuleSet that would refuse valid API
+	// calls count instead: no User-Agent (.NET HttpClient sends none), a
+	// body over WAF's 8 KB (the server caps bodies at 64 KiB itself).
+	counted := map[string]bool{}
+	for _, rule := range rules {
+		if at(rule, "Statement", "ManagedRuleGroupStatement", "Name") != "AWSManagedRulesCommonRuleSet" {
+			continue
+		}
+		overrides, _ := at(rule, "Statement", "ManagedRuleGroupStatement", "RuleActionOverrides").([]any)
+		for _, o := range overrides {
+			if at(o, "ActionToUse", "Count") != nil {
+				counted[at(o, "Name").(string)] = true
+			}
+		}
+	}
+	for _, r := range []string{"NoUserAgent_HEADER", "SizeRestrictions_BODY"} {
+		if !counted[r] {
+			t.Errorf("AWSManagedRulesCommonRuleSet's %s blocks valid API calls: override it to Count", r)
+		}
+	}
 	for _, h := range []string{"authorization", "x-api-key"} {
 		if !slices.Contains(redacted, h) {
 			t.Errorf("WAF logs do not redact the %s header", h)
