@@ -3,10 +3,10 @@ package ci
 import (
 	"encoding/json"
 	"encoding/pem"
-	"net/url"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"

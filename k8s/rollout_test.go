@@ -91,13 +91,14 @@ func TestRolloutTimeout(t *testing.T) {
 	}
 }
 
-// kubectl apply prunes exactly the kinds an overlay renders (ConfigMaps
-// aside: rollout undo needs the previous one), among the objects that carry
+// kubectl apply, the deploy's and the rollback's, prunes exactly the kinds
+// an overlay renders (ConfigMaps aside: a rollback needs the previous
+// one), among the objects that carry
 // the environment's instance label; every object and pod carries it.
 func TestApplyPrunesByLabel(t *testing.T) {
 	text, env := deployWorkflow(t)
 	allow := strings.Fields(env["K8S_PRUNE_ALLOWLIST"])
-	apply := regexp.MustCompile(`kubectl apply -k "k8s/overlays/\$\{OVERLAY\}" --prune \\\n\s+-l "app\.kubernetes\.io/instance=healthcare-api-\$\{OVERLAY\}" "\$\{prune\[@\]\}"`)
+	apply := regexp.MustCompile(`kubectl apply -k "(k8s/overlays/\$\{OVERLAY\}|\$overlay)" --prune \\\n\s+-l "app\.kubernetes\.io/instance=healthcare-api-\$\{OVERLAY\}" "\$\{prune\[@\]\}"`)
 	if n, jobs := len(apply.FindAllString(text, -1)), strings.Count(text, "kubectl apply -k"); n == 0 || n != jobs {
 		t.Errorf("deploy.yml: %d of %d kubectl apply prune by the instance label with the allowlist", n, jobs)
 	}
