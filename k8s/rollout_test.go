@@ -34,7 +34,10 @@ func deployWorkflow(t *testing.T) (string, map[string]string) {
 // kubectl rollout status waits at least the Deployment's progress deadline
 // (so a stalled rollout is the Deployment's verdict, not a timeout's) and
 // long enough for the largest HPA size to roll in waves of maxSurge, each
-// through the startup probe, readiness and the ALB's readiness gate.
+// through a new node (the surge pods may not fit on the nodes there are),
+// the startup probe, readiness and the ALB's readiness gate. Each job's
+// timeout-minutes holds SAM, a rollout, the smoke test's wait for the ALB
+// and a rollback's rollout.
 func TestRolloutTimeout(t *testing.T) {
 	text, env := deployWorkflow(t)
 	timeout, err := time.ParseDuration(env["ROLLOUT_TIMEOUT"])
@@ -48,6 +51,20 @@ func TestRolloutTimeout(t *testing.T) {
 	for _, s := range status {
 		if !strings.HasSuffix(s, `--timeout="$ROLLOUT_TIMEOUT"`) {
 			t.Errorf("deploy.yml: %s: want --timeout=\"$ROLLOUT_TIMEOUT\"", s)
+		}
+	}
+	// sam build and deploy (CloudFormation, canaries), the EKS smoke test's
+	// wait for the ALB (30 x 10 s) and its curl retries, checkout and tools.
+	const sam, smoke, rest = 20 * time.Minute, 6 * time.Minute, 5 * time.Minute
+	jobTimeouts := regexp.MustCompile(`(?m)^    timeout-minutes: (\d+)$`).FindAllStringSubmatch(text, -1)
+	if len(jobTimeouts) != strings.Count(text, "\n    steps:\n") {
+		t.Errorf("deploy.yml: %d jobs with timeout-minutes, want every job", len(jobTimeouts))
+	}
+	for _, m := range jobTimeouts {
+		n, _ := strconv.Atoi(m[1])
+		if need := sam + 2*timeout + smoke + rest; time.Duration(n)*time.Minute < need {
+			t.Errorf("deploy.yml: timeout-minutes %d < %s: SAM %s, a rollout and a rollback's of %s each, smoke %s, the rest %s",
+				n, need, sam, timeout, smoke, rest)
 		}
 	}
 	sec := func(n int32) time.Duration { return time.Duration(n) * time.Second }
@@ -79,10 +96,12 @@ func TestRolloutTimeout(t *testing.T) {
 			// The readiness gate: target registration and the controller's
 			// reconcile (30 s allowed), then healthy-threshold checks.
 			gate := 30*time.Second + annotation("healthcheck-interval-seconds")*time.Duration(annotation("healthy-threshold-count")/time.Second)
-			need := max(progress, time.Duration(waves)*(startup+ready+gate))
+			// Karpenter or a cluster autoscaler: a node in one to two minutes.
+			const node = 120 * time.Second
+			need := max(progress, time.Duration(waves)*(node+startup+ready+gate))
 			if timeout < need {
-				t.Errorf("ROLLOUT_TIMEOUT %s < %s: progressDeadlineSeconds %s, or %d pods in %d waves of %d x (startup %s + readiness %s + ALB gate %s)",
-					timeout, need, progress, pods, waves, perWave, startup, ready, gate)
+				t.Errorf("ROLLOUT_TIMEOUT %s < %s: progressDeadlineSeconds %s, or %d pods in %d waves of %d x (node %s + startup %s + readiness %s + ALB gate %s)",
+					timeout, need, progress, pods, waves, perWave, node, startup, ready, gate)
 			}
 			if r.ns.Labels["elbv2.k8s.aws/pod-readiness-gate-inject"] != "enabled" {
 				t.Error("the namespace does not inject the ALB readiness gate the rollout relies on")
