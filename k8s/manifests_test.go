@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -310,6 +311,23 @@ func TestKustomizeBuildsAndDecodesStrictly(t *testing.T) {
 	})
 }
 
+// minKubernetes is the oldest Kubernetes the manifests support: the
+// namespace's Pod Security enforce-version, kube-score's target and the
+// minimum docs/eks.md names. Raise all three together.
+const minKubernetes = "v1.30"
+
+// docs/eks.md names the same minimum as the tests and the namespace.
+func TestMinimumKubernetesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/eks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`- Kubernetes (1\.\d+) or newer`).FindSubmatch(doc)
+	if m == nil || "v"+string(m[1]) != minKubernetes {
+		t.Errorf("docs/eks.md's minimum Kubernetes = %q, the namespace's enforce-version and kube-score use %s", m, minKubernetes)
+	}
+}
+
 func TestPodSecurityRestricted(t *testing.T) {
 	evaluator, err := policy.NewEvaluator(policy.DefaultChecks())
 	if err != nil {
@@ -323,8 +341,8 @@ func TestPodSecurityRestricted(t *testing.T) {
 		// Enforce is pinned to a minor version (a control-plane upgrade
 		// must not tighten it under running pods); audit and warn follow
 		// the latest, to show what the next bump would reject.
-		if p.Enforce.Level != psapi.LevelRestricted || p.Enforce.Version.Latest() || p.Enforce.Version.Minor() < 30 {
-			t.Errorf("namespace enforce is %s, want restricted at a pinned version >= v1.30 (the oldest Kubernetes the manifests support)", p.Enforce.String())
+		if p.Enforce.Level != psapi.LevelRestricted || p.Enforce.Version.Latest() || p.Enforce.Version.String() != minKubernetes {
+			t.Errorf("namespace enforce is %s, want restricted at %s (the oldest Kubernetes the manifests support)", p.Enforce.String(), minKubernetes)
 		}
 		for mode, lv := range map[string]psapi.LevelVersion{"audit": p.Audit, "warn": p.Warn} {
 			if lv.Level != psapi.LevelRestricted || !lv.Version.Latest() {
@@ -387,7 +405,7 @@ var kubeScoreOptional = []string{
 }
 
 func TestKubeScore(t *testing.T) {
-	args := []string{"tool", "kube-score", "score", "--output-format", "ci", "--kubernetes-version", "v1.30"}
+	args := []string{"tool", "kube-score", "score", "--output-format", "ci", "--kubernetes-version", minKubernetes}
 	for check := range kubeScoreIgnored {
 		args = append(args, "--ignore-test", check)
 	}

@@ -273,3 +273,18 @@ func TestRollbackReappliesPreviousOverlay(t *testing.T) {
 		}
 	}
 }
+
+// The Ingress is pruned like the rest, and its ALB has deletion protection
+// in staging and prod: a renamed Ingress would be pruned and hang, its ALB
+// refusing deletion, while a second ALB came up. Its name never changes.
+func TestIngressNameStable(t *testing.T) {
+	_, env := deployWorkflow(t)
+	if !slices.Contains(strings.Fields(env["K8S_PRUNE_ALLOWLIST"]), "networking.k8s.io/v1/Ingress") {
+		return // not pruned: a rename leaves the old ALB, which is safe
+	}
+	for _, dir := range overlays {
+		if r := build(t, dir); r.ing.Name != appName {
+			t.Errorf("%s: the Ingress is %q, want %q: a rename prunes the old one, whose ALB has deletion protection (docs/eks.md)", dir, r.ing.Name, appName)
+		}
+	}
+}
