@@ -31,8 +31,8 @@ LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "$(LDFLAGS)"
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-run: ## serve every route on :8000 with the embedded defaults (no AWS needed)
-	go run -ldflags "$(LDFLAGS)" ./functions/server
+run: ## serve every route on :8000, open (AUTH_DISABLED=true) unless API_KEYS or API_KEYS_SECRET_ID is set
+	$(if $(API_KEYS)$(API_KEYS_SECRET_ID),,AUTH_DISABLED=true) go run -ldflags "$(LDFLAGS)" ./functions/server
 
 test: deps lint unit ## everything CI checks: test tools, lint, then every test with the race detector
 

@@ -24,7 +24,7 @@ func TestCfnLintInfraCI(t *testing.T) {
 		"existing provider, EKS access entry": {
 			"GitHubOrg=example-org", "GitHubRepo=api",
 			"ExistingOidcProviderArn=arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com",
-			"EksClusterName=clinical", "CreateEksAccessEntry=true",
+			"StagingEksClusterName=clinical-staging", "ProductionEksClusterName=clinical", "CreateEksAccessEntry=true",
 		},
 	}
 	for name, params := range cases {
@@ -77,10 +77,9 @@ func TestCIRolesTrust(t *testing.T) {
 	resources := get(cfnTemplate(t, "infra/ci.yaml"), "Resources")
 	want := map[string][]string{
 		"ImagePublishRole": {"repo:${GitHubOrg}/${GitHubRepo}:ref:refs/heads/main"},
-		"DeployRole": {
-			"repo:${GitHubOrg}/${GitHubRepo}:environment:staging",
-			"repo:${GitHubOrg}/${GitHubRepo}:environment:production",
-		},
+		// One role per environment: staging cannot deploy production.
+		"StagingDeployRole":    {"repo:${GitHubOrg}/${GitHubRepo}:environment:staging"},
+		"ProductionDeployRole": {"repo:${GitHubOrg}/${GitHubRepo}:environment:production"},
 	}
 	for role, subjects := range want {
 		r := get(resources, role)
@@ -116,7 +115,9 @@ func TestCIRolesTrust(t *testing.T) {
 // TestCIRolesWildcards: "*" as a resource only in the statements that
 // explain why IAM allows nothing narrower, and no Allow of every action.
 func TestCIRolesWildcards(t *testing.T) {
-	allowed := []string{"EcrLogin", "CallsWithoutResourceType"}
+	// TagNewKmsKeys: KMS checks tags at CreateKey against no particular
+	// key; its condition on the request's tags narrows it instead.
+	allowed := []string{"EcrLogin", "CallsWithoutResourceType", "TagNewKmsKeys"}
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
 		if n == nil {
@@ -170,5 +171,36 @@ func TestCIStackNamesMatchDeploy(t *testing.T) {
 		if got := get(get(params, param), "Default"); got == nil || got.Value != stack {
 			t.Errorf("infra/ci.yaml %s default %v, but deploy.yml deploys %s", param, scalars(got), stack)
 		}
+	}
+}
+
+// TestDeployRolesReachOneStackEach: the deploy policies name stacks only
+// through the role's sam-stack tag, and each role's tag is its own
+// environment's stack, so the staging role cannot touch the prod stack.
+func TestDeployRolesReachOneStackEach(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join(repoRoot(t), "infra", "ci.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(text), "\n") {
+		if strings.Contains(line, "arn:") && (strings.Contains(line, "${StagingStackName}") || strings.Contains(line, "${ProductionStackName}")) {
+			t.Errorf("infra/ci.yaml names a stack directly in a policy, so both roles reach it: %s", strings.TrimSpace(line))
+		}
+	}
+	resources := get(cfnTemplate(t, "infra/ci.yaml"), "Resources")
+	for role, param := range map[string]string{"StagingDeployRole": "StagingStackName", "ProductionDeployRole": "ProductionStackName"} {
+		tags := get(get(resources, role), "Properties")
+		found := false
+		for _, tag := range get(tags, "Tags").Content {
+			if v := get(tag, "Value"); get(tag, "Key").Value == "sam-stack" && v.Tag == "!Ref" && v.Value == param {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s has no tag sam-stack = !Ref %s", role, param)
+		}
+	}
+	if !strings.Contains(string(text), "${!aws:PrincipalTag/sam-stack}") {
+		t.Error("no policy scopes by ${aws:PrincipalTag/sam-stack}")
 	}
 }

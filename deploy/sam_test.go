@@ -22,6 +22,7 @@ import (
 	"testing"
 
 	"github.com/healthcare-prediction/api/internal/api"
+	"github.com/healthcare-prediction/api/internal/testutil"
 )
 
 var translations sync.Map // strings.Join(params, " ") → func() (map[string]any, error)
@@ -82,6 +83,8 @@ var gatewayResponses = map[string]struct {
 }{
 	"MISSING_AUTHENTICATION_TOKEN": {404, false}, // unknown path or method
 	"RESOURCE_NOT_FOUND":           {404, false},
+	"INCOMPLETE_SIGNATURE":         {404, false}, // unknown path with an Authorization header
+	"API_CONFIGURATION_ERROR":      {500, false},
 	"THROTTLED":                    {429, true},
 	"QUOTA_EXCEEDED":               {429, true},
 	"WAF_FILTERED":                 {403, false},
@@ -205,7 +208,7 @@ func TestAccessLog(t *testing.T) {
 func TestAlarmsSelectOneEnvironment(t *testing.T) {
 	for name, params := range deployments(t) {
 		t.Run(name, func(t *testing.T) {
-			tpl := translated(t, params...)
+			tpl := resolveConditions(t, translated(t, params...), params)
 			res := mapAt(tpl, "Resources")
 			checked := 0
 			for id, r := range res {
@@ -323,11 +326,20 @@ func TestErrorRateAlarmsNeedVolume(t *testing.T) {
 			t.Errorf("no %s", want)
 		}
 	}
-	// Concurrency headroom, whichever way the functions get concurrency.
-	for _, c := range [][]string{nil, {"ReservedConcurrency=5"}} {
-		res := mapAt(translated(t, c...), "Resources")
-		if res["FunctionConcurrencyAlarm"] == nil && res["AccountConcurrencyAlarm"] == nil {
-			t.Errorf("parameters %v: no concurrency-headroom alarm", c)
+	// Concurrency headroom, whichever way the functions get concurrency:
+	// one alarm whose metrics follow ReservedConcurrency.
+	for c, want := range map[string]string{"": "ClaimedAccountConcurrency", "ReservedConcurrency=5": "ConcurrentExecutions"} {
+		params := []string{}
+		if c != "" {
+			params = append(params, c)
+		}
+		res := mapAt(resolveConditions(t, translated(t, params...), params), "Resources")
+		found := false
+		for _, m := range listAt(res, "ConcurrencyHeadroomAlarm", "Properties", "Metrics") {
+			found = found || str(m, "MetricStat", "Metric", "MetricName") == want
+		}
+		if !found {
+			t.Errorf("parameters %q: the concurrency-headroom alarm does not watch %s", c, want)
 		}
 	}
 }
@@ -401,9 +413,9 @@ func TestCanaries(t *testing.T) {
 			if !found["lambda"] || !found["ours"] {
 				t.Errorf("%sCanaryAlarm must watch AWS/Lambda Errors (FunctionName, Resource <fn>:live, ExecutedVersion = %s.Version) and our ServerErrors (FunctionVersion = the same): found %v", fn, version, found)
 			}
-			envName := strings.ToUpper(fn) + "_VERSION_ARN"
-			if str(hookEnv, envName, "Ref") != version {
-				t.Errorf("hook %s = %v, want !Ref %s (the new version)", envName, hookEnv[envName], version)
+			envName := strings.ToUpper(fn) + "_FUNCTION_NAME"
+			if str(hookEnv, envName, "Ref") != fn+"Function" {
+				t.Errorf("hook %s = %v, want !Ref %sFunction (its name: the version comes from the deployment)", envName, hookEnv[envName], fn)
 			}
 			if !slices.Contains(hookInvokes, "${"+fn+"Function.Arn}:*") {
 				t.Errorf("the hook's role may not invoke the versions of %sFunction (it invokes %v)", fn, hookInvokes)
@@ -414,17 +426,63 @@ func TestCanaries(t *testing.T) {
 		t.Errorf("the hook may invoke %v; want exactly the versions of the three functions", hookInvokes)
 	}
 	name := at(loadTemplate(t), "Resources", "CodeDeployRole", "Properties", "RoleName", "Fn::Sub")
-	if name != "${AWS::StackName}-codedeploy" {
-		t.Fatalf("CodeDeployRole RoleName %v, want !Sub ${AWS::StackName}-codedeploy (explicit, and under the CI role's stack-name scope)", name)
+	if name != "${AWS::StackName}-codedeploy-${AWS::Region}" {
+		t.Fatalf("CodeDeployRole RoleName %v, want !Sub ${AWS::StackName}-codedeploy-${AWS::Region} (explicit, unique per region, under the CI role's stack-name scope)", name)
 	}
+}
+
+// longestRegion is the longest AWS region name (ap-southeast-N).
+const longestRegion = "ap-southeast-7"
+
+// TestNamesFitTheirLimits: IAM role and Lambda function names may have 64
+// characters. CloudFormation names an unnamed one
+// <stack>-<logical id>-<12 random characters> and, past 64, cuts the
+// stack name short; the CI deploy role then no longer matches it
+// (<stack>-*) and the first CI deploy is refused. So, for every
+// samconfig.toml stack, every generated name must fit, and every name we
+// set must start with the stack name and fit too.
+func TestNamesFitTheirLimits(t *testing.T) {
 	text, err := os.ReadFile(filepath.Join(root, "samconfig.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range regexp.MustCompile(`stack_name = "([^"]+)"`).FindAllStringSubmatch(string(text), -1) {
-		if n := len(m[1] + "-codedeploy"); n > 64 {
-			t.Errorf("stack %s: the CodeDeploy role name would be %d characters; IAM allows 64", m[1], n)
+	stacks := regexp.MustCompile(`stack_name = "([^"]+)"`).FindAllStringSubmatch(string(text), -1)
+	if len(stacks) < 3 {
+		t.Fatalf("found stacks %v in samconfig.toml", stacks)
+	}
+	res := mapAt(translated(t, "Stage=prod", "AlarmEmail=oncall@example.org", "CanaryDeployments=true", "CreateWebAcl=true"), "Resources")
+	named := map[string]string{"AWS::IAM::Role": "RoleName", "AWS::Lambda::Function": "FunctionName"}
+	checked := 0
+	for id, r := range res {
+		prop, ok := named[str(r, "Type")]
+		if !ok {
+			continue
 		}
+		checked++
+		for _, m := range stacks {
+			stack := m[1]
+			explicit := at(r, "Properties", prop)
+			var name string
+			switch {
+			case explicit == nil:
+				name = stack + "-" + id + "-" + strings.Repeat("x", 12)
+			case str(explicit, "Fn::Sub") != "":
+				sub := str(explicit, "Fn::Sub")
+				if !strings.HasPrefix(sub, "${AWS::StackName}-") {
+					t.Errorf("%s: %s %q does not start with the stack name (the CI role's scope)", id, prop, sub)
+				}
+				name = strings.NewReplacer("${AWS::StackName}", stack, "${AWS::Region}", longestRegion).Replace(sub)
+			default:
+				t.Errorf("%s: %s %v is neither generated nor !Sub of the stack name", id, prop, explicit)
+				continue
+			}
+			if len(name) > 64 {
+				t.Errorf("stack %s: %s %s would be %q, %d characters (64 allowed)", stack, str(r, "Type"), id, name, len(name))
+			}
+		}
+	}
+	if checked < 8 {
+		t.Fatalf("checked only %d roles and functions", checked)
 	}
 }
 
@@ -549,6 +607,8 @@ var containerVariables = map[string]bool{
 	"PORT": true, "HOST": true, "SHUTDOWN_TIMEOUT": true, "DRAIN_DELAY": true,
 	"RATE_LIMIT_RPS": true, "RATE_LIMIT_BURST": true, "METRICS_CLOUDWATCH": true,
 	"METRICS_FLUSH_INTERVAL": true, "KUBERNETES_SERVICE_HOST": true,
+	// Behind API Gateway the source address is the event's, never a header.
+	"TRUSTED_PROXY_CIDRS": true,
 	// Refused under Lambda (plaintext keys where keys are managed).
 	"API_KEYS": true,
 }
@@ -592,47 +652,35 @@ func TestFunctionsDeclareTheirVariables(t *testing.T) {
 // with getenv("NAME") or os.Getenv("NAME").
 func lambdaVariables(t *testing.T) map[string]bool {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.Dir}}{{end}}", "./functions/info", "./functions/health", "./functions/predict")
-	cmd.Dir = root
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	module, err := filepath.Abs(root)
+	files, err := testutil.LinkedSources(root, "./functions/info", "./functions/health", "./functions/predict")
 	if err != nil {
 		t.Fatal(err)
 	}
 	names := map[string]bool{}
-	for dir := range strings.FieldsSeq(string(out)) {
-		if !strings.HasPrefix(dir, module+string(filepath.Separator)) {
-			continue // dependencies read their own variables, not ours
-		}
-		fset := token.NewFileSet()
-		pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	for _, path := range files {
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range pkgs {
-			ast.Inspect(p, func(n ast.Node) bool {
-				call, ok := n.(*ast.CallExpr)
-				if !ok || len(call.Args) != 1 {
-					return true
-				}
-				var fn string
-				switch f := call.Fun.(type) {
-				case *ast.Ident:
-					fn = f.Name
-				case *ast.SelectorExpr:
-					fn = f.Sel.Name
-				}
-				if lit, ok := call.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING && (fn == "getenv" || fn == "Getenv") {
-					if s, err := strconv.Unquote(lit.Value); err == nil {
-						names[s] = true
-					}
-				}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) != 1 {
 				return true
-			})
-		}
+			}
+			var fn string
+			switch f := call.Fun.(type) {
+			case *ast.Ident:
+				fn = f.Name
+			case *ast.SelectorExpr:
+				fn = f.Sel.Name
+			}
+			if lit, ok := call.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING && (fn == "getenv" || fn == "Getenv") {
+				if s, err := strconv.Unquote(lit.Value); err == nil {
+					names[s] = true
+				}
+			}
+			return true
+		})
 	}
 	return names
 }
@@ -709,7 +757,7 @@ func TestApiKeysSecretParameters(t *testing.T) {
 	if str(res, "ApiKeysSecret", "Properties", "KmsKeyId", "Ref") != "ApiKeysKmsKeyArn" {
 		t.Error("the created secret is not encrypted with ApiKeysKmsKeyArn")
 	}
-	for _, role := range []string{"InfoFunctionRole", "PredictFunctionRole"} {
+	for _, role := range []string{"InfoRole", "PredictRole"} {
 		ok := false
 		for _, s := range statements(res, role) {
 			if str(s, "Action") == "kms:Decrypt" {
@@ -721,9 +769,9 @@ func TestApiKeysSecretParameters(t *testing.T) {
 			t.Errorf("%s: no kms:Decrypt on ApiKeysKmsKeyArn limited by kms:ViaService secretsmanager", role)
 		}
 	}
-	for _, s := range statements(res, "HealthFunctionRole") {
+	for _, s := range statements(res, "HealthRole") {
 		if strings.HasPrefix(fmt.Sprint(at(s, "Action")), "kms:") {
-			t.Error("HealthFunctionRole has a KMS permission; it reads no secret")
+			t.Error("HealthRole has a KMS permission; it reads no secret")
 		}
 	}
 }

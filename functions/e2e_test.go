@@ -113,15 +113,31 @@ func freeLoopbackAddrs(t *testing.T, n int) []string {
 // starts, are killed when the test ends.
 func startEmulator(t *testing.T, rie, bootstrap, name string, keysEnv ...string) *emulator {
 	t.Helper()
-	// As in template.yaml: the functions with protected routes get keys
-	// (fixed ones unless keysEnv says where else), the health function
-	// none (and must start without them).
+	// As in template.yaml: the functions with protected routes read their
+	// keys from Secrets Manager (here moto, holding e2eKey's digest) unless
+	// keysEnv says otherwise; the health function gets none and must start
+	// without them. Plaintext API_KEYS is refused under Lambda.
 	switch {
 	case len(keysEnv) > 0:
 	case name != "health":
-		keysEnv = []string{"API_KEYS=e2e-client:" + e2eKey}
+		keysEnv = keySecretEnv(t)
 	}
 	return runEmulator(t, rie, bootstrap, name, keysEnv)
+}
+
+// keySecretEnv starts a moto_server for the test holding a key secret with
+// e2eKey's digest (id e2e-client) and returns a function's environment
+// reading it, as deployed.
+func keySecretEnv(t *testing.T) []string {
+	t.Helper()
+	srv := mototest.Start(t)
+	text, err := secrets.MarshalSecret([]secrets.Entry{{ID: "e2e-client", SHA256: secrets.Digest(e2eKey)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.PutSecret("e2e/api-keys", string(text))
+	return []string{"API_KEYS_SECRET_ID=e2e/api-keys", "AWS_ENDPOINT_URL=" + srv.URL,
+		"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing"}
 }
 
 // runEmulator runs bootstrap under aws-lambda-rie with a small, fixed

@@ -247,8 +247,8 @@ func TestPublicRoutesWithoutCredentials(t *testing.T) {
 // The runbook's steps (docs/sam.md, "Correlating a request") against a real
 // REST event: the emulator assigns the invocation id as Lambda does; the
 // function's log line carries it as aws_request_id (which API Gateway logs
-// as $context.integration.requestId) and the X-Request-Id the response
-// returned as request_id, whether the server or the client chose it. Each
+// as $context.integration.requestId) and as request_id, the X-Request-Id
+// the response returned, and a client's own id as client_request_id. Each
 // function-log query of the runbook, run on the function's output with its
 // placeholders filled in, finds that line; each access-log query names
 // only fields the access-log format of template.yaml defines.
@@ -280,15 +280,17 @@ func TestCorrelatingARequest(t *testing.T) {
 			t.Fatalf("no START line for invocation %d:\n%s", i+1, out)
 		}
 		invocationID := starts[i][1]
-		if clientID == "" && xRequestID != invocationID {
-			t.Errorf("X-Request-Id %q, want the invocation id %q when the client sends none", xRequestID, invocationID)
-		}
-		if clientID != "" && xRequestID != clientID {
-			t.Errorf("X-Request-Id %q, want the client's %q", xRequestID, clientID)
+		if xRequestID != invocationID {
+			t.Errorf("X-Request-Id %q, want the invocation id %q, whatever the client sends", xRequestID, invocationID)
 		}
 		out = emu.waitFor(func(out string) bool { return strings.Contains(out, `"aws_request_id":"`+invocationID+`"`) })
 		lines := functionLogLines(out)
-		placeholders := map[string]string{"<X-Request-Id>": xRequestID, "<integrationRequestId>": invocationID, "<aws_request_id>": invocationID}
+		quoted := clientID
+		if quoted == "" {
+			quoted = "(the client sent none)"
+		}
+		placeholders := map[string]string{"<X-Request-Id>": xRequestID, "<integrationRequestId>": invocationID, "<aws_request_id>": invocationID,
+			"<client's own id>": quoted}
 		for _, q := range queries {
 			if q.group != "function" {
 				continue
@@ -299,6 +301,9 @@ func TestCorrelatingARequest(t *testing.T) {
 			}
 			if m := matches[0]; m["aws_request_id"] != invocationID || m["request_id"] != xRequestID {
 				t.Errorf("query %q finds aws_request_id %v, request_id %v; want %s, %s", q.text, m["aws_request_id"], m["request_id"], invocationID, xRequestID)
+			}
+			if m := matches[0]; clientID != "" && m["client_request_id"] != clientID {
+				t.Errorf("query %q finds client_request_id %v, want %s", q.text, m["client_request_id"], clientID)
 			}
 		}
 	}

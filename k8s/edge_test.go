@@ -3,7 +3,6 @@ package k8s
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -11,6 +10,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/healthcare-prediction/api/internal/testutil"
 )
 
 // publicOverlays are the internet-facing environments: production's shape
@@ -279,39 +280,21 @@ func TestVPCEndpointsCoverTheCode(t *testing.T) {
 	// Only the code linked into the container: the Lambda-only packages
 	// (the pre-traffic hook's Lambda and CodeDeploy clients) never run in
 	// the cluster.
-	list := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.Dir}}{{end}}", "./functions/server")
-	list.Dir = ".."
-	out, err := list.Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	module, err := filepath.Abs("..")
+	files, err := testutil.LinkedSources("..", "./functions/server")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for dir := range strings.FieldsSeq(string(out)) {
-		if !strings.HasPrefix(dir, module+string(filepath.Separator)) {
-			continue
-		}
-		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	for _, path := range files {
+		src, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, path := range files {
-			if strings.HasSuffix(path, "_test.go") {
-				continue
+		for _, m := range imports.FindAllStringSubmatch(string(src), -1) {
+			svc, ok := endpointOf[m[1]]
+			if !ok {
+				t.Errorf("%s calls AWS %s: add its interface endpoint to infra/vpc-endpoints.yaml and to endpointOf", path, m[1])
 			}
-			src, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, m := range imports.FindAllStringSubmatch(string(src), -1) {
-				svc, ok := endpointOf[m[1]]
-				if !ok {
-					t.Errorf("%s calls AWS %s: add its interface endpoint to infra/vpc-endpoints.yaml and to endpointOf", path, m[1])
-				}
-				need[svc] = true
-			}
+			need[svc] = true
 		}
 	}
 	if !need["secretsmanager"] || !need["monitoring"] {

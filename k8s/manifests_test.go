@@ -573,7 +573,7 @@ func TestManifestsMatchServer(t *testing.T) {
 
 func TestProbesMeanWhatTheManifestsSay(t *testing.T) {
 	lifecycle := api.NewLifecycle()
-	h := app.NewAPI(app.Config{}.Logger(&bytes.Buffer{}), metrics.Discard{}, nil, api.RateLimit{}, api.All, lifecycle, false)
+	h := app.NewAPI(app.Config{}.Logger(&bytes.Buffer{}), metrics.Discard{}, nil, api.RateLimit{}, nil, api.All, lifecycle, false)
 	status := func(path string) int {
 		t.Helper()
 		rec := httptest.NewRecorder()
@@ -897,6 +897,42 @@ func TestAutoscalingAndDisruption(t *testing.T) {
 				t.Errorf("PDB selector does not select the pods: %v", err)
 			}
 		})
+	}
+}
+
+// The audit believes X-Forwarded-For from the ALB only: each overlay's
+// TRUSTED_PROXY_CIDRS is its ALB subnets' CIDRs (A, B, C), the same the
+// NetworkPolicy admits, and app.Load parses them. Base names no proxy: run
+// on its own, the server takes the TCP peer as the source.
+func TestTrustedProxiesAreTheALB(t *testing.T) {
+	for _, dir := range overlays {
+		r := build(t, dir)
+		want := []string{r.values["ALB_SUBNET_CIDR_A"], r.values["ALB_SUBNET_CIDR_B"], r.values["ALB_SUBNET_CIDR_C"]}
+		if got := r.cm.Data["TRUSTED_PROXY_CIDRS"]; got != strings.Join(want, ",") {
+			t.Errorf("%s: TRUSTED_PROXY_CIDRS = %q, want ALB_SUBNET_CIDR_A,_B,_C %q", dir, got, strings.Join(want, ","))
+		}
+		var admitted []string
+		if np := r.netpols["healthcare-api-ingress"]; np != nil {
+			for _, peer := range np.Spec.Ingress[0].From {
+				if peer.IPBlock != nil {
+					admitted = append(admitted, peer.IPBlock.CIDR)
+				}
+			}
+		}
+		if !slices.Equal(admitted, want) {
+			t.Errorf("%s: the ingress NetworkPolicy admits %v, the trusted proxies are %v", dir, admitted, want)
+		}
+		cfg, _ := r.config(t)
+		var got []string
+		for _, p := range cfg.TrustedProxies {
+			got = append(got, p.String())
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: app.Load reads trusted proxies %v, want %v", dir, got, want)
+		}
+	}
+	if _, ok := build(t, "base").cm.Data["TRUSTED_PROXY_CIDRS"]; ok {
+		t.Error("base sets TRUSTED_PROXY_CIDRS: only an overlay knows its ALB's subnets")
 	}
 }
 

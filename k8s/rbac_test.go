@@ -167,14 +167,21 @@ func TestDeployerRoleRefuses(t *testing.T) {
 func TestDeployerGroupMatchesAccessEntry(t *testing.T) {
 	b := decode(kustomize(t, bootstrapDir))
 	tmpl := cfn(t, "ci.yaml")
-	entry := at(tmpl, "Resources", "DeployRoleAccessEntry", "Properties")
-	if at(entry, "AccessPolicies") != nil {
-		t.Errorf("infra/ci.yaml's access entry has access policies %v: the deployer Role is all it gets", at(entry, "AccessPolicies"))
-	}
-	group, _ := at(entry, "KubernetesGroups", 0).(string)
-	group = strings.ReplaceAll(group, "${KubernetesNamespace}", at(tmpl, "Parameters", "KubernetesNamespace", "Default").(string))
-	subjects := b.bindings[0].Subjects
-	if len(subjects) != 1 || subjects[0].Kind != "Group" || subjects[0].Name != group {
-		t.Errorf("the deployer RoleBinding binds %+v, want the group %q of infra/ci.yaml's access entry", subjects, group)
+	// One access entry per environment's deploy role, each on its own
+	// cluster, both in the same group.
+	for _, id := range []string{"StagingAccessEntry", "ProductionAccessEntry"} {
+		entry := at(tmpl, "Resources", id, "Properties")
+		if entry == nil {
+			t.Fatalf("infra/ci.yaml has no %s", id)
+		}
+		if at(entry, "AccessPolicies") != nil {
+			t.Errorf("infra/ci.yaml's %s has access policies %v: the deployer Role is all it gets", id, at(entry, "AccessPolicies"))
+		}
+		group, _ := at(entry, "KubernetesGroups", 0).(string)
+		group = strings.ReplaceAll(group, "${KubernetesNamespace}", at(tmpl, "Parameters", "KubernetesNamespace", "Default").(string))
+		subjects := b.bindings[0].Subjects
+		if len(subjects) != 1 || subjects[0].Kind != "Group" || subjects[0].Name != group {
+			t.Errorf("the deployer RoleBinding binds %+v, want the group %q of infra/ci.yaml's %s", subjects, group, id)
+		}
 	}
 }

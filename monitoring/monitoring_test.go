@@ -748,7 +748,8 @@ func startServer(t *testing.T) server {
 	}
 	t.Cleanup(func() { logFile.Close() })
 	cmd := exec.Command(bin)
-	cmd.Env = []string{"HOST=127.0.0.1", "PORT=0", "DRAIN_DELAY=0s", "SHUTDOWN_TIMEOUT=5s", "METRICS_ENV=" + testEnvironment}
+	// Open on purpose: the server refuses to start without a key source.
+	cmd.Env = []string{"HOST=127.0.0.1", "PORT=0", "DRAIN_DELAY=0s", "SHUTDOWN_TIMEOUT=5s", "METRICS_ENV=" + testEnvironment, "AUTH_DISABLED=true"}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	startProcess(t, cmd)
 	deadline := time.Now().Add(15 * time.Second)

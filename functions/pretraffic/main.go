@@ -1,6 +1,6 @@
-// Command pretraffic is the CodeDeploy PreTraffic hook function: it
-// smoke-tests the new versions of the API's functions before any traffic
-// shifts to them (package smoke).
+// Command pretraffic is the CodeDeploy PreTraffic hook function: it asks
+// CodeDeploy which function version a deployment moves the alias to and
+// smoke-tests that version before any traffic shifts to it (package smoke).
 package main
 
 import (

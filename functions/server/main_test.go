@@ -5,6 +5,7 @@ import (
 
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,12 +46,30 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// cleanEnv is the test runner's environment without the variables that
+// choose the key source or the platform: each test says its own.
+func cleanEnv() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "API_KEYS", "API_KEYS_SECRET_ID", "AUTH_DISABLED", "AWS_LAMBDA_FUNCTION_NAME", "KUBERNETES_SERVICE_HOST", "TRUSTED_PROXY_CIDRS":
+			return true
+		}
+		return false
+	})
+}
+
 // start runs bin with HOST=127.0.0.1 PORT=0 and waits for its "listening"
-// log line, which carries the address.
+// log line, which carries the address. Without a key source in env it
+// runs open on purpose (AUTH_DISABLED=true): the server refuses to start
+// otherwise.
 func start(t *testing.T, bin string, env ...string) *server {
 	t.Helper()
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), append([]string{"HOST=127.0.0.1", "PORT=0"}, env...)...)
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "API_KEYS") }) {
+		env = append(env, "AUTH_DISABLED=true")
+	}
+	cmd.Env = append(cleanEnv(), append([]string{"HOST=127.0.0.1", "PORT=0"}, env...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -259,5 +279,176 @@ func TestNoPatientDataEscapes(t *testing.T) {
 	}
 	if !strings.Contains(s.logs.String(), `"audit":true`) {
 		t.Error("no audit line: the scan looked at the wrong output")
+	}
+}
+
+// Fail closed on every platform: without a key source and without
+// AUTH_DISABLED=true the server exits non-zero before listening, and says
+// how to fix it; plaintext keys are refused where keys are managed.
+func TestRefusesToStartWithoutKeys(t *testing.T) {
+	const key = "clinic-a:sentinel-sBwrKclqkQ1OqPRJD3NKoF9WOLmqhxtZp5yew0BI"
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want []string // parts of the error on stderr
+	}{
+		{"no key source (docker, ECS, EC2, a laptop)", nil, []string{"refusing to start without API keys", "API_KEYS_SECRET_ID", "API_KEYS=", "AUTH_DISABLED=true"}},
+		{"plaintext keys under lambda", []string{"AWS_LAMBDA_FUNCTION_NAME=server", "METRICS_ENV=dev", "API_KEYS=" + key}, []string{"refused under Lambda or Kubernetes", "API_KEYS_SECRET_ID"}},
+		{"plaintext keys under kubernetes", []string{"KUBERNETES_SERVICE_HOST=10.100.0.1", "METRICS_ENV=dev", "API_KEYS=" + key}, []string{"refused under Lambda or Kubernetes", "API_KEYS_SECRET_ID"}},
+		{"malformed trusted proxies", []string{"API_KEYS=" + key, "TRUSTED_PROXY_CIDRS=10.0.0.0/22,alb"}, []string{"TRUSTED_PROXY_CIDRS must be CIDRs"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(binary)
+			cmd.Env = append(cleanEnv(), append([]string{"HOST=127.0.0.1", "PORT=0"}, tc.env...)...)
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			done := make(chan error, 1)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				var exit *exec.ExitError
+				if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+					t.Fatalf("exit %v, want a non-zero exit", err)
+				}
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatalf("the server did not exit; stdout:\n%s", stdout.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("stderr does not say %q:\n%s", w, stderr.String())
+				}
+			}
+			if strings.Contains(stdout.String(), `"msg":"listening"`) || strings.Contains(stderr.String(), "sBwrKclqkQ1OqPRJD3") {
+				t.Errorf("listened, or echoed the key:\n%s%s", stdout.String(), stderr.String())
+			}
+		})
+	}
+}
+
+// `make run` is the newcomer's first command: it still serves, open on
+// purpose, and says so in a warning line.
+func TestMakeRunServes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the test that builds the server through make run")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Fatal("make is not installed")
+	}
+	cmd := exec.Command("make", "--no-print-directory", "run")
+	cmd.Dir = filepath.Join("..", "..") // the Makefile's directory
+	cmd.Env = append(cleanEnv(), "HOST=127.0.0.1", "PORT=0")
+	// make runs go run, which runs the server: one process group to stop.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testutil.Buffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			logs.Write(append(sc.Bytes(), '\n'))
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+				addr <- line.Addr
+			}
+		}
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	})
+	var a string
+	select {
+	case a = <-addr:
+	case <-exited:
+		t.Fatalf("make run exited; output:\n%s", logs)
+	case <-time.After(3 * time.Minute): // go run builds first, on a busy machine
+		t.Fatalf("make run did not log its address; output:\n%s", logs)
+	}
+	resp, err := http.Get("http://" + a + "/health/live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /health/live = %d, want 200", resp.StatusCode)
+	}
+	if out := logs.String(); !strings.Contains(out, "AUTHENTICATION IS OFF") || !strings.Contains(out, "AUTH_DISABLED=true") {
+		t.Errorf("make run does not say out loud that authentication is off:\n%s", out)
+	}
+}
+
+// The audit line of the real server: the server's request id, the
+// client's apart, and X-Forwarded-For believed only from a peer inside
+// TRUSTED_PROXY_CIDRS (here the test itself, on loopback).
+func TestAuditSourceFromTrustedHopsOnly(t *testing.T) {
+	const key = "sentinel-sBwrKclqkQ1OqPRJD3NKoF9WOLmqhxtZp5yew0BI"
+	for _, tc := range []struct {
+		name, trusted, want string
+	}{
+		{"no trusted proxy: the forged header is ignored", "", "127.0.0.1"},
+		{"peer not trusted: the forged header is ignored", "TRUSTED_PROXY_CIDRS=10.0.0.0/8", "127.0.0.1"},
+		{"trusted peer: the right-most untrusted address", "TRUSTED_PROXY_CIDRS=127.0.0.0/8,10.0.0.0/8", "203.0.113.50"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := []string{"API_KEYS=clinic-a:" + key}
+			if tc.trusted != "" {
+				env = append(env, tc.trusted)
+			}
+			s := start(t, binary, env...)
+			req, _ := http.NewRequest("GET", s.url("/models"), nil)
+			req.Header.Set("X-API-Key", key)
+			req.Header.Set("X-Forwarded-For", "6.6.6.6, 203.0.113.50, 10.1.2.3")
+			req.Header.Set("X-Request-Id", "ticket-4711")
+			req.Header.Set("User-Agent", "Go-http-client/1.1")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			serverID := resp.Header.Get("X-Request-Id")
+			if resp.StatusCode != 200 || serverID == "" || serverID == "ticket-4711" {
+				t.Fatalf("status %d, X-Request-Id %q; want 200 and the server's id", resp.StatusCode, serverID)
+			}
+			var line map[string]any
+			deadline := time.Now().Add(5 * time.Second)
+			for line == nil && time.Now().Before(deadline) {
+				for _, l := range strings.Split(s.logs.String(), "\n") {
+					var m map[string]any
+					if json.Unmarshal([]byte(l), &m) == nil && m["audit"] == true {
+						line = m
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if line == nil {
+				t.Fatalf("no audit line:\n%s", s.logs)
+			}
+			want := map[string]any{"request_id": serverID, "client_request_id": "ticket-4711", "source_ip": tc.want,
+				"key_id": "clinic-a", "route": "/models", "status": float64(200), "outcome": "ok", "user_agent_class": "go"}
+			for k, v := range want {
+				if line[k] != v {
+					t.Errorf("%s = %v, want %v", k, line[k], v)
+				}
+			}
+		})
 	}
 }

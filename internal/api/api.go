@@ -6,6 +6,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +63,10 @@ type Options struct {
 	Keys KeyStore
 	// RateLimit limits each API key's requests; zero means no limit.
 	RateLimit RateLimit
+	// TrustedProxies are the peers whose X-Forwarded-For the audit believes
+	// (the ALB's subnets); empty means the TCP peer is the source. Lambda
+	// takes the source from API Gateway's event instead.
+	TrustedProxies []netip.Prefix
 	// StripBasePath lets a request whose path carries an API Gateway stage
 	// or custom-domain base path ("/Prod/predict") reach its route. Only
 	// Lambda needs it; the container serves bare paths.
@@ -74,10 +79,12 @@ func New(o Options) http.Handler {
 		o.Metrics = metrics.Discard{}
 	}
 	mux := http.NewServeMux()
-	addRoutes(mux, o)
+	// One limiter for the whole API: a key's rate is not multiplied by the
+	// number of protected routes.
+	addRoutes(mux, o, newLimiter(o.RateLimit))
 	var h http.Handler = mux
 	if o.StripBasePath {
 		h = stripBasePath(mux)
 	}
-	return requestID(observe(o.Logger, o.Metrics, recoverPanics(o.Logger, refuseBadEvents(h))))
+	return requestID(observe(o.Logger, o.Metrics, o.TrustedProxies, recoverPanics(o.Logger, refuseBadEvents(h))))
 }

@@ -218,8 +218,12 @@ func TestUnprintableNamesAreNotEchoed(t *testing.T) {
 	}
 }
 
+// Every request gets an id of the server's; a client's well-formed
+// X-Request-Id is logged apart as client_request_id and never returned as
+// ours.
 func TestRequestID(t *testing.T) {
-	h, _ := newTestAPI(t, io.Discard)
+	var logs bytes.Buffer
+	h, _ := newTestAPI(t, &logs)
 	tests := []struct {
 		incoming string
 		kept     bool
@@ -241,16 +245,28 @@ func TestRequestID(t *testing.T) {
 		if pattern.MatchString(tt.incoming) != tt.kept {
 			t.Errorf("%q: the OpenAPI pattern disagrees with the test's expectation", tt.incoming)
 		}
+		logs.Reset()
 		r := httptest.NewRequest("GET", "/health", nil)
 		r.Header["X-Request-Id"] = []string{tt.incoming}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		got := w.Header().Get("X-Request-Id")
-		if tt.kept && got != tt.incoming {
-			t.Errorf("incoming %q: got %q, want it kept", tt.incoming, got)
+		if got == tt.incoming || !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(got) {
+			t.Errorf("incoming %q: X-Request-Id %q, want a fresh 32-hex id of the server's", tt.incoming, got)
 		}
-		if !tt.kept && (got == tt.incoming || len(got) != 32) {
-			t.Errorf("incoming %q: got %q, want a fresh 32-hex id", tt.incoming, got)
+		var line map[string]any
+		if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+			t.Fatalf("log line: %v: %s", err, logs.String())
+		}
+		if line["request_id"] != got {
+			t.Errorf("incoming %q: request_id %v, want the response's %q", tt.incoming, line["request_id"], got)
+		}
+		clientID, logged := line["client_request_id"]
+		if tt.kept && clientID != tt.incoming {
+			t.Errorf("incoming %q: client_request_id %v, want it kept", tt.incoming, clientID)
+		}
+		if !tt.kept && logged {
+			t.Errorf("incoming %q: client_request_id %v logged, want none", tt.incoming, clientID)
 		}
 	}
 }
@@ -303,7 +319,7 @@ func TestPanicIsAGeneric500(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	boom := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("value 987.654 leaked") })
-	h := requestID(observe(logger, metrics.Discard{}, recoverPanics(logger, boom)))
+	h := requestID(observe(logger, metrics.Discard{}, nil, recoverPanics(logger, boom)))
 	w := do(h, "GET", "/", "", "")
 	if w.Code != 500 || w.Header().Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("got %d %q, want a 500 problem", w.Code, w.Header().Get("Content-Type"))
@@ -389,6 +405,24 @@ func BenchmarkPredictHandler(b *testing.B) {
 	for b.Loop() {
 		r := httptest.NewRequest("POST", "/predict", bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
+}
+
+// BenchmarkPredictHandlerWithKey is BenchmarkPredictHandler through the
+// key check and the per-key rate limiter (never reached).
+func BenchmarkPredictHandlerWithKey(b *testing.B) {
+	h := newAuthAPI(b, staticKeys(b), RateLimit{Rate: 1e6, Burst: 1e6}, io.Discard)
+	body := []byte(pceBody)
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("POST", "/predict", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("X-API-Key", "key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkg")
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		if w.Code != 200 {

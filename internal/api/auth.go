@@ -7,8 +7,6 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/healthcare-prediction/api/internal/secrets"
 )
@@ -46,9 +44,10 @@ func presentedKey(r *http.Request) string {
 }
 
 // authenticate admits requests with a valid key, puts the key id in the
-// context (for the audit log) and applies the per-key rate limit.
-func authenticate(logger *slog.Logger, keys KeyStore, limit RateLimit, next http.Handler) http.Handler {
-	limiter := newLimiter(limit)
+// context (for the audit log) and applies the per-key rate limit. Every
+// protected route shares the one limiter, so a key's rate is its rate
+// across the whole API.
+func authenticate(logger *slog.Logger, keys KeyStore, limits *limiter, next http.Handler) http.Handler {
 	return handle(logger, func(w http.ResponseWriter, r *http.Request) error {
 		infoFrom(r.Context()).audit = true
 		key := presentedKey(r)
@@ -65,9 +64,9 @@ func authenticate(logger *slog.Logger, keys KeyStore, limit RateLimit, next http
 			return unauthorized("the API key is not valid")
 		}
 		infoFrom(r.Context()).keyID = id
-		if wait := limiter.take(id); wait > 0 {
+		if wait := limits.take(id); wait > 0 {
 			p := newProblem(kindRateLimited, "this API key has exceeded its request rate; retry after the time in Retry-After")
-			p.retryAfter = int(math.Ceil(wait.Seconds()))
+			p.retryAfter = max(1, int(math.Ceil(wait.Seconds())))
 			return p
 		}
 		next.ServeHTTP(w, r)
@@ -79,46 +78,4 @@ func unauthorized(detail string) *problem {
 	p := newProblem(kindUnauthorized, detail)
 	p.wwwAuthenticate = `Bearer realm="` + serviceName + `"`
 	return p
-}
-
-// limiter holds one token bucket per key id. Key ids come from the key
-// store, so the map is bounded by the number of keys.
-type limiter struct {
-	limit   RateLimit
-	mu      sync.Mutex
-	buckets map[string]*bucket
-	now     func() time.Time
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newLimiter(limit RateLimit) *limiter {
-	return &limiter{limit: limit, buckets: map[string]*bucket{}, now: time.Now}
-}
-
-// take spends one token of id's bucket; when none is left it returns how
-// long until one is.
-func (l *limiter) take(id string) time.Duration {
-	if l.limit.Rate <= 0 {
-		return 0
-	}
-	burst := math.Max(float64(l.limit.Burst), 1)
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.buckets[id]
-	if !ok {
-		b = &bucket{tokens: burst, last: now}
-		l.buckets[id] = b
-	}
-	b.tokens = math.Min(burst, b.tokens+now.Sub(b.last).Seconds()*l.limit.Rate)
-	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return 0
-	}
-	return time.Duration((1 - b.tokens) / l.limit.Rate * float64(time.Second))
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,26 +174,36 @@ func TestHealthRevealsNoKeyState(t *testing.T) {
 	}
 }
 
-func TestRateLimitPerKey(t *testing.T) {
-	h := newAuthAPI(t, staticKeys(t), RateLimit{Rate: 1, Burst: 3}, io.Discard)
-	call := func(key string) *httptest.ResponseRecorder {
-		r := requestFor(route{method: "GET", path: "/models"})
+// A key's rate is its rate across the whole API: every protected route
+// spends from the same bucket, and each key has its own.
+func TestRateLimitPerKeyAcrossRoutes(t *testing.T) {
+	const keyA, keyB = "key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkg", "key-b-HIbcwGYaHU89mngVE1twwuoDzTpWRX6ity6UQOYs"
+	h := newAuthAPI(t, staticKeys(t), RateLimit{Rate: 0.001, Burst: 3}, io.Discard)
+	call := func(rt route, key string) *httptest.ResponseRecorder {
+		r := requestFor(rt)
 		r.Header.Set("X-API-Key", key)
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		return w
 	}
+	models := route{method: "GET", path: "/models"}
+	model := route{method: "GET", path: "/models/{id}"}
+	predict := route{method: "POST", path: "/predict"}
 	for i := range 3 {
-		if w := call("key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkg"); w.Code != 200 {
-			t.Fatalf("call %d within the burst = %d", i+1, w.Code)
+		if w := call(models, keyA); w.Code != 200 {
+			t.Fatalf("GET /models %d within the burst = %d", i+1, w.Code)
 		}
 	}
-	w := call("key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkg")
-	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" {
-		t.Errorf("call past the burst = %d, Retry-After %q; want 429 and 1", w.Code, w.Header().Get("Retry-After"))
+	for _, rt := range []route{predict, model, models} {
+		w := call(rt, keyA)
+		// 1000 s until the next token at 0.001/s.
+		if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1000" {
+			t.Errorf("%s %s after the burst was spent on /models = %d, Retry-After %q; want 429 and 1000",
+				rt.method, rt.path, w.Code, w.Header().Get("Retry-After"))
+		}
 	}
-	if w := call("key-b-HIbcwGYaHU89mngVE1twwuoDzTpWRX6ity6UQOYs"); w.Code != 200 {
-		t.Errorf("another key's bucket is separate: got %d", w.Code)
+	if w := call(predict, keyB); w.Code != 200 {
+		t.Errorf("another key's bucket is separate: POST /predict = %d", w.Code)
 	}
 }
 
@@ -205,12 +216,74 @@ func TestLimiterRefills(t *testing.T) {
 			t.Fatalf("take %d waits %v", i, wait)
 		}
 	}
-	if wait := l.take("a"); wait != 100*time.Millisecond {
-		t.Errorf("empty bucket at 10/s waits %v, want 100ms", wait)
+	for range 3 { // a refused take spends nothing
+		if wait := l.take("a"); wait != 100*time.Millisecond {
+			t.Errorf("empty bucket at 10/s waits %v, want 100ms", wait)
+		}
 	}
 	now = now.Add(100 * time.Millisecond)
 	if wait := l.take("a"); wait != 0 {
 		t.Errorf("after 100ms one token is back; waits %v", wait)
+	}
+	if newLimiter(RateLimit{}).take("a") != 0 {
+		t.Error("no rate, yet a wait")
+	}
+}
+
+// Retry-After is the limiter's wait rounded up to whole seconds, never 0.
+func TestRetryAfterRoundsUp(t *testing.T) {
+	for _, tt := range []struct {
+		limit RateLimit
+		want  string
+	}{
+		{RateLimit{Rate: 0.4, Burst: 1}, "3"}, // 2.5 s
+		{RateLimit{Rate: 100, Burst: 1}, "1"}, // 10 ms
+	} {
+		h := newAuthAPI(t, staticKeys(t), tt.limit, io.Discard)
+		var w *httptest.ResponseRecorder
+		for range 2 {
+			r := requestFor(route{method: "GET", path: "/models"})
+			r.Header.Set("X-API-Key", "key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkg")
+			w = httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+		}
+		if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != tt.want {
+			t.Errorf("rate %v: second call = %d, Retry-After %q; want 429 and %s", tt.limit.Rate, w.Code, w.Header().Get("Retry-After"), tt.want)
+		}
+	}
+}
+
+// Buckets of keys gone quiet are dropped once full, so many keys do not
+// grow the map without bound; a key that returns starts with a full burst,
+// as it would have had.
+func TestLimiterEvictsIdleKeys(t *testing.T) {
+	l := newLimiter(RateLimit{Rate: 10, Burst: 10}) // refills in 1 s: idle after 2 s
+	now := time.Unix(1000, 0)
+	l.now = func() time.Time { return now }
+	for range 10 {
+		l.take("returning")
+	}
+	// 100 000 keys, one every millisecond: only those of the last two idle
+	// periods (4 s, 4000 keys) may be held.
+	const bound = 2*2000 + 1
+	largest := 0
+	for i := range 100_000 {
+		now = now.Add(time.Millisecond)
+		if wait := l.take("key-" + strconv.Itoa(i)); wait != 0 {
+			t.Fatalf("a new key waits %v", wait)
+		}
+		largest = max(largest, l.size())
+	}
+	if largest > bound {
+		t.Errorf("the limiter held %d buckets, want at most %d", largest, bound)
+	}
+	if _, ok := l.buckets["returning"]; ok {
+		t.Error("the idle bucket was never dropped")
+	}
+	for i := range 10 {
+		if wait := l.take("returning"); wait != 0 {
+			t.Fatalf("a returning key's take %d waits %v: its burst was lost", i+1, wait)
+		}
 	}
 }
 

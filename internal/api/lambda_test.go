@@ -370,9 +370,10 @@ func TestLambdaRequestID(t *testing.T) {
 		want     string // "" for a fresh random id
 	}{
 		{"lambda id when the client sends none", gwLambdaRequestID, "", gwLambdaRequestID},
-		{"a well-formed client id is kept", gwLambdaRequestID, "client-req-42", "client-req-42"},
-		{"a malformed client id falls back to the lambda id", gwLambdaRequestID, "has space", gwLambdaRequestID},
+		{"a client id is never ours", gwLambdaRequestID, "client-req-42", gwLambdaRequestID},
+		{"a malformed client id is ignored", gwLambdaRequestID, "has space", gwLambdaRequestID},
 		{"random without a lambda context", "", "", ""},
+		{"random without a lambda context, whatever the client sends", "", "client-req-42", ""},
 	}
 	for _, event := range []string{"rest-get-health.json", "http-get-health.json", "sam-local-post-predict.json"} {
 		for _, tt := range tests {
@@ -672,21 +673,23 @@ func captureOutput(t *testing.T, f func()) []byte {
 }
 
 // The access-log line carries the Lambda invocation id as aws_request_id
-// even when the client chose the request id: it is what API Gateway's
-// access log records as $context.integration.requestId, the join between
-// the two (docs/sam.md, "Correlating a request").
+// and request_id, and a client's own id apart as client_request_id: the
+// invocation id is what API Gateway's access log records as
+// $context.integration.requestId, the join between the two (docs/sam.md,
+// "Correlating a request").
 func TestLambdaLogCarriesInvocationID(t *testing.T) {
 	for _, event := range []string{"rest-get-health.json", "http-get-health.json"} {
 		t.Run(event, func(t *testing.T) {
 			var logs bytes.Buffer
 			e := editEvent(t, readEvent(t, event), func(e map[string]any) { setEventHeader(e, "X-Request-Id", "client-req-42") })
 			resp := invokeLambda(t, lambdaContext(t, gwLambdaRequestID), lambdaAPI(Health, &logs), e)
-			if got := resp.header("X-Request-Id"); got != "client-req-42" {
-				t.Errorf("X-Request-Id = %q, want the client's", got)
+			if got := resp.header("X-Request-Id"); got != gwLambdaRequestID {
+				t.Errorf("X-Request-Id = %q, want the invocation id", got)
 			}
 			line := accessLogLine(t, logs.String())
-			if line["request_id"] != "client-req-42" || line["aws_request_id"] != gwLambdaRequestID {
-				t.Errorf("log request_id %v, aws_request_id %v; want the client's and %s", line["request_id"], line["aws_request_id"], gwLambdaRequestID)
+			if line["request_id"] != gwLambdaRequestID || line["aws_request_id"] != gwLambdaRequestID || line["client_request_id"] != "client-req-42" {
+				t.Errorf("log request_id %v, aws_request_id %v, client_request_id %v; want %s twice and the client's",
+					line["request_id"], line["aws_request_id"], line["client_request_id"], gwLambdaRequestID)
 			}
 
 			// Outside Lambda (the container) there is no invocation id.

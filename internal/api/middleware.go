@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strings"
 	"time"
@@ -20,10 +21,11 @@ import (
 // requestInfo is what the middleware and handlers learn about a request,
 // for the access log: never a body, a query string or an input value.
 type requestInfo struct {
-	id    string
-	model string
-	keyID string // set once an API key was accepted
-	audit bool   // a protected route: the call goes to the audit log
+	id       string // ours: X-Request-Id of the response, request_id of the logs
+	clientID string // the client's well-formed X-Request-Id, kept apart, never taken as ours
+	model    string
+	keyID    string // set once an API key was accepted
+	audit    bool   // a protected route: the call goes to the audit log
 }
 
 type infoKey struct{}
@@ -53,17 +55,17 @@ var (
 	jsonContentType = []string{"application/json"}
 )
 
-// requestID gives every request an id: a well-formed incoming X-Request-Id,
-// else the Lambda request id, else a random one. It is echoed in the
-// response header and carried in the context.
+// requestID gives every request an id of the server's: the Lambda
+// invocation id (which API Gateway's access log records as
+// integrationRequestId), else a random one. It is the response's
+// X-Request-Id and is carried in the context. A client's X-Request-Id is
+// never taken as ours (a client could reuse or collide another's): when
+// well-formed it is kept as the client's id, logged beside ours.
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			id = ""
-			if lc, ok := lambdacontext.FromContext(r.Context()); ok {
-				id = lc.AwsRequestID
-			}
+		var id string
+		if lc, ok := lambdacontext.FromContext(r.Context()); ok {
+			id = lc.AwsRequestID
 		}
 		if id == "" {
 			var b [16]byte
@@ -74,7 +76,11 @@ func requestID(next http.Handler) http.Handler {
 		h["X-Request-Id"] = []string{id}
 		h["Cache-Control"] = noStore // clinical responses must not sit in shared caches
 		h["X-Content-Type-Options"] = nosniff
-		ctx := context.WithValue(r.Context(), infoKey{}, &requestInfo{id: id})
+		info := &requestInfo{id: id}
+		if c := r.Header.Get("X-Request-Id"); validRequestID(c) {
+			info.clientID = c
+		}
+		ctx := context.WithValue(r.Context(), infoKey{}, info)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -105,13 +111,15 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // observe writes one log line per request (method, route pattern, never
-// the raw path or query, status, duration, bytes, request id, on Lambda
-// the invocation id, model) and
-// records the request's metrics. A call to a protected route is also the
-// audit record: the same line carries "audit":true and the key id (empty
-// when refused), never an input, a result or a category: one record per
-// request to format, write and ship, not an access line and an audit line.
-func observe(logger *slog.Logger, rec metrics.Recorder, next http.Handler) http.Handler {
+// the raw path or query, status, duration, bytes, our request id, the
+// client's, on Lambda the invocation id, model) and records the request's
+// metrics. A call to a protected route is also the audit record: the same
+// line carries "audit":true, the key id (empty when refused), the source
+// address the gateway or a trusted proxy saw, the user agent's class and
+// the outcome; never an input, a result, a category or a client's free
+// text beyond its well-formed request id: one record per request to
+// format, write and ship, not an access line and an audit line.
+func observe(logger *slog.Logger, rec metrics.Recorder, trusted []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusRecorder{ResponseWriter: w}
@@ -124,17 +132,19 @@ func observe(logger *slog.Logger, rec metrics.Recorder, next http.Handler) http.
 		elapsed := time.Since(start)
 		info := infoFrom(r.Context())
 		method, route := requestMethod(r), routePattern(r)
-		attrs := append(make([]slog.Attr, 0, 10),
+		attrs := append(make([]slog.Attr, 0, 14),
 			slog.String("method", method),
 			slog.String("route", route),
 			slog.Int("status", sw.status),
 			slog.Int64("duration_us", elapsed.Microseconds()), // an integer: slog formats floats through encoding/json
 			slog.Int("bytes", sw.bytes),
 			slog.String("request_id", info.id))
+		if info.clientID != "" {
+			attrs = append(attrs, slog.String("client_request_id", info.clientID))
+		}
 		// The Lambda invocation id: API Gateway's access log has it as
 		// $context.integration.requestId, and the runtime's START and
-		// REPORT lines as RequestId. request_id is the client's when it
-		// sent a well-formed X-Request-Id.
+		// REPORT lines as RequestId. It is request_id too.
 		if lc, ok := lambdacontext.FromContext(r.Context()); ok {
 			attrs = append(attrs, slog.String("aws_request_id", lc.AwsRequestID))
 		}
@@ -142,7 +152,10 @@ func observe(logger *slog.Logger, rec metrics.Recorder, next http.Handler) http.
 			attrs = append(attrs, slog.String("model", info.model))
 		}
 		if info.audit {
-			attrs = append(attrs, slog.Bool("audit", true), slog.String("key_id", info.keyID))
+			attrs = append(attrs, slog.Bool("audit", true), slog.String("key_id", info.keyID),
+				slog.String("source_ip", sourceIP(r, trusted)),
+				slog.String("user_agent_class", userAgentClass(r.Header.Get("User-Agent"))),
+				slog.String("outcome", outcome(sw.status)))
 		}
 		// Straight to the handler with no source position: Logger.LogAttrs
 		// would walk the stack (runtime.Callers) for a PC no handler here

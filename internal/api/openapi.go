@@ -277,15 +277,15 @@ func problemResponse(kinds []kind) object {
 
 var requestIDParameter = object{
 	"name": "X-Request-Id", "in": "header", "required": false,
-	"description": "Your id for this request, echoed in the response and the logs when it is 1-128 characters " +
-		"of A-Z, a-z, 0-9 and ._:- ; otherwise the service makes one.",
+	"description": "Your id for this request, recorded in the logs beside the service's own id when it is 1-128 characters " +
+		"of A-Z, a-z, 0-9 and ._:- ; the response's X-Request-Id is always the service's.",
 	"schema": object{"type": "string"},
 }
 
 func headers() object {
 	return object{
 		"X-Request-Id": object{
-			"description": "The request's id: yours if well-formed, else the Lambda request id or a random one. Quote it when reporting a problem.",
+			"description": "The service's id for the request (the Lambda request id, or a random one), never the client's. Quote it when reporting a problem.",
 			"required":    true,
 			"schema":      object{"type": "string", "pattern": requestIDPattern},
 		},

@@ -45,8 +45,9 @@ func (rt route) publicPath() string { return strings.TrimSuffix(rt.path, "{$}") 
 
 // addRoutes registers the routes of o.Routes, a problem-response 405 for
 // every other method on their paths, and a problem-response 404 for
-// everything else (ServeMux's own answers are plain text).
-func addRoutes(mux *http.ServeMux, o Options) {
+// everything else (ServeMux's own answers are plain text). The protected
+// routes share limits.
+func addRoutes(mux *http.ServeMux, o Options, limits *limiter) {
 	allowed := map[string][]string{}
 	var paths []string
 	for _, rt := range routes(o) {
@@ -55,7 +56,7 @@ func addRoutes(mux *http.ServeMux, o Options) {
 		}
 		h := rt.handler
 		if rt.auth && o.Keys != nil {
-			h = authenticate(o.Logger, o.Keys, o.RateLimit, h)
+			h = authenticate(o.Logger, o.Keys, limits, h)
 		}
 		mux.Handle(rt.method+" "+rt.path, h)
 		if _, ok := allowed[rt.path]; !ok {

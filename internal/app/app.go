@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,12 +33,13 @@ type Config struct {
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: bound on finishing in-flight requests
 	DrainDelay      time.Duration // DRAIN_DELAY: readiness 503 before the listener closes
 
-	APIKeysSecretID string        // API_KEYS_SECRET_ID: Secrets Manager id or ARN of the key digests
-	APIKeysTTL      time.Duration // API_KEYS_TTL: how often the secret is refreshed
-	LocalKeys       bool          // API_KEYS is set: fixed keys for local runs (read by Keys, not kept here)
-	AuthDisabled    bool          // AUTH_DISABLED=true: run without keys where that is otherwise refused
-	Managed         bool          // running under Lambda or Kubernetes, where keys are required
-	RateLimit       api.RateLimit // RATE_LIMIT_RPS, RATE_LIMIT_BURST: per key, container only
+	APIKeysSecretID string         // API_KEYS_SECRET_ID: Secrets Manager id or ARN of the key digests
+	APIKeysTTL      time.Duration  // API_KEYS_TTL: how often the secret is refreshed
+	LocalKeys       bool           // API_KEYS is set: fixed keys for local runs (read by Keys, not kept here)
+	AuthDisabled    bool           // AUTH_DISABLED=true: run with every route open; without it and a key source, a process with protected routes refuses to start
+	Managed         bool           // running under Lambda or Kubernetes, where API_KEYS is refused and METRICS_ENV required
+	RateLimit       api.RateLimit  // RATE_LIMIT_RPS, RATE_LIMIT_BURST: per key, container only
+	TrustedProxies  []netip.Prefix // TRUSTED_PROXY_CIDRS: peers whose X-Forwarded-For the audit believes (the ALB's subnets)
 
 	MetricsCloudWatch    bool          // METRICS_CLOUDWATCH=true: the container also sends metrics to CloudWatch
 	MetricsFlushInterval time.Duration // METRICS_FLUSH_INTERVAL: how often it sends them
@@ -98,6 +101,13 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, errors.New("AUTH_DISABLED=true contradicts API_KEYS_SECRET_ID or API_KEYS: drop one"))
 	}
 	c.Managed = getenv("AWS_LAMBDA_FUNCTION_NAME") != "" || getenv("KUBERNETES_SERVICE_HOST") != ""
+	if c.Managed && c.LocalKeys {
+		// A key in plain text in a function's or pod's environment is
+		// readable by anyone who can describe it, and cannot be rotated
+		// without a deployment.
+		errs = append(errs, errors.New("API_KEYS (plaintext keys) is for local runs only and is refused under Lambda or Kubernetes: "+
+			"set API_KEYS_SECRET_ID to the Secrets Manager secret holding the key digests"))
+	}
 	if s := getenv("RATE_LIMIT_RPS"); s != "" {
 		r, err := strconv.ParseFloat(s, 64)
 		if err != nil || r < 0 || r > 1e6 {
@@ -112,6 +122,17 @@ func Load(getenv func(string) string) (Config, error) {
 			errs = append(errs, errors.New("RATE_LIMIT_BURST must be a whole number of requests, 1 or more"))
 		}
 		c.RateLimit.Burst = b
+	}
+	if s := getenv("TRUSTED_PROXY_CIDRS"); s != "" {
+		for _, f := range strings.Split(s, ",") {
+			p, err := netip.ParsePrefix(strings.TrimSpace(f))
+			if err != nil {
+				errs = append(errs, errors.New("TRUSTED_PROXY_CIDRS must be CIDRs separated by commas (e.g. 10.0.0.0/22,10.0.4.0/22)"))
+				c.TrustedProxies = nil
+				break
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+		}
 	}
 	boolean("METRICS_CLOUDWATCH", &c.MetricsCloudWatch)
 	c.MetricsFlushInterval = 60 * time.Second
@@ -170,13 +191,15 @@ func Build() api.Build {
 }
 
 // Keys builds the API-key store the configuration asks for, for a process
-// serving routes, and starts its background refresh. nil means
-// authentication is off: logged loudly, and refused under Lambda or
-// Kubernetes unless AUTH_DISABLED=true, where routes has protected routes
-// (the health function has none and needs no keys). The first fetch from
-// Secrets Manager is bounded, so a start with AWS down does not hang:
-// protected routes answer 503 until keys load. newClient builds the
-// Secrets Manager client, only when the configuration names a secret.
+// serving routes, and starts its background refresh. It fails closed on
+// every platform: a process with protected routes refuses to start without
+// a key source (API_KEYS_SECRET_ID, or API_KEYS for a local run) unless
+// AUTH_DISABLED=true says to run open, which returns nil and is logged
+// loudly. A process whose routes are all public (the health function)
+// needs no keys. The first fetch from Secrets Manager is bounded, so a
+// start with AWS down does not hang: protected routes answer 503 until
+// keys load. newClient builds the Secrets Manager client, only when the
+// configuration names a secret.
 func (c Config) Keys(ctx context.Context, getenv func(string) string, logger *slog.Logger, rec metrics.Recorder, routes api.Group,
 	newClient func() (secrets.Client, error)) (*secrets.Cache, error) {
 	switch {
@@ -197,32 +220,40 @@ func (c Config) Keys(ctx context.Context, getenv func(string) string, logger *sl
 		keys.Start(ctx)
 		logger.Info("api keys: from Secrets Manager", "ttl", c.APIKeysTTL.String(), "ready", keys.Ready())
 		return keys, nil
-	case c.Managed && !c.AuthDisabled:
-		return nil, errors.New("refusing to start without API keys under Lambda or Kubernetes: " +
-			"set API_KEYS_SECRET_ID, or AUTH_DISABLED=true to run open on purpose")
+	case !c.AuthDisabled:
+		return nil, ErrNoKeySource
 	}
-	logger.Warn("AUTHENTICATION IS OFF: no API keys are configured and every route is open to anyone who can reach it; " +
-		"set API_KEYS_SECRET_ID (or API_KEYS for local runs)")
+	logger.Warn("AUTHENTICATION IS OFF: AUTH_DISABLED=true, and every route is open to anyone who can reach it; " +
+		"set API_KEYS_SECRET_ID (or API_KEYS for local runs) instead to require keys")
 	return nil, nil
 }
 
+// ErrNoKeySource is why a process with protected routes refuses to start
+// when no API-key source is configured: it names the three ways out.
+var ErrNoKeySource = errors.New("refusing to start without API keys: set API_KEYS_SECRET_ID " +
+	"(the Secrets Manager secret holding the key digests), or API_KEYS=id:key,... for a local run, " +
+	"or AUTH_DISABLED=true to run with every route open on purpose")
+
 // NewAPI builds the API serving routes. Lambda functions strip a stage or
-// base path from request paths; the container serves bare paths.
-func NewAPI(logger *slog.Logger, rec metrics.Recorder, keys *secrets.Cache, limit api.RateLimit,
+// base path from request paths; the container serves bare paths. trusted
+// are the proxies whose X-Forwarded-For the audit believes (nil on Lambda,
+// where API Gateway's event says the source).
+func NewAPI(logger *slog.Logger, rec metrics.Recorder, keys *secrets.Cache, limit api.RateLimit, trusted []netip.Prefix,
 	routes api.Group, lifecycle *api.Lifecycle, stripBasePath bool) http.Handler {
 	var ks api.KeyStore
 	if keys != nil {
 		ks = keys // a nil *Cache must stay a nil interface: auth off
 	}
 	return api.New(api.Options{
-		Logger:        logger,
-		Metrics:       rec,
-		Keys:          ks,
-		RateLimit:     limit,
-		Catalog:       scoring.NewCatalog(),
-		Build:         Build(),
-		Lifecycle:     lifecycle,
-		Routes:        routes,
-		StripBasePath: stripBasePath,
+		Logger:         logger,
+		Metrics:        rec,
+		Keys:           ks,
+		RateLimit:      limit,
+		TrustedProxies: trusted,
+		Catalog:        scoring.NewCatalog(),
+		Build:          Build(),
+		Lifecycle:      lifecycle,
+		Routes:         routes,
+		StripBasePath:  stripBasePath,
 	})
 }

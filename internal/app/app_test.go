@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -34,14 +35,15 @@ func TestLoadValues(t *testing.T) {
 		"PORT": "9000", "HOST": "127.0.0.1", "LOG_LEVEL": "debug", "SHUTDOWN_TIMEOUT": "25s", "DRAIN_DELAY": "3s",
 		"API_KEYS_SECRET_ID": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:keys", "API_KEYS_TTL": "1m",
 		"RATE_LIMIT_RPS": "20", "RATE_LIMIT_BURST": "40", "METRICS_CLOUDWATCH": "true", "METRICS_FLUSH_INTERVAL": "30s",
-		"KUBERNETES_SERVICE_HOST": "10.0.0.1", "METRICS_ENV": "staging",
+		"KUBERNETES_SERVICE_HOST": "10.0.0.1", "METRICS_ENV": "staging", "TRUSTED_PROXY_CIDRS": "10.0.0.0/22, 10.0.4.7/22,fd00::/64",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Port != 9000 || c.Host != "127.0.0.1" || c.LogLevel != slog.LevelDebug || c.ShutdownTimeout != 25*time.Second ||
 		c.DrainDelay != 3*time.Second || c.APIKeysTTL != time.Minute || c.RateLimit.Rate != 20 || c.RateLimit.Burst != 40 ||
-		!c.MetricsCloudWatch || c.MetricsFlushInterval != 30*time.Second || !c.Managed || c.MetricsEnv != "staging" {
+		!c.MetricsCloudWatch || c.MetricsFlushInterval != 30*time.Second || !c.Managed || c.MetricsEnv != "staging" ||
+		fmt.Sprint(c.TrustedProxies) != "[10.0.0.0/22 10.0.4.0/22 fd00::/64]" {
 		t.Errorf("loaded = %+v", c)
 	}
 }
@@ -63,6 +65,10 @@ func TestLoadRefuses(t *testing.T) {
 		{"auth disabled spelling", map[string]string{"AUTH_DISABLED": "yes"}, "AUTH_DISABLED"},
 		{"rate", map[string]string{"RATE_LIMIT_RPS": "fast"}, "RATE_LIMIT_RPS"},
 		{"burst", map[string]string{"RATE_LIMIT_BURST": "0"}, "RATE_LIMIT_BURST"},
+		{"trusted proxy prefix length", map[string]string{"TRUSTED_PROXY_CIDRS": "10.0.0.0/33"}, "TRUSTED_PROXY_CIDRS"},
+		{"trusted proxy without a length", map[string]string{"TRUSTED_PROXY_CIDRS": "10.0.0.1"}, "TRUSTED_PROXY_CIDRS"},
+		{"trusted proxy empty entry", map[string]string{"TRUSTED_PROXY_CIDRS": "10.0.0.0/22,"}, "TRUSTED_PROXY_CIDRS"},
+		{"trusted proxy placeholder", map[string]string{"TRUSTED_PROXY_CIDRS": "REPLACE_ME"}, "TRUSTED_PROXY_CIDRS"},
 		{"cloudwatch", map[string]string{"METRICS_CLOUDWATCH": "1"}, "METRICS_CLOUDWATCH"},
 		{"flush", map[string]string{"METRICS_FLUSH_INTERVAL": "100ms"}, "METRICS_FLUSH_INTERVAL"},
 		// A mislabelled metric pages the wrong on-call: a deployment names
@@ -129,22 +135,29 @@ func TestLoadReportsEveryProblemWithoutValues(t *testing.T) {
 	}
 }
 
-// Under Lambda or Kubernetes a process with protected routes refuses to
-// run open, unless told; the health function has none and needs no keys.
-func TestKeysRequiredWhereManaged(t *testing.T) {
+// On every platform a process with protected routes refuses to run open,
+// unless told; the health function has none and needs no keys. Plaintext
+// keys are refused where keys are managed.
+func TestKeysRequired(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	const fixed = "a:local-UYoI6V8ijnrvmY43scyR6B9w3Q8eS2EhFACcf1Pj"
 	tests := []struct {
 		name    string
 		env     map[string]string
 		routes  api.Group
-		wantErr bool
+		wantErr string // part of the error from Load or Keys; empty: starts
 	}{
-		{"lambda predict without keys", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict"}, api.Predict, true},
-		{"kubernetes without keys", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, api.All, true},
-		{"lambda health without keys", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "health"}, api.Health, false},
-		{"lambda predict, auth disabled on purpose", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "AUTH_DISABLED": "true"}, api.Predict, false},
-		{"lambda predict with fixed keys", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "API_KEYS": "a:local-UYoI6V8ijnrvmY43scyR6B9w3Q8eS2EhFACcf1Pj"}, api.Predict, false},
-		{"local run without keys", nil, api.All, false},
+		{"lambda predict without keys", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict"}, api.Predict, "refusing to start without API keys"},
+		{"kubernetes without keys", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, api.All, "refusing to start without API keys"},
+		{"docker, ECS or a laptop without keys", nil, api.All, "refusing to start without API keys"},
+		{"info without keys", nil, api.Info, "refusing to start without API keys"},
+		{"lambda health without keys", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "health"}, api.Health, ""},
+		{"lambda predict, auth disabled on purpose", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "AUTH_DISABLED": "true"}, api.Predict, ""},
+		{"local run, auth disabled on purpose", map[string]string{"AUTH_DISABLED": "true"}, api.All, ""},
+		{"local run with fixed keys", map[string]string{"API_KEYS": fixed}, api.All, ""},
+		{"lambda predict with fixed keys", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "API_KEYS": fixed}, api.Predict, "set API_KEYS_SECRET_ID"},
+		{"kubernetes with fixed keys", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1", "API_KEYS": fixed}, api.All, "refused under Lambda or Kubernetes"},
+		{"lambda health with fixed keys", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "health", "API_KEYS": fixed}, api.Health, "refused under Lambda or Kubernetes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,20 +166,31 @@ func TestKeysRequiredWhereManaged(t *testing.T) {
 				vars[k] = v
 			}
 			c, err := Load(env(vars))
-			if err != nil {
-				t.Fatal(err)
+			if err == nil {
+				noSecret := func() (secrets.Client, error) {
+					t.Fatal("no secret is configured, yet a client was built")
+					return nil, nil
+				}
+				_, err = c.Keys(context.Background(), env(vars), logger, metrics.Discard{}, tt.routes, noSecret)
 			}
-			noSecret := func() (secrets.Client, error) {
-				t.Fatal("no secret is configured, yet a client was built")
-				return nil, nil
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("error %v, want none", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("error %v, want one saying %q", err, tt.wantErr)
 			}
-			_, err = c.Keys(context.Background(), env(tt.env), logger, metrics.Discard{}, tt.routes, noSecret)
-			if (err != nil) != tt.wantErr {
-				t.Errorf("error %v, want error %v", err, tt.wantErr)
-			}
-			if err != nil && !strings.Contains(err.Error(), "refusing to start") {
-				t.Errorf("error %v does not say why", err)
+			if err != nil && strings.Contains(err.Error(), "UYoI6V8ijnrvmY43") {
+				t.Errorf("error echoes the key: %v", err)
 			}
 		})
+	}
+}
+
+// The refusal names every way out, so whoever reads it can fix the start.
+func TestNoKeySourceMessage(t *testing.T) {
+	for _, want := range []string{"API_KEYS_SECRET_ID", "API_KEYS=", "AUTH_DISABLED=true"} {
+		if !strings.Contains(ErrNoKeySource.Error(), want) {
+			t.Errorf("%q does not name %s", ErrNoKeySource, want)
+		}
 	}
 }

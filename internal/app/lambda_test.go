@@ -21,7 +21,7 @@ func TestLambdaSecretsClientWithoutCredentials(t *testing.T) {
 		"AWS_LAMBDA_FUNCTION_NAME": "predict",
 		"AWS_REGION":               "us-east-1",
 		"API_KEYS_SECRET_ID":       "prod/api-keys",
-		"METRICS_ENV":              "dev",
+		"METRICS_ENV":              "dev", // required under Lambda
 	}
 	getenv := func(k string) string { return env[k] }
 	cfg, err := Load(getenv)

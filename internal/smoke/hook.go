@@ -8,9 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
@@ -30,49 +28,52 @@ type Invoker interface {
 	Invoke(ctx context.Context, in *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
 }
 
-// Reporter tells CodeDeploy how a lifecycle hook went: *codedeploy.Client.
-type Reporter interface {
+// CodeDeploy is the part of CodeDeploy the hook uses: *codedeploy.Client.
+type CodeDeploy interface {
+	GetDeployment(ctx context.Context, in *codedeploy.GetDeploymentInput, optFns ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentOutput, error)
+	GetApplicationRevision(ctx context.Context, in *codedeploy.GetApplicationRevisionInput, optFns ...func(*codedeploy.Options)) (*codedeploy.GetApplicationRevisionOutput, error)
 	PutLifecycleEventHookExecutionStatus(ctx context.Context, in *codedeploy.PutLifecycleEventHookExecutionStatusInput, optFns ...func(*codedeploy.Options)) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error)
 }
 
-// Target is one function version under test.
+// Target is the function version under test.
 type Target struct {
 	Function string // a key of Checks
-	ARN      string // the version's ARN (arn:...:function:NAME:VERSION)
+	Name     string // the qualified function name, NAME:VERSION
 }
 
-// Version is the version number at the end of the target's ARN.
-func (t Target) Version() string { return t.ARN[strings.LastIndexByte(t.ARN, ':')+1:] }
+// Version is the version number at the end of the target's name.
+func (t Target) Version() string { return t.Name[strings.LastIndexByte(t.Name, ':')+1:] }
 
-// TargetEnv maps each function under test to the environment variable that
-// holds its new version's ARN (in template.yaml: !Ref InfoFunction.Version).
-var TargetEnv = map[string]string{
-	"info":    "INFO_VERSION_ARN",
-	"health":  "HEALTH_VERSION_ARN",
-	"predict": "PREDICT_VERSION_ARN",
+// FunctionEnv maps each check group to the environment variable that
+// names its function, unqualified (in template.yaml: !Ref InfoFunction).
+// The hook tests whichever version a deployment moves the alias to; the
+// names only say which checks apply.
+var FunctionEnv = map[string]string{
+	"info":    "INFO_FUNCTION_NAME",
+	"health":  "HEALTH_FUNCTION_NAME",
+	"predict": "PREDICT_FUNCTION_NAME",
 }
 
-// versionARN is a qualified function ARN whose qualifier is a published
-// version: an alias or $LATEST would smoke-test something other than what
-// CodeDeploy is about to shift traffic to.
-var versionARN = regexp.MustCompile(`^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}:[0-9]+$`)
-
-// Targets reads every function's version ARN through getenv and reports
-// every problem at once. All three are required: a misspelt variable must
-// fail the deployment, not skip a function's checks.
-func Targets(getenv func(string) string) ([]Target, error) {
-	var targets []Target
+// Functions reads the function names through getenv and returns each
+// one's check group, reporting every problem at once. All three are
+// required: a misspelt variable must fail the deployments, not skip a
+// function's checks.
+func Functions(getenv func(string) string) (map[string]string, error) {
+	groups := map[string]string{}
 	var errs []error
-	for _, fn := range []string{"health", "info", "predict"} {
-		name := TargetEnv[fn]
-		arn := getenv(name)
-		if !versionARN.MatchString(arn) {
-			errs = append(errs, fmt.Errorf("%s must be the ARN of a published version (arn:aws:lambda:REGION:ACCOUNT:function:NAME:VERSION), got %q", name, arn))
-			continue
+	for _, group := range []string{"health", "info", "predict"} {
+		env := FunctionEnv[group]
+		name := getenv(env)
+		switch {
+		case !functionName.MatchString(name):
+			errs = append(errs, fmt.Errorf("%s must be an unqualified function name (no ARN, alias or version), got %q", env, name))
+		case groups[name] != "":
+			errs = append(errs, fmt.Errorf("%s names the same function as %s: %q", env, FunctionEnv[groups[name]], name))
+		default:
+			groups[name] = group
 		}
-		targets = append(targets, Target{Function: fn, ARN: arn})
 	}
-	return targets, errors.Join(errs...)
+	return groups, errors.Join(errs...)
 }
 
 // reportReserve is the part of the hook's own time kept for reporting the
@@ -85,20 +86,20 @@ const reportReserve = 3 * time.Second
 type Hook struct {
 	logger     *slog.Logger
 	lambda     Invoker
-	codedeploy Reporter
-	targets    []Target
-	configErr  error // a configuration problem: every deployment fails
+	codedeploy CodeDeploy
+	groups     map[string]string // check group by function name
+	configErr  error             // a configuration problem: every deployment fails
 }
 
-// New builds the hook for the targets named through getenv. A
+// New builds the hook for the functions named through getenv. A
 // configuration error does not stop it: each event is then answered Failed
 // with the error in the log.
-func New(logger *slog.Logger, invoker Invoker, reporter Reporter, getenv func(string) string) *Hook {
-	targets, err := Targets(getenv)
+func New(logger *slog.Logger, invoker Invoker, cd CodeDeploy, getenv func(string) string) *Hook {
+	groups, err := Functions(getenv)
 	if err != nil {
 		logger.Error("configuration", "error", err.Error())
 	}
-	return &Hook{logger: logger, lambda: invoker, codedeploy: reporter, targets: targets, configErr: err}
+	return &Hook{logger: logger, lambda: invoker, codedeploy: cd, groups: groups, configErr: err}
 }
 
 // Handle is the Lambda handler. It returns an error only when the status
@@ -111,7 +112,7 @@ func (h *Hook) Handle(ctx context.Context, ev Event) error {
 	}
 	logger := h.logger.With("deployment_id", ev.DeploymentID)
 	status := cdtypes.LifecycleEventStatusSucceeded
-	if !h.smokeTest(ctx, logger) {
+	if !h.smokeTest(ctx, logger, ev.DeploymentID) {
 		status = cdtypes.LifecycleEventStatusFailed
 	}
 	_, err := h.codedeploy.PutLifecycleEventHookExecutionStatus(ctx, &codedeploy.PutLifecycleEventHookExecutionStatusInput{
@@ -127,9 +128,13 @@ func (h *Hook) Handle(ctx context.Context, ev Event) error {
 	return nil
 }
 
-// smokeTest runs every target's checks, the targets at once, within the
-// invocation's time less reportReserve, and reports whether all passed.
-func (h *Hook) smokeTest(ctx context.Context, logger *slog.Logger) bool {
+// smokeTest asks CodeDeploy which function version the deployment moves
+// the alias to, runs that function's checks against that version within
+// the invocation's time less reportReserve, and reports whether all
+// passed. The version comes from the deployment, not from the hook's
+// environment: a rollback deployment then tests the version it restores,
+// and one function's deployment never tests another.
+func (h *Hook) smokeTest(ctx context.Context, logger *slog.Logger, deploymentID string) bool {
 	if h.configErr != nil {
 		logger.Error("smoke test not run: configuration", "error", h.configErr.Error())
 		return false
@@ -139,18 +144,50 @@ func (h *Hook) smokeTest(ctx context.Context, logger *slog.Logger) bool {
 		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-reportReserve))
 		defer cancel()
 	}
-	passed := make([]bool, len(h.targets))
-	var wg sync.WaitGroup
-	for i, t := range h.targets {
-		wg.Go(func() { passed[i] = h.testTarget(ctx, logger, t) })
+	d, err := h.deployed(ctx, deploymentID)
+	if err != nil {
+		logger.Error("smoke test not run: deployment", "error", err.Error())
+		return false
 	}
-	wg.Wait()
-	for _, ok := range passed {
-		if !ok {
-			return false
+	group, ok := h.groups[d.Function]
+	if !ok {
+		logger.Error("smoke test not run: the deployment's function is none of the hook's (INFO_FUNCTION_NAME, HEALTH_FUNCTION_NAME, PREDICT_FUNCTION_NAME)",
+			"function_name", d.Function, "version", d.TargetVersion)
+		return false
+	}
+	logger.Info("deployment under test", "function", group, "function_name", d.Function,
+		"current_version", d.CurrentVersion, "version", d.TargetVersion)
+	return h.testTarget(ctx, logger, Target{Function: group, Name: d.Function + ":" + d.TargetVersion})
+}
+
+// deployed reads the deployment's AppSpec from CodeDeploy. GetDeployment
+// leaves the AppSpec's content null (CodeDeploy API reference); the
+// revision it returns, with its sha256, then names the content for
+// GetApplicationRevision.
+func (h *Hook) deployed(ctx context.Context, deploymentID string) (Deployed, error) {
+	out, err := h.codedeploy.GetDeployment(ctx, &codedeploy.GetDeploymentInput{DeploymentId: &deploymentID})
+	if err != nil {
+		return Deployed{}, fmt.Errorf("GetDeployment: %w", err)
+	}
+	info := out.DeploymentInfo
+	if info == nil || info.Revision == nil {
+		return Deployed{}, errors.New("GetDeployment returned no revision")
+	}
+	content := revisionContent(info.Revision)
+	if content == "" {
+		rev, err := h.codedeploy.GetApplicationRevision(ctx, &codedeploy.GetApplicationRevisionInput{
+			ApplicationName: info.ApplicationName,
+			Revision:        info.Revision,
+		})
+		if err != nil {
+			return Deployed{}, fmt.Errorf("GetApplicationRevision: %w", err)
 		}
+		content = revisionContent(rev.Revision)
 	}
-	return len(h.targets) > 0
+	if content == "" {
+		return Deployed{}, fmt.Errorf("the deployment's revision (%s) holds no AppSpec", info.Revision.RevisionType)
+	}
+	return ParseAppSpec(content)
 }
 
 // testTarget runs t's checks in order and reports whether all passed. A
@@ -184,7 +221,7 @@ func (h *Hook) check(ctx context.Context, logger *slog.Logger, t Target, c Check
 		return false
 	}
 	out, err := h.lambda.Invoke(ctx, &lambda.InvokeInput{
-		FunctionName:   &t.ARN,
+		FunctionName:   &t.Name,
 		InvocationType: lambdatypes.InvocationTypeRequestResponse,
 		Payload:        event,
 	})

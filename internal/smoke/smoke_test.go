@@ -3,19 +3,25 @@ package smoke
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
@@ -25,11 +31,52 @@ import (
 	"github.com/healthcare-prediction/api/internal/secrets"
 )
 
-// The functions' version ARNs, as template.yaml passes them.
+// The functions' names, as template.yaml passes them (!Ref InfoFunction).
 var testEnv = map[string]string{
-	"INFO_VERSION_ARN":    "arn:aws:lambda:eu-west-1:123456789012:function:api-InfoFunction-AbC123:7",
-	"HEALTH_VERSION_ARN":  "arn:aws:lambda:eu-west-1:123456789012:function:api-HealthFunction-DeF456:3",
-	"PREDICT_VERSION_ARN": "arn:aws:lambda:eu-west-1:123456789012:function:api-PredictFunction-GhI789:12",
+	"INFO_FUNCTION_NAME":    "api-InfoFunction-AbC123",
+	"HEALTH_FUNCTION_NAME":  "api-HealthFunction-DeF456",
+	"PREDICT_FUNCTION_NAME": "api-PredictFunction-GhI789",
+}
+
+// newVersion is each function's version the test deployments move to.
+var newVersion = map[string]string{"info": "7", "health": "3", "predict": "12"}
+
+// qualified is group's function at version v (its new version if v is "").
+func qualified(group, v string) string {
+	if v == "" {
+		v = newVersion[group]
+	}
+	return testEnv[FunctionEnv[group]] + ":" + v
+}
+
+// appSpecJSON is a Lambda deployment's AppSpec in JSON, shaped as the
+// AppSpec reference shows it (and as the e2e test's stand-in serves it).
+func appSpecJSON(name, current, target string) string {
+	return `{"version":0.0,"Resources":[{"Function":{"Type":"AWS::Lambda::Function","Properties":{` +
+		`"Name":"` + name + `","Alias":"live","CurrentVersion":"` + current + `","TargetVersion":"` + target + `"}}}],` +
+		`"Hooks":[{"BeforeAllowTraffic":"api-PreTrafficFunction-Z9x8C7"}]}`
+}
+
+// appSpecYAML is the same in YAML, versions unquoted.
+func appSpecYAML(name, current, target string) string {
+	return "version: 0.0\nResources:\n  - InfoFunction:\n      Type: AWS::Lambda::Function\n      Properties:\n" +
+		"        Name: " + name + "\n        Alias: live\n        CurrentVersion: " + current + "\n        TargetVersion: " + target + "\n" +
+		"Hooks:\n  - BeforeAllowTraffic: api-PreTrafficFunction-Z9x8C7\n"
+}
+
+// deploymentOf is the AppSpec of group's deployment to its new version.
+func deploymentOf(group string) string {
+	v := newVersion[group]
+	prev := fmt.Sprint(mustAtoi(v) - 1)
+	return appSpecJSON(testEnv[FunctionEnv[group]], prev, v)
+}
+
+func mustAtoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
 }
 
 // testKey is the only key the functions under test accept; the hook never
@@ -42,7 +89,7 @@ type handlerFunc = func(context.Context, json.RawMessage) (any, error)
 // builds it (internal/app.RunLambda); keys nil means none are configured.
 func realFunction(routes api.Group, keys *secrets.Cache) handlerFunc {
 	logger := slog.New(slog.DiscardHandler)
-	return api.LambdaHandler(app.NewAPI(logger, metrics.Discard{}, keys, api.RateLimit{}, routes, api.NewLifecycle(), true))
+	return api.LambdaHandler(app.NewAPI(logger, metrics.Discard{}, keys, api.RateLimit{}, nil, routes, api.NewLifecycle(), true))
 }
 
 func staticKeys(t *testing.T) *secrets.Cache {
@@ -66,9 +113,9 @@ func (failingSecrets) SecretString(context.Context, string, string) (string, err
 // a loaded key set.
 func healthyFunctions(t *testing.T) map[string]handlerFunc {
 	return map[string]handlerFunc{
-		testEnv["HEALTH_VERSION_ARN"]:  realFunction(api.Health, nil),
-		testEnv["INFO_VERSION_ARN"]:    realFunction(api.Info, staticKeys(t)),
-		testEnv["PREDICT_VERSION_ARN"]: realFunction(api.Predict, staticKeys(t)),
+		qualified("health", ""):  realFunction(api.Health, nil),
+		qualified("info", ""):    realFunction(api.Info, staticKeys(t)),
+		qualified("predict", ""): realFunction(api.Predict, staticKeys(t)),
 	}
 }
 
@@ -76,7 +123,7 @@ func healthyFunctions(t *testing.T) map[string]handlerFunc {
 // the handler's result marshalled as the payload, its error as a
 // FunctionError with an error payload.
 type fakeLambda struct {
-	functions map[string]handlerFunc // by version ARN
+	functions map[string]handlerFunc // by NAME:VERSION
 	invokeErr error                  // returned by every Invoke when set
 	executed  string                 // ExecutedVersion to answer, if set
 
@@ -110,11 +157,77 @@ func (f *fakeLambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...fu
 	return out, err
 }
 
-// fakeCodeDeploy records the statuses reported to it.
+// The application SAM creates, and its sha256 of an AppSpec.
+const testApp = "api-ServerlessDeploymentApplication-1A2B3C"
+
+func sha(content string) string {
+	sum := sha256.Sum256([]byte(content))
+	return hex.EncodeToString(sum[:])
+}
+
+// fakeCodeDeploy answers for testEvent's deployment, whose AppSpec is
+// appSpec, as CodeDeploy does: GetDeployment returns the revision with
+// its sha256 and no content (API reference), GetApplicationRevision the
+// content. It records the statuses reported to it.
 type fakeCodeDeploy struct {
-	err      error
+	appSpec string
+	// form: "" the appSpecContent revision; "string" the older String
+	// revision; "inline" content already in GetDeployment's answer.
+	form   string
+	getErr error // returned by GetDeployment when set
+	err    error // returned by PutLifecycleEventHookExecutionStatus when set
+
 	mu       sync.Mutex
 	reported []*codedeploy.PutLifecycleEventHookExecutionStatusInput
+}
+
+func (f *fakeCodeDeploy) revision(withContent bool) *cdtypes.RevisionLocation {
+	raw := &cdtypes.RawString{Sha256: aws.String(sha(f.appSpec))}
+	if withContent {
+		raw.Content = aws.String(f.appSpec)
+	}
+	if f.form == "string" {
+		//lint:ignore SA1019 the deprecated String revision type is the form under test
+		return &cdtypes.RevisionLocation{RevisionType: cdtypes.RevisionLocationTypeString, String_: raw}
+	}
+	return &cdtypes.RevisionLocation{RevisionType: cdtypes.RevisionLocationTypeAppSpecContent,
+		AppSpecContent: &cdtypes.AppSpecContent{Sha256: raw.Sha256, Content: raw.Content}}
+}
+
+func (f *fakeCodeDeploy) GetDeployment(_ context.Context, in *codedeploy.GetDeploymentInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentOutput, error) {
+	if f.getErr != nil {
+		return nil, f.getErr
+	}
+	if *in.DeploymentId != testEvent.DeploymentID {
+		return nil, &cdtypes.DeploymentDoesNotExistException{Message: aws.String("no deployment " + *in.DeploymentId)}
+	}
+	return &codedeploy.GetDeploymentOutput{DeploymentInfo: &cdtypes.DeploymentInfo{
+		ApplicationName: aws.String(testApp), DeploymentGroupName: aws.String("api-PredictFunctionDeploymentGroup-4D5E6F"),
+		DeploymentId: in.DeploymentId, ComputePlatform: cdtypes.ComputePlatformLambda, Status: cdtypes.DeploymentStatusInProgress,
+		Revision: f.revision(f.form == "inline"),
+	}}, nil
+}
+
+func (f *fakeCodeDeploy) GetApplicationRevision(_ context.Context, in *codedeploy.GetApplicationRevisionInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetApplicationRevisionOutput, error) {
+	want := f.revision(false)
+	if aws.ToString(in.ApplicationName) != testApp || in.Revision == nil || in.Revision.RevisionType != want.RevisionType ||
+		revisionSha(in.Revision) != revisionSha(want) {
+		return nil, &cdtypes.RevisionDoesNotExistException{Message: aws.String("no such revision")}
+	}
+	return &codedeploy.GetApplicationRevisionOutput{ApplicationName: in.ApplicationName, Revision: f.revision(true)}, nil
+}
+
+// revisionSha is the sha256 a revision names, in either form.
+func revisionSha(r *cdtypes.RevisionLocation) string {
+	if r.AppSpecContent != nil {
+		return aws.ToString(r.AppSpecContent.Sha256)
+	}
+	//lint:ignore SA1019 the deprecated String revision type is a form under test
+	raw := r.String_
+	if raw != nil {
+		return aws.ToString(raw.Sha256)
+	}
+	return ""
 }
 
 func (f *fakeCodeDeploy) PutLifecycleEventHookExecutionStatus(_ context.Context, in *codedeploy.PutLifecycleEventHookExecutionStatusInput, _ ...func(*codedeploy.Options)) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
@@ -129,12 +242,11 @@ func (f *fakeCodeDeploy) PutLifecycleEventHookExecutionStatus(_ context.Context,
 
 var testEvent = Event{DeploymentID: "d-8TQ1Z2ABC", LifecycleEventHookExecutionID: "eyJlbmNyeXB0ZWREYXRhIjoiZXhhbXBsZSJ9"}
 
-// runHook handles testEvent with a hook over invoker and env and returns
-// the one status reported and the hook's log.
-func runHook(t *testing.T, ctx context.Context, invoker Invoker, env map[string]string) (string, string) {
+// runHook handles testEvent for cd's deployment with a hook over invoker
+// and env and returns the one status reported and the hook's log.
+func runHook(t *testing.T, ctx context.Context, invoker Invoker, cd *fakeCodeDeploy, env map[string]string) (string, string) {
 	t.Helper()
 	var log bytes.Buffer
-	cd := &fakeCodeDeploy{}
 	hook := New(slog.New(slog.NewJSONHandler(&log, nil)), invoker, cd, func(k string) string { return env[k] })
 	if err := hook.Handle(ctx, testEvent); err != nil {
 		t.Fatalf("Handle: %v\n%s", err, log.String())
@@ -163,54 +275,137 @@ func logLines(t *testing.T, log string) []map[string]any {
 	return lines
 }
 
-func TestHealthyFunctionsSucceed(t *testing.T) {
+// Each function's deployment tests that function's new version, and
+// only it, whatever form the AppSpec comes in.
+func TestEachDeploymentTestsItsOwnFunction(t *testing.T) {
+	tests := []struct {
+		group, form string
+		appSpec     string
+	}{
+		{"info", "", deploymentOf("info")},
+		{"health", "", appSpecYAML(testEnv["HEALTH_FUNCTION_NAME"], "2", "3")},
+		{"predict", "string", deploymentOf("predict")},
+		{"predict", "inline", appSpecYAML(testEnv["PREDICT_FUNCTION_NAME"], "11", "12")},
+		{"info", "", appSpecJSON("arn:aws:lambda:eu-west-1:123456789012:function:"+testEnv["INFO_FUNCTION_NAME"], "6", "7")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.group+" "+tt.form, func(t *testing.T) {
+			fl := &fakeLambda{functions: healthyFunctions(t)}
+			status, log := runHook(t, context.Background(), fl, &fakeCodeDeploy{appSpec: tt.appSpec, form: tt.form}, testEnv)
+			if status != "Succeeded" {
+				t.Fatalf("status %s, want Succeeded\n%s", status, log)
+			}
+			if len(fl.calls) != len(Checks[tt.group]) {
+				t.Errorf("%d invocations, want one per %s check (%d)", len(fl.calls), tt.group, len(Checks[tt.group]))
+			}
+			for _, in := range fl.calls {
+				if *in.FunctionName != qualified(tt.group, "") {
+					t.Errorf("invoked %s, want only %s", *in.FunctionName, qualified(tt.group, ""))
+				}
+				if in.InvocationType != lambdatypes.InvocationTypeRequestResponse {
+					t.Errorf("invocation type %q, want RequestResponse", in.InvocationType)
+				}
+				if in.Qualifier != nil {
+					t.Errorf("qualifier %q: the version is in the name", *in.Qualifier)
+				}
+				if bytes.Contains(in.Payload, []byte(testKey)) {
+					t.Errorf("the hook sent the functions' key: %s", in.Payload)
+				}
+			}
+
+			passed := map[string]bool{}
+			for _, l := range logLines(t, log) {
+				if l["msg"] == "smoke check passed" {
+					passed[l["function"].(string)+" "+l["check"].(string)] = true
+					if l["request_id"] == "" || l["status"] == nil || l["version"] != newVersion[tt.group] {
+						t.Errorf("passed check without request id, status or the version: %v", l)
+					}
+				}
+			}
+			for _, c := range Checks[tt.group] {
+				if !passed[tt.group+" "+c.Name] {
+					t.Errorf("no 'smoke check passed' line for %s %s", tt.group, c.Name)
+				}
+			}
+			if len(passed) != len(Checks[tt.group]) {
+				t.Errorf("passed %v, want only %s's checks", passed, tt.group)
+			}
+			// Bodies are not logged: the problem detail and the index's text
+			// are nowhere in the log, and neither is a key sent nor the AppSpec.
+			for _, s := range []string{"send an API key", "endpoints", "pretraffic-invalid-", "detail", "Hooks", "BeforeAllowTraffic"} {
+				if strings.Contains(log, s) {
+					t.Errorf("log contains %q:\n%s", s, log)
+				}
+			}
+		})
+	}
+}
+
+// In a rollback, the deployment moves the alias back to the older
+// version: the hook tests that one, not the newer (broken) version the
+// stack had when the hook's environment was last written.
+func TestRollbackTestsTheTarget(t *testing.T) {
 	fl := &fakeLambda{functions: healthyFunctions(t)}
-	status, log := runHook(t, context.Background(), fl, testEnv)
+	fl.functions[qualified("predict", "13")] = func(context.Context, json.RawMessage) (any, error) { return nil, errors.New("broken") }
+	cd := &fakeCodeDeploy{appSpec: appSpecJSON(testEnv["PREDICT_FUNCTION_NAME"], "13", "12")}
+	status, log := runHook(t, context.Background(), fl, cd, testEnv)
 	if status != "Succeeded" {
 		t.Fatalf("status %s, want Succeeded\n%s", status, log)
 	}
-
-	total := 0
-	for _, cs := range Checks {
-		total += len(cs)
-	}
-	if len(fl.calls) != total {
-		t.Errorf("%d invocations, want one per check (%d)", len(fl.calls), total)
-	}
 	for _, in := range fl.calls {
-		if in.InvocationType != lambdatypes.InvocationTypeRequestResponse {
-			t.Errorf("invocation type %q, want RequestResponse", in.InvocationType)
-		}
-		if in.Qualifier != nil {
-			t.Errorf("qualifier %q: the version is in the ARN", *in.Qualifier)
-		}
-		if bytes.Contains(in.Payload, []byte(testKey)) {
-			t.Errorf("the hook sent the functions' key: %s", in.Payload)
+		if *in.FunctionName != qualified("predict", "12") {
+			t.Errorf("invoked %s, want only the rollback's target %s", *in.FunctionName, qualified("predict", "12"))
 		}
 	}
+	if !strings.Contains(log, `"msg":"deployment under test","deployment_id":"d-8TQ1Z2ABC","function":"predict","function_name":"api-PredictFunction-GhI789","current_version":"13","version":"12"`) {
+		t.Errorf("no 'deployment under test' line naming versions 13 -> 12:\n%s", log)
+	}
+}
 
-	passed := map[string]bool{}
-	for _, l := range logLines(t, log) {
-		if l["msg"] == "smoke check passed" {
-			passed[l["function"].(string)+" "+l["check"].(string)] = true
-			if l["request_id"] == "" || l["status"] == nil {
-				t.Errorf("passed check without request id or status: %v", l)
-			}
-		}
+// A deployment the hook cannot read, or of a function it does not know,
+// fails without invoking anything, with the reason in the log.
+func TestDeploymentProblemsFail(t *testing.T) {
+	predict := testEnv["PREDICT_FUNCTION_NAME"]
+	tests := []struct {
+		name    string
+		cd      *fakeCodeDeploy
+		wantLog string
+	}{
+		{"unknown function", &fakeCodeDeploy{appSpec: appSpecJSON("api-OtherFunction-Q1", "1", "2")},
+			`"msg":"smoke test not run: the deployment's function is none of the hook's`},
+		{"function of another stack by ARN", &fakeCodeDeploy{appSpec: appSpecJSON("arn:aws:lambda:eu-west-1:123456789012:function:other-PredictFunction-X", "1", "2")},
+			`"function_name":"other-PredictFunction-X"`},
+		{"not YAML", &fakeCodeDeploy{appSpec: "Resources: [\n  - {"}, "neither JSON nor YAML"},
+		{"truncated JSON", &fakeCodeDeploy{appSpec: `{"Resources":[{"Function":{"Type":"AWS::Lambda::Function"`}, "neither JSON nor YAML"},
+		{"no resources", &fakeCodeDeploy{appSpec: `{"version":0.0,"Resources":[]}`}, "0 resources"},
+		{"two resources", &fakeCodeDeploy{appSpec: strings.Replace(appSpecJSON(predict, "11", "12"), `}}],`,
+			`}},{"Other":{"Type":"AWS::Lambda::Function","Properties":{"Name":"x","TargetVersion":"1"}}}],`, 1)}, "2 resources"},
+		{"two resources in one entry", &fakeCodeDeploy{appSpec: strings.Replace(appSpecJSON(predict, "11", "12"), `}}],`,
+			`},"Other":{"Type":"AWS::Lambda::Function","Properties":{"Name":"x","TargetVersion":"1"}}}],`, 1)}, "2 resources"},
+		{"ECS service", &fakeCodeDeploy{appSpec: strings.Replace(appSpecJSON(predict, "11", "12"), "AWS::Lambda::Function", "AWS::ECS::Service", 1)}, "want AWS::Lambda::Function"},
+		{"alias as target", &fakeCodeDeploy{appSpec: appSpecJSON(predict, "11", "live")}, `TargetVersion \"live\" is not a published version`},
+		{"$LATEST as target", &fakeCodeDeploy{appSpec: appSpecJSON(predict, "11", "$LATEST")}, "is not a published version"},
+		{"no name", &fakeCodeDeploy{appSpec: appSpecJSON("", "11", "12")}, "is not a function name"},
+		{"qualified name", &fakeCodeDeploy{appSpec: appSpecJSON(predict+":live", "11", "12")}, "is not a function name"},
+		{"list as version", &fakeCodeDeploy{appSpec: strings.Replace(appSpecJSON(predict, "11", "12"), `"12"`, `["12"]`, 1)}, "neither JSON nor YAML"},
+		{"no AppSpec", &fakeCodeDeploy{appSpec: ""}, "holds no AppSpec"},
+		{"GetDeployment refused", &fakeCodeDeploy{getErr: errors.New("AccessDeniedException: not authorized to perform codedeploy:GetDeployment")},
+			"GetDeployment: AccessDeniedException"},
 	}
-	for fn, cs := range Checks {
-		for _, c := range cs {
-			if !passed[fn+" "+c.Name] {
-				t.Errorf("no 'smoke check passed' line for %s %s", fn, c.Name)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fl := &fakeLambda{functions: healthyFunctions(t)}
+			status, log := runHook(t, context.Background(), fl, tt.cd, testEnv)
+			if status != "Failed" {
+				t.Fatalf("status %s, want Failed\n%s", status, log)
 			}
-		}
-	}
-	// Bodies are not logged: the problem detail and the index's text are
-	// nowhere in the log, and neither is a key sent.
-	for _, s := range []string{"send an API key", "endpoints", "pretraffic-invalid-", "detail"} {
-		if strings.Contains(log, s) {
-			t.Errorf("log contains %q:\n%s", s, log)
-		}
+			if len(fl.calls) != 0 {
+				t.Errorf("%d invocations, want none", len(fl.calls))
+			}
+			if !strings.Contains(log, "smoke test not run") || !strings.Contains(log, tt.wantLog) {
+				t.Errorf("log does not contain %q:\n%s", tt.wantLog, log)
+			}
+		})
 	}
 }
 
@@ -388,39 +583,43 @@ func TestBrokenFunctionsFail(t *testing.T) {
 	functionErr := func(context.Context, json.RawMessage) (any, error) { return nil, errors.New("patient 61.48 broke it") }
 	tests := []struct {
 		name     string
+		group    string // whose deployment
 		change   func(fl *fakeLambda)
 		env      map[string]string
 		wantLog  string // a failed check's "function check: reason" contains it
 		wantNoFn bool   // no function is invoked
 	}{
-		{"keys not loaded", func(fl *fakeLambda) {
-			fl.functions[testEnv["PREDICT_VERSION_ARN"]] = realFunction(api.Predict, secrets.New(failingSecrets{}, "prod/api-keys", secrets.Options{}))
+		{"keys not loaded", "predict", func(fl *fakeLambda) {
+			fl.functions[qualified("predict", "")] = realFunction(api.Predict, secrets.New(failingSecrets{}, "prod/api-keys", secrets.Options{}))
 		}, testEnv, "predict POST /predict with an invalid key: status 503, want 401", false},
-		{"function error", func(fl *fakeLambda) {
-			fl.functions[testEnv["HEALTH_VERSION_ARN"]] = functionErr
+		{"function error", "health", func(fl *fakeLambda) {
+			fl.functions[qualified("health", "")] = functionErr
 		}, testEnv, "health GET /health/live: function error: Unhandled", false},
-		{"health build serving info routes", func(fl *fakeLambda) {
-			fl.functions[testEnv["HEALTH_VERSION_ARN"]] = realFunction(api.Info, staticKeys(t))
+		{"health build serving info routes", "health", func(fl *fakeLambda) {
+			fl.functions[qualified("health", "")] = realFunction(api.Info, staticKeys(t))
 		}, testEnv, "health GET /health/live: status 404, want 200", false},
-		{"invoke refused", func(fl *fakeLambda) {
+		{"version not found", "info", func(fl *fakeLambda) {
+			delete(fl.functions, qualified("info", ""))
+		}, testEnv, "info GET /: invoke: ResourceNotFoundException", false},
+		{"invoke refused", "info", func(fl *fakeLambda) {
 			fl.invokeErr = errors.New("AccessDeniedException: not authorized to perform lambda:InvokeFunction")
 		}, testEnv, "info GET /: invoke: AccessDeniedException", false},
-		{"another version ran", func(fl *fakeLambda) { fl.executed = "2" }, testEnv, "info GET /: executed version 2, not the version under test", false},
-		{"panic", func(fl *fakeLambda) {
-			fl.functions[testEnv["INFO_VERSION_ARN"]] = func(context.Context, json.RawMessage) (any, error) { panic("boom") }
+		{"another version ran", "info", func(fl *fakeLambda) { fl.executed = "2" }, testEnv, "info GET /: executed version 2, not the version under test", false},
+		{"panic", "info", func(fl *fakeLambda) {
+			fl.functions[qualified("info", "")] = func(context.Context, json.RawMessage) (any, error) { panic("boom") }
 		}, testEnv, "info : panic: boom", false},
-		{"alias instead of version", func(*fakeLambda) {}, map[string]string{
-			"INFO_VERSION_ARN":    "arn:aws:lambda:eu-west-1:123456789012:function:api-InfoFunction-AbC123:live",
-			"HEALTH_VERSION_ARN":  testEnv["HEALTH_VERSION_ARN"],
-			"PREDICT_VERSION_ARN": testEnv["PREDICT_VERSION_ARN"],
+		{"ARN instead of name", "info", func(*fakeLambda) {}, map[string]string{
+			"INFO_FUNCTION_NAME":    "arn:aws:lambda:eu-west-1:123456789012:function:api-InfoFunction-AbC123",
+			"HEALTH_FUNCTION_NAME":  testEnv["HEALTH_FUNCTION_NAME"],
+			"PREDICT_FUNCTION_NAME": testEnv["PREDICT_FUNCTION_NAME"],
 		}, "", true},
-		{"no configuration", func(*fakeLambda) {}, map[string]string{}, "", true},
+		{"no configuration", "info", func(*fakeLambda) {}, map[string]string{}, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fl := &fakeLambda{functions: healthyFunctions(t)}
 			tt.change(fl)
-			status, log := runHook(t, context.Background(), fl, tt.env)
+			status, log := runHook(t, context.Background(), fl, &fakeCodeDeploy{appSpec: deploymentOf(tt.group)}, tt.env)
 			if status != "Failed" {
 				t.Fatalf("status %s, want Failed\n%s", status, log)
 			}
@@ -453,7 +652,7 @@ func TestReportsBeforeItsDeadline(t *testing.T) {
 	deadline := time.Now().Add(reportReserve + 500*time.Millisecond)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	status, log := runHook(t, ctx, slowLambda{}, testEnv)
+	status, log := runHook(t, ctx, slowLambda{}, &fakeCodeDeploy{appSpec: deploymentOf("predict")}, testEnv)
 	if status != "Failed" {
 		t.Fatalf("status %s, want Failed\n%s", status, log)
 	}
@@ -466,7 +665,7 @@ func TestReportsBeforeItsDeadline(t *testing.T) {
 }
 
 func TestReportFailureIsRetried(t *testing.T) {
-	cd := &fakeCodeDeploy{err: errors.New("ThrottlingException")}
+	cd := &fakeCodeDeploy{appSpec: deploymentOf("health"), err: errors.New("ThrottlingException")}
 	var log bytes.Buffer
 	hook := New(slog.New(slog.NewJSONHandler(&log, nil)), &fakeLambda{functions: healthyFunctions(t)}, cd, func(k string) string { return testEnv[k] })
 	// An error makes Lambda retry the asynchronous invocation.
@@ -479,7 +678,7 @@ func TestReportFailureIsRetried(t *testing.T) {
 }
 
 func TestNotALifecycleEvent(t *testing.T) {
-	cd := &fakeCodeDeploy{}
+	cd := &fakeCodeDeploy{appSpec: deploymentOf("health")}
 	fl := &fakeLambda{functions: healthyFunctions(t)}
 	hook := New(slog.New(slog.DiscardHandler), fl, cd, func(k string) string { return testEnv[k] })
 	if err := hook.Handle(context.Background(), Event{DeploymentID: "d-1"}); err == nil {
@@ -490,41 +689,61 @@ func TestNotALifecycleEvent(t *testing.T) {
 	}
 }
 
-func TestTargets(t *testing.T) {
-	targets, err := Targets(func(k string) string { return testEnv[k] })
-	if err != nil || len(targets) != 3 {
-		t.Fatalf("Targets = %v, %v", targets, err)
+func TestFunctions(t *testing.T) {
+	groups, err := Functions(func(k string) string { return testEnv[k] })
+	if err != nil || len(groups) != 3 {
+		t.Fatalf("Functions = %v, %v", groups, err)
 	}
-	for _, tg := range targets {
-		if tg.ARN != testEnv[TargetEnv[tg.Function]] {
-			t.Errorf("%s: %s", tg.Function, tg.ARN)
+	for group, env := range FunctionEnv {
+		if groups[testEnv[env]] != group {
+			t.Errorf("%s (%s): group %q, want %q", env, testEnv[env], groups[testEnv[env]], group)
 		}
 	}
-	if v := targets[2].Version(); v != "12" {
-		t.Errorf("predict version %q, want 12", v)
-	}
 	for _, bad := range []string{
-		"", "api-InfoFunction-AbC123", "arn:aws:lambda:eu-west-1:123456789012:function:api-InfoFunction-AbC123",
-		"arn:aws:lambda:eu-west-1:123456789012:function:api-InfoFunction-AbC123:$LATEST",
-		"arn:aws:lambda:eu-west-1:123456789012:function:api-InfoFunction-AbC123:live",
-		"arn:aws:s3:::bucket/key:1",
+		"", "arn:aws:lambda:eu-west-1:123456789012:function:api-InfoFunction-AbC123",
+		"api-InfoFunction-AbC123:7", "api-InfoFunction-AbC123:live", "api-InfoFunction-AbC123:$LATEST",
+		testEnv["HEALTH_FUNCTION_NAME"], // the same function twice
+		strings.Repeat("f", 65),
 	} {
-		_, err := Targets(func(k string) string {
-			if k == "INFO_VERSION_ARN" {
+		_, err := Functions(func(k string) string {
+			if k == "INFO_FUNCTION_NAME" {
 				return bad
 			}
 			return testEnv[k]
 		})
-		if err == nil || !strings.Contains(err.Error(), "INFO_VERSION_ARN") {
-			t.Errorf("INFO_VERSION_ARN=%q: %v, want an error naming it", bad, err)
+		if err == nil || !strings.Contains(err.Error(), "INFO_FUNCTION_NAME") {
+			t.Errorf("INFO_FUNCTION_NAME=%q: %v, want an error naming it", bad, err)
 		}
 	}
-	if _, err := Targets(func(string) string { return "" }); err == nil || strings.Count(err.Error(), "must be the ARN") != 3 {
+	if _, err := Functions(func(string) string { return "" }); err == nil || strings.Count(err.Error(), "must be an unqualified function name") != 3 {
 		t.Errorf("empty environment: %v, want every variable named", err)
 	}
-	// A GovCloud or China partition ARN is a version ARN too.
-	if _, err := Targets(func(k string) string { return strings.Replace(testEnv[k], "arn:aws:", "arn:aws-us-gov:", 1) }); err != nil {
-		t.Errorf("aws-us-gov: %v", err)
+}
+
+func TestParseAppSpec(t *testing.T) {
+	tests := []struct {
+		name, content string
+		want          Deployed
+	}{
+		{"JSON", appSpecJSON("api-PredictFunction-GhI789", "11", "12"), Deployed{"api-PredictFunction-GhI789", "live", "11", "12"}},
+		{"YAML, unquoted versions", appSpecYAML("api-InfoFunction-AbC123", "6", "7"), Deployed{"api-InfoFunction-AbC123", "live", "6", "7"}},
+		{"JSON, numbers and tabs", "{\n\t\"Resources\": [{\"F\": {\"Type\": \"AWS::Lambda::Function\",\n\t\"Properties\": {\"Name\": \"f\", \"Alias\": \"live\", \"CurrentVersion\": 1, \"TargetVersion\": 2}}}]}",
+			Deployed{"f", "live", "1", "2"}},
+		{"function ARN", appSpecJSON("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f", "1", "2"), Deployed{"f", "live", "1", "2"}},
+		{"YAML flow mapping", `{Resources: [{F: {Type: AWS::Lambda::Function, Properties: {Name: f, TargetVersion: 2}}}]}`, Deployed{"f", "", "", "2"}},
+		{"first deployment, no current version", appSpecYAML("f", `""`, "1"), Deployed{"f", "live", "", "1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseAppSpec(tt.content)
+			if err != nil || got != tt.want {
+				t.Errorf("ParseAppSpec = %+v, %v, want %+v", got, err, tt.want)
+			}
+		})
+	}
+	// YAML keys are case-sensitive: a misspelt key is a missing one.
+	if _, err := ParseAppSpec(strings.Replace(appSpecYAML("f", "1", "2"), "TargetVersion", "targetversion", 1)); err == nil {
+		t.Error("YAML with targetversion: no error")
 	}
 }
 
@@ -544,4 +763,19 @@ func TestChecksMatchRoutes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Whatever CodeDeploy hands over, ParseAppSpec returns a function name and
+// a published version, or an error: never a panic, never an alias.
+func FuzzParseAppSpec(f *testing.F) {
+	f.Add(appSpecJSON("api-PredictFunction-GhI789", "11", "12"))
+	f.Add(appSpecYAML("api-InfoFunction-AbC123", "6", "7"))
+	f.Add(`{Resources: [{F: {Type: AWS::Lambda::Function, Properties: {Name: f, TargetVersion: 2}}}]}`)
+	f.Add("Resources:\n  - F: &a\n      Type: AWS::Lambda::Function\n  - G: *a\n")
+	f.Fuzz(func(t *testing.T, content string) {
+		d, err := ParseAppSpec(content)
+		if err == nil && (!functionName.MatchString(d.Function) || !publishedVersion.MatchString(d.TargetVersion)) {
+			t.Errorf("ParseAppSpec(%q) = %+v without an error", content, d)
+		}
+	})
 }
