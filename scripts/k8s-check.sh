@@ -119,7 +119,7 @@ if unpinned=$(grep -nE '^[[:space:]]*image: ' <<<"$out" | grep -vE '@sha256:[0-9
 fi
 
 if [[ $failed -ne 0 ]]; then
-	echo "$dir: not deployable: fill in $dir/values.env and set the image (docs/eks.md)" >&2
+	echo "$dir: not deployable: write $dir/values.env from K8S_VALUES (scripts/k8s-values.sh) and set the image (docs/eks.md)" >&2
 	exit 1
 fi
 echo "$dir: no placeholder left"
