@@ -4,6 +4,8 @@
 # POST /predict must return the published ascvd-pce result.
 #
 #   SMOKE_API_KEY=... ci/smoke-test.sh https://api.example.org/dev
+#   SMOKE_API_KEY=... SMOKE_CONNECT_TO=api.example.org:443:<alb dns name>:443 \
+#     ci/smoke-test.sh https://api.example.org
 #
 # The key is passed to curl on a file descriptor, never on its command line,
 # and nothing of a response but the fields checked is printed.
@@ -18,6 +20,12 @@ fi
 
 # New pods and a freshly published Lambda alias can take a moment.
 curl_opts=(--silent --show-error --max-time 10 --retry "${SMOKE_RETRIES:-6}" --retry-delay 5 --retry-all-errors)
+# SMOKE_CONNECT_TO=HOST:443:ALB:443 (curl --connect-to): connect to the
+# ALB while the URL, SNI, Host header and certificate check keep the API's
+# own name, which DNS may not point at the ALB yet (a first deploy).
+if [[ -n "${SMOKE_CONNECT_TO:-}" ]]; then
+	curl_opts+=(--connect-to "$SMOKE_CONNECT_TO")
+fi
 
 echo "GET ${base}/health"
 health=$(curl "${curl_opts[@]}" --fail "${base}/health")

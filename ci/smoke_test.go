@@ -2,9 +2,11 @@ package ci
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,5 +93,37 @@ func TestSmokeScript(t *testing.T) {
 				t.Errorf("predict body model = %v, want ascvd-pce", tc.api.gotBody["model"])
 			}
 		})
+	}
+}
+
+// With SMOKE_CONNECT_TO (the EKS deploy before DNS points at the ALB) the
+// script connects to the given address but keeps the URL's name for SNI,
+// the Host header and the certificate check: it passes when the server's
+// certificate covers that name and fails when it does not.
+func TestSmokeScriptConnectTo(t *testing.T) {
+	script := filepath.Join(repoRoot(t), "ci", "smoke-test.sh")
+	api := &fakeAPI{key: "k1", status: "ok", value: 2.0536}
+	srv := httptest.NewTLSServer(api) // its certificate covers example.com
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both names are redirected to the loopback server: nothing leaves it.
+	for name, wantOK := range map[string]bool{"example.com": true, "risk-api.clinic.org": false} {
+		cmd := exec.Command("bash", script, "https://"+name+"/dev/")
+		cmd.Env = append(os.Environ(), "SMOKE_API_KEY=k1", "SMOKE_RETRIES=0", "CURL_CA_BUNDLE="+ca,
+			"SMOKE_CONNECT_TO="+name+":443:"+u.Host)
+		out, err := cmd.CombinedOutput()
+		if _, ok := err.(*exec.ExitError); err != nil && !ok {
+			t.Fatal(err)
+		}
+		if (err == nil) != wantOK {
+			t.Errorf("https://%s through %s: passed = %v, want %v (TLS verified against the URL's name)\n%s", name, u.Host, err == nil, wantOK, out)
+		}
 	}
 }

@@ -191,6 +191,44 @@ func TestWebACL(t *testing.T) {
 			protected[strings.ToLower(keys[0].(string))] = true
 		}
 	}
+	// The query string (GET /predict?... carries clinical values): redacted
+	// in logs, and protected where logging's redaction does not reach
+	// (sampled requests, rule match details).
+	queryLogged, queryProtected := true, false
+	for _, f := range fields {
+		if at(f, "QueryString") != nil {
+			queryLogged = false
+		}
+	}
+	for _, p := range dp {
+		if at(p, "Field", "FieldType") == "QUERY_STRING" && at(p, "Field", "FieldKeys") == nil &&
+			at(p, "ExcludeRuleMatchDetails") == false && at(p, "ExcludeRateBasedDetails") == false {
+			queryProtected = true
+		}
+	}
+	if queryLogged || !queryProtected {
+		t.Errorf("query string: in WAF logs %v, in data protection %v; want redacted and protected", queryLogged, queryProtected)
+	}
+	// Rules of AWSManagedRulesCommonRuleSet that would refuse valid API
+	// calls count instead: no User-Agent (.NET HttpClient sends none), a
+	// body over WAF's 8 KB (the server caps bodies at 64 KiB itself).
+	counted := map[string]bool{}
+	for _, rule := range rules {
+		if at(rule, "Statement", "ManagedRuleGroupStatement", "Name") != "AWSManagedRulesCommonRuleSet" {
+			continue
+		}
+		overrides, _ := at(rule, "Statement", "ManagedRuleGroupStatement", "RuleActionOverrides").([]any)
+		for _, o := range overrides {
+			if at(o, "ActionToUse", "Count") != nil {
+				counted[at(o, "Name").(string)] = true
+			}
+		}
+	}
+	for _, r := range []string{"NoUserAgent_HEADER", "SizeRestrictions_BODY"} {
+		if !counted[r] {
+			t.Errorf("AWSManagedRulesCommonRuleSet's %s blocks valid API calls: override it to Count", r)
+		}
+	}
 	for _, h := range []string{"authorization", "x-api-key"} {
 		if !slices.Contains(redacted, h) {
 			t.Errorf("WAF logs do not redact the %s header", h)
@@ -283,5 +321,54 @@ func TestVPCEndpointsCoverTheCode(t *testing.T) {
 	in := at(tmpl, "Resources", "EndpointSecurityGroup", "Properties", "SecurityGroupIngress", 0)
 	if at(in, "IpProtocol") != "tcp" || at(in, "FromPort") != 443 || at(in, "ToPort") != 443 || at(in, "CidrIp") != "VpcCidr" {
 		t.Errorf("endpoint security group ingress = %v, want TCP 443 from VpcCidr", in)
+	}
+}
+
+// Every endpoint has a policy that admits only this account's principals
+// (aws:PrincipalAccount); Secrets Manager only reads, and only the API-key
+// secrets of the parameter; STS admits web-identity calls (IRSA, which
+// carry no AWS principal) only into this account's roles.
+func TestVPCEndpointPolicies(t *testing.T) {
+	tmpl := cfn(t, "vpc-endpoints.yaml")
+	if at(tmpl, "Parameters", "ApiKeysSecretArns", "Type") != "CommaDelimitedList" {
+		t.Error("infra/vpc-endpoints.yaml has no ApiKeysSecretArns list parameter")
+	}
+	n := 0
+	for name, r := range at(tmpl, "Resources").(map[string]any) {
+		if at(r, "Type") != "AWS::EC2::VPCEndpoint" {
+			continue
+		}
+		n++
+		svc := strings.TrimPrefix(at(r, "Properties", "ServiceName").(string), "com.amazonaws.${AWS::Region}.")
+		stmts, _ := at(r, "Properties", "PolicyDocument", "Statement").([]any)
+		if len(stmts) == 0 {
+			t.Errorf("%s: no endpoint policy: the default lets any principal of any account through", name)
+		}
+		for i, st := range stmts {
+			if at(st, "Effect") != "Allow" {
+				continue
+			}
+			account := at(st, "Condition", "StringEquals", "aws:PrincipalAccount") == "AWS::AccountId"
+			switch {
+			case svc == "sts" && at(st, "Action") == "sts:AssumeRoleWithWebIdentity":
+				if at(st, "Resource") != "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*" {
+					t.Errorf("%s statement %d: web identity into %v, want this account's roles only", name, i, at(st, "Resource"))
+				}
+			case !account:
+				t.Errorf("%s statement %d: allows without aws:PrincipalAccount = the stack's account: %v", name, i, st)
+			case svc == "secretsmanager":
+				if at(st, "Resource") != "ApiKeysSecretArns" {
+					t.Errorf("%s statement %d: resource %v, want the API-key secrets (ApiKeysSecretArns) only", name, i, at(st, "Resource"))
+				}
+				for _, a := range at(st, "Action").([]any) {
+					if a != "secretsmanager:GetSecretValue" && a != "secretsmanager:DescribeSecret" {
+						t.Errorf("%s statement %d: allows %v; the pods only read their secret", name, i, a)
+					}
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("infra/vpc-endpoints.yaml has no endpoints")
 	}
 }

@@ -107,6 +107,11 @@ func fill(root, dir string, override map[string]string, pin bool) error {
 		}
 		fmt.Fprintf(&b, "%s=%s\n", kv[0], kv[1])
 	}
+	for k, v := range override {
+		if !slices.ContainsFunc(values, func(kv [2]string) bool { return kv[0] == k }) {
+			fmt.Fprintf(&b, "%s=%s\n", k, v)
+		}
+	}
 	if err := os.WriteFile(filepath.Join(root, dir, "values.env"), []byte(b.String()), 0o644); err != nil {
 		return err
 	}
@@ -231,14 +236,56 @@ func TestGuardFiresOnEachMarker(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, kv := range values {
-			cases = append(cases, tc{dir + " " + kv[0] + " unfilled", map[string]string{kv[0]: placeholder}, true, "", "not filled in (REPLACE_ME)"})
+		filled, err := readEnv(filepath.Join("testdata", "values", filepath.Base(dir)+".env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, kv := range values {
+			cases = append(cases,
+				tc{dir + " " + kv[0] + " unfilled", map[string]string{kv[0]: placeholder}, true, "", "not filled in (REPLACE_ME)"},
+				// kustomize takes either as the value: an empty annotation,
+				// or quotes inside an ARN.
+				tc{dir + " " + kv[0] + " empty", map[string]string{kv[0]: ""}, true, "", "values.env: " + kv[0] + " is not"},
+				tc{dir + " " + kv[0] + " quoted", map[string]string{kv[0]: `"` + filled[i][1] + `"`}, true, "", "values.env: " + kv[0] + " is not"},
+			)
 		}
 	}
+	const region, account = "eu-west-1", "345678901234"
+	for key, v := range map[string]string{
+		"AWS_REGION":         "Ireland",
+		"API_KEYS_SECRET_ID": "healthcare-api/prod/api-keys",
+		"WORKLOAD_ROLE_ARN":  "arn:aws:iam::" + account + ":user/deployer",
+		"HOST":               "Risk-API.northwind-health.net",
+		"CERTIFICATE_ARN":    "arn:aws:acm:" + region + ":" + account + ":certificate/not-an-id",
+		"WAF_WEB_ACL_ARN":    "arn:aws:wafv2:" + region + ":" + account + ":global/webacl/healthcare-api-prod/a1b2c3d4-5678-40ab-8def-1234567890ab",
+		"ACCESS_LOG_BUCKET":  "Logs_Bucket",
+		"ALB_SUBNET_CIDR_A":  "10.20.0.0",
+		"ALB_SUBNET_CIDR_B":  "10.20.300.0/22",
+		"ALB_SUBNET_CIDR_C":  "0.0.0.0/0",
+		"VPC_CIDR":           "10.20.0.0/33",
+	} {
+		cases = append(cases, tc{"malformed " + key, map[string]string{key: v}, true, "", "values.env: " + key + " is not"})
+	}
+	// Every ARN names the cluster's region, and one account.
+	for key, v := range map[string]string{
+		"API_KEYS_SECRET_ID": "arn:aws:secretsmanager:us-east-1:" + account + ":secret:ApiKeysSecret-Zx4Cv5PROD-Zx4Cv5",
+		"CERTIFICATE_ARN":    "arn:aws:acm:us-east-1:" + account + ":certificate/9b8e7d6c-5a4b-4c3d-8e2f-1a0b9c8d7e6f",
+		"WAF_WEB_ACL_ARN":    "arn:aws:wafv2:us-east-1:" + account + ":regional/webacl/healthcare-api-prod/a1b2c3d4-5678-40ab-8def-1234567890ab",
+	} {
+		cases = append(cases, tc{"other region " + key, map[string]string{key: v}, true, "", "values.env: " + key + " is not"})
+	}
+	cases = append(cases,
+		tc{"other account", map[string]string{"CERTIFICATE_ARN": "arn:aws:acm:" + region + ":456789012345:certificate/9b8e7d6c-5a4b-4c3d-8e2f-1a0b9c8d7e6f"}, true, "", "in the account"},
+		tc{"another environment's web ACL", map[string]string{"WAF_WEB_ACL_ARN": "arn:aws:wafv2:" + region + ":" + account + ":regional/webacl/healthcare-api-staging/a1b2c3d4-5678-40ab-8def-1234567890ab"}, true, "", "values.env: WAF_WEB_ACL_ARN is not"},
+		tc{"unknown key", map[string]string{"EXTRA_KEY": "x"}, true, "", "not a key the guard knows"},
+	)
 	cases = append(cases,
 		tc{"example account 111122223333", map[string]string{"WORKLOAD_ROLE_ARN": "arn:aws:iam::111122223333:role/healthcare-api-prod-workload"}, true, "", "example account id"},
 		tc{"example account 123456789012", map[string]string{"CERTIFICATE_ARN": "arn:aws:acm:eu-west-1:123456789012:certificate/9b8e7d6c-5a4b-4c3d-8e2f-1a0b9c8d7e6f"}, true, "", "example account id"},
 		tc{"host .invalid", map[string]string{"HOST": "healthcare-api.example.invalid"}, true, "", "example host name"},
+		tc{"host .test", map[string]string{"HOST": "risk-api.clinic.test"}, true, "", "example host name"},
+		tc{"host .example", map[string]string{"HOST": "risk-api.clinic.example"}, true, "", "example host name"},
+		tc{"host .localhost", map[string]string{"HOST": "risk-api.localhost"}, true, "", "example host name"},
 		tc{"host example.com", map[string]string{"HOST": "api.example.com"}, true, "", "example host name"},
 		tc{"all-zero certificate", map[string]string{"CERTIFICATE_ARN": "arn:aws:acm:eu-west-1:345678901234:certificate/00000000-0000-0000-0000-000000000000"}, true, "", "all-zero certificate id"},
 		tc{"image not set", nil, false, "", "the image is not set"},
@@ -346,5 +393,103 @@ func TestStagingMirrorsProd(t *testing.T) {
 			}
 		}
 		t.Fatalf("staging renders %d lines, prod %d", len(a), len(b))
+	}
+}
+
+// valuesScript runs scripts/k8s-values.sh on overlay dir under root with
+// K8S_VALUES set to values, and returns whether it passed and what it said.
+func valuesScript(t *testing.T, root, dir, values string) (bool, string) {
+	t.Helper()
+	cmd := exec.Command("../scripts/k8s-values.sh", filepath.Join(root, dir))
+	cmd.Env = append(os.Environ(), "K8S_VALUES="+values)
+	out, err := cmd.CombinedOutput()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatalf("scripts/k8s-values.sh: %v", err)
+	}
+	return err == nil, string(out)
+}
+
+// The deploy job writes values.env from the environment's K8S_VALUES (the
+// committed file stays a template): exactly the template's keys, in its
+// order, and the guard then passes; a missing key fails, an extra one is
+// left out.
+func TestValuesScriptWritesTemplateKeys(t *testing.T) {
+	for _, dir := range overlays {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			template, err := os.ReadFile(filepath.Join(dir, "values.env"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			filled, err := os.ReadFile(filepath.Join("testdata", "values", filepath.Base(dir)+".env"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			root, err := copyTree()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The image pinned as deploy.yml does, values.env the template.
+			if err := fill(root, dir, nil, true); err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(root, dir, "values.env")
+			if err := os.WriteFile(file, template, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if ok, out := guard(t, filepath.Join(root, dir)); ok {
+				t.Fatalf("the guard passed the template:\n%s", out)
+			}
+
+			ok, out := valuesScript(t, root, dir, string(filled)+"\nUNUSED_KEY=1\n")
+			if !ok || !strings.Contains(out, "UNUSED_KEY, which") {
+				t.Fatalf("k8s-values.sh passed = %v, want a pass that warns of UNUSED_KEY:\n%s", ok, out)
+			}
+			written, err := readEnv(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := readEnv(filepath.Join("testdata", "values", filepath.Base(dir)+".env"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(written, want) {
+				t.Errorf("values.env written = %v, want %v", written, want)
+			}
+			if ok, out := guard(t, filepath.Join(root, dir)); !ok {
+				t.Errorf("the guard refused the values written from K8S_VALUES:\n%s", out)
+			}
+
+			for name, values := range map[string]string{
+				"a key missing": regexp.MustCompile(`(?m)^HOST=.*$`).ReplaceAllString(string(filled), ""),
+				"a key twice":   string(filled) + "HOST=other.northwind-health.net\n",
+				"empty":         "",
+			} {
+				if err := os.WriteFile(file, template, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if ok, out := valuesScript(t, root, dir, values); ok {
+					t.Errorf("k8s-values.sh passed with %s:\n%s", name, out)
+				}
+				if b, _ := os.ReadFile(file); !bytes.Equal(b, template) {
+					t.Errorf("k8s-values.sh with %s changed values.env", name)
+				}
+			}
+		})
+	}
+}
+
+// Each deploy job writes values.env from the environment's K8S_VALUES
+// after checking out the commit and before the guard.
+func TestDeployWritesValues(t *testing.T) {
+	src, err := os.ReadFile("../.github/workflows/deploy.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const write = "        env:\n          K8S_VALUES: ${{ vars.K8S_VALUES }}\n        run: scripts/k8s-values.sh \"k8s/overlays/${OVERLAY}\"\n"
+	for i, job := range strings.Split(string(src), "\n    steps:\n")[1:] {
+		co, w, c := strings.Index(job, "uses: actions/checkout@"), strings.Index(job, write), strings.Index(job, `make k8s-check ENV="$OVERLAY"`)
+		if co < 0 || w < co || c < w || strings.Count(job, write) != 1 {
+			t.Errorf("deploy.yml job %d: checkout %d, write values.env %d, guard %d: want each once, in that order", i+1, co, w, c)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -310,6 +311,23 @@ func TestKustomizeBuildsAndDecodesStrictly(t *testing.T) {
 	})
 }
 
+// minKubernetes is the oldest Kubernetes the manifests support: the
+// namespace's Pod Security enforce-version, kube-score's target and the
+// minimum docs/eks.md names. Raise all three together.
+const minKubernetes = "v1.30"
+
+// docs/eks.md names the same minimum as the tests and the namespace.
+func TestMinimumKubernetesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/eks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`- Kubernetes (1\.\d+) or newer`).FindSubmatch(doc)
+	if m == nil || "v"+string(m[1]) != minKubernetes {
+		t.Errorf("docs/eks.md's minimum Kubernetes = %q, the namespace's enforce-version and kube-score use %s", m, minKubernetes)
+	}
+}
+
 func TestPodSecurityRestricted(t *testing.T) {
 	evaluator, err := policy.NewEvaluator(policy.DefaultChecks())
 	if err != nil {
@@ -323,8 +341,8 @@ func TestPodSecurityRestricted(t *testing.T) {
 		// Enforce is pinned to a minor version (a control-plane upgrade
 		// must not tighten it under running pods); audit and warn follow
 		// the latest, to show what the next bump would reject.
-		if p.Enforce.Level != psapi.LevelRestricted || p.Enforce.Version.Latest() || p.Enforce.Version.Minor() < 30 {
-			t.Errorf("namespace enforce is %s, want restricted at a pinned version >= v1.30 (the oldest Kubernetes the manifests support)", p.Enforce.String())
+		if p.Enforce.Level != psapi.LevelRestricted || p.Enforce.Version.Latest() || p.Enforce.Version.String() != minKubernetes {
+			t.Errorf("namespace enforce is %s, want restricted at %s (the oldest Kubernetes the manifests support)", p.Enforce.String(), minKubernetes)
 		}
 		for mode, lv := range map[string]psapi.LevelVersion{"audit": p.Audit, "warn": p.Warn} {
 			if lv.Level != psapi.LevelRestricted || !lv.Version.Latest() {
@@ -387,7 +405,7 @@ var kubeScoreOptional = []string{
 }
 
 func TestKubeScore(t *testing.T) {
-	args := []string{"tool", "kube-score", "score", "--output-format", "ci", "--kubernetes-version", "v1.30"}
+	args := []string{"tool", "kube-score", "score", "--output-format", "ci", "--kubernetes-version", minKubernetes}
 	for check := range kubeScoreIgnored {
 		args = append(args, "--ignore-test", check)
 	}
@@ -635,6 +653,16 @@ func TestConfigMapIsConfigNotSecrets(t *testing.T) {
 		if !secretID.MatchString(cfg.APIKeysSecretID) {
 			t.Errorf("API_KEYS_SECRET_ID %q is not a secret name or ARN", cfg.APIKeysSecretID)
 		}
+		// infra/eks.yaml lets the workload role read exactly the ARN it is
+		// given (suffix included): a name, or an ARN elsewhere, is refused
+		// and readiness stays 503.
+		if arn := `^arn:aws[a-z-]*:secretsmanager:` + regexp.QuoteMeta(r.cm.Data["AWS_REGION"]) + `:\d{12}:secret:.+-[A-Za-z0-9]{6}$`; !r.committed &&
+			!regexp.MustCompile(arn).MatchString(cfg.APIKeysSecretID) {
+			t.Errorf("API_KEYS_SECRET_ID %q is not the full ARN of a secret in %s (infra/eks.yaml's ApiKeysSecretArn)", cfg.APIKeysSecretID, r.cm.Data["AWS_REGION"])
+		}
+		if !r.committed && cfg.APIKeysSecretID != r.values["API_KEYS_SECRET_ID"] {
+			t.Errorf("API_KEYS_SECRET_ID = %q, want values.env's %q", cfg.APIKeysSecretID, r.values["API_KEYS_SECRET_ID"])
+		}
 		if r.cm.Data["AWS_REGION"] == "" {
 			t.Error("AWS_REGION is not set: the SDK clients for Secrets Manager and CloudWatch need it")
 		}
@@ -873,23 +901,34 @@ func TestAutoscalingAndDisruption(t *testing.T) {
 }
 
 // The audit believes X-Forwarded-For from the ALB only: each overlay's
-// TRUSTED_PROXY_CIDRS is its ALB subnets' CIDR, the same the NetworkPolicy
-// admits, and app.Load parses it. Base names no proxy: run on its own, the
-// server takes the TCP peer as the source.
+// TRUSTED_PROXY_CIDRS is its ALB subnets' CIDRs (A, B, C), the same the
+// NetworkPolicy admits, and app.Load parses them. Base names no proxy: run
+// on its own, the server takes the TCP peer as the source.
 func TestTrustedProxiesAreTheALB(t *testing.T) {
 	for _, dir := range overlays {
 		r := build(t, dir)
-		want := r.values["ALB_SUBNETS_CIDR"]
-		if got := r.cm.Data["TRUSTED_PROXY_CIDRS"]; got == "" || got != want {
-			t.Errorf("%s: TRUSTED_PROXY_CIDRS = %q, want ALB_SUBNETS_CIDR %q", dir, got, want)
+		want := []string{r.values["ALB_SUBNET_CIDR_A"], r.values["ALB_SUBNET_CIDR_B"], r.values["ALB_SUBNET_CIDR_C"]}
+		if got := r.cm.Data["TRUSTED_PROXY_CIDRS"]; got != strings.Join(want, ",") {
+			t.Errorf("%s: TRUSTED_PROXY_CIDRS = %q, want ALB_SUBNET_CIDR_A,_B,_C %q", dir, got, strings.Join(want, ","))
 		}
-		if np := r.netpols["healthcare-api-ingress"]; np == nil || np.Spec.Ingress[0].From[0].IPBlock == nil ||
-			np.Spec.Ingress[0].From[0].IPBlock.CIDR != r.cm.Data["TRUSTED_PROXY_CIDRS"] {
-			t.Errorf("%s: the ingress NetworkPolicy does not admit exactly the trusted proxies' CIDR", dir)
+		var admitted []string
+		if np := r.netpols["healthcare-api-ingress"]; np != nil {
+			for _, peer := range np.Spec.Ingress[0].From {
+				if peer.IPBlock != nil {
+					admitted = append(admitted, peer.IPBlock.CIDR)
+				}
+			}
+		}
+		if !slices.Equal(admitted, want) {
+			t.Errorf("%s: the ingress NetworkPolicy admits %v, the trusted proxies are %v", dir, admitted, want)
 		}
 		cfg, _ := r.config(t)
-		if len(cfg.TrustedProxies) != 1 || cfg.TrustedProxies[0].String() != want {
-			t.Errorf("%s: app.Load reads trusted proxies %v, want [%s]", dir, cfg.TrustedProxies, want)
+		var got []string
+		for _, p := range cfg.TrustedProxies {
+			got = append(got, p.String())
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: app.Load reads trusted proxies %v, want %v", dir, got, want)
 		}
 	}
 	if _, ok := build(t, "base").cm.Data["TRUSTED_PROXY_CIDRS"]; ok {
@@ -921,6 +960,7 @@ func TestNetworkPolicies(t *testing.T) {
 			}
 		}
 		var fromALB, fromMonitoring, dnsUDP, dnsTCP, https bool
+		var albCIDRs []string
 		for name, np := range r.netpols {
 			sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
 			if err != nil {
@@ -942,6 +982,7 @@ func TestNetworkPolicies(t *testing.T) {
 					switch {
 					case peer.IPBlock != nil && peer.IPBlock.CIDR != "0.0.0.0/0" && peer.IPBlock.CIDR != "::/0":
 						fromALB = onPod
+						albCIDRs = append(albCIDRs, peer.IPBlock.CIDR)
 					case peer.NamespaceSelector != nil && peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "monitoring" &&
 						peer.PodSelector != nil && len(peer.PodSelector.MatchExpressions) == 0 &&
 						maps.Equal(peer.PodSelector.MatchLabels, map[string]string{"app.kubernetes.io/name": "prometheus"}):
@@ -973,6 +1014,11 @@ func TestNetworkPolicies(t *testing.T) {
 					}
 				}
 			}
+		}
+		// An ALB has a node in each of its two or three subnets, and each
+		// connects to the pods: one ipBlock per subnet, as values.env says.
+		if want := []string{r.values["ALB_SUBNET_CIDR_A"], r.values["ALB_SUBNET_CIDR_B"], r.values["ALB_SUBNET_CIDR_C"]}; !r.committed && !slices.Equal(albCIDRs, want) {
+			t.Errorf("ingress from the ALB's %v, want values.env's ALB_SUBNET_CIDR_A/B/C %v", albCIDRs, want)
 		}
 		for what, ok := range map[string]bool{"ingress from the ALB's addresses": fromALB, "ingress from the Prometheus pods": fromMonitoring,
 			"egress DNS/UDP to kube-dns": dnsUDP, "egress DNS/TCP to kube-dns": dnsTCP, "egress HTTPS": https} {

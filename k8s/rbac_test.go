@@ -29,8 +29,9 @@ var resourceOf = map[string][2]string{
 
 // deployerRules is what the deploy workflow does with objects: kubectl
 // apply (get, create, patch), its prune of the allowlisted kinds (list,
-// delete), rollout status (watch the Deployment) and rollout undo (the
-// Deployment's ReplicaSets).
+// delete), rollout status (list and watch the Deployment, whatever the
+// prune list holds), the deployed-commit annotation (patch) and rollout
+// undo (the Deployment's ReplicaSets).
 func deployerRules(t *testing.T, objects []object, pruned []string) []rbacv1.PolicyRule {
 	t.Helper()
 	var rules []rbacv1.PolicyRule
@@ -51,7 +52,7 @@ func deployerRules(t *testing.T, objects []object, pruned []string) []rbacv1.Pol
 			add(gr[0], gr[1], "list", "delete")
 		}
 		if o.kind == "Deployment" {
-			add("apps", "deployments", "watch")
+			add("apps", "deployments", "list", "watch")
 			add("apps", "replicasets", "get", "list")
 		}
 	}
@@ -75,6 +76,23 @@ func deployerRole(t *testing.T) *rbacv1.Role {
 func uncovered(role *rbacv1.Role, need []rbacv1.PolicyRule) []rbacv1.PolicyRule {
 	_, missing := validation.Covers(role.Rules, need)
 	return missing
+}
+
+// kubectl rollout status lists and watches the Deployment (a field
+// selector on its name): the Role grants both on its own, not only because
+// the prune allowlist happens to hold Deployments.
+func TestDeployerRoleWatchesDeployments(t *testing.T) {
+	role := deployerRole(t)
+	r := build(t, "overlays/prod")
+	for _, v := range []string{"get", "list", "watch", "patch"} {
+		need := []rbacv1.PolicyRule{{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{v}}}
+		if m := uncovered(role, need); len(m) > 0 {
+			t.Errorf("the deployer Role does not allow %s deployments (rollout status, the deployed-commit annotation)", v)
+		}
+		if ok, _ := validation.Covers(deployerRules(t, r.objects, nil), need); !ok {
+			t.Errorf("deployerRules without prune does not ask for %s deployments", v)
+		}
+	}
 }
 
 // The deployer's Role covers everything a deploy of each overlay does, and

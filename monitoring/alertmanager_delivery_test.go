@@ -394,7 +394,7 @@ func TestAlertmanagerDeliversAndRecovers(t *testing.T) {
 	post := func(endsAt time.Time) {
 		t.Helper()
 		alert := map[string]any{
-			"labels": map[string]string{"alertname": name, "severity": "critical", "service": "healthcare-api", "namespace": "healthcare-api"},
+			"labels": map[string]string{"alertname": name, "severity": "critical", "service": "healthcare-api", "namespace": "healthcare-api", "environment": "eks-prod"},
 			"annotations": map[string]string{
 				"summary": name + " summary", "description": name + " description", "runbook_url": runbookBase + strings.ToLower(name),
 			},
@@ -420,7 +420,7 @@ func TestAlertmanagerDeliversAndRecovers(t *testing.T) {
 	}
 	waitFor := func(status string) (sunkMail, string) {
 		t.Helper()
-		wantSubject := "[" + status + "] " + name + " (healthcare-api)"
+		wantSubject := "[" + status + "] " + name + " in eks-prod (healthcare-api)"
 		var email sunkMail
 		var msg string
 		poll(ctx, t, status+" e-mail and Slack message", func() (bool, string) {

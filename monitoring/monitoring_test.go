@@ -119,8 +119,14 @@ func TestEveryAlertHasTests(t *testing.T) {
 func TestAmtoolCheckConfig(t *testing.T) {
 	runTool(t, "amtool", "check-config", alertmanagerFile)
 	for _, tc := range []struct{ labels, want string }{
-		{"service=healthcare-api severity=critical alertname=HealthcareAPITargetDown", "oncall-critical"},
-		{"service=healthcare-api severity=warning alertname=HealthcareAPICPUHigh", "slack-warning"},
+		{"service=healthcare-api severity=critical environment=eks-prod alertname=HealthcareAPITargetDown", "oncall-critical"},
+		{"service=healthcare-api severity=critical environment=prod alertname=HealthcareAPIHighErrorRate", "oncall-critical"},
+		// Outside production a critical alert is a Slack notice, not a page.
+		{"service=healthcare-api severity=critical environment=eks-staging alertname=HealthcareAPITargetDown", "slack-warning"},
+		{"service=healthcare-api severity=critical environment=staging alertname=HealthcareAPITargetDown", "slack-warning"},
+		{"service=healthcare-api severity=critical environment=dev alertname=HealthcareAPITargetDown", "slack-warning"},
+		{"service=healthcare-api severity=critical environment=eks-prod-canary alertname=HealthcareAPITargetDown", "slack-warning"},
+		{"service=healthcare-api severity=warning environment=eks-prod alertname=HealthcareAPICPUHigh", "slack-warning"},
 	} {
 		args := append([]string{"config", "routes", "test", "--config.file=" + alertmanagerFile}, strings.Fields(tc.labels)...)
 		got := strings.TrimSpace(lastLine(runTool(t, "amtool", args...)))
@@ -1353,9 +1359,9 @@ func TestAlertmanagerDelivers(t *testing.T) {
 		err := getJSON(ctx, api+"status", &status)
 		return err == nil, fmt.Sprint(err)
 	})
-	alert := func(name, severity string) map[string]any {
+	alert := func(name, severity, env string) map[string]any {
 		return map[string]any{
-			"labels": map[string]string{"alertname": name, "severity": severity, "service": "healthcare-api", "namespace": "healthcare-api"},
+			"labels": map[string]string{"alertname": name, "severity": severity, "service": "healthcare-api", "namespace": "healthcare-api", "environment": env},
 			"annotations": map[string]string{
 				"summary":     name + " summary",
 				"description": name + " description",
@@ -1364,10 +1370,12 @@ func TestAlertmanagerDelivers(t *testing.T) {
 		}
 	}
 	alerts, _ := json.Marshal([]any{
-		alert("HealthcareAPITargetDown", "critical"),
-		alert("HealthcareAPICPUHigh", "warning"),
-		alert("HealthcareAPIErrorBudgetBurn", "critical"),
-		alert("HealthcareAPIErrorBudgetBurn", "warning"),
+		alert("HealthcareAPITargetDown", "critical", "eks-prod"),
+		alert("HealthcareAPICPUHigh", "warning", "eks-prod"),
+		alert("HealthcareAPIErrorBudgetBurn", "critical", "eks-prod"),
+		alert("HealthcareAPIErrorBudgetBurn", "warning", "eks-prod"),
+		// Critical outside production: Slack without @channel, no page.
+		alert("HealthcareAPITargetDown", "critical", "eks-staging"),
 	})
 	resp, err := http.Post(api+"alerts", "application/json", bytes.NewReader(alerts))
 	if err != nil {
@@ -1377,18 +1385,18 @@ func TestAlertmanagerDelivers(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST alerts: %s", resp.Status)
 	}
-	// One Slack message per group (alertname, namespace, severity), none
-	// for the inhibited warning.
-	poll(ctx, t, "three Slack messages", func() (bool, string) {
+	// One Slack message per group (alertname, environment, namespace,
+	// severity), none for the inhibited warning.
+	poll(ctx, t, "four Slack messages", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(slack) >= 3, fmt.Sprintf("%d messages", len(slack))
+		return len(slack) >= 4, fmt.Sprintf("%d messages", len(slack))
 	})
-	time.Sleep(2 * time.Second) // a fourth message would be the inhibited warning
+	time.Sleep(2 * time.Second) // a fifth message would be the inhibited warning
 	mu.Lock()
 	defer mu.Unlock()
-	if len(slack) != 3 {
-		t.Errorf("%d Slack messages, want 3 (TargetDown, CPUHigh, ErrorBudgetBurn critical):\n%s", len(slack), strings.Join(slack, "\n"))
+	if len(slack) != 4 {
+		t.Errorf("%d Slack messages, want 4 (TargetDown in eks-prod and eks-staging, CPUHigh, ErrorBudgetBurn critical):\n%s", len(slack), strings.Join(slack, "\n"))
 	}
 	for _, msg := range slack {
 		var m struct {
@@ -1404,9 +1412,13 @@ func TestAlertmanagerDelivers(t *testing.T) {
 			continue
 		}
 		a := m.Attachments[0]
+		prod, staging := strings.Contains(a.Title, " in eks-prod ("), strings.Contains(a.Title, " in eks-staging (")
+		if !prod && !staging {
+			t.Errorf("%q: the title does not name the environment", a.Title)
+		}
 		critical := strings.Contains(a.Title, "(critical)")
-		if strings.Contains(a.Text, "<!channel>") != critical {
-			t.Errorf("%q: <!channel> in text = %v, want %v", a.Title, !critical, critical)
+		if page := critical && prod; strings.Contains(a.Text, "<!channel>") != page {
+			t.Errorf("%q: <!channel> in text = %v, want %v (pages only for production)", a.Title, !page, page)
 		}
 		if strings.Contains(a.Title, "ErrorBudgetBurn") && !critical {
 			t.Errorf("the ErrorBudgetBurn warning reached Slack although its critical fires")

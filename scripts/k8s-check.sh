@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # k8s-check: refuses to deploy a kustomize overlay that still holds a
-# placeholder. Renders the overlay the way `kubectl apply -k` would and
-# fails, naming each line, on any marker below, and on an image that is not
-# pinned by digest. The deploy workflow runs it (make k8s-check ENV=<env>)
-# after setting the image and before kubectl apply; k8s/guard_test.go proves
-# that each marker trips it.
+# placeholder or a value of the wrong shape. Checks each key of the
+# overlay's values.env against what it must be (an ARN of the right
+# service, region and account, a CIDR, a DNS name), then renders the overlay
+# the way `kubectl apply -k` would and fails, naming each line, on any
+# marker below, and on an image that is not pinned by digest. The deploy
+# workflow runs it (make k8s-check ENV=<env>) after writing values.env and
+# setting the image, before kubectl apply; k8s/guard_test.go proves that
+# each check trips it.
 #
 # Usage: scripts/k8s-check.sh <kustomize directory>
 set -euo pipefail
 
 dir=${1:?usage: scripts/k8s-check.sh <kustomize directory, e.g. k8s/overlays/prod>}
-out=$(kubectl kustomize "$dir")
 failed=0
 
 # report <what> <lines>: print the offending lines under a heading.
@@ -28,9 +30,86 @@ marker() {
 	fi
 }
 
+# values.env, key by key. The overlay's directory name is the environment
+# (infra/edge.yaml names the web ACL healthcare-api-<env>).
+env=$(basename "$dir")
+declare -A values=()
+keys=()
+while IFS= read -r line || [[ -n $line ]]; do
+	[[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+	keys+=("${line%%=*}")
+	values[${line%%=*}]=${line#*=}
+done <"$dir/values.env"
+
+# bad <key> <what it must be>
+bad() {
+	report "values.env: $1 is not $2" "$1=${values[$1]-}"
+}
+
+# cidr <value>: an IPv4 network a.b.c.d/n, n from 8 to 32 (never 0.0.0.0/0).
+cidr() {
+	local re='^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})/([0-9]{1,2})$' i
+	[[ $1 =~ $re ]] || return 1
+	for i in 1 2 3 4; do
+		((10#${BASH_REMATCH[i]} <= 255)) || return 1
+	done
+	((10#${BASH_REMATCH[5]} >= 8 && 10#${BASH_REMATCH[5]} <= 32))
+}
+
+region=${values[AWS_REGION]-}
+account=
+# arn <key> <service> <region or ""> <resource regexp>: an ARN of that
+# service, in the cluster's region (IAM: none), in the same account as the
+# other ARNs.
+arn() {
+	local v=${values[$1]} re="^arn:aws(-[a-z]+)*:$2:$3:([0-9]{12}):$4\$"
+	if [[ ! $v =~ $re ]]; then
+		bad "$1" "an ARN arn:aws:$2:$3:<account>:$4"
+		return
+	fi
+	if [[ -z $account ]]; then
+		account=${BASH_REMATCH[2]}
+	elif [[ ${BASH_REMATCH[2]} != "$account" ]]; then
+		bad "$1" "in the account $account of the other ARNs"
+	fi
+}
+
+if [[ ! $region =~ ^[a-z]{2}(-[a-z]+)+-[0-9]$ ]]; then
+	bad AWS_REGION "an AWS region (eu-west-1)"
+	region='[a-z0-9-]+'
+fi
+for key in "${keys[@]}"; do
+	v=${values[$key]}
+	case $key in
+	AWS_REGION) ;;
+	API_KEYS_SECRET_ID) arn "$key" secretsmanager "$region" 'secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}' ;;
+	WORKLOAD_ROLE_ARN) arn "$key" iam "" 'role/[A-Za-z0-9/_+=,.@-]+' ;;
+	CERTIFICATE_ARN) arn "$key" acm "$region" 'certificate/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' ;;
+	WAF_WEB_ACL_ARN) arn "$key" wafv2 "$region" "regional/webacl/healthcare-api-$env/[0-9a-f-]{36}" ;;
+	HOST)
+		# A DNS name of two labels or more, lower case (the markers below
+		# refuse the reserved and example names).
+		if [[ ! $v =~ ^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$ ]]; then
+			bad "$key" "a lower-case DNS name (api.clinic.org)"
+		fi
+		;;
+	ACCESS_LOG_BUCKET)
+		if [[ ! $v =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]]; then
+			bad "$key" "an S3 bucket name"
+		fi
+		;;
+	ALB_SUBNET_CIDR_[ABC] | VPC_CIDR)
+		cidr "$v" || bad "$key" "an IPv4 CIDR (10.20.0.0/22)"
+		;;
+	*) report "values.env: $key is not a key the guard knows (add its check to scripts/k8s-check.sh)" "$key=$v" ;;
+	esac
+done
+
+out=$(kubectl kustomize "$dir")
 marker 'REPLACE_ME' "a value in values.env is not filled in (REPLACE_ME)"
 marker '(^|[^0-9])(111122223333|123456789012)([^0-9]|$)' "an AWS documentation example account id"
-marker '[.]invalid([^a-z0-9-]|$)|(^|[^a-z0-9-])example[.](com|net|org)([^a-z0-9-]|$)' "an example host name (RFC 2606)"
+# RFC 2606 and RFC 6761: the reserved TLDs and the example domains.
+marker '[.](example|test|localhost|invalid)([^a-z0-9-]|$)|(^|[^a-z0-9-])example[.](com|net|org)([^a-z0-9-]|$)' "an example host name (RFC 2606, RFC 6761)"
 marker '0{8}-0{4}-0{4}-0{4}-0{12}' "an all-zero certificate id"
 marker 'set-by-deploy' "the image is not set (kustomize edit set image healthcare-api=<repository>@sha256:<digest>)"
 
@@ -40,7 +119,7 @@ if unpinned=$(grep -nE '^[[:space:]]*image: ' <<<"$out" | grep -vE '@sha256:[0-9
 fi
 
 if [[ $failed -ne 0 ]]; then
-	echo "$dir: not deployable: fill in $dir/values.env and set the image (docs/eks.md)" >&2
+	echo "$dir: not deployable: write $dir/values.env from K8S_VALUES (scripts/k8s-values.sh) and set the image (docs/eks.md)" >&2
 	exit 1
 fi
 echo "$dir: no placeholder left"
