@@ -300,9 +300,11 @@ func (e *emulator) invokeFile(t *testing.T, path, requestID, key string) proxyRe
 // waitForLogs returns the output once it holds a line for every request id,
 // or after 5s.
 func (e *emulator) waitForLogs(requestIDs map[string]string) string {
+	// Both lines of each request: the log line and the EMF document, which
+	// the function writes one after the other and can reach the pipe apart.
 	return e.waitFor(func(out string) bool {
 		for id := range requestIDs {
-			if !strings.Contains(out, `"request_id":"`+id+`"`) {
+			if !strings.Contains(out, `"request_id":"`+id+`"`) || !strings.Contains(out, `"RequestId":"`+id+`"`) {
 				return false
 			}
 		}
