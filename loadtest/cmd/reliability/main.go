@@ -800,7 +800,11 @@ func panics(e *env) []string {
 		for _, s := range echoes(answer) {
 			problems = append(problems, fmt.Sprintf("panicking request %d: the answer echoes %s", i, s))
 		}
-		if resp.StatusCode == http.StatusInternalServerError && strings.HasSuffix(pb.Type, ":internal") && pb.RequestID == fmt.Sprintf("rehearsal-panic-%d", i) {
+		// The request id is the server's own (the client's X-Request-Id is
+		// logged apart as client_request_id): the body names the id the
+		// response header and the log lines carry.
+		if resp.StatusCode == http.StatusInternalServerError && strings.HasSuffix(pb.Type, ":internal") &&
+			pb.RequestID != "" && pb.RequestID == resp.Header.Get("X-Request-Id") {
 			answered++
 		}
 	}
