@@ -23,9 +23,7 @@ import (
 	"net/mail"
 	"net/textproto"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -363,31 +361,9 @@ func TestAlertmanagerDeliversAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	logFile, err := os.Create(filepath.Join(dir, "alertmanager.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logFile.Close() })
-	cmd := exec.Command(am, "--config.file="+configPath, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--cluster.listen-address=")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	startProcess(t, cmd)
-	t.Cleanup(func() {
-		if t.Failed() {
-			raw, _ := os.ReadFile(logFile.Name())
-			t.Logf("alertmanager log:\n%s", raw)
-		}
-	})
-
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	api := "http://" + addr + "/api/v2/"
-	poll(ctx, t, "alertmanager to be ready", func() (bool, string) {
-		var status map[string]any
-		err := getJSON(ctx, api+"status", &status)
-		return err == nil, fmt.Sprint(err)
-	})
+	api := startAlertmanager(ctx, t, am, dir, configPath)
 
 	const name = "HealthcareAPITargetDown"
 	started := time.Now().UTC()

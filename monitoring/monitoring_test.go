@@ -1334,31 +1334,9 @@ func TestAlertmanagerDelivers(t *testing.T) {
 	if err := os.WriteFile(configPath, []byte(local), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	logFile, err := os.Create(filepath.Join(dir, "alertmanager.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logFile.Close() })
-	cmd := exec.Command(am, "--config.file="+configPath, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--cluster.listen-address=")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	startProcess(t, cmd)
-	t.Cleanup(func() {
-		if t.Failed() {
-			raw, _ := os.ReadFile(logFile.Name())
-			t.Logf("alertmanager log:\n%s", raw)
-		}
-	})
-
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	api := "http://" + addr + "/api/v2/"
-	poll(ctx, t, "alertmanager to be ready", func() (bool, string) {
-		var status map[string]any
-		err := getJSON(ctx, api+"status", &status)
-		return err == nil, fmt.Sprint(err)
-	})
+	api := startAlertmanager(ctx, t, am, dir, configPath)
 	alert := func(name, severity, env string) map[string]any {
 		return map[string]any{
 			"labels": map[string]string{"alertname": name, "severity": severity, "service": "healthcare-api", "namespace": "healthcare-api", "environment": env},
@@ -1430,4 +1408,35 @@ func TestAlertmanagerDelivers(t *testing.T) {
 			t.Errorf("%q: channel %q", a.Title, m.Channel)
 		}
 	}
+}
+
+// startAlertmanager runs the real Alertmanager binary am with configPath,
+// its data and log in dir, on a free loopback port; it is stopped when the
+// test ends (its log is printed if the test failed). It returns the base
+// URL of the v2 API once Alertmanager answers there.
+func startAlertmanager(ctx context.Context, t *testing.T, am, dir, configPath string) string {
+	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	logFile, err := os.Create(filepath.Join(dir, "alertmanager.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logFile.Close() })
+	cmd := exec.Command(am, "--config.file="+configPath, "--storage.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--cluster.listen-address=")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	startProcess(t, cmd)
+	t.Cleanup(func() {
+		if t.Failed() {
+			raw, _ := os.ReadFile(logFile.Name())
+			t.Logf("alertmanager log:\n%s", raw)
+		}
+	})
+	api := "http://" + addr + "/api/v2/"
+	poll(ctx, t, "alertmanager to be ready", func() (bool, string) {
+		var status map[string]any
+		err := getJSON(ctx, api+"status", &status)
+		return err == nil, fmt.Sprint(err)
+	})
+	return api
 }
