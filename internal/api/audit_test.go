@@ -18,7 +18,7 @@ const auditKey = "key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkg"
 
 // auditAPI is the container's API with keys, behind proxies in 10.0.0.0/16
 // and fd00::/64 (the ALB's subnets).
-func auditAPI(t *testing.T, keys KeyStore, limit RateLimit, logs io.Writer, stripBasePath bool, trusted ...string) http.Handler {
+func auditAPI(t testing.TB, keys KeyStore, limit RateLimit, logs io.Writer, stripBasePath bool, trusted ...string) http.Handler {
 	t.Helper()
 	var prefixes []netip.Prefix
 	for _, s := range trusted {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -29,15 +28,7 @@ func (unavailableKeys) Status() string { return "unavailable" }
 
 func newAuthAPI(t testing.TB, keys KeyStore, limit RateLimit, logs io.Writer) http.Handler {
 	t.Helper()
-	return New(Options{
-		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
-		Catalog:   scoring.NewCatalog(),
-		Build:     Build{Version: "test"},
-		Lifecycle: NewLifecycle(),
-		Keys:      keys,
-		RateLimit: limit,
-		Routes:    All,
-	})
+	return auditAPI(t, keys, limit, logs, false)
 }
 
 func staticKeys(t testing.TB) *secrets.Cache {
