@@ -204,3 +204,22 @@ func TestDeployRolesReachOneStackEach(t *testing.T) {
 		t.Error("no policy scopes by ${aws:PrincipalTag/sam-stack}")
 	}
 }
+
+// TestTemplateTagsWhatTheRoleScopesByTag: the deploy roles reach the key
+// secret and the alarm topics' KMS key only through their sam-stack tag
+// (CloudFormation puts no stack tag on KMS keys, and the secret's generated
+// name does not carry the stack name), so template.yaml must tag them.
+func TestTemplateTagsWhatTheRoleScopesByTag(t *testing.T) {
+	resources := get(cfnTemplate(t, "template.yaml"), "Resources")
+	for _, id := range []string{"AlarmTopicKey", "ApiKeysSecret"} {
+		found := false
+		for _, tag := range get(get(get(resources, id), "Properties"), "Tags").Content {
+			if v := get(tag, "Value"); get(tag, "Key").Value == "sam-stack" && v.Tag == "!Ref" && v.Value == "AWS::StackName" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("template.yaml %s has no tag sam-stack = !Ref AWS::StackName; infra/ci.yaml's roles scope it by that tag", id)
+		}
+	}
+}
