@@ -89,7 +89,7 @@ var (
 
 // Smoking status answers (valueCodeableConcept of 72166-2, SNOMED CT), as
 // the contract lists them. Any other answer (266927001 Tobacco smoking
-// consumption unknown, 77176002's siblings not listed here) is missing.
+// consumption unknown, or a code not listed here) leaves the input missing.
 var smokingAnswers = map[string]bool{
 	"449868002":       true,  // Smokes tobacco daily
 	"428041000124106": true,  // Occasional tobacco smoker

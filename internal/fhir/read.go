@@ -477,9 +477,7 @@ func matchesIngredient(cc *codeableConcept, class []ingredient) bool {
 		}
 	}
 	for _, t := range texts {
-		words := strings.FieldsFunc(strings.ToLower(t), func(r rune) bool {
-			return (r < 'a' || r > 'z') && r != '-'
-		})
+		words := strings.FieldsFunc(strings.ToLower(t), func(r rune) bool { return r < 'a' || r > 'z' })
 		for _, w := range words {
 			for _, in := range class {
 				if w == in.name {
