@@ -43,6 +43,9 @@ func TestDecodeRefuses(t *testing.T) {
 			if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "4711") {
 				t.Errorf("error %q quotes the value", err)
 			}
+			if strings.Contains(err.Error(), "json:") || strings.Contains(err.Error(), "Go struct") {
+				t.Errorf("error %q is encoding/json's text, not the element's name", err)
+			}
 			if !strings.HasPrefix(err.Error(), "fhir: ") {
 				t.Errorf("error %q lacks the package prefix", err)
 			}

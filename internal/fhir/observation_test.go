@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"fmt"
 	"math"
 	"net/url"
 	"strings"
@@ -406,5 +407,31 @@ func TestSmokingStatus(t *testing.T) {
 	}
 	if _, gap := mapOne(t, "ascvd-pce", "current_smoker", map[string]string{KeyObservations: bundle(smokingObs("s", day(370), systemSNOMED, "8517006"))}); gap == nil || !strings.Contains(gap.Reason, "older than 1 year") {
 		t.Errorf("stale smoking status: gap %+v", gap)
+	}
+}
+
+// The documented limits, pinned: a change to the table is a clinical
+// decision and must change this test too.
+func TestMaximumAgeTable(t *testing.T) {
+	want := map[string]string{
+		"meld-na/bilirubin": "30 days", "meld-na/creatinine": "30 days", "meld-na/inr": "30 days", "meld-na/sodium": "30 days",
+		"meld-3.0/albumin": "30 days", "meld-3.0/creatinine": "30 days",
+		"ascvd-pce/total_cholesterol": "5 years", "ascvd-pce/hdl_cholesterol": "5 years", "ascvd-pce/systolic_bp": "1 year",
+		"ascvd-pce/current_smoker": "1 year", "ckd-epi-2021/creatinine": "1 year", "prevent-10y/egfr": "1 year",
+		"prevent-10y/uacr": "1 year", "prevent-10y/hba1c": "1 year", "prevent-10y/bmi": "1 year",
+		"prevent-10y/weight": "1 year", "prevent-10y/height": "5 years",
+	}
+	for key, words := range want {
+		model, input, _ := strings.Cut(key, "/")
+		r, ok := limit(model, input)
+		if !ok || r.words != words {
+			t.Errorf("%s: limit %q, want %q", key, r.words, words)
+		}
+		if !strings.Contains(r.words, fmt.Sprint(r.years+r.months+r.days)) {
+			t.Errorf("%s: words %q disagree with %d/%d/%d", key, r.words, r.years, r.months, r.days)
+		}
+		if r.basis == "" {
+			t.Errorf("%s: no basis", key)
+		}
 	}
 }
