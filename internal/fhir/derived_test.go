@@ -43,7 +43,7 @@ func TestEGFR(t *testing.T) {
 				if gap == nil {
 					t.Fatalf("mapped %+v, want missing", in)
 				}
-				if !strings.HasPrefix(gap.Reason, "estimated GFR") {
+				if !strings.HasPrefix(gap.Reason, "eGFR: ") {
 					t.Errorf("reason %q does not name the input", gap.Reason)
 				}
 				return

@@ -90,7 +90,8 @@ func serviceModel(model string) (*scoring.Model, bool) {
 	return catalog().Model(model)
 }
 
-// source is the prefetch key an input is read from.
+// source is the prefetch key an input is read from; "" for an input this
+// package does not read from FHIR (e.g. PREVENT's sdi_decile).
 func source(name string) string {
 	switch name {
 	case "age", "sex", "race":
@@ -105,7 +106,14 @@ func source(name string) string {
 			return KeyConditions
 		}
 	}
-	return KeyObservations
+	switch name {
+	case "current_smoker", "egfr", "bmi":
+		return KeyObservations
+	}
+	if labCodes(name) != nil {
+		return KeyObservations
+	}
+	return ""
 }
 
 // Map picks the inputs of model from chart at time now (the time of the
@@ -122,7 +130,7 @@ func Map(model string, chart *Chart, now time.Time) (m Mapping, ok bool) {
 	mp := &mapper{model: model, chart: chart, now: now}
 	m = Mapping{Model: model, Inputs: map[string]Input{}}
 	for _, in := range sm.Inputs {
-		v, reason := mp.input(in.Name, in.Description)
+		v, reason := mp.input(in.Name, label(in.Name))
 		if reason != "" {
 			m.Missing = append(m.Missing, Gap{Name: in.Name, Reason: reason, Required: in.Required})
 			continue

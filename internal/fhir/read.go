@@ -17,6 +17,9 @@ type mapper struct {
 // input reads one input; a non-empty reason means it is missing. what is
 // the input's description ("total cholesterol"), for the reason.
 func (mp *mapper) input(name, what string) (Input, string) {
+	if source(name) == "" {
+		return Input{}, what + ": not read from FHIR data by this service"
+	}
 	switch name {
 	case "age":
 		return mp.age()
@@ -392,7 +395,7 @@ var (
 // such Condition, it is false from "absent".
 func (mp *mapper) condition(c condition) (Input, string) {
 	if !mp.chart.Satisfied(KeyConditions) {
-		return Input{}, c.input + ": the patient's condition list was not available"
+		return Input{}, label(c.input) + ": the patient's condition list was not available"
 	}
 	for _, r := range mp.chart.of("Condition") {
 		if r.VerificationStatus != nil && anyCode(r.VerificationStatus, refutedStatuses) {
@@ -412,7 +415,7 @@ func (mp *mapper) condition(c condition) (Input, string) {
 // (not a do-not-perform order) names an ingredient of the input's class.
 func (mp *mapper) medication(input string) (Input, string) {
 	if !mp.chart.Satisfied(KeyMedications) {
-		return Input{}, input + ": the patient's medication list was not available"
+		return Input{}, label(input) + ": the patient's medication list was not available"
 	}
 	class := medicationClasses[input]
 	for _, typ := range []string{"MedicationRequest", "MedicationStatement"} {
@@ -493,7 +496,7 @@ func matchesIngredient(cc *codeableConcept, class []ingredient) bool {
 // Procedures performed in the 7 days before now.
 func (mp *mapper) dialysis() (Input, string) {
 	if !mp.chart.Satisfied(KeyProcedures) {
-		return Input{}, "dialysis: the patient's procedure list was not available"
+		return Input{}, label("dialysis_twice_past_week") + ": the patient's procedure list was not available"
 	}
 	since := mp.now.AddDate(0, 0, -7)
 	var from []string
