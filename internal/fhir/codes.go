@@ -1,7 +1,5 @@
 package fhir
 
-import "strings"
-
 // The code tables of shared/CDS_HOOKS.md ("From FHIR to model inputs"):
 // what each input is read from. Codes not in the contract are added only
 // where their meaning is certain, each with its source.
@@ -142,26 +140,3 @@ var conditions = []condition{
 // Dialysis procedures (SNOMED CT): 108241001 Dialysis procedure;
 // 265764009 Renal dialysis.
 var dialysisCodes = []string{"108241001", "265764009"}
-
-// labels name the inputs in gap reasons, as a card shows them to a
-// clinician (the catalog's descriptions are written for API users).
-var labels = map[string]string{
-	"age": "age", "sex": "sex", "race": "race",
-	"total_cholesterol": "total cholesterol", "hdl_cholesterol": "HDL cholesterol",
-	"systolic_bp": "systolic blood pressure", "current_smoker": "smoking status",
-	"on_bp_treatment": "blood-pressure medication", "on_statin": "statin",
-	"diabetes": "diabetes", "hypertension": "hypertension", "chf": "heart failure",
-	"stroke_tia_thromboembolism": "stroke, TIA or thromboembolism", "vascular_disease": "vascular disease",
-	"creatinine": "creatinine", "egfr": "eGFR", "bmi": "BMI",
-	"bilirubin": "bilirubin", "inr": "INR", "sodium": "sodium", "albumin": "albumin",
-	"dialysis_twice_past_week": "dialysis in the past week",
-	"uacr":                     "urine albumin-to-creatinine ratio", "hba1c": "HbA1c",
-}
-
-// label names input for a clinician: its label, else its input name.
-func label(input string) string {
-	if l, ok := labels[input]; ok {
-		return l
-	}
-	return strings.ReplaceAll(input, "_", " ")
-}

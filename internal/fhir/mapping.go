@@ -33,8 +33,9 @@ type Input struct {
 	Date time.Time // effective date of the observation; zero when none applies
 }
 
-// Gap is an input the mapping could not fill. Reason is for a clinician
-// (it names the input and why, never a patient value).
+// Gap is an input the mapping could not fill. Reason says why, for a
+// clinician, without repeating the input's name (show it next to Name) and
+// never with a value from the chart.
 type Gap struct {
 	Name     string
 	Reason   string
@@ -130,7 +131,7 @@ func Map(model string, chart *Chart, now time.Time) (m Mapping, ok bool) {
 	mp := &mapper{model: model, chart: chart, now: now}
 	m = Mapping{Model: model, Inputs: map[string]Input{}}
 	for _, in := range sm.Inputs {
-		v, reason := mp.input(in.Name, label(in.Name))
+		v, reason := mp.input(in.Name)
 		if reason != "" {
 			m.Missing = append(m.Missing, Gap{Name: in.Name, Reason: reason, Required: in.Required})
 			continue
