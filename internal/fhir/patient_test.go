@@ -96,6 +96,24 @@ func TestRace(t *testing.T) {
 			t.Errorf("%s: %+v %+v, want %s", tt.name, in, gap, tt.want)
 		}
 	}
+	// The race extension as US Core's example Patient carries it: three OMB
+	// categories (White, American Indian or Alaska Native, Asian), two
+	// detailed codes and a text. White and other differ: missing.
+	usCore := `{"resourceType":"Patient","id":"example","extension":[{"extension":[` +
+		`{"url":"ombCategory","valueCoding":{"system":"urn:oid:2.16.840.1.113883.6.238","code":"2106-3","display":"White"}},` +
+		`{"url":"ombCategory","valueCoding":{"system":"urn:oid:2.16.840.1.113883.6.238","code":"1002-5","display":"American Indian or Alaska Native"}},` +
+		`{"url":"ombCategory","valueCoding":{"system":"urn:oid:2.16.840.1.113883.6.238","code":"2028-9","display":"Asian"}},` +
+		`{"url":"detailed","valueCoding":{"system":"urn:oid:2.16.840.1.113883.6.238","code":"1586-7","display":"Shoshone"}},` +
+		`{"url":"detailed","valueCoding":{"system":"urn:oid:2.16.840.1.113883.6.238","code":"2036-2","display":"Filipino"}},` +
+		`{"url":"text","valueString":"Mixed"}],"url":"http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"}],` +
+		`"gender":"male","birthDate":"1987-02-20"}`
+	if in, gap := mapOne(t, "ascvd-pce", "race", map[string]string{KeyPatient: usCore}); gap == nil || !strings.Contains(gap.Reason, "more than one") {
+		t.Errorf("US Core example: %+v %+v, want missing (more than one category)", in, gap)
+	}
+	if in, _ := mapOne(t, "ascvd-pce", "sex", map[string]string{KeyPatient: usCore}); in.Value != "male" || in.Source != "Patient/example" {
+		t.Errorf("US Core example sex: %+v", in)
+	}
+
 	// UNK / ASKU come from the v3 NullFlavor system: missing. A race coding
 	// outside the US Core extension is not read.
 	unk := `{"resourceType":"Patient","id":"p1","gender":"female","birthDate":"1960-01-01","extension":[{"url":"http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",` +
