@@ -307,29 +307,41 @@ func (mp *mapper) smoker() (Input, string) {
 
 // egfr is the recorded CKD-EPI 2021 eGFR (98979-8) unless a usable
 // creatinine is newer, in which case (and when none is recorded) it is
-// computed by the ckd-epi-2021 model from creatinine, age and sex.
+// computed by the ckd-epi-2021 model from creatinine, age and sex. When it
+// cannot be computed, a usable recorded value stands.
 func (mp *mapper) egfr() (Input, string) {
 	recorded, recordedWhy := mp.lab(lab{input: "egfr", loinc: labCodes("egfr")})
 	creat, creatWhy := mp.lab(lab{input: "creatinine", loinc: labCodes("creatinine")})
 	if recordedWhy == "" && (creatWhy != "" || !creat.Date.After(recorded.Date)) {
 		return recorded, ""
 	}
+	derived, why := mp.ckdEPI(creat, creatWhy)
+	switch {
+	case why == "":
+		return derived, ""
+	case recordedWhy == "":
+		return recorded, ""
+	}
+	return Input{}, recordedWhy + "; it cannot be computed either (" + why + ")"
+}
+
+// ckdEPI computes eGFR with the catalog's ckd-epi-2021 model.
+func (mp *mapper) ckdEPI(creat Input, creatWhy string) (Input, string) {
 	if creatWhy != "" {
-		return Input{}, recordedWhy + "; it cannot be computed either (creatinine: " + creatWhy + ")"
+		return Input{}, "creatinine: " + creatWhy
 	}
 	age, why := mp.age()
 	if why != "" {
-		return Input{}, "cannot be computed from creatinine (age: " + why + ")"
+		return Input{}, "age: " + why
 	}
 	sex, why := mp.sex()
 	if why != "" {
-		return Input{}, "cannot be computed from creatinine (sex: " + why + ")"
+		return Input{}, "sex: " + why
 	}
 	m, _ := catalog().Model("ckd-epi-2021")
-	inputs := Mapping{Inputs: map[string]Input{"creatinine": creat, "age": age, "sex": sex}}.Raw()
-	p, err := m.Predict(inputs)
+	p, err := m.Predict(Mapping{Inputs: map[string]Input{"creatinine": creat, "age": age, "sex": sex}}.Raw())
 	if err != nil {
-		return Input{}, "cannot be computed from creatinine (creatinine or age outside the range of CKD-EPI 2021)"
+		return Input{}, "creatinine or age is outside the range of CKD-EPI 2021"
 	}
 	return Input{Value: p.Result.Value, Source: "derived:ckd-epi-2021", From: []string{creat.Source, age.Source}, Date: creat.Date}, ""
 }
@@ -337,23 +349,36 @@ func (mp *mapper) egfr() (Input, string) {
 // bmi is the recorded BMI (39156-5) unless a usable weight is newer, in
 // which case (and when none is recorded) it is weight / height² from the
 // latest body weight (29463-7) and height (8302-2), each within its own
-// maximum age; its date is the older of the two.
+// maximum age, dated by the older of the two. When it cannot be computed,
+// a usable recorded value stands.
 func (mp *mapper) bmi() (Input, string) {
 	recorded, recordedWhy := mp.lab(lab{input: "bmi", loinc: labCodes("bmi")})
 	w, wWhy := mp.body(loincWeight, "weight", weightToKg)
 	if recordedWhy == "" && (wWhy != "" || !w.Date.After(recorded.Date)) {
 		return recorded, ""
 	}
-	if wWhy != "" {
-		return Input{}, recordedWhy + "; it cannot be computed either (body weight: " + wWhy + ")"
+	derived, why := mp.quetelet(w, wWhy)
+	switch {
+	case why == "":
+		return derived, ""
+	case recordedWhy == "":
+		return recorded, ""
 	}
-	h, hWhy := mp.body(loincHeight, "height", heightToM)
-	if hWhy != "" {
-		return Input{}, recordedWhy + "; it cannot be computed either (body height: " + hWhy + ")"
+	return Input{}, recordedWhy + "; it cannot be computed either (" + why + ")"
+}
+
+// quetelet computes BMI as weight / height².
+func (mp *mapper) quetelet(w Input, wWhy string) (Input, string) {
+	if wWhy != "" {
+		return Input{}, "body weight: " + wWhy
+	}
+	h, why := mp.body(loincHeight, "height", heightToM)
+	if why != "" {
+		return Input{}, "body height: " + why
 	}
 	kg, m := w.Value.(float64), h.Value.(float64)
 	if kg <= 0 || m <= 0 {
-		return Input{}, "cannot be computed (weight or height is not positive)"
+		return Input{}, "weight or height is not positive"
 	}
 	date := w.Date
 	if h.Date.Before(date) {
