@@ -67,6 +67,7 @@ func TestDecodeAccepts(t *testing.T) {
 		{"entries without resource, outcome skipped", `{"resourceType":"Bundle","type":"searchset","entry":[{"fullUrl":"x"},{"resource":null},` +
 			`{"resource":{"resourceType":"OperationOutcome","issue":[]},"search":{"mode":"outcome"}},{"resource":{"resourceType":"Condition","id":"c"},"search":{"mode":"match"}},` +
 			`{"resource":{"resourceType":"Medication","id":"m"},"search":{"mode":"include"}}],"link":[{"relation":"next","url":"https://fhir.example.org/page2"}]}`, []string{"Condition/c", "Medication/m"}},
+		{"an OperationOutcome entry without search mode", `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"OperationOutcome","issue":[{"severity":"warning","code":"incomplete"}]}},{"resource":{"resourceType":"Condition","id":"c"}}]}`, []string{"Condition/c"}},
 		{"contained resources of other types", `{"resourceType":"Observation","id":"o","status":"final","contained":[{"resourceType":"Specimen","id":"s","type":{"text":"serum"}}],"specimen":{"reference":"#s"}}`, []string{"Observation/o"}},
 		{"absent optional elements", `{"resourceType":"Observation"}`, []string{"Observation"}},
 	}

@@ -124,7 +124,7 @@ type component struct {
 // an element the mapping reads with the wrong JSON type) and accepts what
 // real EHRs vary in: unknown elements and resource types, extensions,
 // contained resources, absent optional elements, entries without a
-// resource, and search outcome entries (skipped). Errors name the element
+// resource, and OperationOutcome entries (warnings, skipped). Errors name the element
 // or entry, never a value.
 func Decode(data []byte) ([]Resource, error) {
 	data = bytes.TrimSpace(data)
@@ -162,6 +162,9 @@ func Decode(data []byte) ([]Resource, error) {
 			continue
 		}
 		r, err := decodeResource(e.Resource)
+		if errors.Is(err, errOutcome) {
+			continue // a warning beside the data, even without search.mode outcome
+		}
 		if err != nil {
 			return nil, fmt.Errorf("fhir: Bundle entry %d: %w", i, err)
 		}
@@ -169,6 +172,8 @@ func Decode(data []byte) ([]Resource, error) {
 	}
 	return out, nil
 }
+
+var errOutcome = errors.New("an OperationOutcome instead of data")
 
 // decodeResource decodes one resource object from valid JSON.
 func decodeResource(data []byte) (Resource, error) {
@@ -186,7 +191,7 @@ func decodeResource(data []byte) (Resource, error) {
 	case "":
 		return Resource{}, errors.New("a resource without resourceType")
 	case "OperationOutcome":
-		return Resource{}, errors.New("an OperationOutcome instead of data")
+		return Resource{}, errOutcome
 	}
 	r := Resource{Type: id.ResourceType, ID: id.ID}
 	if !readTypes[r.Type] {
