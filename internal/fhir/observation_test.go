@@ -379,14 +379,14 @@ func TestSmokingStatus(t *testing.T) {
 		system, code string
 		want         any // bool, or nil for missing
 	}{
-		{systemSNOMED, "449868002", true},       // Smokes tobacco daily
-		{systemSNOMED, "428041000124106", true}, // Occasional tobacco smoker
-		{systemSNOMED, "428071000124103", true}, // Heavy tobacco smoker
-		{systemSNOMED, "428061000124105", true}, // Light tobacco smoker
-		{systemSNOMED, "77176002", true},        // Smoker
-		{systemSNOMED, "8517006", false},        // Ex-smoker
-		{systemSNOMED, "266919005", false},      // Never smoked tobacco
-		{systemSNOMED, "266927001", nil},        // Tobacco smoking consumption unknown
+		{systemSNOMED, "449868002", true},       // Current every day smoker
+		{systemSNOMED, "428041000124106", true}, // Current some day smoker
+		{systemSNOMED, "428071000124103", true}, // Current heavy tobacco smoker
+		{systemSNOMED, "428061000124105", true}, // Current light tobacco smoker
+		{systemSNOMED, "77176002", true},        // Smoker, current status unknown
+		{systemSNOMED, "8517006", false},        // Former smoker
+		{systemSNOMED, "266919005", false},      // Never smoker
+		{systemSNOMED, "266927001", nil},        // Unknown if ever smoked
 		{systemSNOMED, "230063004", nil},        // Heavy cigarette smoker: not in the list, so not read
 		{"http://example.org/local", "449868002", nil},
 	}
