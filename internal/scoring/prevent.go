@@ -215,11 +215,20 @@ func preventVariant(v *Values) (variant int, sdiOnly bool) {
 // preventRisk is the logistic risk in percent; contributions go to p when
 // it is not nil.
 func preventRisk(c *preventCoef, z *preventCoef, p *Prediction) float64 {
-	l := predictor{p: p}
-	for i := range c {
-		l.add(preventTermInputs[i], c[i], z[i])
+	var sum float64
+	if p == nil {
+		// A plain dot product: terms absent from a model have coefficient 0.
+		for i := range c {
+			sum += c[i] * z[i]
+		}
+	} else {
+		l := predictor{p: p}
+		for i := range c {
+			l.add(preventTermInputs[i], c[i], z[i])
+		}
+		sum = l.sum
 	}
-	return 100 / (1 + math.Exp(-l.sum))
+	return 100 / (1 + math.Exp(-sum))
 }
 
 func preventModel(years int) *Model {
