@@ -187,6 +187,11 @@ const (
 	warnUACRLow  = "uacr is below 0.1 mg/g; counted as 0.1 mg/g, as the AHA's PREVENT equations do (outside the range preventr accepts, 0.1-25000)"
 	warnHbA1cLow = "hba1c is below 4.5 %, outside the range preventr accepts (4.5-15 %); the equations are published for values down to 3 %"
 	warnSDIOnly  = "sdi_decile was not used: the SDI-only PREVENT model is not available here, so the base model was used; give uacr or hba1c as well for the full model"
+	// The full model's missing-value terms stand for a typical absent
+	// value, not the patient's: say which input they replaced.
+	warnFullNoUACR  = "full model without uacr: its published missing-UACR term was used in place of a value"
+	warnFullNoHbA1c = "full model without hba1c: its published missing-HbA1c term was used in place of a value"
+	warnFullNoSDI   = "full model without sdi_decile: its published missing-SDI term was used in place of a value"
 )
 
 // preventVariant chooses the model as preventr's estimate_risk does when
@@ -196,7 +201,8 @@ const (
 // coefficients could not be read (see prevent_coefs.go), so SDI alone falls
 // back to the base model, not to the full model with UACR and HbA1c
 // missing: for the Table S12 woman (diabetic) that full model gives 7.1 %
-// 10-year CVD risk where the SDI model gives 15.7 % and the base 14.7 %.
+// 10-year CVD risk where Table S12 gives 15.65 % for the SDI model and the
+// base model gives 14.7 %.
 func preventVariant(v *Values) (variant int, sdiOnly bool) {
 	uacr, a1c, sdi := v.has(inUACR), v.has(inHbA1c), v.has(inSDIDecile)
 	switch n := int(points(uacr) + points(a1c) + points(sdi)); {
@@ -286,6 +292,16 @@ func preventModel(years int) *Model {
 		p.Variant = preventVariantNames[variant]
 		if sdiOnly {
 			p.Warnings = append(p.Warnings, warnSDIOnly)
+		}
+		if variant == pvVariantFull {
+			for _, w := range [...]struct {
+				id   inputID
+				text string
+			}{{inUACR, warnFullNoUACR}, {inHbA1c, warnFullNoHbA1c}, {inSDIDecile, warnFullNoSDI}} {
+				if !v.has(w.id) {
+					p.Warnings = append(p.Warnings, w.text)
+				}
+			}
 		}
 		if v.has(inUACR) && v.get(inUACR) < preventMinUACR {
 			p.Warnings = append(p.Warnings, warnUACRLow)

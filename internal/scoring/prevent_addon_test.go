@@ -102,7 +102,8 @@ func TestPREVENTAddOnPublishedValues(t *testing.T) {
 // Every combination of the optional inputs picks the variant preventr's
 // estimate_risk picks (its documentation, "Model selection when model =
 // NULL"), except SDI alone: that model is not available, so the base model
-// is used and a warning says sdi_decile was ignored.
+// is used and a warning says sdi_decile was ignored. The full model warns
+// which input its missing-value term replaced.
 func TestPREVENTVariantChoice(t *testing.T) {
 	for _, tt := range []struct {
 		uacr, hba1c, sdi bool
@@ -113,9 +114,9 @@ func TestPREVENTVariantChoice(t *testing.T) {
 		{true, false, false, "uacr", ""},
 		{false, true, false, "hba1c", ""},
 		{false, false, true, "base", warnSDIOnly},
-		{true, true, false, "full", ""},
-		{true, false, true, "full", ""},
-		{false, true, true, "full", ""},
+		{true, true, false, "full", warnFullNoSDI},
+		{true, false, true, "full", warnFullNoHbA1c},
+		{false, true, true, "full", warnFullNoUACR},
 		{true, true, true, "full", ""},
 	} {
 		var kv []any
@@ -314,22 +315,29 @@ func TestPREVENTOptionalInputLimits(t *testing.T) {
 	if low.Result.Value != floor.Result.Value || !slices.Equal(low.Warnings, []string{warnUACRLow}) || len(floor.Warnings) != 0 {
 		t.Errorf("uacr 0: %v %q, want uacr 0.1's %v with one warning (0.1 gave %q)", low.Result.Value, low.Warnings, floor.Result.Value, floor.Warnings)
 	}
-	p := mustPredict(t, "prevent-30y", s12With(t, "male", "hba1c", 4.0, "uacr", 12))
+	p := mustPredict(t, "prevent-30y", s12With(t, "male", "hba1c", 4.0))
 	if !slices.Equal(p.Warnings, []string{warnHbA1cLow}) {
 		t.Errorf("hba1c 4.0: warnings %q, want the low-HbA1c warning", p.Warnings)
 	}
 }
 
 // The full model, the largest PREVENT variant, stays within the scoring
-// goals: no allocation once the Prediction's slices have grown.
+// goals: no allocation once the Prediction's slices have grown, warnings
+// included.
 func TestPREVENTFullComputeDoesNotAllocate(t *testing.T) {
 	for _, id := range []string{"prevent-10y", "prevent-30y"} {
 		m, _ := testCatalog.Model(id)
-		v := parsePREVENT(t, s12With(t, "female", "uacr", 40, "hba1c", 7.5, "sdi_decile", 8))
-		p := &Prediction{}
-		m.Compute(&v, p)
-		if n := testing.AllocsPerRun(100, func() { m.Compute(&v, p) }); n != 0 {
-			t.Errorf("%s full model: %v allocations per Compute, want 0", id, n)
+		for _, kv := range [][]any{
+			{"uacr", 40, "hba1c", 7.5, "sdi_decile", 8},
+			{"uacr", 0.05, "hba1c", 4, "sdi_decile", 8},
+			{"uacr", 0.05, "hba1c", 4},
+		} {
+			v := parsePREVENT(t, s12With(t, "female", kv...))
+			p := &Prediction{}
+			m.Compute(&v, p)
+			if n := testing.AllocsPerRun(100, func() { m.Compute(&v, p) }); n != 0 {
+				t.Errorf("%s full model %v: %v allocations per Compute, want 0", id, kv, n)
+			}
 		}
 	}
 }
