@@ -237,6 +237,31 @@ func preventRisk(c *preventCoef, z *preventCoef, p *Prediction) float64 {
 	return 100 / (1 + math.Exp(-sum))
 }
 
+// preventWarnings appends the warnings of the optional inputs: SDI given
+// alone, the full model's missing-value terms, values outside preventr's
+// ranges. Fixed texts only, so nothing is allocated once p has room.
+func preventWarnings(v *Values, variant int, sdiOnly bool, p *Prediction) {
+	if sdiOnly {
+		p.Warnings = append(p.Warnings, warnSDIOnly)
+	}
+	if variant == pvVariantFull {
+		for _, w := range [...]struct {
+			id   inputID
+			text string
+		}{{inUACR, warnFullNoUACR}, {inHbA1c, warnFullNoHbA1c}, {inSDIDecile, warnFullNoSDI}} {
+			if !v.has(w.id) {
+				p.Warnings = append(p.Warnings, w.text)
+			}
+		}
+	}
+	if v.has(inUACR) && v.get(inUACR) < preventMinUACR {
+		p.Warnings = append(p.Warnings, warnUACRLow)
+	}
+	if v.has(inHbA1c) && v.get(inHbA1c) < preventMinHbA1c {
+		p.Warnings = append(p.Warnings, warnHbA1cLow)
+	}
+}
+
 func preventModel(years int) *Model {
 	horizon, maxAge := 0, 79.0
 	if years == 30 {
@@ -265,8 +290,8 @@ func preventModel(years int) *Model {
 			{ID: "heart_failure", Label: y + "-year heart failure risk", Unit: "%"},
 		},
 		Notes: []string{
-			"Sex-specific and race-free. Optional uacr, hba1c and sdi_decile choose the variant as preventr does: none, the base model; one, the model adding it (uacr or hba1c); two or three, the full model, with the published missing-indicator term for the one absent. The prediction's variant field names the model used.",
-			"The SDI-only model is not offered: its coefficients were not available in a readable source. sdi_decile alone gives the base model and a warning that it was not used (the full model with UACR and HbA1c counted as missing would halve the risk of a diabetic patient).",
+			"Sex-specific and race-free. Optional uacr, hba1c and sdi_decile choose the variant as preventr does: none, the base model; one, the model adding it (uacr or hba1c); two or three, the full model, with the published missing-indicator term for the one absent (and a warning naming it). The prediction's variant field names the model used.",
+			"The SDI-only model is not offered: its coefficients were not available in a readable source. sdi_decile alone gives the base model and a warning that it was not used (the full model with UACR and HbA1c counted as missing gives the diabetic Table S12 woman 7.1 % 10-year CVD risk, against 15.65 % from the SDI model and 14.7 % from the base model).",
 			"Add-on terms: ln(UACR, mg/g); HbA1c - 5.3 %, with separate coefficients with and without diabetes; SDI deciles 4-6 and 7-10 against 1-3. UACR in mg/mmol is converted at 8.84 mg/g per mg/mmol, HbA1c in mmol/mol with the IFCC-NGSP master equation (NGSP = 0.09148 IFCC + 2.152).",
 			"UACR below 0.1 mg/g counts as 0.1, as the AHA's equations do; UACR below 0.1 and HbA1c below 4.5 % (preventr's range is UACR 0.1-25000 mg/g, HbA1c 4.5-15 %) are computed with a warning.",
 			"Ranges are those of the preventr package (age 30-79, total cholesterol 130-320 mg/dL, HDL 20-100 mg/dL, systolic BP 90-180 mmHg, BMI 18.5-39.9, eGFR 15-140); other implementations accept systolic BP to 200 and eGFR to 150.",
@@ -290,25 +315,7 @@ func preventModel(years int) *Model {
 		z := preventTerms(v)
 		variant, sdiOnly := preventVariant(v)
 		p.Variant = preventVariantNames[variant]
-		if sdiOnly {
-			p.Warnings = append(p.Warnings, warnSDIOnly)
-		}
-		if variant == pvVariantFull {
-			for _, w := range [...]struct {
-				id   inputID
-				text string
-			}{{inUACR, warnFullNoUACR}, {inHbA1c, warnFullNoHbA1c}, {inSDIDecile, warnFullNoSDI}} {
-				if !v.has(w.id) {
-					p.Warnings = append(p.Warnings, w.text)
-				}
-			}
-		}
-		if v.has(inUACR) && v.get(inUACR) < preventMinUACR {
-			p.Warnings = append(p.Warnings, warnUACRLow)
-		}
-		if v.has(inHbA1c) && v.get(inHbA1c) < preventMinHbA1c {
-			p.Warnings = append(p.Warnings, warnHbA1cLow)
-		}
+		preventWarnings(v, variant, sdiOnly, p)
 		t := &preventVariantTables[variant][horizon][sex]
 		cvd := preventRisk(&t[pvCVD], &z, p)
 		p.addOutcome(m.Outcomes[pvCVD], cvd)
