@@ -69,6 +69,10 @@ func appendPrediction(b, ref []byte, p *scoring.Prediction) ([]byte, error) {
 		b = appendJSONString(b, p.Result.Category)
 	}
 	b = append(b, '}')
+	if p.Variant != "" { // omitempty
+		b = append(b, `,"variant":`...)
+		b = appendJSONString(b, p.Variant)
+	}
 	if len(p.Outcomes) > 0 { // omitempty
 		b = append(b, `,"outcomes":`...)
 		b = appendArray(b, p.Outcomes, func(b []byte, o scoring.Outcome) []byte {

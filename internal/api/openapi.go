@@ -348,6 +348,7 @@ func schemas(c *scoring.Catalog) object {
 			"result":     ref("ResultSpec"),
 			"outcomes":   object{"type": "array", "items": ref("ValueSpec")},
 			"notes":      object{"type": "array", "items": str, "description": "Choices the sources leave open, and how this service reads them."},
+			"variants":   object{"type": "array", "items": str, "description": "Variants of the model, where it has several; a prediction's variant names the one used."},
 		}, "id", "version", "title", "citation", "population", "inputs", "result", "notes"),
 		"Input": objectSchema("One input of a model.", object{
 			"name":           str,
@@ -378,6 +379,7 @@ func schemas(c *scoring.Catalog) object {
 			"result": objectSchema("The main result; value is unrounded, a whole number for points scores.", object{
 				"value": num, "unit": str, "label": str, "category": str,
 			}, "value", "unit", "label"),
+			"variant": object{"type": "string", "description": "The variant computed, for models that list variants (e.g. PREVENT base, uacr, hba1c, full)."},
 			"outcomes": object{"type": "array", "items": objectSchema("A secondary result.", object{
 				"id": str, "value": num, "unit": str, "label": str,
 			}, "id", "value", "unit", "label")},

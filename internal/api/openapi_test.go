@@ -145,7 +145,8 @@ var validPredictions = map[string]string{
 	"prevent-10y": `{"age":50,"sex":"female","total_cholesterol":{"value":5.2,"unit":"mmol/L"},"hdl_cholesterol":45,` +
 		`"systolic_bp":130,"on_bp_treatment":false,"on_statin":false,"diabetes":false,"current_smoker":false,"bmi":28,"egfr":90}`,
 	"prevent-30y": `{"age":45,"sex":"male","total_cholesterol":200,"hdl_cholesterol":45,"systolic_bp":{"value":130,"unit":"mmHg"},` +
-		`"on_bp_treatment":true,"on_statin":false,"diabetes":true,"current_smoker":false,"bmi":31,"egfr":75}`,
+		`"on_bp_treatment":true,"on_statin":false,"diabetes":true,"current_smoker":false,"bmi":31,"egfr":75,` +
+		`"uacr":{"value":3.4,"unit":"mg/mmol{creat}"},"hba1c":{"value":53,"unit":"mmol/mol"},"sdi_decile":7}`,
 	"framingham-cvd": `{"age":60,"sex":"male","total_cholesterol":200,"hdl_cholesterol":45,"systolic_bp":140,` +
 		`"on_bp_treatment":true,"diabetes":false,"current_smoker":true}`,
 	"news2": `{"respiratory_rate":18,"spo2":96,"on_oxygen":false,"systolic_bp":120,"pulse":80,` +

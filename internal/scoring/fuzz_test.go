@@ -101,4 +101,7 @@ func checkPrediction(t *testing.T, m *Model, p *Prediction) {
 			t.Fatalf("%s: contribution %+v", m.ID, c)
 		}
 	}
+	if p.Variant != "" && !slices.Contains(m.Variants, p.Variant) || p.Variant == "" && len(m.Variants) > 0 {
+		t.Fatalf("%s: variant %q, want one of %q", m.ID, p.Variant, m.Variants)
+	}
 }

@@ -46,6 +46,9 @@ const (
 	inConfusion
 	inUrea
 	inBUN
+	inUACR
+	inHbA1c
+	inSDIDecile
 	numInputs
 )
 
@@ -69,6 +72,15 @@ const (
 	// µmol/L per mg/dL of bilirubin (molar mass 584.7 g/mol).
 	bilirubinUmolPerMg = 17.1
 	cmPerInch          = 2.54
+	// mg/g per mg/mmol of urine albumin-to-creatinine ratio: 1 mmol of
+	// creatinine is 1000/8.84 mg at the 88.4 µmol/L per mg/dL above.
+	uacrMgPerGPerMgPerMmol = creatinineUmolPerMg / 10
+	// NGSP (%) from IFCC (mmol/mol) HbA1c: the IFCC-NGSP master equation,
+	// NGSP = 0.09148 IFCC + 2.152 as ngsp.org/ifcc.asp states it (Hoelzel W
+	// et al., Clin Chem 2004;50:166-174; the IFCC network rounds it to
+	// 0.0915 IFCC + 2.15, inverse IFCC = 10.93 NGSP - 23.5).
+	hba1cNGSPPerIFCC = 0.09148
+	hba1cNGSPAtIFCC0 = 2.152
 )
 
 // unit is one accepted unit of an input and how to reach the canonical one.
@@ -162,6 +174,15 @@ var vocabulary = [numInputs]inputDef{
 	inConfusion:             {name: "confusion", kind: kindBoolean, description: "new confusion (disorientation in person, place or time, or AMT 8 or less)"},
 	inUrea:                  {name: "urea", kind: kindNumber, units: []unit{canonical("mmol/L")}, description: "blood urea; give urea or bun, not both"},
 	inBUN:                   {name: "bun", kind: kindNumber, units: []unit{canonical("mg/dL")}, description: "blood urea nitrogen; give urea or bun, not both"},
+	inUACR: {name: "uacr", kind: kindNumber, units: []unit{
+		canonical("mg/g", "mg/g{creat}"),
+		convert("mg/mmol", func(x float64) float64 { return x * uacrMgPerGPerMgPerMmol }, "mg/mmol{creat}", "g/mol{creat}"),
+	}, description: "urine albumin-to-creatinine ratio"},
+	inHbA1c: {name: "hba1c", kind: kindNumber, units: []unit{
+		canonical("%"),
+		convert("mmol/mol", func(x float64) float64 { return hba1cNGSPPerIFCC*x + hba1cNGSPAtIFCC0 }),
+	}, description: "glycated haemoglobin A1c, NGSP/DCCT % (IFCC mmol/mol converted with the master equation)"},
+	inSDIDecile: {name: "sdi_decile", kind: kindInteger, description: "Social Deprivation Index decile of the residence (Robert Graham Center), 1 least to 10 most deprived"},
 }
 
 // Input is one input of one model, as the catalog shows it.

@@ -73,7 +73,7 @@ func meld3Model() *Model {
 			"MELD 3.0 = 1.33 (female) + 4.56 ln(bili) + 0.82 (137 - Na) - 0.24 (137 - Na) ln(bili) + 9.09 ln(INR) + 11.14 ln(Cr) + 1.85 (3.5 - albumin) - 1.83 (3.5 - albumin) ln(Cr) + 6, rounded to an integer.",
 			"Bounds: bilirubin, INR, creatinine below 1.0 count as 1.0; creatinine above 3.0, or dialysis twice in the past week, counts as 3.0; sodium bounded 125-137 mmol/L; albumin bounded 1.5-3.5 g/dL.",
 			"The score is rounded to an integer and bounded to 6-40 as OPTN allocation policy does (and MedCalc-Bench-Verified); Kim 2021 scaled it without presuming a cap, so scores above 40 exist in the paper's terms.",
-			"90-day survival = 0.946^exp(0.17698 x MELD 3.0 - 3.56) (Kim 2021), computed from the unrounded, unbounded score.",
+			"90-day survival = 0.946^exp(0.17698 x MELD 3.0 - 3.56) (Kim 2021), evaluated at the score as reported (the rounded integer, bounded to 6-40), so survival and score agree with Kim 2021's table of survival by integer score; every patient with the same reported score gets the same survival.",
 			"The female term is applied by sex as given; OPTN also applies it to candidates aged 12-17 of either sex, which this model does not do.",
 		},
 		compute: computeMELD3,
@@ -100,8 +100,16 @@ func computeMELD3(v *Values, p *Prediction) {
 	l.add("albumin", 1.85, alb)
 	l.add("albumin:creatinine", -1.83, alb*lnCr)
 	l.add("constant", 6, 1)
-	p.Result.Value = clamp(math.Round(l.sum), 6, 40)
-	p.addOutcome(meld3Survival, 100*math.Pow(0.946, math.Exp(0.17698*l.sum-3.56)))
+	score := clamp(math.Round(l.sum), 6, 40)
+	p.Result.Value = score
+	p.addOutcome(meld3Survival, meld3SurvivalAt(score))
+}
+
+// meld3SurvivalAt is Kim 2021's 90-day survival in percent at a MELD 3.0
+// score. It takes the reported (rounded, bounded) score, not the raw sum:
+// a clinician compares the pair against the paper's table by integer score.
+func meld3SurvivalAt(score float64) float64 {
+	return 100 * math.Pow(0.946, math.Exp(0.17698*score-3.56))
 }
 
 func clamp(x, lo, hi float64) float64 { return math.Max(lo, math.Min(x, hi)) }

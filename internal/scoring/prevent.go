@@ -5,7 +5,7 @@ import (
 	"strconv"
 )
 
-// PREVENT base-model terms, in the order of the coefficient tables below
+// PREVENT terms, in the order of the coefficient tables below
 // (Khan et al. 2024, supplement; SPEC.md §2).
 const (
 	pvAge = iota
@@ -32,8 +32,30 @@ const (
 	pvAgexBMIHigh
 	pvAgexEGFRLow
 	pvConst
+	// Add-on terms (UACR, HbA1c, SDI models and the full model); zero in
+	// the base tables. A missing-indicator term is 1 when the input is absent.
+	pvSDIMid       // SDI decile 4-6
+	pvSDIHigh      // SDI decile 7-10
+	pvSDIMissing   // no SDI
+	pvLnUACR       // ln(UACR in mg/g)
+	pvUACRMissing  // no UACR
+	pvHbA1cDM      // (HbA1c - 5.3) with diabetes
+	pvHbA1cNoDM    // (HbA1c - 5.3) without diabetes
+	pvHbA1cMissing // no HbA1c
 	pvTerms
 )
+
+// PREVENT variants, named as preventr names them.
+const (
+	pvVariantBase = iota
+	pvVariantUACR
+	pvVariantHbA1c
+	pvVariantFull
+	pvVariants
+)
+
+// preventVariantNames are the variant names a prediction reports.
+var preventVariantNames = [pvVariants]string{"base", "uacr", "hba1c", "full"}
 
 // preventTermInputs names the inputs each term is built from.
 var preventTermInputs = [pvTerms]string{
@@ -44,6 +66,8 @@ var preventTermInputs = [pvTerms]string{
 	pvStatinxNonHDL: "on_statin:total_cholesterol:hdl_cholesterol", pvAgexNonHDL: "age:total_cholesterol:hdl_cholesterol",
 	pvAgexHDL: "age:hdl_cholesterol", pvAgexSBPHigh: "age:systolic_bp", pvAgexDiabetes: "age:diabetes",
 	pvAgexSmoker: "age:current_smoker", pvAgexBMIHigh: "age:bmi", pvAgexEGFRLow: "age:egfr", pvConst: "constant",
+	pvSDIMid: "sdi_decile", pvSDIHigh: "sdi_decile", pvSDIMissing: "sdi_decile", pvLnUACR: "uacr", pvUACRMissing: "uacr",
+	pvHbA1cDM: "hba1c:diabetes", pvHbA1cNoDM: "hba1c:diabetes", pvHbA1cMissing: "hba1c",
 }
 
 // Outcome models of PREVENT, in the order of MODELS.md's outcomes.
@@ -85,7 +109,7 @@ var preventTables = [2][2][pvOutcomes]preventCoef{
 	},
 }
 
-// preventTerms computes the transformed predictors z of the base model.
+// preventTerms computes the transformed predictors z of every variant.
 // Cholesterol is converted to mmol/L with PREVENT's own factor.
 func preventTerms(v *Values) (z preventCoef) {
 	age := (v.get(inAge) - 55) / 10
@@ -123,17 +147,119 @@ func preventTerms(v *Values) (z preventCoef) {
 	z[pvAgexBMIHigh] = age * z[pvBMIHigh]
 	z[pvAgexEGFRLow] = age * z[pvEGFRLow]
 	z[pvConst] = 1
+
+	// Optional inputs, as preventr's prep_terms and the AHA's own equations
+	// code them; an absent input sets its missing indicator instead.
+	if v.has(inSDIDecile) {
+		d := v.get(inSDIDecile)
+		z[pvSDIMid] = points(d >= 4 && d <= 6)
+		z[pvSDIHigh] = points(d >= 7)
+	} else {
+		z[pvSDIMissing] = 1
+	}
+	if v.has(inUACR) {
+		// The AHA's equations count UACR below 0.1 mg/g as 0.1.
+		z[pvLnUACR] = math.Log(math.Max(v.get(inUACR), preventMinUACR))
+	} else {
+		z[pvUACRMissing] = 1
+	}
+	if v.has(inHbA1c) {
+		a1c := v.get(inHbA1c) - 5.3
+		z[pvHbA1cDM] = a1c * dm
+		z[pvHbA1cNoDM] = a1c * (1 - dm)
+	} else {
+		z[pvHbA1cMissing] = 1
+	}
 	return z
+}
+
+// Limits of the optional inputs. preventr accepts UACR 0.1-25000 mg/g and
+// HbA1c 4.5-15 %; the AHA's equations take any UACR >= 0 (below 0.1 as
+// 0.1), and preventr's documentation says they permit HbA1c down to 3 %.
+// This service accepts the wider ranges and warns outside preventr's.
+const (
+	preventMinUACR  = 0.1
+	preventMinHbA1c = 4.5
+)
+
+// Warnings of the optional inputs: fixed texts, never the value received.
+const (
+	warnUACRLow  = "uacr is below 0.1 mg/g; counted as 0.1 mg/g, as the AHA's PREVENT equations do (outside the range preventr accepts, 0.1-25000)"
+	warnHbA1cLow = "hba1c is below 4.5 %, outside the range preventr accepts (4.5-15 %); the equations are published for values down to 3 %"
+	warnSDIOnly  = "sdi_decile was not used: the SDI-only PREVENT model is not available here, so the base model was used; give uacr or hba1c as well for the full model"
+	// The full model's missing-value terms stand for a typical absent
+	// value, not the patient's: say which input they replaced.
+	warnFullNoUACR  = "full model without uacr: its published missing-UACR term was used in place of a value"
+	warnFullNoHbA1c = "full model without hba1c: its published missing-HbA1c term was used in place of a value"
+	warnFullNoSDI   = "full model without sdi_decile: its published missing-SDI term was used in place of a value"
+)
+
+// preventVariant chooses the model as preventr's estimate_risk does when
+// it is not told which: no optional input, the base model; exactly one,
+// the model adding it; two or three, the full model, whose missing
+// indicators account for the one still absent. The SDI-only model's
+// coefficients could not be read (see prevent_coefs.go), so SDI alone falls
+// back to the base model, not to the full model with UACR and HbA1c
+// missing: for the Table S12 woman (diabetic) that full model gives 7.1 %
+// 10-year CVD risk where Table S12 gives 15.65 % for the SDI model and the
+// base model gives 14.7 %.
+func preventVariant(v *Values) (variant int, sdiOnly bool) {
+	uacr, a1c, sdi := v.has(inUACR), v.has(inHbA1c), v.has(inSDIDecile)
+	switch n := int(points(uacr) + points(a1c) + points(sdi)); {
+	case n == 0:
+		return pvVariantBase, false
+	case n >= 2:
+		return pvVariantFull, false
+	case uacr:
+		return pvVariantUACR, false
+	case a1c:
+		return pvVariantHbA1c, false
+	}
+	return pvVariantBase, true
 }
 
 // preventRisk is the logistic risk in percent; contributions go to p when
 // it is not nil.
 func preventRisk(c *preventCoef, z *preventCoef, p *Prediction) float64 {
-	l := predictor{p: p}
-	for i := range c {
-		l.add(preventTermInputs[i], c[i], z[i])
+	var sum float64
+	if p == nil {
+		// A plain dot product: terms absent from a model have coefficient 0.
+		for i := range c {
+			sum += c[i] * z[i]
+		}
+	} else {
+		l := predictor{p: p}
+		for i := range c {
+			l.add(preventTermInputs[i], c[i], z[i])
+		}
+		sum = l.sum
 	}
-	return 100 / (1 + math.Exp(-l.sum))
+	return 100 / (1 + math.Exp(-sum))
+}
+
+// preventWarnings appends the warnings of the optional inputs: SDI given
+// alone, the full model's missing-value terms, values outside preventr's
+// ranges. Fixed texts only, so nothing is allocated once p has room.
+func preventWarnings(v *Values, variant int, sdiOnly bool, p *Prediction) {
+	if sdiOnly {
+		p.Warnings = append(p.Warnings, warnSDIOnly)
+	}
+	if variant == pvVariantFull {
+		for _, w := range [...]struct {
+			id   inputID
+			text string
+		}{{inUACR, warnFullNoUACR}, {inHbA1c, warnFullNoHbA1c}, {inSDIDecile, warnFullNoSDI}} {
+			if !v.has(w.id) {
+				p.Warnings = append(p.Warnings, w.text)
+			}
+		}
+	}
+	if v.has(inUACR) && v.get(inUACR) < preventMinUACR {
+		p.Warnings = append(p.Warnings, warnUACRLow)
+	}
+	if v.has(inHbA1c) && v.get(inHbA1c) < preventMinHbA1c {
+		p.Warnings = append(p.Warnings, warnHbA1cLow)
+	}
 }
 
 func preventModel(years int) *Model {
@@ -144,8 +270,8 @@ func preventModel(years int) *Model {
 	y := strconv.Itoa(years)
 	m := &Model{
 		ID:         "prevent-" + y + "y",
-		Version:    "2024-base",
-		Title:      "AHA PREVENT equations (base model): " + y + "-year total cardiovascular disease risk",
+		Version:    "2024",
+		Title:      "AHA PREVENT equations: " + y + "-year total cardiovascular disease risk",
 		Citation:   "Khan SS, Matsushita K, Sang Y, et al. Development and Validation of the American Heart Association's PREVENT Equations. Circulation 2024;149(6):430-449",
 		DOI:        "10.1161/CIRCULATIONAHA.123.067626",
 		Population: "adults aged 30-" + strconv.Itoa(int(maxAge)) + " without known cardiovascular disease",
@@ -154,15 +280,20 @@ func preventModel(years int) *Model {
 				number(inTotalCholesterol, 130, 320), number(inHDLCholesterol, 20, 100), number(inSystolicBP, 90, 180)),
 			bools(inOnBPTreatment, inOnStatin, inDiabetes, inCurrentSmoker),
 			one(number(inBMI, 18.5, 39.9), number(inEGFR, 15, 140)),
+			one(optional(number(inUACR, 0, 25000)), optional(number(inHbA1c, 3, 15)), optional(number(inSDIDecile, 1, 10))),
 		),
-		Result: ResultSpec{Label: y + "-year total CVD risk", Unit: "%"},
+		Variants: preventVariantNames[:],
+		Result:   ResultSpec{Label: y + "-year total CVD risk", Unit: "%"},
 		Outcomes: []ValueSpec{
 			{ID: "total_cvd", Label: y + "-year total CVD risk (ASCVD or heart failure)", Unit: "%"},
 			{ID: "ascvd", Label: y + "-year ASCVD risk", Unit: "%"},
 			{ID: "heart_failure", Label: y + "-year heart failure risk", Unit: "%"},
 		},
 		Notes: []string{
-			"Base model only (no UACR, HbA1c or social deprivation index add-ons); sex-specific and race-free.",
+			"Sex-specific and race-free. Optional uacr, hba1c and sdi_decile choose the variant as preventr does: none, the base model; one, the model adding it (uacr or hba1c); two or three, the full model, with the published missing-indicator term for the one absent (and a warning naming it). The prediction's variant field names the model used.",
+			"The SDI-only model is not offered: its coefficients were not available in a readable source. sdi_decile alone gives the base model and a warning that it was not used (the full model with UACR and HbA1c counted as missing gives the diabetic Table S12 woman 7.1 % 10-year CVD risk, against 15.65 % from the SDI model and 14.7 % from the base model).",
+			"Add-on terms: ln(UACR, mg/g); HbA1c - 5.3 %, with separate coefficients with and without diabetes; SDI deciles 4-6 and 7-10 against 1-3. UACR in mg/mmol is converted at 8.84 mg/g per mg/mmol, HbA1c in mmol/mol with the IFCC-NGSP master equation (NGSP = 0.09148 IFCC + 2.152).",
+			"UACR below 0.1 mg/g counts as 0.1, as the AHA's equations do; UACR below 0.1 and HbA1c below 4.5 % (preventr's range is UACR 0.1-25000 mg/g, HbA1c 4.5-15 %) are computed with a warning.",
 			"Ranges are those of the preventr package (age 30-79, total cholesterol 130-320 mg/dL, HDL 20-100 mg/dL, systolic BP 90-180 mmHg, BMI 18.5-39.9, eGFR 15-140); other implementations accept systolic BP to 200 and eGFR to 150.",
 			"eGFR is expected from the CKD-EPI 2021 creatinine equation (model ckd-epi-2021).",
 			"Cholesterol in mmol/L is converted with PREVENT's own factor, 0.02586 mmol/L per mg/dL.",
@@ -182,7 +313,10 @@ func preventModel(years int) *Model {
 			sex = 0
 		}
 		z := preventTerms(v)
-		t := &preventTables[horizon][sex]
+		variant, sdiOnly := preventVariant(v)
+		p.Variant = preventVariantNames[variant]
+		preventWarnings(v, variant, sdiOnly, p)
+		t := &preventVariantTables[variant][horizon][sex]
 		cvd := preventRisk(&t[pvCVD], &z, p)
 		p.addOutcome(m.Outcomes[pvCVD], cvd)
 		p.addOutcome(m.Outcomes[pvASCVD], preventRisk(&t[pvASCVD], &z, nil))

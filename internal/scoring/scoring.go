@@ -22,6 +22,9 @@ type Model struct {
 	Result     ResultSpec  `json:"result"`
 	Outcomes   []ValueSpec `json:"outcomes,omitempty"`
 	Notes      []string    `json:"notes"`
+	// Variants names the model's variants where it has several; a
+	// prediction's Variant says which one it used.
+	Variants []string `json:"variants,omitempty"`
 
 	// check reports errors that involve more than one input (e.g. "urea or
 	// bun, not both"); it runs only when every input parsed on its own.
@@ -48,7 +51,9 @@ type ValueSpec struct {
 
 // Prediction is what a model computes.
 type Prediction struct {
-	Result        Result         `json:"result"`
+	Result Result `json:"result"`
+	// Variant names the variant computed, for models with Variants.
+	Variant       string         `json:"variant,omitempty"`
 	Outcomes      []Outcome      `json:"outcomes,omitempty"`
 	Contributions []Contribution `json:"contributions"`
 	Warnings      []string       `json:"warnings"`
@@ -105,6 +110,7 @@ func (m *Model) Compute(v *Values, p *Prediction) {
 	p.Outcomes = p.Outcomes[:0]
 	p.Contributions = p.Contributions[:0]
 	p.Warnings = p.Warnings[:0]
+	p.Variant = ""
 	p.Result = Result{Unit: m.Result.Unit, Label: m.Result.Label}
 	m.compute(v, p)
 }
