@@ -59,6 +59,24 @@ func operations(c *scoring.Catalog) map[string]operation {
 			description: "This document, generated from the route table and the model catalog.",
 			ok:          map[int]object{200: jsonResponse("An OpenAPI 3.1 document.", object{"type": "object"})},
 		},
+		"GET /docs": {
+			id: "getDocs",
+			description: "This document as an interactive page (Swagger UI): every operation, schema and example, " +
+				"runnable with \"Try it out\". Its scripts and styles come from this service only (GET /docs/{file}), " +
+				"under a Content-Security-Policy that allows no other origin.",
+			ok: map[int]object{200: docsResponse("The page.", "text/html")},
+		},
+		"GET /docs/{file}": {
+			id:          "getDocsFile",
+			description: "A file the page loads (Swagger UI's script and style sheet, the initializer), or the licence, notice and source record of the Swagger UI files.",
+			parameters: []any{object{
+				"name": "file", "in": "path", "required": true,
+				"description": "File name.",
+				"schema":      object{"type": "string"},
+			}},
+			ok:       map[int]object{200: docsResponse("The file.", "text/javascript", "text/css", "text/plain")},
+			problems: []kind{kindNotFound},
+		},
 		"GET /health": {
 			id:          "getHealth",
 			description: "Status, version, uptime and the process's lifecycle. Answers 503, with the same body, while the process is not ready (draining before shutdown, or no usable API keys); /health/ready says why.",
@@ -233,6 +251,30 @@ func responseHeaders() object {
 		"X-Request-Id":           headerRef("X-Request-Id"),
 		"Cache-Control":          headerRef("Cache-Control"),
 		"X-Content-Type-Options": headerRef("X-Content-Type-Options"),
+	}
+}
+
+// docsResponse is a file of the documentation page, in one of the media
+// types. It is not clinical data: browsers revalidate it with its ETag
+// instead of fetching it again.
+func docsResponse(description string, mediaTypes ...string) object {
+	content := object{}
+	for _, t := range mediaTypes {
+		content[t] = object{"schema": object{"type": "string"}}
+	}
+	str := object{"type": "string"}
+	return object{
+		"description": description,
+		"headers": object{
+			"X-Request-Id":            headerRef("X-Request-Id"),
+			"X-Content-Type-Options":  headerRef("X-Content-Type-Options"),
+			"Cache-Control":           object{"required": true, "schema": object{"type": "string", "const": "no-cache"}},
+			"Content-Security-Policy": object{"required": true, "description": "Only this origin's scripts, styles and connections.", "schema": str},
+			"ETag":                    object{"required": true, "schema": str},
+			"Referrer-Policy":         object{"required": true, "schema": str},
+			"X-Frame-Options":         object{"required": true, "schema": str},
+		},
+		"content": content,
 	}
 }
 
