@@ -26,6 +26,7 @@ type operation struct {
 	body        object         // request body, if any
 	ok          map[int]object // non-problem responses by status
 	problems    []kind         // problem responses the handler can return
+	examples    map[int]object // named response examples by status, beside the problem kinds' own
 }
 
 // operations documents every route of routes.go, keyed like its ServeMux
@@ -107,8 +108,12 @@ func operations(c *scoring.Catalog) map[string]operation {
 				"Decoding is strict: exact field names, no unknown or duplicate keys, no trailing data.",
 			body: object{
 				"required": true,
-				"content":  object{"application/json": object{"schema": ref("PredictRequest")}},
+				"content": object{"application/json": object{
+					"schema":   ref("PredictRequest"),
+					"examples": predictRequestExamples(),
+				}},
 			},
+			examples: predictResponseExamples(c),
 			ok:       map[int]object{200: jsonResponse("The model's result, outcomes, contributions and warnings.", ref("PredictResponse"))},
 			problems: []kind{kindMalformed, kindDuplicateKey, kindUnknownField, kindUnknownModel, kindTooLarge, kindMediaType, kindValidation},
 		},
@@ -168,6 +173,7 @@ func openAPIDocument(b Build, c *scoring.Catalog, table []route) object {
 			"headers":         headers(),
 			"parameters":      object{"X-Request-Id": requestIDParameter},
 			"securitySchemes": securitySchemes,
+			"examples":        problemExamples(c),
 		},
 	}
 }
@@ -238,7 +244,33 @@ func responses(op operation) object {
 	for status, kinds := range byStatus {
 		rs[strconv.Itoa(status)] = problemResponse(kinds)
 	}
+	// The operation's own examples join the media type's examples.
+	for status, examples := range op.examples {
+		r, _ := rs[strconv.Itoa(status)].(object)
+		for _, content := range contentOf(r) {
+			all, _ := content["examples"].(object)
+			if all == nil {
+				all = object{}
+				content["examples"] = all
+			}
+			for name, e := range examples {
+				all[name] = e
+			}
+		}
+	}
 	return rs
+}
+
+// contentOf lists the media type objects of a response.
+func contentOf(r object) []object {
+	var out []object
+	content, _ := r["content"].(object)
+	for _, mt := range content {
+		if o, ok := mt.(object); ok {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 func ref(name string) object { return object{"$ref": "#/components/schemas/" + name} }
@@ -291,9 +323,11 @@ func jsonResponse(description string, schema object) object {
 func problemResponse(kinds []kind) object {
 	var titles []string
 	var types []any
+	examples := object{}
 	for _, k := range kinds {
 		titles = append(titles, k.title)
 		types = append(types, problemTypeBase+k.slug)
+		examples[problemExampleName(k)] = object{"$ref": "#/components/examples/" + problemExampleName(k)}
 	}
 	status := kinds[0].status
 	h := responseHeaders()
@@ -308,12 +342,15 @@ func problemResponse(kinds []kind) object {
 	return object{
 		"description": strings.Join(titles, "; ") + ".",
 		"headers":     h,
-		"content": object{"application/problem+json": object{"schema": object{
-			"allOf": []any{ref("Problem"), object{"properties": object{
-				"status": object{"const": status},
-				"type":   object{"enum": types},
-			}}},
-		}}},
+		"content": object{"application/problem+json": object{
+			"schema": object{
+				"allOf": []any{ref("Problem"), object{"properties": object{
+					"status": object{"const": status},
+					"type":   object{"enum": types},
+				}}},
+			},
+			"examples": examples,
+		}},
 	}
 }
 
