@@ -27,10 +27,11 @@ import (
 // Chromium fails the test instead of skipping it.
 const browserRequired = "DOCS_BROWSER_REQUIRED"
 
-// chromium finds Debian's headless Chromium (scripts/deps.sh browser).
+// chromium finds Debian's headless Chromium (scripts/deps.sh browser), or
+// the Chrome of a GitHub runner.
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
