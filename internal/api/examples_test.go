@@ -176,3 +176,22 @@ func TestOpenAPIPredictExamplesRun(t *testing.T) {
 		t.Errorf("examples cover %v; the catalog has %v", got, o.Catalog.IDs())
 	}
 }
+
+// Each input's description states its unit and valid range in words, as
+// the catalog has them: the page shows descriptions before schemas.
+func TestOpenAPIInputsStateRange(t *testing.T) {
+	o := openAPIOptions()
+	doc := rawDocument(t, New(o))
+	for _, m := range o.Catalog.Models() {
+		for _, in := range m.Inputs {
+			got, _ := jsonAt(doc, "components", "schemas", modelSchemaName(m), "properties", "inputs", "properties", in.Name, "description").(string)
+			if in.Minimum == nil || in.Maximum == nil {
+				continue
+			}
+			want := strings.TrimSpace("valid " + strconv.FormatFloat(*in.Minimum, 'g', -1, 64) + " to " + strconv.FormatFloat(*in.Maximum, 'g', -1, 64) + " " + in.Unit)
+			if !strings.Contains(got, want) || (in.Unit != "" && !strings.Contains(got, "canonical unit "+in.Unit)) {
+				t.Errorf("%s.%s: description %q, want the unit and %q", m.ID, in.Name, got, want)
+			}
+		}
+	}
+}

@@ -593,8 +593,13 @@ func inputSchema(in scoring.Input) object {
 		description += "; canonical unit " + in.Unit
 		bare["description"] = "In " + in.Unit + "."
 	}
+	// The range in words too: the page shows descriptions first.
+	if in.Minimum != nil && in.Maximum != nil {
+		description += strings.TrimSpace("; valid " + strconv.FormatFloat(*in.Minimum, 'g', -1, 64) + " to " +
+			strconv.FormatFloat(*in.Maximum, 'g', -1, 64) + " " + in.Unit)
+	}
 	if len(in.AcceptedUnits) == 0 {
-		bare["description"] = in.Description
+		bare["description"] = description + "."
 		return bare
 	}
 	withUnit := objectSchema("In any accepted unit; the range applies after conversion.", object{
