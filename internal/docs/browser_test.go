@@ -71,7 +71,7 @@ func TestDocsPageInBrowser(t *testing.T) {
 	defer srv.Close()
 	stage := srv.URL + "/prod"
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	ctx, cancelBrowser := chromedp.NewContext(ctx, chromedp.WithAllocatorOptions(
 		chromedp.ExecPath(exe),
