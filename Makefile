@@ -26,21 +26,25 @@ LAMBDA_GOARCH ?= arm64
 LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH)
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: help run test deps unit lint build bench clean image image-deps load reliability fuzz k8s-check
+.PHONY: help run test deps unit lint build bench clean image image-deps load reliability fuzz k8s-check docs-assets
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 run: ## serve every route on :8000, open (AUTH_DISABLED=true) unless API_KEYS or API_KEYS_SECRET_ID is set
+	@echo "API docs: http://localhost:$${PORT:-8000}/docs"
 	$(if $(API_KEYS)$(API_KEYS_SECRET_ID),,AUTH_DISABLED=true) go run -ldflags "$(LDFLAGS)" ./functions/server
 
 test: deps lint unit ## everything CI checks: test tools, lint, then every test with the race detector
 
 deps: ## install the Debian packages the tests need, if missing
-	@scripts/deps.sh test image
+	@scripts/deps.sh test image browser
 
+# DOCS_BROWSER_REQUIRED: the /docs browser test fails without Chromium
+# instead of skipping. Test artifacts (its screenshots) go to dist/test.
 unit: ## go test -race over every package (fuzz seeds included)
-	go test -race -count=1 -timeout 20m ./...
+	@mkdir -p dist/test
+	DOCS_BROWSER_REQUIRED=1 go test -race -count=1 -timeout 20m -artifacts -outputdir $(CURDIR)/dist/test ./...
 
 lint: ## gofmt, go vet, staticcheck, gosec, govulncheck, actionlint, cfn-lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -71,6 +75,11 @@ image: ## build the image (linux/amd64, linux/arm64) with ko and push it to KO_D
 k8s-check: ## fail while k8s/overlays/$(ENV) holds a placeholder or an unpinned image (ENV=dev|staging|prod)
 	@test -n "$(ENV)" || { echo "set ENV=dev, staging or prod"; exit 1; }
 	scripts/k8s-check.sh k8s/overlays/$(ENV)
+
+# Swagger UI for GET /docs (internal/docs): the recorded version again, or
+# SWAGGER_UI_VERSION=x.y.z to move; checked against npm's integrity.
+docs-assets: ## refresh the /docs page's Swagger UI files from the npm registry (SWAGGER_UI_VERSION to change version)
+	scripts/docs-assets.sh $(SWAGGER_UI_VERSION)
 
 image-deps: ## install podman and runc for the image test in k8s/ (apt-get, only what is missing)
 	scripts/deps.sh image

@@ -674,9 +674,12 @@ func emfPublishes(doc map[string]any, metric string, dims ...string) bool {
 
 // The Lambda functions link no AWS SDK client, configuration or
 // credentials chain: their package initialisation is a cold start's cost
-// (docs/PERFORMANCE.md). The SigV4 signer envclient uses is allowed.
+// (docs/PERFORMANCE.md). The SigV4 signer envclient uses is allowed. Only
+// the info function carries the /docs page's assets (internal/docs, about
+// 2 MB): the predict function's size and cold start have targets.
 func TestLambdaFunctionsLinkNoSDKClient(t *testing.T) {
 	sdk := regexp.MustCompile(`^github\.com/aws/aws-sdk-go-v2/(service|config|credentials|feature)/`)
+	const docsPkg = "github.com/healthcare-prediction/api/internal/docs"
 	for _, fn := range []string{"info", "health", "predict"} {
 		cmd := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", "./functions/"+fn)
 		cmd.Dir = ".."
@@ -693,6 +696,9 @@ func TestLambdaFunctionsLinkNoSDKClient(t *testing.T) {
 		}
 		if len(linked) > 0 {
 			t.Errorf("%s links %s", fn, strings.Join(linked, ", "))
+		}
+		if got, want := slices.Contains(strings.Fields(string(out)), docsPkg), fn == "info"; got != want {
+			t.Errorf("%s links %s: %v, want %v (only the info function serves /docs)", fn, docsPkg, got, want)
 		}
 	}
 }

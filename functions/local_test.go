@@ -30,6 +30,9 @@ type expectedEvent struct {
 	Function string `json:"function"` // logical id in template.yaml
 	Status   int    `json:"status"`
 	What     string `json:"what"`
+	// ContentType is the answer's media type when it is not JSON (the
+	// /docs page); such an answer is revalidated, not uncached.
+	ContentType string `json:"content_type"`
 }
 
 // binaryName is the functions/<name> directory of a logical id.
@@ -134,15 +137,24 @@ func TestEventsFolder(t *testing.T) {
 					if resp.StatusCode != want.Status {
 						t.Fatalf("statusCode = %d, want %d (%s); body %s\n%s", resp.StatusCode, want.Status, want.What, resp.Body, emu.output)
 					}
-					wantType := "application/json"
+					wantType, wantCache := "application/json", "no-store"
 					if want.Status >= 400 {
 						wantType = "application/problem+json"
+					}
+					if want.ContentType != "" {
+						wantType, wantCache = want.ContentType, "no-cache"
 					}
 					if got := resp.header("Content-Type"); got != wantType {
 						t.Errorf("Content-Type = %q, want %q", got, wantType)
 					}
-					if resp.header("X-Request-Id") == "" || resp.header("Cache-Control") != "no-store" {
+					if resp.header("X-Request-Id") == "" || resp.header("Cache-Control") != wantCache {
 						t.Errorf("X-Request-Id %q, Cache-Control %q", resp.header("X-Request-Id"), resp.header("Cache-Control"))
+					}
+					if want.ContentType != "" {
+						if !strings.Contains(resp.Body, `<script src="docs/swagger-ui-bundle.js">`) {
+							t.Errorf("not the /docs page:\n%.400s", resp.Body)
+						}
+						return
 					}
 					var body map[string]any
 					if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {

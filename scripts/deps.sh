@@ -7,8 +7,9 @@
 #   scripts/deps.sh test      make test: promtool, prometheus, amtool, alertmanager; jq (make lint), curl
 #   scripts/deps.sh image     the image test in k8s/: podman, runc, the CA bundle the stand-in base copies
 #   scripts/deps.sh load      make load and make reliability: wrk, haproxy
+#   scripts/deps.sh browser   the /docs browser test in internal/docs: chromium (large: only this group)
 #
-# Groups combine: scripts/deps.sh test image load.
+# Groups combine: scripts/deps.sh test image load browser.
 set -euo pipefail
 
 missing=()
@@ -37,8 +38,11 @@ for group in "$@"; do
 		need wrk command -v wrk
 		need haproxy command -v haproxy
 		;;
+	browser)
+		need chromium command -v chromium
+		;;
 	*)
-		echo "deps.sh: unknown group $group (want test, image or load)" >&2
+		echo "deps.sh: unknown group $group (want test, image, load or browser)" >&2
 		exit 2
 		;;
 	esac

@@ -11,7 +11,7 @@ import (
 )
 
 func main() {
-	if err := app.RunLambda(context.Background(), os.Getenv, os.Stdout, api.Health); err != nil {
+	if err := app.RunLambda(context.Background(), os.Getenv, os.Stdout, api.Health, nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

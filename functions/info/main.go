@@ -1,4 +1,5 @@
-// Command info is the Lambda function that serves the API's info routes.
+// Command info is the Lambda function that serves the API's info routes,
+// the /docs page among them.
 package main
 
 import (
@@ -8,10 +9,11 @@ import (
 
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/app"
+	"github.com/healthcare-prediction/api/internal/docs"
 )
 
 func main() {
-	if err := app.RunLambda(context.Background(), os.Getenv, os.Stdout, api.Info); err != nil {
+	if err := app.RunLambda(context.Background(), os.Getenv, os.Stdout, api.Info, docs.New()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

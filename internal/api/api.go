@@ -20,7 +20,7 @@ type Group uint8
 
 // Route groups, one per Lambda function.
 const (
-	Info    Group = 1 << iota // GET /, /models, /models/{id}, /openapi.json
+	Info    Group = 1 << iota // GET /, /models, /models/{id}, /openapi.json, /docs
 	Health                    // /health, /health/live, /health/ready
 	Predict                   // /predict
 	All     = Info | Health | Predict
@@ -49,8 +49,17 @@ func (l *Lifecycle) Drain() { l.draining.Store(true) }
 // Draining reports whether Drain was called.
 func (l *Lifecycle) Draining() bool { return l.draining.Load() }
 
+// Docs is the documentation page of GET /docs (package docs): the handler
+// of each of its files by name under /docs/, "" being the page itself. It
+// is passed in rather than imported so that a binary without it (the
+// Predict function) does not carry the page's assets.
+type Docs interface {
+	File(name string) (http.Handler, bool)
+}
+
 // Options are the dependencies of the API. Every field is required except
-// Metrics (nil records nothing) and StripBasePath.
+// Metrics (nil records nothing), Docs (nil serves no /docs) and
+// StripBasePath.
 type Options struct {
 	Logger    *slog.Logger
 	Metrics   metrics.Recorder
@@ -61,6 +70,8 @@ type Options struct {
 	// Keys checks API keys on protected routes; nil turns authentication
 	// off (the mains refuse that under Lambda and Kubernetes unless told).
 	Keys KeyStore
+	// Docs serves GET /docs and its files; nil leaves those routes out.
+	Docs Docs
 	// RateLimit limits each API key's requests; zero means no limit.
 	RateLimit RateLimit
 	// TrustedProxies are the peers whose X-Forwarded-For the audit believes

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/healthcare-prediction/api/internal/docs"
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
 
@@ -34,6 +35,7 @@ func auditAPI(t testing.TB, keys KeyStore, limit RateLimit, logs io.Writer, stri
 		TrustedProxies: prefixes,
 		Routes:         All,
 		StripBasePath:  stripBasePath,
+		Docs:           docs.New(),
 	})
 }
 

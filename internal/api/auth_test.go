@@ -42,7 +42,7 @@ func staticKeys(t testing.TB) *secrets.Cache {
 
 // requestFor builds a request of the route with a body that succeeds.
 func requestFor(rt route) *http.Request {
-	path := strings.ReplaceAll(rt.publicPath(), "{id}", "news2")
+	path := strings.NewReplacer("{id}", "news2", "{file}", "init.js").Replace(rt.publicPath())
 	body := ""
 	if rt.method == "POST" {
 		body = pceBody
@@ -58,7 +58,7 @@ func TestEveryRouteAuth(t *testing.T) {
 	wantProtected := map[string]bool{
 		"GET /{$}": false, "GET /models": true, "GET /models/{id}": true, "GET /openapi.json": false,
 		"GET /health": false, "GET /health/live": false, "GET /health/ready": false,
-		"POST /predict": true, "GET /predict": false,
+		"POST /predict": true, "GET /predict": false, "GET /docs": false, "GET /docs/{file}": false,
 	}
 	h := newAuthAPI(t, staticKeys(t), RateLimit{}, io.Discard)
 	table := routes(Options{Catalog: scoring.NewCatalog(), Lifecycle: NewLifecycle()})

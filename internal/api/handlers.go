@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -55,6 +56,23 @@ func staticJSON(v func() any) http.Handler {
 		w.Header()["Content-Type"] = jsonContentType
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body())
+	})
+}
+
+// handleDocs serves the documentation page's files: GET /docs is the page,
+// GET /docs/{file} its scripts, style sheets and licences. Nil without a
+// page: the route is then not served.
+func handleDocs(logger *slog.Logger, d Docs) http.Handler {
+	if d == nil {
+		return nil
+	}
+	return handle(logger, func(w http.ResponseWriter, r *http.Request) error {
+		f, ok := d.File(r.PathValue("file"))
+		if !ok {
+			return newProblem(kindNotFound, "the documentation page has no such file; GET /docs is the page")
+		}
+		f.ServeHTTP(w, r)
+		return nil
 	})
 }
 

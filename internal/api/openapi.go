@@ -26,6 +26,7 @@ type operation struct {
 	body        object         // request body, if any
 	ok          map[int]object // non-problem responses by status
 	problems    []kind         // problem responses the handler can return
+	examples    map[int]object // named response examples by status, beside the problem kinds' own
 }
 
 // operations documents every route of routes.go, keyed like its ServeMux
@@ -59,6 +60,24 @@ func operations(c *scoring.Catalog) map[string]operation {
 			description: "This document, generated from the route table and the model catalog.",
 			ok:          map[int]object{200: jsonResponse("An OpenAPI 3.1 document.", object{"type": "object"})},
 		},
+		"GET /docs": {
+			id: "getDocs",
+			description: "This document as an interactive page (Swagger UI): every operation, schema and example, " +
+				"runnable with \"Try it out\". Its scripts and styles come from this service only (GET /docs/{file}), " +
+				"under a Content-Security-Policy that allows no other origin.",
+			ok: map[int]object{200: docsResponse("The page.", "text/html")},
+		},
+		"GET /docs/{file}": {
+			id:          "getDocsFile",
+			description: "A file the page loads (Swagger UI's script and style sheet, the initializer), or the licence, notice and source record of the Swagger UI files.",
+			parameters: []any{object{
+				"name": "file", "in": "path", "required": true,
+				"description": "File name.",
+				"schema":      object{"type": "string"},
+			}},
+			ok:       map[int]object{200: docsResponse("The file.", "text/javascript", "text/css", "text/plain")},
+			problems: []kind{kindNotFound},
+		},
 		"GET /health": {
 			id:          "getHealth",
 			description: "Status, version, uptime and the process's lifecycle. Answers 503, with the same body, while the process is not ready (draining before shutdown, or no usable API keys); /health/ready says why.",
@@ -89,8 +108,12 @@ func operations(c *scoring.Catalog) map[string]operation {
 				"Decoding is strict: exact field names, no unknown or duplicate keys, no trailing data.",
 			body: object{
 				"required": true,
-				"content":  object{"application/json": object{"schema": ref("PredictRequest")}},
+				"content": object{"application/json": object{
+					"schema":   ref("PredictRequest"),
+					"examples": predictRequestExamples(),
+				}},
 			},
+			examples: predictResponseExamples(c),
 			ok:       map[int]object{200: jsonResponse("The model's result, outcomes, contributions and warnings.", ref("PredictResponse"))},
 			problems: []kind{kindMalformed, kindDuplicateKey, kindUnknownField, kindUnknownModel, kindTooLarge, kindMediaType, kindValidation},
 		},
@@ -150,6 +173,7 @@ func openAPIDocument(b Build, c *scoring.Catalog, table []route) object {
 			"headers":         headers(),
 			"parameters":      object{"X-Request-Id": requestIDParameter},
 			"securitySchemes": securitySchemes,
+			"examples":        problemExamples(c),
 		},
 	}
 }
@@ -220,7 +244,33 @@ func responses(op operation) object {
 	for status, kinds := range byStatus {
 		rs[strconv.Itoa(status)] = problemResponse(kinds)
 	}
+	// The operation's own examples join the media type's examples.
+	for status, examples := range op.examples {
+		r, _ := rs[strconv.Itoa(status)].(object)
+		for _, content := range contentOf(r) {
+			all, _ := content["examples"].(object)
+			if all == nil {
+				all = object{}
+				content["examples"] = all
+			}
+			for name, e := range examples {
+				all[name] = e
+			}
+		}
+	}
 	return rs
+}
+
+// contentOf lists the media type objects of a response.
+func contentOf(r object) []object {
+	var out []object
+	content, _ := r["content"].(object)
+	for _, mt := range content {
+		if o, ok := mt.(object); ok {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 func ref(name string) object { return object{"$ref": "#/components/schemas/" + name} }
@@ -233,6 +283,30 @@ func responseHeaders() object {
 		"X-Request-Id":           headerRef("X-Request-Id"),
 		"Cache-Control":          headerRef("Cache-Control"),
 		"X-Content-Type-Options": headerRef("X-Content-Type-Options"),
+	}
+}
+
+// docsResponse is a file of the documentation page, in one of the media
+// types. It is not clinical data: browsers revalidate it with its ETag
+// instead of fetching it again.
+func docsResponse(description string, mediaTypes ...string) object {
+	content := object{}
+	for _, t := range mediaTypes {
+		content[t] = object{"schema": object{"type": "string"}}
+	}
+	str := object{"type": "string"}
+	return object{
+		"description": description,
+		"headers": object{
+			"X-Request-Id":            headerRef("X-Request-Id"),
+			"X-Content-Type-Options":  headerRef("X-Content-Type-Options"),
+			"Cache-Control":           object{"required": true, "schema": object{"type": "string", "const": "no-cache"}},
+			"Content-Security-Policy": object{"required": true, "description": "Only this origin's scripts, styles and connections.", "schema": str},
+			"ETag":                    object{"required": true, "schema": str},
+			"Referrer-Policy":         object{"required": true, "schema": str},
+			"X-Frame-Options":         object{"required": true, "schema": str},
+		},
+		"content": content,
 	}
 }
 
@@ -249,9 +323,11 @@ func jsonResponse(description string, schema object) object {
 func problemResponse(kinds []kind) object {
 	var titles []string
 	var types []any
+	examples := object{}
 	for _, k := range kinds {
 		titles = append(titles, k.title)
 		types = append(types, problemTypeBase+k.slug)
+		examples[problemExampleName(k)] = object{"$ref": "#/components/examples/" + problemExampleName(k)}
 	}
 	status := kinds[0].status
 	h := responseHeaders()
@@ -266,12 +342,15 @@ func problemResponse(kinds []kind) object {
 	return object{
 		"description": strings.Join(titles, "; ") + ".",
 		"headers":     h,
-		"content": object{"application/problem+json": object{"schema": object{
-			"allOf": []any{ref("Problem"), object{"properties": object{
-				"status": object{"const": status},
-				"type":   object{"enum": types},
-			}}},
-		}}},
+		"content": object{"application/problem+json": object{
+			"schema": object{
+				"allOf": []any{ref("Problem"), object{"properties": object{
+					"status": object{"const": status},
+					"type":   object{"enum": types},
+				}}},
+			},
+			"examples": examples,
+		}},
 	}
 }
 
@@ -516,8 +595,13 @@ func inputSchema(in scoring.Input) object {
 		description += "; canonical unit " + in.Unit
 		bare["description"] = "In " + in.Unit + "."
 	}
+	// The range in words too: the page shows descriptions first.
+	if in.Minimum != nil && in.Maximum != nil {
+		description += strings.TrimSpace("; valid " + strconv.FormatFloat(*in.Minimum, 'g', -1, 64) + " to " +
+			strconv.FormatFloat(*in.Maximum, 'g', -1, 64) + " " + in.Unit)
+	}
 	if len(in.AcceptedUnits) == 0 {
-		bare["description"] = in.Description
+		bare["description"] = description + "."
 		return bare
 	}
 	withUnit := objectSchema("In any accepted unit; the range applies after conversion.", object{

@@ -19,6 +19,7 @@ import (
 	"github.com/pb33f/libopenapi-validator/schema_validation"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
+	"github.com/healthcare-prediction/api/internal/docs"
 	"github.com/healthcare-prediction/api/internal/scoring"
 	"github.com/healthcare-prediction/api/internal/secrets"
 )
@@ -39,6 +40,7 @@ func openAPIOptions() Options {
 		Lifecycle: NewLifecycle(),
 		Keys:      keys,
 		Routes:    All,
+		Docs:      docs.New(),
 	}
 }
 
@@ -212,6 +214,11 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 		{name: "health", method: "GET", path: "/health", wantStatus: 200},
 		{name: "live", method: "GET", path: "/health/live", wantStatus: 200},
 		{name: "ready", method: "GET", path: "/health/ready", wantStatus: 200},
+		{name: "docs page", method: "GET", path: "/docs", wantStatus: 200},
+		{name: "docs script", method: "GET", path: "/docs/init.js", wantStatus: 200},
+		{name: "docs style sheet", method: "GET", path: "/docs/swagger-ui.css", wantStatus: 200},
+		{name: "docs licence", method: "GET", path: "/docs/LICENSE", wantStatus: 200},
+		{name: "no such docs file", method: "GET", path: "/docs/nope.js", wantStatus: 404},
 		{name: "unknown model id", method: "GET", path: "/models/nope", wantStatus: 404, requestOutsideContract: true},
 		{name: "GET /predict", method: "GET", path: "/predict", wantStatus: 405},
 		{name: "out of range after unit conversion", method: "POST", path: "/predict", contentType: "application/json",

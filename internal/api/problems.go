@@ -92,10 +92,7 @@ func writeError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err
 	switch {
 	case errors.As(err, &p):
 	case errors.As(err, &invalid):
-		p = newProblem(kindValidation, "one or more inputs are invalid; see errors")
-		for _, fe := range invalid.Errors {
-			p.errors = append(p.errors, scoring.FieldError{Field: "inputs." + printableName(fe.Field), Message: fe.Message})
-		}
+		p = validationProblem(invalid)
 	case errors.As(err, &tooLarge):
 		p = newProblem(kindTooLarge, "the request body is larger than the limit")
 	default:
@@ -103,6 +100,27 @@ func writeError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err
 		p = newProblem(kindInternal, "an unexpected error occurred; quote the request id when reporting it")
 	}
 	writeProblem(w, r, p)
+}
+
+// validationProblem is the 422 of a model's validation errors.
+func validationProblem(invalid *scoring.ValidationError) *problem {
+	p := newProblem(kindValidation, "one or more inputs are invalid; see errors")
+	for _, fe := range invalid.Errors {
+		p.errors = append(p.errors, scoring.FieldError{Field: "inputs." + printableName(fe.Field), Message: fe.Message})
+	}
+	return p
+}
+
+// body is the problem document of p; requestID is omitted when empty.
+func (p *problem) body(requestID string) problemBody {
+	return problemBody{
+		Type:      problemTypeBase + p.kind.slug,
+		Title:     p.kind.title,
+		Status:    p.kind.status,
+		Detail:    p.detail,
+		Errors:    p.errors,
+		RequestID: requestID,
+	}
 }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, p *problem) {
@@ -117,14 +135,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *problem) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.kind.status)
-	_ = json.NewEncoder(w).Encode(problemBody{
-		Type:      problemTypeBase + p.kind.slug,
-		Title:     p.kind.title,
-		Status:    p.kind.status,
-		Detail:    p.detail,
-		Errors:    p.errors,
-		RequestID: requestIDFrom(r.Context()),
-	})
+	_ = json.NewEncoder(w).Encode(p.body(requestIDFrom(r.Context())))
 }
 
 // printableName is a client-sent name as it may be echoed back: 1-64

@@ -31,6 +31,8 @@ func routes(o Options) []route {
 		{"GET", "/models", Info, protected, "Catalog of every model", handleModels(o.Catalog)},
 		{"GET", "/models/{id}", Info, protected, "One model: inputs, units, ranges, outputs, citation", handle(o.Logger, handleModel(o.Catalog))},
 		{"GET", "/openapi.json", Info, public, "This OpenAPI 3.1 document", handleOpenAPI(o.Build, o.Catalog, &table)},
+		{"GET", "/docs", Info, public, "Interactive page over this document", handleDocs(o.Logger, o.Docs)},
+		{"GET", "/docs/{file}", Info, public, "A file of the documentation page: script, style sheet or licence", handleDocs(o.Logger, o.Docs)},
 		{"GET", "/health", Health, public, "Status, version, uptime and checks; 503 when not ready", handleHealth(o.Build, o.Lifecycle, o.Keys)},
 		{"GET", "/health/live", Health, public, "Liveness: the process is up", handleLive()},
 		{"GET", "/health/ready", Health, public, "Readiness: 503 while draining or not ready", handleReady(o.Lifecycle, o.Keys)},
@@ -51,8 +53,8 @@ func addRoutes(mux *http.ServeMux, o Options, limits *limiter) {
 	allowed := map[string][]string{}
 	var paths []string
 	for _, rt := range routes(o) {
-		if rt.group&o.Routes == 0 {
-			continue
+		if rt.group&o.Routes == 0 || rt.handler == nil {
+			continue // not this function's, or not configured (Options.Docs)
 		}
 		h := rt.handler
 		if rt.auth && o.Keys != nil {

@@ -237,9 +237,10 @@ var ErrNoKeySource = errors.New("refusing to start without API keys: set API_KEY
 // NewAPI builds the API serving routes. Lambda functions strip a stage or
 // base path from request paths; the container serves bare paths. trusted
 // are the proxies whose X-Forwarded-For the audit believes (nil on Lambda,
-// where API Gateway's event says the source).
+// where API Gateway's event says the source). docs is the /docs page
+// (docs.New()), or nil where the binary must not carry it.
 func NewAPI(logger *slog.Logger, rec metrics.Recorder, keys *secrets.Cache, limit api.RateLimit, trusted []netip.Prefix,
-	routes api.Group, lifecycle *api.Lifecycle, stripBasePath bool) http.Handler {
+	routes api.Group, lifecycle *api.Lifecycle, stripBasePath bool, docs api.Docs) http.Handler {
 	var ks api.KeyStore
 	if keys != nil {
 		ks = keys // a nil *Cache must stay a nil interface: auth off
@@ -255,5 +256,6 @@ func NewAPI(logger *slog.Logger, rec metrics.Recorder, keys *secrets.Cache, limi
 		Lifecycle:      lifecycle,
 		Routes:         routes,
 		StripBasePath:  stripBasePath,
+		Docs:           docs,
 	})
 }

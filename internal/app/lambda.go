@@ -16,7 +16,9 @@ import (
 
 // RunLambda serves routes as a Lambda function until the runtime stops it.
 // Everything before lambda.StartWithOptions runs once, in the init phase.
-func RunLambda(ctx context.Context, getenv func(string) string, stdout io.Writer, routes api.Group) error {
+// docs is the /docs page of the function that serves it (Info), nil for
+// the others, which then do not link its assets.
+func RunLambda(ctx context.Context, getenv func(string) string, stdout io.Writer, routes api.Group, docs api.Docs) error {
 	cfg, err := Load(getenv)
 	if err != nil {
 		return err
@@ -37,7 +39,7 @@ func RunLambda(ctx context.Context, getenv func(string) string, stdout io.Writer
 		return err
 	}
 	// Per-key limits on Lambda belong to API Gateway usage plans.
-	h := NewAPI(logger, emf, keys, api.RateLimit{}, nil, routes, api.NewLifecycle(), true)
+	h := NewAPI(logger, emf, keys, api.RateLimit{}, nil, routes, api.NewLifecycle(), true, docs)
 	lambda.StartWithOptions(api.LambdaHandler(h), lambda.WithContext(ctx))
 	return nil
 }

@@ -89,7 +89,7 @@ type handlerFunc = func(context.Context, json.RawMessage) (any, error)
 // builds it (internal/app.RunLambda); keys nil means none are configured.
 func realFunction(routes api.Group, keys *secrets.Cache) handlerFunc {
 	logger := slog.New(slog.DiscardHandler)
-	return api.LambdaHandler(app.NewAPI(logger, metrics.Discard{}, keys, api.RateLimit{}, nil, routes, api.NewLifecycle(), true))
+	return api.LambdaHandler(app.NewAPI(logger, metrics.Discard{}, keys, api.RateLimit{}, nil, routes, api.NewLifecycle(), true, nil))
 }
 
 func staticKeys(t *testing.T) *secrets.Cache {

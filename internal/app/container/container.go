@@ -24,6 +24,7 @@ import (
 
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/app"
+	"github.com/healthcare-prediction/api/internal/docs"
 	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/metrics/cloudwatch"
 	"github.com/healthcare-prediction/api/internal/metrics/prom"
@@ -100,7 +101,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if keys != nil {
 		defer keys.Close()
 	}
-	mux.Handle("/", prometheus.InFlight(app.NewAPI(logger, rec, keys, cfg.RateLimit, cfg.TrustedProxies, api.All, lifecycle, false)))
+	mux.Handle("/", prometheus.InFlight(app.NewAPI(logger, rec, keys, cfg.RateLimit, cfg.TrustedProxies, api.All, lifecycle, false, docs.New())))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,
