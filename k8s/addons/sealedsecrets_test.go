@@ -3,6 +3,7 @@ package addons
 import (
 	"crypto/rsa"
 	"encoding/base64"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -79,9 +80,10 @@ func TestSealedSecretRoundTrip(t *testing.T) {
 	for _, k := range want.keys {
 		values[k] = []byte("test value of " + k)
 	}
-	// What `kubectl create secret generic ... --dry-run=client` prints.
-	secret := &corev1.Secret{Type: corev1.SecretTypeOpaque, Data: values}
-	secret.Name, secret.Namespace = want.name, want.namespace
+	// What `kubectl create secret generic ... --dry-run=client` prints,
+	// with the metadata the committed template gives the Secret.
+	secret := &corev1.Secret{Type: committed.Spec.Template.Type, Data: values}
+	committed.Spec.Template.ObjectMeta.DeepCopyInto(&secret.ObjectMeta)
 
 	// The controller's key pair, as it generates one (2048 bits here
 	// instead of its 4096, for speed: the scheme is the same).
@@ -105,11 +107,15 @@ func TestSealedSecretRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sealed.Name != committed.Name || sealed.Namespace != committed.Namespace ||
-		sealed.Spec.Template.Name != committed.Spec.Template.Name || sealed.Spec.Template.Namespace != committed.Spec.Template.Namespace ||
-		sealed.Spec.Template.Type != committed.Spec.Template.Type || len(sealed.Annotations) != len(committed.Annotations) ||
-		!slices.Equal(slices.Sorted(maps.Keys(sealed.Spec.EncryptedData)), slices.Sorted(maps.Keys(committed.Spec.EncryptedData))) {
-		t.Errorf("sealing gives %+v, the committed manifest is %+v", sealed, committed)
+	// The committed manifest is what the documented command prints, but
+	// for the ciphertexts.
+	shape := func(s *ssv1.SealedSecret) string {
+		return fmt.Sprintf("%s/%s annotations %v, template %s/%s %s annotations %v labels %v, keys %v", s.Namespace, s.Name, s.Annotations,
+			s.Spec.Template.Namespace, s.Spec.Template.Name, s.Spec.Template.Type, s.Spec.Template.Annotations, s.Spec.Template.Labels,
+			slices.Sorted(maps.Keys(s.Spec.EncryptedData)))
+	}
+	if got, want := shape(sealed), shape(committed); got != want {
+		t.Errorf("sealing gives %s; the committed manifest is %s", got, want)
 	}
 
 	got, err := sealed.DeepCopy().Unseal(codecs, keys)
