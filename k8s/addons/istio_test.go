@@ -326,23 +326,17 @@ func TestIstioAuthorization(t *testing.T) {
 	}
 }
 
-// TestIstioIngressPath: the ALB sends every route to the gateway; the
-// gateway routes exactly the Ingress's paths to the API's Service.
+// TestIstioIngressPath: the ALB sends every route to the gateway, which
+// forwards it to the API's Service.
 func TestIstioIngressPath(t *testing.T) {
 	m := renderMeshed(t)
 	gwSvc := m.services[gatewayName]
-	var paths []string
 	for _, rule := range m.ingress.Spec.Rules {
 		for _, p := range rule.HTTP.Paths {
 			b := p.Backend.Service
 			if b == nil || b.Name != gwSvc.Name || b.Port.Name != gwSvc.Spec.Ports[0].Name {
 				t.Errorf("Ingress path %s goes to %+v, want the gateway Service %s port %s", p.Path, b, gwSvc.Name, gwSvc.Spec.Ports[0].Name)
 			}
-			kind := "exact"
-			if *p.PathType == networkingv1.PathTypePrefix {
-				kind = "prefix"
-			}
-			paths = append(paths, kind+" "+p.Path)
 		}
 	}
 	pod := m.deploys[gatewayName].Spec.Template
@@ -375,31 +369,15 @@ func TestIstioIngressPath(t *testing.T) {
 	}
 	apiSvc := m.services[apiName]
 	wantHost := apiSvc.Name + "." + namespace + ".svc.cluster.local"
-	var routed []string
 	for _, h := range vs.Spec.GetHttp() {
 		for _, d := range h.GetRoute() {
 			if d.GetDestination().GetHost() != wantHost || d.GetDestination().GetPort().GetNumber() != uint32(apiSvc.Spec.Ports[0].Port) {
 				t.Errorf("VirtualService routes to %v, want %s port %d", d.GetDestination(), wantHost, apiSvc.Spec.Ports[0].Port)
 			}
 		}
-		for _, mt := range h.GetMatch() {
-			switch u := mt.GetUri(); {
-			case u.GetExact() != "":
-				routed = append(routed, "exact "+u.GetExact())
-			case u.GetPrefix() != "":
-				routed = append(routed, "prefix "+u.GetPrefix())
-			default:
-				t.Errorf("VirtualService match %v: want exact or prefix URIs only", mt)
-			}
-		}
-		if len(h.GetMatch()) == 0 {
-			t.Error("VirtualService has a route without a match: it would route /metrics too")
-		}
 	}
-	slices.Sort(paths)
-	slices.Sort(routed)
-	if !slices.Equal(paths, routed) {
-		t.Errorf("VirtualService routes %v, the Ingress %v", routed, paths)
+	if len(vs.Spec.GetHttp()) != 1 || len(vs.Spec.GetHttp()[0].GetRoute()) != 1 || len(vs.Spec.GetHttp()[0].GetMatch()) > 0 {
+		t.Errorf("VirtualService: want one route of everything to the API (the Ingress alone lists the paths), got %v", &vs.Spec)
 	}
 
 	// The NetworkPolicies let the ALB reach the gateway, the gateway the
