@@ -1,0 +1,553 @@
+package addons
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	apisecurity "istio.io/api/security/v1beta1"
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	istiosec "istio.io/client-go/pkg/apis/security/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	psapi "k8s.io/pod-security-admission/api"
+	"k8s.io/pod-security-admission/policy"
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+const (
+	namespace   = "healthcare-api"
+	apiName     = "healthcare-api"
+	gatewayName = "healthcare-api-gateway"
+	apiPort     = "8000"
+)
+
+// copyK8s copies the manifests under k8s/ into a temporary directory
+// (with its testdata, not the Go tests) and returns its path.
+func copyK8s(t *testing.T) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "k8s")
+	src := filepath.Join(repo, "k8s")
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		rel, _ := filepath.Rel(src, path)
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && (rel == "addons" || rel == "tools"):
+			return filepath.SkipDir
+		case d.IsDir():
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		case strings.HasSuffix(path, ".go"):
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// withComponent renders overlays/prod, its values.env filled in from
+// k8s/testdata/values, with the component dir added after its others.
+func withComponent(t *testing.T, root, component string) []byte {
+	t.Helper()
+	values, err := os.ReadFile(filepath.Join(root, "testdata/values/prod.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "overlays/prod/values.env"), values, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kfile := filepath.Join(root, "overlays/prod/kustomization.yaml")
+	k, err := os.ReadFile(kfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const anchor = "  - ../../components/production\n"
+	if !strings.Contains(string(k), anchor) {
+		t.Fatalf("overlays/prod/kustomization.yaml lists no %q", strings.TrimSpace(anchor))
+	}
+	k = []byte(strings.Replace(string(k), anchor, anchor+"  - ../../components/"+component+"\n", 1))
+	if err := os.WriteFile(kfile, k, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return kustomize(t, filepath.Join(root, "overlays/prod"))
+}
+
+// meshed is overlays/prod with k8s/components/istio, decoded strictly.
+type meshed struct {
+	deploys   map[string]*appsv1.Deployment
+	services  map[string]*corev1.Service
+	configMap *corev1.ConfigMap
+	ingress   *networkingv1.Ingress
+	netpols   map[string]*networkingv1.NetworkPolicy
+	peerAuth  []*istiosec.PeerAuthentication
+	authz     []*istiosec.AuthorizationPolicy
+	gateways  []*istionet.Gateway
+	vservices []*istionet.VirtualService
+}
+
+// istioObject decodes an Istio resource strictly: the Kubernetes envelope
+// with sigs.k8s.io/yaml, the spec with protojson, which (unlike the Istio
+// types' own UnmarshalJSON) refuses unknown fields.
+type istioObject struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   metav1.ObjectMeta `json:"metadata"`
+	Spec       json.RawMessage   `json:"spec"`
+}
+
+func renderMeshed(t *testing.T) meshed {
+	t.Helper()
+	out := withComponent(t, copyK8s(t), "istio")
+	m := meshed{deploys: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{}, netpols: map[string]*networkingv1.NetworkPolicy{}}
+	objs := decodeStrict(t, out, func(apiVersion, kind string) any {
+		switch apiVersion + " " + kind {
+		case "v1 ConfigMap":
+			return &corev1.ConfigMap{}
+		case "v1 ServiceAccount":
+			return &corev1.ServiceAccount{}
+		case "v1 Service":
+			return &corev1.Service{}
+		case "apps/v1 Deployment":
+			return &appsv1.Deployment{}
+		case "autoscaling/v2 HorizontalPodAutoscaler":
+			return &autoscalingv2.HorizontalPodAutoscaler{}
+		case "networking.k8s.io/v1 Ingress":
+			return &networkingv1.Ingress{}
+		case "networking.k8s.io/v1 NetworkPolicy":
+			return &networkingv1.NetworkPolicy{}
+		case "policy/v1 PodDisruptionBudget":
+			return &policyv1.PodDisruptionBudget{}
+		case "security.istio.io/v1 PeerAuthentication", "security.istio.io/v1 AuthorizationPolicy",
+			"networking.istio.io/v1 Gateway", "networking.istio.io/v1 VirtualService":
+			return &istioObject{}
+		}
+		return nil
+	})
+	for _, o := range objs {
+		var meta metav1.Object
+		if x, ok := o.(*istioObject); ok {
+			meta = &x.Metadata
+		} else {
+			meta = o.(metav1.Object)
+		}
+		if meta.GetNamespace() != namespace {
+			t.Errorf("%T %q is in namespace %q, want %s (the deployer's)", o, meta.GetName(), meta.GetNamespace(), namespace)
+		}
+		switch o := o.(type) {
+		case *appsv1.Deployment:
+			m.deploys[o.Name] = o
+		case *corev1.Service:
+			m.services[o.Name] = o
+		case *corev1.ConfigMap:
+			if o.Name != "environment-values" {
+				m.configMap = o
+			}
+		case *networkingv1.Ingress:
+			m.ingress = o
+		case *networkingv1.NetworkPolicy:
+			m.netpols[o.Name] = o
+		case *istioObject:
+			var spec proto.Message
+			switch o.Kind {
+			case "PeerAuthentication":
+				x := &istiosec.PeerAuthentication{ObjectMeta: o.Metadata}
+				m.peerAuth, spec = append(m.peerAuth, x), &x.Spec
+			case "AuthorizationPolicy":
+				x := &istiosec.AuthorizationPolicy{ObjectMeta: o.Metadata}
+				m.authz, spec = append(m.authz, x), &x.Spec
+			case "Gateway":
+				x := &istionet.Gateway{ObjectMeta: o.Metadata}
+				m.gateways, spec = append(m.gateways, x), &x.Spec
+			case "VirtualService":
+				x := &istionet.VirtualService{ObjectMeta: o.Metadata}
+				m.vservices, spec = append(m.vservices, x), &x.Spec
+			}
+			if err := protojson.Unmarshal(o.Spec, spec); err != nil {
+				t.Errorf("%s %q: spec does not decode strictly into Istio's type: %v", o.Kind, o.Metadata.Name, err)
+			}
+		}
+	}
+	if m.deploys[apiName] == nil || m.deploys[gatewayName] == nil || m.services[gatewayName] == nil || m.ingress == nil || m.configMap == nil {
+		t.Fatalf("overlays/prod with istio lacks the API or gateway Deployment, the gateway Service, the Ingress or the ConfigMap")
+	}
+	return m
+}
+
+// TestIstioMutualTLS: every workload of the namespace takes mTLS only.
+func TestIstioMutualTLS(t *testing.T) {
+	m := renderMeshed(t)
+	if len(m.peerAuth) != 1 {
+		t.Fatalf("%d PeerAuthentications, want 1", len(m.peerAuth))
+	}
+	pa := m.peerAuth[0]
+	if pa.Namespace != namespace || pa.Spec.GetSelector() != nil || pa.Spec.GetMtls().GetMode() != apisecurity.PeerAuthentication_MutualTLS_STRICT || len(pa.Spec.GetPortLevelMtls()) > 0 {
+		t.Errorf("PeerAuthentication %s/%s: want STRICT for the whole namespace, no selector, no port exceptions; got %v", pa.Namespace, pa.Name, &pa.Spec)
+	}
+}
+
+// authzRequest is one mTLS request as the API pod's proxy sees it.
+type authzRequest struct {
+	principal, method, path string
+	port                    string
+}
+
+// allowed evaluates ALLOW AuthorizationPolicies the way Istio documents
+// them: a request is allowed when a rule matches; a rule matches when one
+// of its from and one of its to match (an absent one matches all); within
+// a source or operation every field set must match; values match exactly,
+// or by a leading or trailing "*". A field this evaluator does not know
+// fails the test rather than being ignored.
+func allowed(t *testing.T, policies []*istiosec.AuthorizationPolicy, r authzRequest) bool {
+	t.Helper()
+	match := func(vals []string, s string) bool {
+		return slices.ContainsFunc(vals, func(v string) bool {
+			switch {
+			case v == "*":
+				return true
+			case strings.HasSuffix(v, "*"):
+				return strings.HasPrefix(s, strings.TrimSuffix(v, "*"))
+			case strings.HasPrefix(v, "*"):
+				return strings.HasSuffix(s, strings.TrimPrefix(v, "*"))
+			}
+			return v == s
+		})
+	}
+	field := func(vals, notVals []string, s string) bool {
+		return (len(vals) == 0 || match(vals, s)) && !match(notVals, s)
+	}
+	for _, p := range policies {
+		if p.Spec.GetAction() != apisecurity.AuthorizationPolicy_ALLOW || p.Spec.GetProvider() != nil {
+			t.Fatalf("AuthorizationPolicy %s: action %s; this test evaluates ALLOW policies only", p.Name, p.Spec.GetAction())
+		}
+		for _, rule := range p.Spec.GetRules() {
+			if len(rule.GetWhen()) > 0 {
+				t.Fatalf("AuthorizationPolicy %s: when conditions are not evaluated here", p.Name)
+			}
+			from := len(rule.GetFrom()) == 0
+			for _, f := range rule.GetFrom() {
+				s := f.GetSource()
+				if len(s.GetNamespaces())+len(s.GetIpBlocks())+len(s.GetRemoteIpBlocks())+len(s.GetRequestPrincipals())+len(s.GetNotNamespaces())+len(s.GetServiceAccounts()) > 0 {
+					t.Fatalf("AuthorizationPolicy %s: source %v uses fields this test does not evaluate", p.Name, s)
+				}
+				from = from || field(s.GetPrincipals(), s.GetNotPrincipals(), r.principal)
+			}
+			to := len(rule.GetTo()) == 0
+			for _, x := range rule.GetTo() {
+				o := x.GetOperation()
+				if len(o.GetHosts())+len(o.GetNotHosts()) > 0 {
+					t.Fatalf("AuthorizationPolicy %s: operation %v uses fields this test does not evaluate", p.Name, o)
+				}
+				to = to || field(o.GetPorts(), o.GetNotPorts(), r.port) && field(o.GetMethods(), o.GetNotMethods(), r.method) && field(o.GetPaths(), o.GetNotPaths(), r.path)
+			}
+			if from && to {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// prometheusPrincipal is kube-prometheus-stack's Prometheus identity: its
+// ServiceAccount is <release>-prometheus in the namespace monitoring, the
+// release being the label k8s/monitoring selects on.
+func prometheusPrincipal(t *testing.T) string {
+	t.Helper()
+	k, err := os.ReadFile(filepath.Join(repo, "k8s/monitoring/kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s+release: (\S+)$`).FindSubmatch(k)
+	if m == nil {
+		t.Fatal("k8s/monitoring/kustomization.yaml has no release label")
+	}
+	return "cluster.local/ns/monitoring/sa/" + string(m[1]) + "-prometheus"
+}
+
+// TestIstioAuthorization: the gateway reaches every public route and not
+// /metrics; Prometheus reaches GET /metrics and nothing else; nobody else
+// reaches anything.
+func TestIstioAuthorization(t *testing.T) {
+	m := renderMeshed(t)
+	var onAPI []*istiosec.AuthorizationPolicy
+	for _, p := range m.authz {
+		sel := p.Spec.GetSelector().GetMatchLabels()
+		if sel == nil || sel["app.kubernetes.io/name"] == apiName {
+			onAPI = append(onAPI, p)
+		}
+	}
+	if len(onAPI) == 0 {
+		t.Fatal("no AuthorizationPolicy selects the API pods")
+	}
+	gateway := "cluster.local/ns/" + namespace + "/sa/" + m.deploys[gatewayName].Spec.Template.Spec.ServiceAccountName
+	prometheus := prometheusPrincipal(t)
+	cases := []struct {
+		req  authzRequest
+		want bool
+	}{
+		{authzRequest{gateway, "POST", "/predict", apiPort}, true},
+		{authzRequest{gateway, "GET", "/models/ascvd-pce", apiPort}, true},
+		{authzRequest{gateway, "GET", "/health/ready", apiPort}, true},
+		{authzRequest{gateway, "GET", "/", apiPort}, true},
+		{authzRequest{gateway, "GET", "/metrics", apiPort}, false},
+		{authzRequest{gateway, "GET", "/metrics/", apiPort}, false},
+		{authzRequest{prometheus, "GET", "/metrics", apiPort}, true},
+		{authzRequest{prometheus, "POST", "/metrics", apiPort}, false},
+		{authzRequest{prometheus, "POST", "/predict", apiPort}, false},
+		{authzRequest{prometheus, "GET", "/models", apiPort}, false},
+		{authzRequest{"cluster.local/ns/default/sa/default", "POST", "/predict", apiPort}, false},
+		{authzRequest{"cluster.local/ns/monitoring/sa/grafana", "GET", "/metrics", apiPort}, false},
+		{authzRequest{"", "GET", "/health", apiPort}, false},
+	}
+	for _, c := range cases {
+		if got := allowed(t, onAPI, c.req); got != c.want {
+			t.Errorf("%s %s %s on port %s: allowed = %v, want %v", c.req.principal, c.req.method, c.req.path, c.req.port, got, c.want)
+		}
+	}
+}
+
+// TestIstioIngressPath: the ALB sends every route to the gateway, which
+// forwards it to the API's Service.
+func TestIstioIngressPath(t *testing.T) {
+	m := renderMeshed(t)
+	gwSvc := m.services[gatewayName]
+	for _, rule := range m.ingress.Spec.Rules {
+		for _, p := range rule.HTTP.Paths {
+			b := p.Backend.Service
+			if b == nil || b.Name != gwSvc.Name || b.Port.Name != gwSvc.Spec.Ports[0].Name {
+				t.Errorf("Ingress path %s goes to %+v, want the gateway Service %s port %s", p.Path, b, gwSvc.Name, gwSvc.Spec.Ports[0].Name)
+			}
+		}
+	}
+	pod := m.deploys[gatewayName].Spec.Template
+	for k, v := range gwSvc.Spec.Selector {
+		if pod.Labels[k] != v {
+			t.Errorf("gateway Service selects %s=%s, the gateway pods do not carry it", k, v)
+		}
+	}
+	if len(m.gateways) != 1 || len(m.vservices) != 1 {
+		t.Fatalf("%d Gateways and %d VirtualServices, want 1 each", len(m.gateways), len(m.vservices))
+	}
+	gw, vs := m.gateways[0], m.vservices[0]
+	for k, v := range gw.Spec.GetSelector() {
+		if pod.Labels[k] != v {
+			t.Errorf("Gateway selects %s=%s, the gateway pods do not carry it", k, v)
+		}
+	}
+	target := gwSvc.Spec.Ports[0].TargetPort.String()
+	var container string
+	for _, p := range pod.Spec.Containers[0].Ports {
+		if p.Name == target || strconv.Itoa(int(p.ContainerPort)) == target {
+			container = strconv.Itoa(int(p.ContainerPort))
+		}
+	}
+	if s := gw.Spec.GetServers(); len(s) != 1 || strconv.Itoa(int(s[0].GetPort().GetNumber())) != container || s[0].GetPort().GetProtocol() != "HTTP" {
+		t.Errorf("Gateway servers %v: want one HTTP server on the gateway pod's port %s, where its Service sends", s, container)
+	}
+	if !slices.Equal(vs.Spec.GetGateways(), []string{gw.Name}) {
+		t.Errorf("VirtualService binds to %v, want the Gateway %s", vs.Spec.GetGateways(), gw.Name)
+	}
+	apiSvc := m.services[apiName]
+	wantHost := apiSvc.Name + "." + namespace + ".svc.cluster.local"
+	for _, h := range vs.Spec.GetHttp() {
+		for _, d := range h.GetRoute() {
+			if d.GetDestination().GetHost() != wantHost || d.GetDestination().GetPort().GetNumber() != uint32(apiSvc.Spec.Ports[0].Port) {
+				t.Errorf("VirtualService routes to %v, want %s port %d", d.GetDestination(), wantHost, apiSvc.Spec.Ports[0].Port)
+			}
+		}
+	}
+	if len(vs.Spec.GetHttp()) != 1 || len(vs.Spec.GetHttp()[0].GetRoute()) != 1 || len(vs.Spec.GetHttp()[0].GetMatch()) > 0 {
+		t.Errorf("VirtualService: want one route of everything to the API (the Ingress alone lists the paths), got %v", &vs.Spec)
+	}
+
+	// The NetworkPolicies let the ALB reach the gateway, the gateway the
+	// API, and the proxies istiod.
+	ingress := m.netpols["healthcare-api-ingress"]
+	if ingress == nil || !selects(t, ingress.Spec.PodSelector, pod.Labels) || !slices.ContainsFunc(ingress.Spec.Ingress[0].Ports, func(p networkingv1.NetworkPolicyPort) bool { return p.Port.String() == container }) {
+		t.Errorf("NetworkPolicy healthcare-api-ingress does not admit the ALB's subnets to the gateway pods on %s", container)
+	}
+	if p := m.netpols["healthcare-api-from-gateway"]; p == nil || !selects(t, p.Spec.PodSelector, m.deploys[apiName].Spec.Template.Labels) ||
+		!selects(t, *p.Spec.Ingress[0].From[0].PodSelector, pod.Labels) || p.Spec.Ingress[0].Ports[0].Port.String() != apiPort {
+		t.Errorf("NetworkPolicy healthcare-api-from-gateway does not admit the gateway pods to the API on %s", apiPort)
+	}
+	if p := m.netpols["istio-proxies-to-istiod"]; p == nil || !selects(t, p.Spec.PodSelector, pod.Labels) || !selects(t, p.Spec.PodSelector, m.deploys[apiName].Spec.Template.Labels) {
+		t.Error("NetworkPolicy istio-proxies-to-istiod does not cover the gateway and API pods")
+	}
+}
+
+func selects(t *testing.T, sel metav1.LabelSelector, lbls map[string]string) bool {
+	t.Helper()
+	s, err := metav1.LabelSelectorAsSelector(&sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Matches(labels.Set(lbls))
+}
+
+// injectSidecar adds to spec what Istio's sidecar injector adds with
+// istio-cni on (manifests/charts/istio-control/istio-discovery/files/
+// injection-template.yaml, values istio_cni.enabled=true and the defaults
+// global.proxy.privileged=false, interception REDIRECT, capNetBindService
+// false): the istio-validation init container, which only checks the
+// redirection istio-cni set up, and the istio-proxy sidecar, as a native
+// sidecar (an init container restarted always) or as a plain container.
+// Without cni, the template's istio-init instead needs NET_ADMIN and root.
+func injectSidecar(spec corev1.PodSpec, cni, native bool) *corev1.PodSpec {
+	spec = *spec.DeepCopy()
+	f, t := false, true
+	uid := int64(1337)
+	restricted := &corev1.SecurityContext{
+		AllowPrivilegeEscalation: &f, Privileged: &f, ReadOnlyRootFilesystem: &t,
+		RunAsUser: &uid, RunAsGroup: &uid, RunAsNonRoot: &t,
+		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}
+	init := corev1.Container{Name: "istio-validation", Image: "docker.io/istio/proxyv2:1.32.0",
+		Args: []string{"istio-iptables", "--run-validation", "--skip-rule-apply"}, SecurityContext: restricted.DeepCopy()}
+	if !cni {
+		root := int64(0)
+		init.Name, init.Args = "istio-init", []string{"istio-iptables"}
+		init.SecurityContext = &corev1.SecurityContext{
+			AllowPrivilegeEscalation: &f, Privileged: &f, ReadOnlyRootFilesystem: &f, RunAsUser: &root, RunAsGroup: &root, RunAsNonRoot: &f,
+			Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN", "NET_RAW"}, Drop: []corev1.Capability{"ALL"}},
+		}
+	}
+	always := corev1.ContainerRestartPolicyAlways
+	init.RestartPolicy = nil
+	proxy := corev1.Container{Name: "istio-proxy", Image: "docker.io/istio/proxyv2:1.32.0", Args: []string{"proxy", "sidecar"},
+		Ports:           []corev1.ContainerPort{{Name: "http-envoy-prom", ContainerPort: 15090, Protocol: corev1.ProtocolTCP}},
+		SecurityContext: restricted.DeepCopy(),
+		VolumeMounts: []corev1.VolumeMount{{Name: "istiod-ca-cert", MountPath: "/var/run/secrets/istio"}, {Name: "istio-data", MountPath: "/var/lib/istio/data"},
+			{Name: "istio-envoy", MountPath: "/etc/istio/proxy"}, {Name: "istio-token", MountPath: "/var/run/secrets/tokens"}, {Name: "istio-podinfo", MountPath: "/etc/istio/pod"}},
+	}
+	spec.InitContainers = append(spec.InitContainers, init)
+	if native {
+		proxy.RestartPolicy = &always
+		spec.InitContainers = append(spec.InitContainers, proxy)
+	} else {
+		spec.Containers = append(spec.Containers, proxy)
+	}
+	expiry := int64(43200)
+	spec.Volumes = append(spec.Volumes,
+		corev1.Volume{Name: "istio-envoy", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
+		corev1.Volume{Name: "istio-data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		corev1.Volume{Name: "istio-podinfo", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
+			{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}}}}}},
+		corev1.Volume{Name: "istio-token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "istio-token", ExpirationSeconds: &expiry, Audience: "istio-ca"}}}}}},
+		corev1.Volume{Name: "istiod-ca-cert", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "istio-ca-root-cert"}}}},
+	)
+	return &spec
+}
+
+// TestIstioPodSecurity: the API and gateway pods, as Istio's injector
+// changes them under istio-cni, still pass Pod Security "restricted" (the
+// namespace enforces it); the NET_ADMIN istio-init of a mesh without
+// istio-cni would not.
+func TestIstioPodSecurity(t *testing.T) {
+	m := renderMeshed(t)
+	evaluator, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := os.ReadFile(filepath.Join(repo, "k8s/bootstrap/namespace.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var namespaceObj corev1.Namespace
+	if err := sigsyaml.UnmarshalStrict(ns, &namespaceObj); err != nil {
+		t.Fatal(err)
+	}
+	p, errs := psapi.PolicyToEvaluate(namespaceObj.Labels, psapi.Policy{})
+	if len(errs) > 0 || p.Enforce.Level != psapi.LevelRestricted {
+		t.Fatalf("namespace enforces %s (%v), want restricted", p.Enforce.String(), errs)
+	}
+	forbidden := func(pod *appsv1.Deployment, spec *corev1.PodSpec) []string {
+		var why []string
+		for _, lv := range []psapi.LevelVersion{p.Enforce, {Level: psapi.LevelRestricted, Version: psapi.LatestVersion()}} {
+			for _, res := range evaluator.EvaluatePod(lv, &pod.Spec.Template.ObjectMeta, spec) {
+				if !res.Allowed {
+					why = append(why, fmt.Sprintf("%s: %s: %s", lv.String(), res.ForbiddenReason, res.ForbiddenDetail))
+				}
+			}
+		}
+		return why
+	}
+	for _, name := range []string{apiName, gatewayName} {
+		d := m.deploys[name]
+		if d.Spec.Template.Labels["sidecar.istio.io/inject"] != "true" {
+			t.Errorf("%s: pods not labelled sidecar.istio.io/inject=true", name)
+		}
+		for _, native := range []bool{false, true} {
+			if why := forbidden(d, injectSidecar(d.Spec.Template.Spec, true, native)); len(why) > 0 {
+				t.Errorf("%s with the sidecar (istio-cni, native sidecar %v) is forbidden: %v", name, native, why)
+			}
+		}
+	}
+	if why := forbidden(m.deploys[apiName], injectSidecar(m.deploys[apiName].Spec.Template.Spec, false, false)); len(why) == 0 {
+		t.Error("the API pod with istio-init (NET_ADMIN, root) passes restricted: this test's injection is wrong")
+	}
+}
+
+// TestIstioDrain: the proxy starts before the API and outlives its whole
+// shutdown, and exits before the kubelet's SIGKILL.
+func TestIstioDrain(t *testing.T) {
+	m := renderMeshed(t)
+	d := m.deploys[apiName]
+	var cfg struct {
+		HoldApplicationUntilProxyStarts bool   `json:"holdApplicationUntilProxyStarts"`
+		TerminationDrainDuration        string `json:"terminationDrainDuration"`
+	}
+	dec := newStrictJSON(d.Spec.Template.Annotations["proxy.istio.io/config"])
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatalf("proxy.istio.io/config: %v", err)
+	}
+	if !cfg.HoldApplicationUntilProxyStarts {
+		t.Error("holdApplicationUntilProxyStarts is off: the API's start-up calls to AWS would race the proxy")
+	}
+	drain, err := time.ParseDuration(cfg.TerminationDrainDuration)
+	if err != nil {
+		t.Fatalf("terminationDrainDuration: %v", err)
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
+		t.Fatal("API container has no preStop sleep")
+	}
+	env := func(k string) time.Duration {
+		v, err := time.ParseDuration(m.configMap.Data[k])
+		if err != nil {
+			t.Fatalf("ConfigMap %s=%q: %v", k, m.configMap.Data[k], err)
+		}
+		return v
+	}
+	// The server serves until preStop, DRAIN_DELAY and SHUTDOWN_TIMEOUT
+	// have passed; then it flushes CloudWatch, through the proxy, for as
+	// long as the grace period minus k8s/'s 5s margin allows
+	// (TestShutdownTimings proves the grace period covers all of it).
+	const margin = 5 * time.Second
+	serving := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds)*time.Second + env("DRAIN_DELAY") + env("SHUTDOWN_TIMEOUT")
+	grace := time.Duration(*d.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second
+	if drain < serving || drain < grace-margin || drain > grace {
+		t.Errorf("terminationDrainDuration %s: want at least the serving time %s and the API's whole shutdown (grace %s - margin %s), and at most the grace period", drain, serving, grace, margin)
+	}
+}
