@@ -27,6 +27,7 @@ import (
 
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/app"
+	"github.com/healthcare-prediction/api/internal/cdshooks"
 	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/secrets"
 )
@@ -89,7 +90,7 @@ type handlerFunc = func(context.Context, json.RawMessage) (any, error)
 // builds it (internal/app.RunLambda); keys nil means none are configured.
 func realFunction(routes api.Group, keys *secrets.Cache) handlerFunc {
 	logger := slog.New(slog.DiscardHandler)
-	return api.LambdaHandler(app.NewAPI(logger, metrics.Discard{}, keys, api.RateLimit{}, nil, routes, api.NewLifecycle(), true))
+	return api.LambdaHandler(app.NewAPI(logger, metrics.Discard{}, keys, api.RateLimit{}, nil, routes, api.NewLifecycle(), true, cdshooks.Config{}))
 }
 
 func staticKeys(t *testing.T) *secrets.Cache {
