@@ -217,6 +217,14 @@ func displayUnit(u string) string {
 		return "points"
 	case "mL/min/{1.73_m2}":
 		return "mL/min/1.73 m²"
+	case "a":
+		return "years"
+	case "mm[Hg]":
+		return "mmHg"
+	case "kg/m2":
+		return "kg/m²"
+	case "{INR}", "1":
+		return ""
 	}
 	return u
 }
@@ -225,6 +233,11 @@ func withUnit(value, unit string) string {
 	switch u := displayUnit(unit); u {
 	case "":
 		return value
+	case "points":
+		if value == "1" {
+			return "1 point"
+		}
+		return value + " points"
 	case "%":
 		return value + "%"
 	default:

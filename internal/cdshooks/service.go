@@ -165,8 +165,8 @@ func (s *Service) Discovery() any {
 		if u := displayUnit(m.Result.Unit); u != "" {
 			desc += " (" + u + ")"
 		}
-		desc += " of " + m.Title + " from the patient's FHIR " + strings.Join(resources, ", ") +
-			" resources, each input traced to its resource; population: " + m.Population + ". Source: " + m.Citation + "."
+		desc += " from the patient's FHIR R4 " + strings.Join(resources, ", ") + " resources, every input traced to the resource " +
+			"it came from. Population: " + m.Population + ". Source: " + m.Citation + "."
 		out.Services = append(out.Services, discoveryService{Hook: Hook, Title: m.Title, Description: desc, ID: m.ID, Prefetch: sv.prefetch})
 	}
 	return out
