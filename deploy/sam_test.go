@@ -363,7 +363,7 @@ func TestCanaries(t *testing.T) {
 			}
 		}
 	}
-	for _, fn := range []string{"Info", "Health", "Predict"} {
+	for _, fn := range []string{"Info", "Health", "Predict", "CdsHooks"} {
 		t.Run(fn, func(t *testing.T) {
 			version := ""
 			for id, r := range res {
@@ -422,8 +422,8 @@ func TestCanaries(t *testing.T) {
 			}
 		})
 	}
-	if len(hookInvokes) != 3 {
-		t.Errorf("the hook may invoke %v; want exactly the versions of the three functions", hookInvokes)
+	if len(hookInvokes) != 4 {
+		t.Errorf("the hook may invoke %v; want exactly the versions of the four functions", hookInvokes)
 	}
 	name := at(loadTemplate(t), "Resources", "CodeDeployRole", "Properties", "RoleName", "Fn::Sub")
 	if name != "${AWS::StackName}-codedeploy-${AWS::Region}" {
@@ -652,7 +652,7 @@ func TestFunctionsDeclareTheirVariables(t *testing.T) {
 // with getenv("NAME") or os.Getenv("NAME").
 func lambdaVariables(t *testing.T) map[string]bool {
 	t.Helper()
-	files, err := testutil.LinkedSources(root, "./functions/info", "./functions/health", "./functions/predict")
+	files, err := testutil.LinkedSources(root, "./functions/info", "./functions/health", "./functions/predict", "./functions/cdshooks")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -757,7 +757,7 @@ func TestApiKeysSecretParameters(t *testing.T) {
 	if str(res, "ApiKeysSecret", "Properties", "KmsKeyId", "Ref") != "ApiKeysKmsKeyArn" {
 		t.Error("the created secret is not encrypted with ApiKeysKmsKeyArn")
 	}
-	for _, role := range []string{"InfoRole", "PredictRole"} {
+	for _, role := range []string{"InfoRole", "PredictRole", "CdsHooksRole"} {
 		ok := false
 		for _, s := range statements(res, role) {
 			if str(s, "Action") == "kms:Decrypt" {
