@@ -150,7 +150,7 @@ func searchset(resources []any) map[string]any {
 
 // fhirServer serves the store with two entries a page, checks the token
 // and the Accept header, and counts its requests.
-func fhirServer(t *testing.T, s store) (*httptest.Server, *atomic.Int32) {
+func fhirServer(t testing.TB, s store) (*httptest.Server, *atomic.Int32) {
 	t.Helper()
 	var calls atomic.Int32
 	var srv *httptest.Server
@@ -205,7 +205,7 @@ type signer struct {
 	priv crypto.Signer
 }
 
-func newSigner(t *testing.T, alg jose.SignatureAlgorithm, kid string) signer {
+func newSigner(t testing.TB, alg jose.SignatureAlgorithm, kid string) signer {
 	t.Helper()
 	var priv crypto.Signer
 	var err error
@@ -223,7 +223,7 @@ func newSigner(t *testing.T, alg jose.SignatureAlgorithm, kid string) signer {
 var jtis atomic.Int64
 
 // token is a client JWT as CDS Hooks 2.0 describes it, for endpoint path.
-func (s signer) token(t *testing.T, path string, edit func(*jwt.Claims)) string {
+func (s signer) token(t testing.TB, path string, edit func(*jwt.Claims)) string {
 	t.Helper()
 	now := time.Now()
 	c := jwt.Claims{Issuer: issuer, Subject: "ehr-client", Audience: jwt.Audience{baseURL + path},
@@ -262,7 +262,7 @@ func (l *lockedBuffer) String() string {
 }
 
 type ehr struct {
-	t        *testing.T
+	t        testing.TB
 	api      *httptest.Server
 	fhir     *httptest.Server
 	rogue    *httptest.Server
@@ -275,7 +275,7 @@ type ehr struct {
 	prom     *prom.Recorder
 }
 
-func newEHR(t *testing.T) *ehr {
+func newEHR(t testing.TB) *ehr {
 	e := &ehr{t: t, store: chart(), logs: &lockedBuffer{}}
 	e.es, e.rs = newSigner(t, jose.ES384, "ehr-es384"), newSigner(t, jose.RS384, "ehr-rs384")
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
