@@ -7,8 +7,9 @@ package fhir
 // Sources: LOINC codes and their names from loinc.org (search.loinc.org,
 // each code's page); SNOMED CT concepts from the SNOMED International
 // browser (browser.ihtsdotools.org, International Edition) and, for the
-// smoking answers, the US Core Smoking Status value set
-// (hl7.org/fhir/us/core/ValueSet-us-core-smoking-status...); ICD-10-CM
+// smoking answers, the ONC smoking-status value set (C-CDA Current Smoking
+// Status, OID 2.16.840.1.113883.11.20.9.38) that US Core 3.1 binds to the
+// value of 72166-2; ICD-10-CM
 // categories from the CDC/NCHS ICD-10-CM tabular list; race categories from
 // the OMB 1997 standard as bound in the US Core Race extension
 // (hl7.org/fhir/us/core/StructureDefinition-us-core-race).
@@ -88,16 +89,16 @@ var (
 )
 
 // Smoking status answers (valueCodeableConcept of 72166-2, SNOMED CT), as
-// the contract lists them. Any other answer (266927001 Tobacco smoking
-// consumption unknown, 77176002's siblings not listed here) is missing.
+// the contract lists them. Any other answer (266927001 Unknown if ever
+// smoked, or a code not listed here) leaves the input missing.
 var smokingAnswers = map[string]bool{
-	"449868002":       true,  // Smokes tobacco daily
-	"428041000124106": true,  // Occasional tobacco smoker
-	"428071000124103": true,  // Heavy tobacco smoker
-	"428061000124105": true,  // Light tobacco smoker
-	"77176002":        true,  // Smoker
-	"8517006":         false, // Ex-smoker
-	"266919005":       false, // Never smoked tobacco
+	"449868002":       true,  // Current every day smoker
+	"428041000124106": true,  // Current some day smoker
+	"428071000124103": true,  // Current heavy tobacco smoker
+	"428061000124105": true,  // Current light tobacco smoker
+	"77176002":        true,  // Smoker, current status unknown
+	"8517006":         false, // Former smoker
+	"266919005":       false, // Never smoker
 }
 
 // raceCategories maps OMB race categories (ombCategory of the US Core race

@@ -33,8 +33,9 @@ type Input struct {
 	Date time.Time // effective date of the observation; zero when none applies
 }
 
-// Gap is an input the mapping could not fill. Reason is for a clinician
-// (it names the input and why, never a patient value).
+// Gap is an input the mapping could not fill. Reason says why, for a
+// clinician, without repeating the input's name (show it next to Name) and
+// never with a value from the chart.
 type Gap struct {
 	Name     string
 	Reason   string
@@ -90,7 +91,8 @@ func serviceModel(model string) (*scoring.Model, bool) {
 	return catalog().Model(model)
 }
 
-// source is the prefetch key an input is read from.
+// source is the prefetch key an input is read from; "" for an input this
+// package does not read from FHIR (e.g. PREVENT's sdi_decile).
 func source(name string) string {
 	switch name {
 	case "age", "sex", "race":
@@ -105,7 +107,14 @@ func source(name string) string {
 			return KeyConditions
 		}
 	}
-	return KeyObservations
+	switch name {
+	case "current_smoker", "egfr", "bmi":
+		return KeyObservations
+	}
+	if labCodes(name) != nil {
+		return KeyObservations
+	}
+	return ""
 }
 
 // Map picks the inputs of model from chart at time now (the time of the
@@ -122,7 +131,7 @@ func Map(model string, chart *Chart, now time.Time) (m Mapping, ok bool) {
 	mp := &mapper{model: model, chart: chart, now: now}
 	m = Mapping{Model: model, Inputs: map[string]Input{}}
 	for _, in := range sm.Inputs {
-		v, reason := mp.input(in.Name, in.Description)
+		v, reason := mp.input(in.Name)
 		if reason != "" {
 			m.Missing = append(m.Missing, Gap{Name: in.Name, Reason: reason, Required: in.Required})
 			continue

@@ -28,8 +28,11 @@ func Services() []string { return slices.Clone(services) }
 // _sort): the Patient, the Observations of every LOINC code the model's
 // inputs are read from (newest first), and, as its inputs need them, all
 // Conditions (history items count resolved ones), active
-// MedicationRequests, and dialysis Procedures. ok is false for a model
-// with no service.
+// MedicationRequests, and dialysis Procedures. MedicationStatements count
+// when a caller adds them to the chart, but are not asked for: CDS clients
+// hold the medication list as MedicationRequests (US Core), and an extra
+// key a client cannot satisfy would only cost a fetch. ok is false for a
+// model with no service.
 func Prefetch(model string) (templates map[string]string, ok bool) {
 	names, ok := serviceInputs(model)
 	if !ok {

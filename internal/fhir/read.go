@@ -14,9 +14,12 @@ type mapper struct {
 	now   time.Time
 }
 
-// input reads one input; a non-empty reason means it is missing. what is
-// the input's description ("total cholesterol"), for the reason.
-func (mp *mapper) input(name, what string) (Input, string) {
+// input reads one input; a non-empty reason means it is missing: why, in
+// a clinician's words, without the input's name (Gap.Name has it).
+func (mp *mapper) input(name string) (Input, string) {
+	if source(name) == "" {
+		return Input{}, "not read from FHIR data by this service"
+	}
 	switch name {
 	case "age":
 		return mp.age()
@@ -25,11 +28,11 @@ func (mp *mapper) input(name, what string) (Input, string) {
 	case "race":
 		return mp.race()
 	case "current_smoker":
-		return mp.smoker(what)
+		return mp.smoker()
 	case "egfr":
-		return mp.egfr(what)
+		return mp.egfr()
 	case "bmi":
-		return mp.bmi(what)
+		return mp.bmi()
 	case "on_bp_treatment", "on_statin":
 		return mp.medication(name)
 	case "dialysis_twice_past_week":
@@ -42,10 +45,10 @@ func (mp *mapper) input(name, what string) (Input, string) {
 	}
 	for _, l := range labs {
 		if l.input == name {
-			return mp.lab(l, what)
+			return mp.lab(l)
 		}
 	}
-	return Input{}, what + ": not read from FHIR data by this service"
+	return Input{}, "not read from FHIR data by this service"
 }
 
 // patient is the chart's one Patient; more than one is ambiguous.
@@ -63,11 +66,11 @@ func (mp *mapper) patient() (*body, string) {
 func (mp *mapper) age() (Input, string) {
 	p, why := mp.patient()
 	if p == nil {
-		return Input{}, "age: " + why
+		return Input{}, why
 	}
 	b, err := time.Parse(time.DateOnly, p.BirthDate)
 	if err != nil {
-		return Input{}, "age: the birth date is absent or not a full date"
+		return Input{}, "the birth date is absent or not a full date"
 	}
 	ny, nm, nd := mp.now.Date()
 	years := ny - b.Year()
@@ -75,7 +78,7 @@ func (mp *mapper) age() (Input, string) {
 		years-- // birthday not yet reached this year (29 February counts from 1 March)
 	}
 	if years < 0 {
-		return Input{}, "age: the birth date is after the date of the call"
+		return Input{}, "the birth date is after the date of the call"
 	}
 	return Input{Value: float64(years), Source: ref(p)}, ""
 }
@@ -83,14 +86,14 @@ func (mp *mapper) age() (Input, string) {
 func (mp *mapper) sex() (Input, string) {
 	p, why := mp.patient()
 	if p == nil {
-		return Input{}, "sex: " + why
+		return Input{}, why
 	}
 	switch p.Gender {
 	case "male", "female":
 		return Input{Value: p.Gender, Source: ref(p)}, ""
 	}
 	// other and unknown: the models' sex-specific equations need one of the two
-	return Input{}, "sex: administrative gender is not recorded as male or female"
+	return Input{}, "administrative gender is not recorded as male or female"
 }
 
 // race reads the ombCategory codes of the US Core race extension. Codes
@@ -99,7 +102,7 @@ func (mp *mapper) sex() (Input, string) {
 func (mp *mapper) race() (Input, string) {
 	p, why := mp.patient()
 	if p == nil {
-		return Input{}, "race: " + why
+		return Input{}, why
 	}
 	var got []string
 	for _, e := range p.Extension {
@@ -117,11 +120,11 @@ func (mp *mapper) race() (Input, string) {
 	}
 	switch len(got) {
 	case 0:
-		return Input{}, "race: no OMB race category is recorded (US Core race extension)"
+		return Input{}, "no OMB race category is recorded (US Core race extension)"
 	case 1:
 		return Input{Value: got[0], Source: ref(p)}, ""
 	}
-	return Input{}, "race: more than one race category is recorded; the equations take one"
+	return Input{}, "more than one race category is recorded; the equations take one"
 }
 
 // observed is one candidate value of an observation input.
@@ -208,36 +211,36 @@ func parseDateTime(s string) (time.Time, bool) {
 }
 
 // fresh checks the date of v against the input's maximum age.
-func (mp *mapper) fresh(input, what string, v observed) string {
+func (mp *mapper) fresh(input string, v observed) string {
 	lim, ok := limit(mp.model, input)
 	if !ok {
-		return what + ": no maximum age is set for it"
+		return "no maximum age is set for it"
 	}
 	if v.date.Before(lim.oldest(mp.now)) {
-		return what + ": the latest result is older than " + lim.words
+		return "the latest result is older than " + lim.words
 	}
 	return ""
 }
 
 // quantityIn converts v's valueQuantity to input's canonical unit with the
 // catalog's unit table (units maps annotation codes to catalog ones).
-func quantityIn(input, what string, q *quantity, units map[string]string) (float64, string) {
+func quantityIn(input string, q *quantity, units map[string]string) (float64, string) {
 	if q == nil || q.Value == nil {
-		return 0, what + ": the latest result has no numeric value"
+		return 0, "the latest result has no numeric value"
 	}
 	if q.Comparator != "" {
-		return 0, what + ": the latest result is a bound (<, >), not a value"
+		return 0, "the latest result is a bound (<, >), not a value"
 	}
 	code, ok := ucum(q)
 	if !ok {
-		return 0, what + ": the latest result's unit is not a UCUM unit"
+		return 0, "the latest result's unit is not a UCUM unit"
 	}
 	if c, ok := units[code]; ok {
 		code = c
 	}
 	x, ok := scoring.ToCanonical(input, *q.Value, code)
 	if !ok {
-		return 0, what + ": the latest result's unit is not one the service converts"
+		return 0, "the latest result's unit is not one the service converts"
 	}
 	return x, ""
 }
@@ -258,31 +261,31 @@ func ucum(q *quantity) (string, bool) {
 	return q.Unit, true
 }
 
-func (mp *mapper) lab(l lab, what string) (Input, string) {
+func (mp *mapper) lab(l lab) (Input, string) {
 	var panels []string
 	if l.input == "systolic_bp" {
 		panels = bpPanels
 	}
 	v, ok := mp.latest(l.loinc, panels)
 	if !ok {
-		return Input{}, what + ": no final result was found"
+		return Input{}, "no final result was found"
 	}
-	if why := mp.fresh(l.input, what, v); why != "" {
+	if why := mp.fresh(l.input, v); why != "" {
 		return Input{}, why
 	}
-	x, why := quantityIn(l.input, what, v.q, l.units)
+	x, why := quantityIn(l.input, v.q, l.units)
 	if why != "" {
 		return Input{}, why
 	}
 	return Input{Value: x, Source: v.ref, Date: v.date}, ""
 }
 
-func (mp *mapper) smoker(what string) (Input, string) {
+func (mp *mapper) smoker() (Input, string) {
 	v, ok := mp.latest([]string{loincSmoking}, nil)
 	if !ok {
-		return Input{}, what + ": no final smoking status was found"
+		return Input{}, "no final smoking status was found"
 	}
-	if why := mp.fresh("current_smoker", what, v); why != "" {
+	if why := mp.fresh("current_smoker", v); why != "" {
 		return Input{}, why
 	}
 	answer, known := false, 0
@@ -290,43 +293,55 @@ func (mp *mapper) smoker(what string) (Input, string) {
 		for _, c := range v.cc.Coding {
 			if a, ok := smokingAnswers[c.Code]; ok && c.System == systemSNOMED {
 				if known > 0 && a != answer {
-					return Input{}, what + ": the latest smoking status has conflicting answers"
+					return Input{}, "the latest smoking status has conflicting answers"
 				}
 				answer, known = a, known+1
 			}
 		}
 	}
 	if known == 0 {
-		return Input{}, what + ": the latest smoking status answer is not one the service recognises"
+		return Input{}, "the latest smoking status answer is not one the service recognises"
 	}
 	return Input{Value: answer, Source: v.ref, Date: v.date}, ""
 }
 
 // egfr is the recorded CKD-EPI 2021 eGFR (98979-8) unless a usable
 // creatinine is newer, in which case (and when none is recorded) it is
-// computed by the ckd-epi-2021 model from creatinine, age and sex.
-func (mp *mapper) egfr(what string) (Input, string) {
-	recorded, recordedWhy := mp.lab(lab{input: "egfr", loinc: labCodes("egfr")}, what)
-	creat, creatWhy := mp.lab(lab{input: "creatinine", loinc: labCodes("creatinine")}, "creatinine")
+// computed by the ckd-epi-2021 model from creatinine, age and sex. When it
+// cannot be computed, a usable recorded value stands.
+func (mp *mapper) egfr() (Input, string) {
+	recorded, recordedWhy := mp.lab(lab{input: "egfr", loinc: labCodes("egfr")})
+	creat, creatWhy := mp.lab(lab{input: "creatinine", loinc: labCodes("creatinine")})
 	if recordedWhy == "" && (creatWhy != "" || !creat.Date.After(recorded.Date)) {
 		return recorded, ""
 	}
+	derived, why := mp.ckdEPI(creat, creatWhy)
+	switch {
+	case why == "":
+		return derived, ""
+	case recordedWhy == "":
+		return recorded, ""
+	}
+	return Input{}, recordedWhy + "; it cannot be computed either (" + why + ")"
+}
+
+// ckdEPI computes eGFR with the catalog's ckd-epi-2021 model.
+func (mp *mapper) ckdEPI(creat Input, creatWhy string) (Input, string) {
 	if creatWhy != "" {
-		return Input{}, recordedWhy + "; it cannot be computed either (" + creatWhy + ")"
+		return Input{}, "creatinine: " + creatWhy
 	}
 	age, why := mp.age()
 	if why != "" {
-		return Input{}, what + ": cannot be computed from creatinine (" + why + ")"
+		return Input{}, "age: " + why
 	}
 	sex, why := mp.sex()
 	if why != "" {
-		return Input{}, what + ": cannot be computed from creatinine (" + why + ")"
+		return Input{}, "sex: " + why
 	}
 	m, _ := catalog().Model("ckd-epi-2021")
-	inputs := Mapping{Inputs: map[string]Input{"creatinine": creat, "age": age, "sex": sex}}.Raw()
-	p, err := m.Predict(inputs)
+	p, err := m.Predict(Mapping{Inputs: map[string]Input{"creatinine": creat, "age": age, "sex": sex}}.Raw())
 	if err != nil {
-		return Input{}, what + ": cannot be computed from creatinine (creatinine or age outside the range of CKD-EPI 2021)"
+		return Input{}, "creatinine or age is outside the range of CKD-EPI 2021"
 	}
 	return Input{Value: p.Result.Value, Source: "derived:ckd-epi-2021", From: []string{creat.Source, age.Source}, Date: creat.Date}, ""
 }
@@ -334,23 +349,36 @@ func (mp *mapper) egfr(what string) (Input, string) {
 // bmi is the recorded BMI (39156-5) unless a usable weight is newer, in
 // which case (and when none is recorded) it is weight / height² from the
 // latest body weight (29463-7) and height (8302-2), each within its own
-// maximum age; its date is the older of the two.
-func (mp *mapper) bmi(what string) (Input, string) {
-	recorded, recordedWhy := mp.lab(lab{input: "bmi", loinc: labCodes("bmi")}, what)
-	w, wWhy := mp.body(loincWeight, "weight", "body weight", weightToKg)
+// maximum age, dated by the older of the two. When it cannot be computed,
+// a usable recorded value stands.
+func (mp *mapper) bmi() (Input, string) {
+	recorded, recordedWhy := mp.lab(lab{input: "bmi", loinc: labCodes("bmi")})
+	w, wWhy := mp.body(loincWeight, "weight", weightToKg)
 	if recordedWhy == "" && (wWhy != "" || !w.Date.After(recorded.Date)) {
 		return recorded, ""
 	}
-	if wWhy != "" {
-		return Input{}, recordedWhy + "; it cannot be computed either (" + wWhy + ")"
+	derived, why := mp.quetelet(w, wWhy)
+	switch {
+	case why == "":
+		return derived, ""
+	case recordedWhy == "":
+		return recorded, ""
 	}
-	h, hWhy := mp.body(loincHeight, "height", "body height", heightToM)
-	if hWhy != "" {
-		return Input{}, recordedWhy + "; it cannot be computed either (" + hWhy + ")"
+	return Input{}, recordedWhy + "; it cannot be computed either (" + why + ")"
+}
+
+// quetelet computes BMI as weight / height².
+func (mp *mapper) quetelet(w Input, wWhy string) (Input, string) {
+	if wWhy != "" {
+		return Input{}, "body weight: " + wWhy
+	}
+	h, why := mp.body(loincHeight, "height", heightToM)
+	if why != "" {
+		return Input{}, "body height: " + why
 	}
 	kg, m := w.Value.(float64), h.Value.(float64)
 	if kg <= 0 || m <= 0 {
-		return Input{}, what + ": cannot be computed (weight or height is not positive)"
+		return Input{}, "weight or height is not positive"
 	}
 	date := w.Date
 	if h.Date.Before(date) {
@@ -361,21 +389,21 @@ func (mp *mapper) bmi(what string) (Input, string) {
 
 // body reads a weight or height in kg or m with its own unit table (the
 // catalog has neither input).
-func (mp *mapper) body(code, input, what string, units map[string]float64) (Input, string) {
+func (mp *mapper) body(code, input string, units map[string]float64) (Input, string) {
 	v, ok := mp.latest([]string{code}, nil)
 	if !ok {
-		return Input{}, what + ": no final result was found"
+		return Input{}, "no final result was found"
 	}
-	if why := mp.fresh(input, what, v); why != "" {
+	if why := mp.fresh(input, v); why != "" {
 		return Input{}, why
 	}
 	if v.q == nil || v.q.Value == nil || v.q.Comparator != "" {
-		return Input{}, what + ": the latest result has no numeric value"
+		return Input{}, "the latest result has no numeric value"
 	}
 	u, ok := ucum(v.q)
 	f, known := units[u]
 	if !ok || !known {
-		return Input{}, what + ": the latest result's unit is not one the service converts"
+		return Input{}, "the latest result's unit is not one the service converts"
 	}
 	return Input{Value: *v.q.Value * f, Source: v.ref, Date: v.date}, ""
 }
@@ -392,7 +420,7 @@ var (
 // such Condition, it is false from "absent".
 func (mp *mapper) condition(c condition) (Input, string) {
 	if !mp.chart.Satisfied(KeyConditions) {
-		return Input{}, c.input + ": the patient's condition list was not available"
+		return Input{}, "the patient's condition list was not available"
 	}
 	for _, r := range mp.chart.of("Condition") {
 		if r.VerificationStatus != nil && anyCode(r.VerificationStatus, refutedStatuses) {
@@ -412,7 +440,7 @@ func (mp *mapper) condition(c condition) (Input, string) {
 // (not a do-not-perform order) names an ingredient of the input's class.
 func (mp *mapper) medication(input string) (Input, string) {
 	if !mp.chart.Satisfied(KeyMedications) {
-		return Input{}, input + ": the patient's medication list was not available"
+		return Input{}, "the patient's medication list was not available"
 	}
 	class := medicationClasses[input]
 	for _, typ := range []string{"MedicationRequest", "MedicationStatement"} {
@@ -477,9 +505,7 @@ func matchesIngredient(cc *codeableConcept, class []ingredient) bool {
 		}
 	}
 	for _, t := range texts {
-		words := strings.FieldsFunc(strings.ToLower(t), func(r rune) bool {
-			return (r < 'a' || r > 'z') && r != '-'
-		})
+		words := strings.FieldsFunc(strings.ToLower(t), func(r rune) bool { return r < 'a' || r > 'z' })
 		for _, w := range words {
 			for _, in := range class {
 				if w == in.name {
@@ -495,7 +521,7 @@ func matchesIngredient(cc *codeableConcept, class []ingredient) bool {
 // Procedures performed in the 7 days before now.
 func (mp *mapper) dialysis() (Input, string) {
 	if !mp.chart.Satisfied(KeyProcedures) {
-		return Input{}, "dialysis: the patient's procedure list was not available"
+		return Input{}, "the patient's procedure list was not available"
 	}
 	since := mp.now.AddDate(0, 0, -7)
 	var from []string

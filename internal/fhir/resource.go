@@ -121,10 +121,11 @@ type component struct {
 //
 // It refuses what is not a FHIR resource (not JSON, trailing data, not an
 // object, no resourceType, an OperationOutcome, a Bundle of another type,
-// a read element of the wrong JSON type) and accepts what real EHRs vary in:
-// unknown elements and resource types, extensions, contained resources,
-// absent optional elements, entries without a resource and search outcome
-// entries (skipped). Errors name the element or entry, never a value.
+// an element the mapping reads with the wrong JSON type) and accepts what
+// real EHRs vary in: unknown elements and resource types, extensions,
+// contained resources, absent optional elements, entries without a
+// resource, and OperationOutcome entries (warnings, skipped). Errors name the element
+// or entry, never a value.
 func Decode(data []byte) ([]Resource, error) {
 	data = bytes.TrimSpace(data)
 	if !json.Valid(data) {
@@ -133,69 +134,64 @@ func Decode(data []byte) ([]Resource, error) {
 	if string(data) == "null" {
 		return nil, nil
 	}
-	var head struct {
-		ResourceType string `json:"resourceType"`
-		Type         string `json:"type"`
-		Entry        []struct {
+	r, err := decodeResource(data)
+	if err != nil {
+		return nil, fmt.Errorf("fhir: %w", err)
+	}
+	if r.Type != "Bundle" {
+		return []Resource{r}, nil
+	}
+	var bundle struct {
+		Type  string `json:"type"`
+		Entry []struct {
 			Resource json.RawMessage `json:"resource"`
 			Search   struct {
 				Mode string `json:"mode"`
 			} `json:"search"`
 		} `json:"entry"`
 	}
-	if data[0] != '{' {
-		return nil, errors.New("fhir: not a resource (a JSON object) or null")
+	if err := json.Unmarshal(data, &bundle); err != nil {
+		return nil, fmt.Errorf("fhir: %w", shapeError("Bundle", err))
 	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, typeError("", err)
-	}
-	if head.ResourceType != "Bundle" {
-		r, err := decodeResource(data)
-		if err != nil {
-			return nil, err
-		}
-		return []Resource{r}, nil
-	}
-	if head.Type != "searchset" && head.Type != "collection" {
+	if bundle.Type != "searchset" && bundle.Type != "collection" {
 		return nil, errors.New("fhir: a Bundle that is not a searchset or collection")
 	}
 	var out []Resource
-	for i, e := range head.Entry {
+	for i, e := range bundle.Entry {
 		if len(e.Resource) == 0 || string(e.Resource) == "null" || e.Search.Mode == "outcome" {
 			continue
 		}
 		r, err := decodeResource(e.Resource)
-		if err != nil {
-			return nil, fmt.Errorf("fhir: Bundle entry %d: %w", i, errors.Unwrap(err))
+		if errors.Is(err, errOutcome) {
+			continue // a warning beside the data, even without search.mode outcome
 		}
-		if r.Type == "Bundle" {
-			return nil, fmt.Errorf("fhir: Bundle entry %d: %w", i, errNestedBundle)
+		if err != nil {
+			return nil, fmt.Errorf("fhir: Bundle entry %d: %w", i, err)
 		}
 		out = append(out, r)
 	}
 	return out, nil
 }
 
-var errNestedBundle = errors.New("a Bundle inside a Bundle")
+var errOutcome = errors.New("an OperationOutcome instead of data")
 
-// decodeResource decodes one resource object (valid JSON already). Errors
-// wrap a reason so Decode can prefix the entry.
+// decodeResource decodes one resource object from valid JSON.
 func decodeResource(data []byte) (Resource, error) {
 	if len(data) == 0 || data[0] != '{' {
-		return Resource{}, fmt.Errorf("fhir: %w", errors.New("not a resource (a JSON object)"))
+		return Resource{}, errors.New("not a resource (a JSON object)")
 	}
 	var id struct {
 		ResourceType string `json:"resourceType"`
 		ID           string `json:"id"`
 	}
 	if err := json.Unmarshal(data, &id); err != nil {
-		return Resource{}, typeError("", err)
+		return Resource{}, shapeError("a resource", err)
 	}
 	switch id.ResourceType {
 	case "":
-		return Resource{}, fmt.Errorf("fhir: %w", errors.New("a resource without resourceType"))
+		return Resource{}, errors.New("a resource without resourceType")
 	case "OperationOutcome":
-		return Resource{}, fmt.Errorf("fhir: %w", errors.New("an OperationOutcome instead of data"))
+		return Resource{}, errOutcome
 	}
 	r := Resource{Type: id.ResourceType, ID: id.ID}
 	if !readTypes[r.Type] {
@@ -203,31 +199,28 @@ func decodeResource(data []byte) (Resource, error) {
 	}
 	b := new(body)
 	if err := json.Unmarshal(data, b); err != nil {
-		return Resource{}, typeError(r.Type, err)
+		return Resource{}, shapeError(r.Type, err)
 	}
 	for i, c := range b.Contained {
 		cr, err := decodeResource(c)
 		if err != nil {
-			return Resource{}, fmt.Errorf("fhir: %s contained %d: %w", r.Type, i, errors.Unwrap(err))
+			return Resource{}, fmt.Errorf("%s contained resource %d: %w", r.Type, i, err)
 		}
 		if cr.Type == "Medication" {
 			b.contained = append(b.contained, cr)
 		}
 	}
+	b.Contained = nil
 	r.b = b
 	return r, nil
 }
 
-// typeError reports a decoding error by element path only: encoding/json's
+// shapeError reports a decoding error by element path only: encoding/json's
 // own texts can quote the offending value.
-func typeError(resourceType string, err error) error {
-	what := "a resource"
-	if resourceType != "" {
-		what = resourceType
-	}
+func shapeError(what string, err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Errorf("fhir: %w", fmt.Errorf("%s element %s has the wrong JSON type", what, te.Field))
+		return fmt.Errorf("%s element %s has the wrong JSON type", what, te.Field)
 	}
-	return fmt.Errorf("fhir: %w", fmt.Errorf("%s does not have the shape of a FHIR resource", what))
+	return fmt.Errorf("%s does not have the shape of a FHIR resource", what)
 }
