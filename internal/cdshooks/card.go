@@ -102,7 +102,17 @@ func (s *Service) notComputed(c card, m *scoring.Model, gaps []gap, mp *mapped) 
 	for _, g := range gaps {
 		names = append(names, inputWords(g.name))
 	}
-	c.Summary = clip(m.Title, ": not computed, missing or out of range: "+strings.Join(names, ", "))
+	// The longest form that fits: the title, else the id, with every
+	// input named; else the count (the detail names them).
+	list := ": not computed; missing or out of range: " + strings.Join(names, ", ")
+	switch {
+	case utf8.RuneCountInString(m.Title+list) <= maxSummary:
+		c.Summary = m.Title + list
+	case utf8.RuneCountInString(m.ID+list) <= maxSummary:
+		c.Summary = m.ID + list
+	default:
+		c.Summary = clip(m.Title, fmt.Sprintf(": not computed; %d inputs missing or out of range (see the card)", len(names)))
+	}
 	var d strings.Builder
 	fmt.Fprintf(&d, "**%s was not computed.** The chart does not give every input it needs:\n\n", m.Title)
 	for _, g := range gaps {
