@@ -86,7 +86,9 @@ func New(o Options) http.Handler {
 	if o.Metrics == nil {
 		o.Metrics = metrics.Discard{}
 	}
-	o.cds = newCDSHooks(o)
+	if o.Routes&CDSHooks != 0 {
+		o.cds = newCDSHooks(o) // only where served: the other functions' cold starts skip it
+	}
 	mux := http.NewServeMux()
 	// One limiter for the whole API: a key's rate is not multiplied by the
 	// number of protected routes.

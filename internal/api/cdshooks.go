@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/healthcare-prediction/api/internal/cdshooks"
 	"github.com/healthcare-prediction/api/internal/scoring"
@@ -18,7 +19,7 @@ import (
 // newCDSHooks builds the services, their predictions computed by
 // computePrediction: the code path of POST /predict.
 func newCDSHooks(o Options) *cdshooks.Service {
-	refs := modelRefs(o.Catalog)
+	refs := sync.OnceValue(func() map[string][]byte { return modelRefs(o.Catalog) }) // at the first card, as for /predict
 	return cdshooks.New(cdshooks.Options{
 		Config:  o.CDSHooks,
 		Catalog: o.Catalog,
@@ -29,7 +30,7 @@ func newCDSHooks(o Options) *cdshooks.Service {
 			if !ok {
 				return nil, unknownModel(o.Catalog)
 			}
-			return computePrediction(nil, refs[id], m, inputs)
+			return computePrediction(nil, refs()[id], m, inputs)
 		},
 	})
 }

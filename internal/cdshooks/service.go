@@ -106,7 +106,7 @@ func New(o Options) *Service {
 
 // TrustsClients reports whether calls are authenticated by client JWTs
 // (CDS_HOOKS_CLIENTS is set) rather than by the API's keys.
-func (s *Service) TrustsClients() bool { return s.verifier != nil }
+func (s *Service) TrustsClients() bool { return s != nil && s.verifier != nil }
 
 // serviceLabel is id as a metric label: a service's id, or "unknown".
 func (s *Service) serviceLabel(id string) string {
