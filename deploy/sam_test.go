@@ -22,6 +22,7 @@ import (
 	"testing"
 
 	"github.com/healthcare-prediction/api/internal/api"
+	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/testutil"
 )
 
@@ -864,5 +865,40 @@ func TestApiGatewayAccountRole(t *testing.T) {
 	}
 	if !strings.Contains(string(doc), "infra/apigateway-account.yaml") {
 		t.Error("docs/sam.md does not say to deploy infra/apigateway-account.yaml before the first deploy")
+	}
+}
+
+// TestCdsHooksFunction: the cdshooks function gets the trusted clients and
+// the base URL from the stack's parameters (http never), and the stack
+// alarms on its 412s and JWT refusals by the metric the code emits.
+func TestCdsHooksFunction(t *testing.T) {
+	tpl := loadTemplate(t)
+	pattern := regexp.MustCompile(str(tpl, "Parameters", "CdsHooksBaseUrl", "AllowedPattern"))
+	for url, ok := range map[string]bool{
+		"": true, "https://abc123.execute-api.eu-west-1.amazonaws.com/prod": true, "https://risk.example.org": true,
+		"http://risk.example.org": false, "https://risk.example.org/prod?x=1": false, "risk.example.org": false,
+	} {
+		if pattern.MatchString(url) != ok {
+			t.Errorf("CdsHooksBaseUrl %q accepted: %v, want %v", url, !ok, ok)
+		}
+	}
+	res := mapAt(translated(t), "Resources")
+	env := mapAt(res, "CdsHooksFunction", "Properties", "Environment", "Variables")
+	if str(env, "CDS_HOOKS_CLIENTS", "Ref") != "CdsHooksClients" || str(env, "CDS_HOOKS_BASE_URL", "Ref") != "CdsHooksBaseUrl" {
+		t.Errorf("CdsHooksFunction environment %v, want CDS_HOOKS_CLIENTS and CDS_HOOKS_BASE_URL from the parameters", env)
+	}
+	if v := str(env, "CDS_HOOKS_ALLOW_HTTP"); v != "false" {
+		t.Errorf("CDS_HOOKS_ALLOW_HTTP = %q, want false (http JWKS and FHIR URLs are for local runs)", v)
+	}
+	for alarm, event := range map[string]string{"CdsHooksPrefetchMissingAlarm": string(metrics.CDSPrefetchMissing), "CdsHooksJwtRefusedAlarm": string(metrics.CDSJWTRefused)} {
+		p := mapAt(res, alarm, "Properties")
+		dims := map[string]string{}
+		for _, d := range listAt(p, "Dimensions") {
+			dims[str(d, "Name")] = str(d, "Value")
+		}
+		if str(p, "Namespace") != metrics.Namespace || str(p, "MetricName") != metrics.CDSHookEvents.Name || dims[metrics.DimEvent] != event {
+			t.Errorf("%s watches %s/%s %v, want %s/%s Event=%s", alarm, str(p, "Namespace"), str(p, "MetricName"), dims,
+				metrics.Namespace, metrics.CDSHookEvents.Name, event)
+		}
 	}
 }
