@@ -37,6 +37,8 @@ func newKey(t *testing.T, alg jose.SignatureAlgorithm, kid string) testKey {
 		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	case jose.ES256:
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case jose.ES512:
+		priv, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
 	default:
 		priv, err = rsa.GenerateKey(rand.Reader, 2048)
 	}
@@ -51,10 +53,12 @@ func (k testKey) public() jose.JSONWebKey {
 }
 
 // sign makes a compact JWS of claims with the key, typ JWT.
-func (k testKey) sign(t *testing.T, c any) string {
+func (k testKey) sign(t *testing.T, c any) string { return k.signTyped(t, c, "JWT") }
+
+func (k testKey) signTyped(t *testing.T, c any, typ jose.ContentType) string {
 	t.Helper()
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.priv, KeyID: k.kid}},
-		(&jose.SignerOptions{}).WithType("JWT"))
+		(&jose.SignerOptions{}).WithType(typ))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +89,10 @@ const testBase = "https://cds.example.org/prod"
 
 func TestVerify(t *testing.T) {
 	es384, rs384 := newKey(t, jose.ES384, "es"), newKey(t, jose.RS384, "rs")
-	other := newKey(t, jose.ES384, "es") // same kid, key the JWKS does not hold
-	srv, _ := jwksServer(t, es384, rs384)
+	es256, rs256, ps384 := newKey(t, jose.ES256, "es256"), newKey(t, jose.RS256, "rs256"), newKey(t, jose.PS384, "ps384")
+	es512 := newKey(t, jose.ES512, "es512") // a valid JWS algorithm the service does not allow
+	other := newKey(t, jose.ES384, "es")    // same kid, key the JWKS does not hold
+	srv, _ := jwksServer(t, es384, rs384, es256, rs256, ps384, es512)
 	now := time.Unix(1_800_000_000, 0)
 	v := NewVerifier([]Client{{Issuer: "https://ehr.example.org", JWKSURL: srv.URL}}, testBase, VerifierOptions{Now: func() time.Time { return now }})
 	path := "/cds-services/ascvd-pce"
@@ -105,6 +111,11 @@ func TestVerify(t *testing.T) {
 	}{
 		{"ES384", "Bearer " + es384.sign(t, good("1")), ""},
 		{"RS384", "Bearer " + rs384.sign(t, good("2")), ""},
+		{"ES256", "Bearer " + es256.sign(t, good("2a")), ""},
+		{"RS256", "Bearer " + rs256.sign(t, good("2b")), ""},
+		{"PS384", "Bearer " + ps384.sign(t, good("2c")), ""},
+		{"ES512 not allowed", "Bearer " + es512.sign(t, good("2d")), "JWS"},
+		{"typ not JWT", "Bearer " + es384.signTyped(t, good("2e"), "at+jwt"), "typ"},
 		{"no token", "", "Authorization"},
 		{"basic", "Basic abc", "Authorization"},
 		{"alg none", "Bearer " + unsigned(good("3")), "JWS"},
