@@ -12,7 +12,7 @@ export GOTOOLCHAIN := auto
 # online database is unreachable here. GitHub CI uses the online one.
 VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
 
-FUNCTIONS := info health predict pretraffic
+FUNCTIONS := info health predict cdshooks pretraffic
 # The version the binaries report (GET /, /health, the metrics). `sam build`
 # runs the build-<LogicalId> targets in a copy of the tree without .git,
 # where git describe has nothing to describe: set VERSION in the
@@ -120,7 +120,7 @@ clean: ## remove build output
 
 # SAM (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set,
 # in a copy of the tree without .git (see VERSION).
-build-InfoFunction build-HealthFunction build-PredictFunction build-PreTrafficFunction: build-%Function:
+build-InfoFunction build-HealthFunction build-PredictFunction build-CdsHooksFunction build-PreTrafficFunction: build-%Function:
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)"; exit 1; }
 	@echo "building $* version $(VERSION) for linux/$(LAMBDA_GOARCH)"
 	$(LAMBDA_ENV) go build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo $* | tr A-Z a-z)

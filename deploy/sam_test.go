@@ -22,6 +22,7 @@ import (
 	"testing"
 
 	"github.com/healthcare-prediction/api/internal/api"
+	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/testutil"
 )
 
@@ -363,7 +364,7 @@ func TestCanaries(t *testing.T) {
 			}
 		}
 	}
-	for _, fn := range []string{"Info", "Health", "Predict"} {
+	for _, fn := range []string{"Info", "Health", "Predict", "CdsHooks"} {
 		t.Run(fn, func(t *testing.T) {
 			version := ""
 			for id, r := range res {
@@ -422,8 +423,8 @@ func TestCanaries(t *testing.T) {
 			}
 		})
 	}
-	if len(hookInvokes) != 3 {
-		t.Errorf("the hook may invoke %v; want exactly the versions of the three functions", hookInvokes)
+	if len(hookInvokes) != 4 {
+		t.Errorf("the hook may invoke %v; want exactly the versions of the four functions", hookInvokes)
 	}
 	name := at(loadTemplate(t), "Resources", "CodeDeployRole", "Properties", "RoleName", "Fn::Sub")
 	if name != "${AWS::StackName}-codedeploy-${AWS::Region}" {
@@ -652,7 +653,7 @@ func TestFunctionsDeclareTheirVariables(t *testing.T) {
 // with getenv("NAME") or os.Getenv("NAME").
 func lambdaVariables(t *testing.T) map[string]bool {
 	t.Helper()
-	files, err := testutil.LinkedSources(root, "./functions/info", "./functions/health", "./functions/predict")
+	files, err := testutil.LinkedSources(root, "./functions/info", "./functions/health", "./functions/predict", "./functions/cdshooks")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -757,7 +758,7 @@ func TestApiKeysSecretParameters(t *testing.T) {
 	if str(res, "ApiKeysSecret", "Properties", "KmsKeyId", "Ref") != "ApiKeysKmsKeyArn" {
 		t.Error("the created secret is not encrypted with ApiKeysKmsKeyArn")
 	}
-	for _, role := range []string{"InfoRole", "PredictRole"} {
+	for _, role := range []string{"InfoRole", "PredictRole", "CdsHooksRole"} {
 		ok := false
 		for _, s := range statements(res, role) {
 			if str(s, "Action") == "kms:Decrypt" {
@@ -864,5 +865,40 @@ func TestApiGatewayAccountRole(t *testing.T) {
 	}
 	if !strings.Contains(string(doc), "infra/apigateway-account.yaml") {
 		t.Error("docs/sam.md does not say to deploy infra/apigateway-account.yaml before the first deploy")
+	}
+}
+
+// TestCdsHooksFunction: the cdshooks function gets the trusted clients and
+// the base URL from the stack's parameters (http never), and the stack
+// alarms on its 412s and JWT refusals by the metric the code emits.
+func TestCdsHooksFunction(t *testing.T) {
+	tpl := loadTemplate(t)
+	pattern := regexp.MustCompile(str(tpl, "Parameters", "CdsHooksBaseUrl", "AllowedPattern"))
+	for url, ok := range map[string]bool{
+		"": true, "https://abc123.execute-api.eu-west-1.amazonaws.com/prod": true, "https://risk.example.org": true,
+		"http://risk.example.org": false, "https://risk.example.org/prod?x=1": false, "risk.example.org": false,
+	} {
+		if pattern.MatchString(url) != ok {
+			t.Errorf("CdsHooksBaseUrl %q accepted: %v, want %v", url, !ok, ok)
+		}
+	}
+	res := mapAt(translated(t), "Resources")
+	env := mapAt(res, "CdsHooksFunction", "Properties", "Environment", "Variables")
+	if str(env, "CDS_HOOKS_CLIENTS", "Ref") != "CdsHooksClients" || str(env, "CDS_HOOKS_BASE_URL", "Ref") != "CdsHooksBaseUrl" {
+		t.Errorf("CdsHooksFunction environment %v, want CDS_HOOKS_CLIENTS and CDS_HOOKS_BASE_URL from the parameters", env)
+	}
+	if v := str(env, "CDS_HOOKS_ALLOW_HTTP"); v != "false" {
+		t.Errorf("CDS_HOOKS_ALLOW_HTTP = %q, want false (http JWKS and FHIR URLs are for local runs)", v)
+	}
+	for alarm, event := range map[string]string{"CdsHooksPrefetchMissingAlarm": string(metrics.CDSPrefetchMissing), "CdsHooksJwtRefusedAlarm": string(metrics.CDSJWTRefused)} {
+		p := mapAt(res, alarm, "Properties")
+		dims := map[string]string{}
+		for _, d := range listAt(p, "Dimensions") {
+			dims[str(d, "Name")] = str(d, "Value")
+		}
+		if str(p, "Namespace") != metrics.Namespace || str(p, "MetricName") != metrics.CDSHookEvents.Name || dims[metrics.DimEvent] != event {
+			t.Errorf("%s watches %s/%s %v, want %s/%s Event=%s", alarm, str(p, "Namespace"), str(p, "MetricName"), dims,
+				metrics.Namespace, metrics.CDSHookEvents.Name, event)
+		}
 	}
 }

@@ -159,7 +159,7 @@ func TestSamconfig(t *testing.T) {
 
 // ------------------------------------------------------ routes and functions
 
-var groups = map[string]api.Group{"Info": api.Info, "Health": api.Health, "Predict": api.Predict, "All": api.All}
+var groups = map[string]api.Group{"Info": api.Info, "Health": api.Health, "Predict": api.Predict, "CDSHooks": api.CDSHooks, "All": api.All}
 
 // TestFunctionsServeTheirEvents proves that each function's API events are
 // exactly the routes its main.go asks internal/api for, that together they

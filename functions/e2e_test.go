@@ -53,14 +53,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// build compiles, once per test binary, the three bootstraps for the host
+// build compiles, once per test binary, the four bootstraps for the host
 // (as the SAM Makefile does for Lambda, but with the host's GOOS/GOARCH) and
 // the emulator pinned in go.mod. It returns the paths by name: "rie",
-// "info", "health", "predict".
+// "info", "health", "predict", "cdshooks".
 var build = sync.OnceValues(func() (map[string]string, error) {
 	type job struct{ name, pkg, out string }
 	jobs := []job{{"rie", "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie", filepath.Join(binDir, "rie")}}
-	for _, fn := range []string{"info", "health", "predict"} {
+	for _, fn := range []string{"info", "health", "predict", "cdshooks"} {
 		jobs = append(jobs, job{fn, "./functions/" + fn, filepath.Join(binDir, fn, "bootstrap")})
 	}
 	paths := map[string]string{}
@@ -680,7 +680,7 @@ func emfPublishes(doc map[string]any, metric string, dims ...string) bool {
 func TestLambdaFunctionsLinkNoSDKClient(t *testing.T) {
 	sdk := regexp.MustCompile(`^github\.com/aws/aws-sdk-go-v2/(service|config|credentials|feature)/`)
 	const docsPkg = "github.com/healthcare-prediction/api/internal/docs"
-	for _, fn := range []string{"info", "health", "predict"} {
+	for _, fn := range []string{"info", "health", "predict", "cdshooks"} {
 		cmd := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", "./functions/"+fn)
 		cmd.Dir = ".."
 		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")

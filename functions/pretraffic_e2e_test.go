@@ -53,11 +53,12 @@ const deploymentApp = "api-ServerlessDeploymentApplication-1A2B3C"
 // the alias to.
 var (
 	functionNames = map[string]string{
-		"health":  "api-HealthFunction-Q1w2E3",
-		"info":    "api-InfoFunction-R4t5Y6",
-		"predict": "api-PredictFunction-U7i8O9",
+		"health":   "api-HealthFunction-Q1w2E3",
+		"info":     "api-InfoFunction-R4t5Y6",
+		"predict":  "api-PredictFunction-U7i8O9",
+		"cdshooks": "api-CdsHooksFunction-P0a1S2",
 	}
-	newVersions = map[string]string{"health": "4", "info": "9", "predict": "21"}
+	newVersions = map[string]string{"health": "4", "info": "9", "predict": "21", "cdshooks": "3"}
 )
 
 // deploymentGroup is fn's deployment group, named as SAM names it.
@@ -354,6 +355,7 @@ func TestPreTrafficHook(t *testing.T) {
 		"INFO_FUNCTION_NAME=" + functionNames["info"],
 		"HEALTH_FUNCTION_NAME=" + functionNames["health"],
 		"PREDICT_FUNCTION_NAME=" + functionNames["predict"],
+		"CDSHOOKS_FUNCTION_NAME=" + functionNames["cdshooks"],
 		"AWS_ENDPOINT_URL_LAMBDA=" + lambdaServer.URL,
 		"AWS_ENDPOINT_URL_CODEDEPLOY=" + cdServer.URL,
 		"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing",
@@ -415,7 +417,7 @@ func TestPreTrafficHook(t *testing.T) {
 		cdFront.mu.Lock()
 		revisionsBefore := cdFront.revisions
 		cdFront.mu.Unlock()
-		for _, fn := range []string{"health", "info", "predict"} {
+		for _, fn := range []string{"health", "info", "predict", "cdshooks"} {
 			before := map[string]int{}
 			for f := range functions {
 				before[f] = requests(f)
@@ -446,8 +448,8 @@ func TestPreTrafficHook(t *testing.T) {
 		cdFront.mu.Lock()
 		revisions := cdFront.revisions - revisionsBefore
 		cdFront.mu.Unlock()
-		if revisions != 3 {
-			t.Errorf("%d GetApplicationRevision calls for 3 deployments, want 3", revisions)
+		if revisions != 4 {
+			t.Errorf("%d GetApplicationRevision calls for 4 deployments, want 4", revisions)
 		}
 		// No event carried the functions' key.
 		front.mu.Lock()

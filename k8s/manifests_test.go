@@ -35,6 +35,7 @@ import (
 
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/app"
+	"github.com/healthcare-prediction/api/internal/cdshooks"
 	"github.com/healthcare-prediction/api/internal/metrics"
 )
 
@@ -573,7 +574,7 @@ func TestManifestsMatchServer(t *testing.T) {
 
 func TestProbesMeanWhatTheManifestsSay(t *testing.T) {
 	lifecycle := api.NewLifecycle()
-	h := app.NewAPI(app.Config{}.Logger(&bytes.Buffer{}), metrics.Discard{}, nil, api.RateLimit{}, nil, api.All, lifecycle, false, nil)
+	h := app.NewAPI(app.Config{}.Logger(&bytes.Buffer{}), metrics.Discard{}, nil, api.RateLimit{}, nil, api.All, lifecycle, false, cdshooks.Config{}, nil)
 	status := func(path string) int {
 		t.Helper()
 		rec := httptest.NewRecorder()

@@ -78,6 +78,17 @@ var BadRequests = []BadRequest{
 	{"duplicate key", "POST", "/predict", `{"model":"qsofa","inputs":{"gcs":14,"gcs":143.987651}}`, 400},
 	{"values in the URL", "GET", "/predict?age=67.123457&systolic_bp=143.987651", "", 405},
 	{"unknown model", "POST", "/predict", `{"model":"apache-ii","inputs":{"age":67.123457}}`, 404},
+	// CDS Hooks: FHIR values, and an access token, that must not leave in
+	// a log or the refusal. Without CDS_HOOKS_CLIENTS nothing is fetched:
+	// the absent keys are a 412.
+	{"cds hook, required data absent", "POST", "/cds-services/ascvd-pce", `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",` +
+		`"fhirServer":"https://ehr.example.org/fhir","fhirAuthorization":{"access_token":"143.987651","token_type":"Bearer"},"context":{"patientId":"p1"},` +
+		`"prefetch":{"observations":{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Observation","id":"o1","status":"final",` +
+		`"code":{"coding":[{"system":"http://loinc.org","code":"2093-3"}]},"valueQuantity":{"value":213.456791,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}}]}}}`, 412},
+	{"cds hook, another patient's chart", "POST", "/cds-services/ckd-epi-2021", `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",` +
+		`"context":{"patientId":"p1"},"prefetch":{"patient":{"resourceType":"Patient","id":"p2","gender":"male","birthDate":"1958-02-01"},` +
+		`"observations":{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Observation","id":"o2","status":"final",` +
+		`"code":{"coding":[{"system":"http://loinc.org","code":"2160-0"}]},"valueQuantity":{"value":1.234567,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}}]}}}`, 400},
 }
 
 // sentinelBits are the sentinels as a Go traceback prints float64

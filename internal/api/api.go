@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/healthcare-prediction/api/internal/cdshooks"
 	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
@@ -20,10 +21,11 @@ type Group uint8
 
 // Route groups, one per Lambda function.
 const (
-	Info    Group = 1 << iota // GET /, /models, /models/{id}, /openapi.json, /docs
-	Health                    // /health, /health/live, /health/ready
-	Predict                   // /predict
-	All     = Info | Health | Predict
+	Info     Group = 1 << iota // GET /, /models, /models/{id}, /openapi.json, /docs
+	Health                     // /health, /health/live, /health/ready
+	Predict                    // /predict
+	CDSHooks                   // /cds-services, /cds-services/{id}, /cds-services/{id}/feedback
+	All      = Info | Health | Predict | CDSHooks
 )
 
 // Build identifies the running code.
@@ -78,16 +80,25 @@ type Options struct {
 	// (the ALB's subnets); empty means the TCP peer is the source. Lambda
 	// takes the source from API Gateway's event instead.
 	TrustedProxies []netip.Prefix
+	// CDSHooks configures the CDS Hooks services: the trusted clients
+	// (none: the calls take Keys like /predict), the public base URL and
+	// whether http is allowed for their JWKS and FHIR servers.
+	CDSHooks cdshooks.Config
 	// StripBasePath lets a request whose path carries an API Gateway stage
 	// or custom-domain base path ("/Prod/predict") reach its route. Only
 	// Lambda needs it; the container serves bare paths.
 	StripBasePath bool
+
+	cds *cdshooks.Service // built by New from CDSHooks
 }
 
 // New builds the handler: the routes of o.Routes behind the middleware.
 func New(o Options) http.Handler {
 	if o.Metrics == nil {
 		o.Metrics = metrics.Discard{}
+	}
+	if o.Routes&CDSHooks != 0 {
+		o.cds = newCDSHooks(o) // only where served: the other functions' cold starts skip it
 	}
 	mux := http.NewServeMux()
 	// One limiter for the whole API: a key's rate is not multiplied by the

@@ -44,7 +44,12 @@ func staticKeys(t testing.TB) *secrets.Cache {
 func requestFor(rt route) *http.Request {
 	path := strings.NewReplacer("{id}", "news2", "{file}", "init.js").Replace(rt.publicPath())
 	body := ""
-	if rt.method == "POST" {
+	switch {
+	case rt.path == "/cds-services/{id}":
+		path, body = "/cds-services/cha2ds2-vasc", cdsCallBody
+	case rt.path == "/cds-services/{id}/feedback":
+		path, body = "/cds-services/cha2ds2-vasc/feedback", cdsFeedbackBody
+	case rt.method == "POST":
 		body = pceBody
 	}
 	r := httptest.NewRequest(rt.method, path, strings.NewReader(body))
@@ -59,6 +64,8 @@ func TestEveryRouteAuth(t *testing.T) {
 		"GET /{$}": false, "GET /models": true, "GET /models/{id}": true, "GET /openapi.json": false,
 		"GET /health": false, "GET /health/live": false, "GET /health/ready": false,
 		"POST /predict": true, "GET /predict": false, "GET /docs": false, "GET /docs/{file}": false,
+		// Without CDS_HOOKS_CLIENTS the CDS calls take the API's keys.
+		"GET /cds-services": false, "POST /cds-services/{id}": true, "POST /cds-services/{id}/feedback": true,
 	}
 	h := newAuthAPI(t, staticKeys(t), RateLimit{}, io.Discard)
 	table := routes(Options{Catalog: scoring.NewCatalog(), Lifecycle: NewLifecycle()})
@@ -331,3 +338,13 @@ func TestAuditLog(t *testing.T) {
 		}
 	}
 }
+
+// cdsCallBody is a complete patient-view call to cha2ds2-vasc: the patient
+// and an empty Condition searchset (every history item absent: false).
+const cdsCallBody = `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+"context":{"patientId":"p1","userId":"Practitioner/u1"},
+"prefetch":{"patient":{"resourceType":"Patient","id":"p1","gender":"female","birthDate":"1950-03-01"},
+"conditions":{"resourceType":"Bundle","type":"searchset","total":0}}}`
+
+const cdsFeedbackBody = `{"feedback":[{"card":"9368d37b-283f-44a0-93ea-547cebab93ed","outcome":"accepted",
+"outcomeTimestamp":"2026-12-05T10:00:00Z"}]}`

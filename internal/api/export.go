@@ -18,7 +18,7 @@ func Routes(g Group) []Endpoint {
 	// Lambda cold start, which asks Protected before building the API.
 	for _, rt := range routes(Options{Lifecycle: NewLifecycle()}) {
 		if rt.group&g != 0 {
-			out = append(out, Endpoint{Method: rt.method, Path: rt.publicPath(), Protected: rt.auth})
+			out = append(out, Endpoint{Method: rt.method, Path: rt.publicPath(), Protected: rt.auth != public})
 		}
 	}
 	return out

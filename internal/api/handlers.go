@@ -110,13 +110,9 @@ func handlePredict(c *scoring.Catalog) func(http.ResponseWriter, *http.Request) 
 			return unknownModel(c)
 		}
 		infoFrom(r.Context()).model = m.ID
-		p, err := m.Predict(req.Inputs)
-		if err != nil {
-			return err
-		}
 		buf := bodyBuffers.Get().(*[]byte)
 		defer bodyBuffers.Put(buf)
-		if *buf, err = appendPrediction((*buf)[:0], refs()[m.ID], p); err != nil {
+		if *buf, err = computePrediction((*buf)[:0], refs()[m.ID], m, req.Inputs); err != nil {
 			return err
 		}
 		w.Header()["Content-Type"] = jsonContentType

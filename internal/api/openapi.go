@@ -117,6 +117,41 @@ func operations(c *scoring.Catalog) map[string]operation {
 			ok:       map[int]object{200: jsonResponse("The model's result, outcomes, contributions and warnings.", ref("PredictResponse"))},
 			problems: []kind{kindMalformed, kindDuplicateKey, kindUnknownField, kindUnknownModel, kindTooLarge, kindMediaType, kindValidation},
 		},
+		"GET /cds-services": {
+			id: "cdsDiscovery",
+			description: "CDS Hooks 2.0 discovery: one patient-view service per model whose inputs an EHR holds (id = the model id), " +
+				"with its title, description and FHIR R4 prefetch templates. An EHR registers this URL.",
+			ok: map[int]object{200: jsonResponse("The services.", ref("CDSDiscovery"))},
+		},
+		"POST /cds-services/{id}": {
+			id: "cdsCall",
+			description: "One CDS Hooks 2.0 patient-view call. The service reads the patient's FHIR R4 resources from prefetch " +
+				"(or, for an absent key, from the request's allow-listed fhirServer with fhirAuthorization), maps them onto the " +
+				"model's inputs and answers exactly one card: computed (its extension healthcare-prediction.prediction is the " +
+				"body POST /predict answers for the same inputs) or not computed (an info card naming each missing or " +
+				"out-of-range input). A required prefetch key absent with no usable FHIR server is a 412. Where " +
+				"CDS_HOOKS_CLIENTS is set the caller authenticates with a CDS client JWT (CDS Hooks 2.0, Trusting CDS Clients), " +
+				"else with an API key as for /predict.",
+			parameters: []any{cdsIDParameter(c)},
+			body: object{
+				"required": true,
+				"content":  object{"application/json": object{"schema": ref("CDSRequest")}},
+			},
+			ok:       map[int]object{200: jsonResponse("One card.", ref("CDSResponse"))},
+			problems: []kind{kindMalformed, kindDuplicateKey, kindBadHookRequest, kindUnknownService, kindPrefetchRequired, kindTooLarge, kindMediaType},
+		},
+		"POST /cds-services/{id}/feedback": {
+			id: "cdsFeedback",
+			description: "CDS Hooks 2.0 feedback: the outcome of cards (accepted or overridden). Counted and audited " +
+				"(counts only, never a card's content or a clinician's comment); answers 200.",
+			parameters: []any{cdsIDParameter(c)},
+			body: object{
+				"required": true,
+				"content":  object{"application/json": object{"schema": ref("CDSFeedback")}},
+			},
+			ok:       map[int]object{200: jsonResponse("Received.", object{"type": "object"})},
+			problems: []kind{kindMalformed, kindDuplicateKey, kindBadHookRequest, kindUnknownService, kindTooLarge, kindMediaType},
+		},
 		"GET /predict": {
 			id: "predictWithGet",
 			description: "Always refused with 405 and Allow: POST. Clinical values in a URL end up in gateway, load-balancer " +
@@ -135,6 +170,13 @@ var tags = []struct {
 	{Info, "info", "The service index, the model catalog and this document."},
 	{Health, "health", "Health, liveness and readiness."},
 	{Predict, "predict", "Predictions."},
+	{CDSHooks, "cds-hooks", "CDS Hooks 2.0 services over FHIR R4: discovery, calls and feedback."},
+}
+
+// cdsIDParameter is the {id} of a CDS Hooks route: a service id.
+func cdsIDParameter(c *scoring.Catalog) object {
+	return object{"name": "id", "in": "path", "required": true, "description": "Service id (a model id; GET /cds-services lists them).",
+		"schema": object{"type": "string", "enum": c.IDs()}}
 }
 
 // openAPIDocument describes every route of table, its requests and its
@@ -189,7 +231,7 @@ func operationObject(rt route, op operation) object {
 	if op.id == "" {
 		op.id = strings.ToLower(rt.method) + strings.NewReplacer("/", "_", "{", "", "}", "", "$", "", ".", "_").Replace(rt.path)
 	}
-	if rt.auth {
+	if rt.auth != public {
 		op.problems = append(slices.Clone(op.problems), kindUnauthorized, kindRateLimited, kindNotReady)
 	}
 	o := object{
@@ -205,9 +247,12 @@ func operationObject(rt route, op operation) object {
 	if op.body != nil {
 		o["requestBody"] = op.body
 	}
-	if rt.auth {
+	switch rt.auth {
+	case protected:
 		// Either header carries the key; deployments without keys ignore it.
 		o["security"] = []any{object{"ApiKey": []any{}}, object{"Bearer": []any{}}}
+	case cdsClient:
+		o["security"] = []any{object{"CDSClientJWT": []any{}}, object{"ApiKey": []any{}}, object{"Bearer": []any{}}}
 	}
 	return o
 }
@@ -217,6 +262,9 @@ var securitySchemes = object{
 		"description": "An API key issued by the operator (README: API keys)."},
 	"Bearer": object{"type": "http", "scheme": "bearer",
 		"description": "The same API key as a bearer token: Authorization: Bearer <key>."},
+	"CDSClientJWT": object{"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+		"description": "CDS Hooks 2.0 client JWT (where CDS_HOOKS_CLIENTS is set): signed ES384, RS384, ES256, RS256 or PS384 by a key " +
+			"in the allow-listed issuer's JWKS; aud the endpoint URL under CDS_HOOKS_BASE_URL; exp at most 5 minutes after iat; jti once."},
 }
 
 func groupTags(g Group) []string {
@@ -485,6 +533,56 @@ func schemas(c *scoring.Catalog) object {
 			"api_keys": object{"type": "string", "enum": []string{"ok", "stale", "unavailable", "revoked"},
 				"description": "The API-key store's state; absent where no keys are checked."},
 		}, "status"),
+		"CDSDiscovery": objectSchema("CDS Hooks 2.0 discovery response.", object{
+			"services": object{"type": "array", "items": objectSchema("One CDS service.", object{
+				"hook":        object{"type": "string", "const": "patient-view"},
+				"title":       str,
+				"description": str,
+				"id":          object{"type": "string", "enum": c.IDs()},
+				"prefetch":    object{"type": "object", "additionalProperties": str, "description": "Prefetch key → FHIR query template."},
+			}, "hook", "description", "id")},
+		}, "services"),
+		"CDSRequest": objectSchema("A CDS Hooks 2.0 patient-view request.", object{
+			"hook":         object{"type": "string", "const": "patient-view"},
+			"hookInstance": object{"type": "string", "format": "uuid"},
+			"fhirServer":   object{"type": "string", "format": "uri"},
+			"fhirAuthorization": objectSchema("OAuth 2.0 access to fhirServer.", object{
+				"access_token": str, "token_type": object{"type": "string", "const": "Bearer"},
+				"expires_in": object{"type": "integer"}, "scope": str, "subject": str, "patient": str,
+			}, "access_token", "token_type"),
+			"context": objectSchema("The hook's context.", object{
+				"patientId": object{"type": "string", "pattern": `^[A-Za-z0-9\-.]{1,64}$`}, "userId": str, "encounterId": str,
+			}, "patientId"),
+			"prefetch": object{"type": "object", "additionalProperties": object{"type": []string{"object", "null"}},
+				"description": "Prefetch key → FHIR resource or searchset Bundle; null when the query found nothing; absent when the client could not run it."},
+		}, "hook", "hookInstance", "context"),
+		"CDSResponse": objectSchema("CDS Hooks 2.0 response: exactly one card.", object{
+			"cards": object{"type": "array", "minItems": 1, "maxItems": 1, "items": objectSchema("A card.", object{
+				"uuid":      object{"type": "string", "format": "uuid"},
+				"summary":   object{"type": "string", "maxLength": 139},
+				"detail":    object{"type": "string", "description": "Markdown: the result, the inputs with their dates and resources, what was assumed, the population."},
+				"indicator": object{"type": "string", "enum": []string{"info", "warning", "critical"}},
+				"source": objectSchema("The model's published source.", object{
+					"label": str, "url": object{"type": "string", "format": "uri"},
+				}, "label", "url"),
+				"extension": objectSchema("Present on a computed card only.", object{
+					"healthcare-prediction.prediction": ref("PredictResponse"),
+					"healthcare-prediction.inputs": object{"type": "object", "additionalProperties": objectSchema("One input as sent to the model.", object{
+						"value": object{"description": "Number in the canonical unit, boolean or enum value."}, "unit": str,
+						"source": object{"type": "string", "examples": []string{"Observation/123", "derived:ckd-epi-2021", "absent"}},
+					}, "value", "source")},
+				}, "healthcare-prediction.prediction", "healthcare-prediction.inputs"),
+			}, "uuid", "summary", "detail", "indicator", "source")},
+		}, "cards"),
+		"CDSFeedback": objectSchema("CDS Hooks 2.0 feedback.", object{
+			"feedback": object{"type": "array", "minItems": 1, "maxItems": 100, "items": objectSchema("One card's outcome.", object{
+				"card":                object{"type": "string", "format": "uuid"},
+				"outcome":             object{"type": "string", "enum": []string{"accepted", "overridden"}},
+				"acceptedSuggestions": object{"type": "array", "items": object{"type": "object"}},
+				"overrideReason":      object{"type": "object"},
+				"outcomeTimestamp":    object{"type": "string", "format": "date-time"},
+			}, "card", "outcome", "outcomeTimestamp")},
+		}, "feedback"),
 		"Problem": problemSchema(),
 		"FieldError": objectSchema("One bad field and what is allowed; never the value received.", object{
 			"field":   object{"type": "string", "examples": []string{"inputs.age"}},

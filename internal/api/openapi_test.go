@@ -179,7 +179,9 @@ type exchange struct {
 	// rejects (unknown model id, wrong media type, malformed JSON, ...):
 	// only the response is validated, and the request must fail.
 	requestOutsideContract bool
-	// freeForm marks a body the document describes only as an object.
+	// freeForm marks a body the document describes only as an object, or
+	// as maps of free names (CDS Hooks prefetch keys holding FHIR
+	// resources): validated without strict mode.
 	freeForm bool
 	// anonymous sends no API key to a protected route.
 	anonymous bool
@@ -191,7 +193,7 @@ func (e exchange) request() *http.Request {
 		r.Header.Set("Content-Type", e.contentType)
 	}
 	// Strict mode refuses the key header on public routes.
-	protected := strings.HasPrefix(e.path, "/models") || (e.method == "POST" && e.path == "/predict")
+	protected := strings.HasPrefix(e.path, "/models") || (e.method == "POST" && (e.path == "/predict" || strings.HasPrefix(e.path, "/cds-services/")))
 	if protected && !e.anonymous {
 		r.Header.Set("X-API-Key", openAPITestKey)
 	}
@@ -244,6 +246,15 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 		{name: "too large", method: "POST", path: "/predict", contentType: "application/json",
 			body: predictBody("qsofa", validPredictions["qsofa"]) + strings.Repeat(" ", maxBodyBytes), wantStatus: 413},
 		{name: "no API key", method: "GET", path: "/models", anonymous: true, wantStatus: 401, requestOutsideContract: true},
+		{name: "cds discovery", method: "GET", path: "/cds-services", wantStatus: 200, freeForm: true},
+		{name: "cds call", method: "POST", path: "/cds-services/cha2ds2-vasc", contentType: "application/json", body: cdsCallBody, wantStatus: 200, freeForm: true},
+		{name: "cds call not computed", method: "POST", path: "/cds-services/cha2ds2-vasc", contentType: "application/json",
+			body: strings.Replace(cdsCallBody, `"birthDate":"1950-03-01"`, `"birthDate":"2050-03-01"`, 1), wantStatus: 200, freeForm: true},
+		{name: "cds call, prefetch absent", method: "POST", path: "/cds-services/cha2ds2-vasc", contentType: "application/json",
+			body: `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"patientId":"p1"}}`, wantStatus: 412, freeForm: true},
+		{name: "cds call, other hook", method: "POST", path: "/cds-services/cha2ds2-vasc", contentType: "application/json",
+			body: strings.Replace(cdsCallBody, `"patient-view"`, `"order-sign"`, 1), wantStatus: 400, requestOutsideContract: true},
+		{name: "cds feedback", method: "POST", path: "/cds-services/cha2ds2-vasc/feedback", contentType: "application/json", body: cdsFeedbackBody, wantStatus: 200, freeForm: true},
 	}
 	for _, id := range o.Catalog.IDs() {
 		exchanges = append(exchanges,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/healthcare-prediction/api/internal/cdshooks"
 	"github.com/healthcare-prediction/api/internal/scoring"
 	"github.com/healthcare-prediction/api/internal/token"
 )
@@ -38,11 +39,16 @@ var (
 	kindValidation       = kind{http.StatusUnprocessableEntity, "validation", "Invalid inputs"}
 	kindInternal         = kind{http.StatusInternalServerError, "internal", "Internal error"}
 	kindNotReady         = kind{http.StatusServiceUnavailable, "not-ready", "Not ready"}
+	// CDS Hooks (shared/CDS_HOOKS.md).
+	kindBadHookRequest   = kind{http.StatusBadRequest, "invalid-hook-request", "Invalid CDS Hooks request"}
+	kindUnknownService   = kind{http.StatusNotFound, "unknown-cds-service", "Unknown CDS service"}
+	kindPrefetchRequired = kind{http.StatusPreconditionFailed, "prefetch-required", "Required FHIR data unavailable"}
 )
 
 // problemKinds lists every kind, for the OpenAPI document and the README.
 var problemKinds = []kind{kindMalformed, kindDuplicateKey, kindUnknownField, kindBadEvent, kindUnauthorized, kindNotFound,
-	kindUnknownModel, kindMethodNotAllowed, kindTooLarge, kindRateLimited, kindMediaType, kindValidation, kindInternal, kindNotReady}
+	kindUnknownModel, kindMethodNotAllowed, kindTooLarge, kindRateLimited, kindMediaType, kindValidation, kindInternal, kindNotReady,
+	kindBadHookRequest, kindUnknownService, kindPrefetchRequired}
 
 // problem is an error answered as a problem document. Its detail never
 // holds a value the client sent, but may echo a name the client sent (an
@@ -89,8 +95,11 @@ func writeError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err
 	var p *problem
 	var invalid *scoring.ValidationError
 	var tooLarge *http.MaxBytesError
+	var cds *cdshooks.Error
 	switch {
 	case errors.As(err, &p):
+	case errors.As(err, &cds):
+		p = cdsProblem(cds)
 	case errors.As(err, &invalid):
 		p = validationProblem(invalid)
 	case errors.As(err, &tooLarge):

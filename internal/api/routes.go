@@ -11,20 +11,27 @@ type route struct {
 	method  string
 	path    string // ServeMux pattern path
 	group   Group
-	auth    bool // needs an API key (when keys are configured)
+	auth    access
 	summary string
 	handler http.Handler
 }
 
-// Whether a route needs an API key.
+// access says who may call a route.
+type access uint8
+
+// Who may call a route.
 const (
-	public    = false
-	protected = true
+	public    access = iota
+	protected        // needs an API key (when keys are configured)
+	// cdsClient needs a trusted CDS client's JWT when CDS_HOOKS_CLIENTS
+	// is set, else an API key like a protected route.
+	cdsClient
 )
 
 // routes lists the whole API surface. The index and the OpenAPI document
 // describe the table itself, so they get a pointer to it.
 func routes(o Options) []route {
+	cds := o.cds // nil when only listing routes (Routes): handlers are built, never called
 	var table []route
 	table = []route{
 		{"GET", "/{$}", Info, public, "Service name, version, endpoints and model ids", handleIndex(o.Build, o.Catalog, &table)},
@@ -38,6 +45,9 @@ func routes(o Options) []route {
 		{"GET", "/health/ready", Health, public, "Readiness: 503 while draining or not ready", handleReady(o.Lifecycle, o.Keys)},
 		{"POST", "/predict", Predict, protected, "Compute one model", handle(o.Logger, handlePredict(o.Catalog))},
 		{"GET", "/predict", Predict, public, "Refused: clinical values do not belong in URLs", handle(o.Logger, handlePredictGet())},
+		{"GET", "/cds-services", CDSHooks, public, "CDS Hooks discovery: one patient-view service per model", handleCDSDiscovery(cds)},
+		{"POST", "/cds-services/{id}", CDSHooks, cdsClient, "CDS Hooks call: one card from the patient's FHIR data", handle(o.Logger, handleCDSCall(cds))},
+		{"POST", "/cds-services/{id}/feedback", CDSHooks, cdsClient, "CDS Hooks card feedback", handle(o.Logger, handleCDSFeedback(o.Logger, cds))},
 	}
 	return table
 }
@@ -50,6 +60,7 @@ func (rt route) publicPath() string { return strings.TrimSuffix(rt.path, "{$}") 
 // everything else (ServeMux's own answers are plain text). The protected
 // routes share limits.
 func addRoutes(mux *http.ServeMux, o Options, limits *limiter) {
+	cds := o.cds
 	allowed := map[string][]string{}
 	var paths []string
 	for _, rt := range routes(o) {
@@ -57,7 +68,10 @@ func addRoutes(mux *http.ServeMux, o Options, limits *limiter) {
 			continue // not this function's, or not configured (Options.Docs)
 		}
 		h := rt.handler
-		if rt.auth && o.Keys != nil {
+		switch {
+		case rt.auth == cdsClient && cds.TrustsClients():
+			h = authenticateCDS(o.Logger, cds, h)
+		case rt.auth != public && o.Keys != nil:
 			h = authenticate(o.Logger, o.Keys, limits, h)
 		}
 		mux.Handle(rt.method+" "+rt.path, h)

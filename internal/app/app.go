@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/healthcare-prediction/api/internal/api"
+	"github.com/healthcare-prediction/api/internal/cdshooks"
 	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/scoring"
 	"github.com/healthcare-prediction/api/internal/secrets"
@@ -44,6 +46,10 @@ type Config struct {
 	MetricsCloudWatch    bool          // METRICS_CLOUDWATCH=true: the container also sends metrics to CloudWatch
 	MetricsFlushInterval time.Duration // METRICS_FLUSH_INTERVAL: how often it sends them
 	MetricsEnv           string        // METRICS_ENV: the deployment's environment, on every metric
+
+	// CDSHooks: CDS_HOOKS_CLIENTS (trusted CDS clients, JSON), CDS_HOOKS_BASE_URL
+	// (public base URL the JWT aud is checked against), CDS_HOOKS_ALLOW_HTTP.
+	CDSHooks cdshooks.Config
 }
 
 // Load reads the configuration through getenv and reports every problem at
@@ -153,10 +159,39 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, errors.New("METRICS_ENV must match "+metrics.EnvironmentRule+
 			": a lower-case letter, then up to 31 lower-case letters, digits or hyphens (dev, staging, prod)"))
 	}
+	boolean("CDS_HOOKS_ALLOW_HTTP", &c.CDSHooks.AllowHTTP)
+	if clients, err := cdshooks.ParseClients(getenv("CDS_HOOKS_CLIENTS"), c.CDSHooks.AllowHTTP); err != nil {
+		errs = append(errs, fmt.Errorf("CDS_HOOKS_CLIENTS %w", err))
+	} else {
+		c.CDSHooks.Clients = clients
+	}
+	if s := getenv("CDS_HOOKS_BASE_URL"); s != "" {
+		// A stage in the path ("/prod") is part of it: aud names the URL the EHR calls.
+		if base, err := cdshooksBaseURL(s, c.CDSHooks.AllowHTTP); err != nil {
+			errs = append(errs, fmt.Errorf("CDS_HOOKS_BASE_URL %w", err))
+		} else {
+			c.CDSHooks.BaseURL = base
+		}
+	} else if len(c.CDSHooks.Clients) > 0 {
+		errs = append(errs, errors.New("CDS_HOOKS_BASE_URL must be set with CDS_HOOKS_CLIENTS: the public base URL (e.g. https://api.example.org/prod) that client JWTs name in aud"))
+	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// cdshooksBaseURL checks CDS_HOOKS_BASE_URL: absolute, https (or http
+// when allowed), no query or fragment; returned without a trailing slash.
+func cdshooksBaseURL(s string, allowHTTP bool) (string, error) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return "", errors.New("must be an absolute URL without credentials, query or fragment (e.g. https://api.example.org/prod)")
+	case u.Scheme != "https" && !(allowHTTP && u.Scheme == "http"):
+		return "", errors.New("must use https (http only with CDS_HOOKS_ALLOW_HTTP=true)")
+	}
+	return strings.TrimSuffix(s, "/"), nil
 }
 
 // syncWriter serialises whole writes: the logger and the EMF writer share
@@ -237,10 +272,11 @@ var ErrNoKeySource = errors.New("refusing to start without API keys: set API_KEY
 // NewAPI builds the API serving routes. Lambda functions strip a stage or
 // base path from request paths; the container serves bare paths. trusted
 // are the proxies whose X-Forwarded-For the audit believes (nil on Lambda,
-// where API Gateway's event says the source). docs is the /docs page
-// (docs.New()), or nil where the binary must not carry it.
+// where API Gateway's event says the source). cds configures the CDS Hooks
+// services; docs is the /docs page (docs.New()), or nil where the binary
+// must not carry it.
 func NewAPI(logger *slog.Logger, rec metrics.Recorder, keys *secrets.Cache, limit api.RateLimit, trusted []netip.Prefix,
-	routes api.Group, lifecycle *api.Lifecycle, stripBasePath bool, docs api.Docs) http.Handler {
+	routes api.Group, lifecycle *api.Lifecycle, stripBasePath bool, cds cdshooks.Config, docs api.Docs) http.Handler {
 	var ks api.KeyStore
 	if keys != nil {
 		ks = keys // a nil *Cache must stay a nil interface: auth off
@@ -257,5 +293,6 @@ func NewAPI(logger *slog.Logger, rec metrics.Recorder, keys *secrets.Cache, limi
 		Routes:         routes,
 		StripBasePath:  stripBasePath,
 		Docs:           docs,
+		CDSHooks:       cds,
 	})
 }

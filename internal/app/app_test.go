@@ -81,6 +81,12 @@ func TestLoadRefuses(t *testing.T) {
 		{"environment too long", map[string]string{"METRICS_ENV": "p" + strings.Repeat("x", 32)}, "METRICS_ENV must match"},
 		{"environment with a dot", map[string]string{"METRICS_ENV": "prod.eu"}, "METRICS_ENV must match"},
 		{"bad environment under lambda", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "METRICS_ENV": "PROD"}, "METRICS_ENV must match"},
+		{"cds clients not json", map[string]string{"CDS_HOOKS_CLIENTS": "ehr", "CDS_HOOKS_BASE_URL": "https://a.example/prod"}, "CDS_HOOKS_CLIENTS must be a JSON list"},
+		{"cds clients without base url", map[string]string{"CDS_HOOKS_CLIENTS": `[{"iss":"i","jwks_url":"https://e.example/jwks"}]`}, "CDS_HOOKS_BASE_URL must be set"},
+		{"cds http jwks", map[string]string{"CDS_HOOKS_CLIENTS": `[{"iss":"i","jwks_url":"http://e.example/jwks"}]`, "CDS_HOOKS_BASE_URL": "https://a.example"}, "must use https"},
+		{"cds http base url", map[string]string{"CDS_HOOKS_BASE_URL": "http://a.example/prod"}, "CDS_HOOKS_BASE_URL must use https"},
+		{"cds base url with query", map[string]string{"CDS_HOOKS_BASE_URL": "https://a.example/prod?x=1"}, "CDS_HOOKS_BASE_URL must be an absolute URL"},
+		{"cds allow http spelling", map[string]string{"CDS_HOOKS_ALLOW_HTTP": "yes"}, "CDS_HOOKS_ALLOW_HTTP must be true or false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +95,26 @@ func TestLoadRefuses(t *testing.T) {
 				t.Errorf("error %v, want one mentioning %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// CDS_HOOKS_* configure the trusted CDS clients; http only where allowed.
+func TestLoadCDSHooks(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"CDS_HOOKS_CLIENTS":    `[{"iss":"https://ehr.example","jwks_url":"http://127.0.0.1:9/jwks","fhir_servers":["http://127.0.0.1:9/fhir/"]}]`,
+		"CDS_HOOKS_BASE_URL":   "http://127.0.0.1:8000/",
+		"CDS_HOOKS_ALLOW_HTTP": "true",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.CDSHooks
+	if !h.AllowHTTP || h.BaseURL != "http://127.0.0.1:8000" || len(h.Clients) != 1 || h.Clients[0].Issuer != "https://ehr.example" ||
+		h.Clients[0].FHIRServers[0] != "http://127.0.0.1:9/fhir" {
+		t.Errorf("CDSHooks = %+v", h)
+	}
+	if c, err := Load(env(nil)); err != nil || c.CDSHooks.Clients != nil || c.CDSHooks.BaseURL != "" {
+		t.Errorf("unset: %+v, %v; want no clients", c.CDSHooks, err)
 	}
 }
 

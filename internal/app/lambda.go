@@ -39,7 +39,7 @@ func RunLambda(ctx context.Context, getenv func(string) string, stdout io.Writer
 		return err
 	}
 	// Per-key limits on Lambda belong to API Gateway usage plans.
-	h := NewAPI(logger, emf, keys, api.RateLimit{}, nil, routes, api.NewLifecycle(), true, docs)
+	h := NewAPI(logger, emf, keys, api.RateLimit{}, nil, routes, api.NewLifecycle(), true, cfg.CDSHooks, docs)
 	lambda.StartWithOptions(api.LambdaHandler(h), lambda.WithContext(ctx))
 	return nil
 }

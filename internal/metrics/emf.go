@@ -242,6 +242,11 @@ func (e *EMF) Request(_ context.Context, r Request) {
 // KeyRefreshFailed implements Recorder.
 func (e *EMF) KeyRefreshFailed(context.Context) { e.write(KeyRefreshObservations(e.env), nil) }
 
+// CDSHook implements Recorder.
+func (e *EMF) CDSHook(_ context.Context, service string, ev CDSEvent) {
+	e.write(CDSObservations(e.env, service, ev), nil)
+}
+
 // write encodes observations as one document (or more, past the limits),
 // each metric under all its dimension sets, the Lambda-only ones included.
 func (e *EMF) write(obs []Observation, properties map[string]any) {

@@ -28,6 +28,10 @@ const (
 	// its published version; only the EMF sink (Lambda) knows them.
 	DimFunctionName    = "FunctionName"
 	DimFunctionVersion = "FunctionVersion"
+	// DimCDSService names a CDS Hooks service (a model id from the
+	// catalog) and DimEvent what happened to it (a CDSEvent).
+	DimCDSService = "CDSService"
+	DimEvent      = "Event"
 )
 
 // LocalEnvironment is the environment of a process that no deployment
@@ -93,11 +97,47 @@ var (
 	// last good ones are still served.
 	KeyRefreshFailures = Metric{Name: "KeyRefreshFailures", Unit: "Count",
 		Dimensions: [][]string{{DimService, DimEnvironment}}}
+	// CDSHookEvents counts what happens to the CDS Hooks services: calls,
+	// cards computed or not, fetches from an EHR's FHIR server, 412s, JWT
+	// refusals, feedback (CDSEvent).
+	CDSHookEvents = Metric{Name: "CDSHookEvents", Unit: "Count",
+		Dimensions: [][]string{{DimService, DimEnvironment, DimCDSService, DimEvent}, {DimService, DimEnvironment, DimEvent}}}
 )
 
 // Vocabulary lists every metric the service emits.
 func Vocabulary() []Metric {
-	return []Metric{Requests, ClientErrors, ServerErrors, Latency, Predictions, ColdStart, KeyRefreshFailures}
+	return []Metric{Requests, ClientErrors, ServerErrors, Latency, Predictions, ColdStart, KeyRefreshFailures, CDSHookEvents}
+}
+
+// CDSEvent is one thing that happens to a CDS Hooks service: the Event
+// dimension's value, a fixed word.
+type CDSEvent string
+
+// The CDS Hooks events.
+const (
+	CDSCall            CDSEvent = "call"             // a hook call from a trusted client
+	CDSComputed        CDSEvent = "computed"         // its card carries a prediction
+	CDSNotComputed     CDSEvent = "not_computed"     // its card names missing or out-of-range inputs
+	CDSFetch           CDSEvent = "fetch"            // one query read from the EHR's FHIR server
+	CDSFetchFailed     CDSEvent = "fetch_failed"     // a query the FHIR server did not answer usably
+	CDSPrefetchMissing CDSEvent = "prefetch_missing" // 412: required data neither prefetched nor fetchable
+	CDSJWTRefused      CDSEvent = "jwt_refused"      // 401: the client JWT was missing or untrusted
+	CDSFeedback        CDSEvent = "feedback"         // one card outcome reported
+)
+
+// CDSEvents lists every CDSEvent, for dashboards and tests.
+func CDSEvents() []CDSEvent {
+	return []CDSEvent{CDSCall, CDSComputed, CDSNotComputed, CDSFetch, CDSFetchFailed, CDSPrefetchMissing, CDSJWTRefused, CDSFeedback}
+}
+
+// CDSUnknownService is the CDSService value of an event on an id that is
+// no service: a client's path never becomes a dimension value.
+const CDSUnknownService = "unknown"
+
+// CDSObservations is what event e of CDS Hooks service (a catalog model
+// id, or CDSUnknownService) records in environment env.
+func CDSObservations(env, service string, e CDSEvent) []Observation {
+	return []Observation{{CDSHookEvents, 1, map[string]string{DimService: Service, DimEnvironment: env, DimCDSService: service, DimEvent: string(e)}}}
 }
 
 // Request is what one finished request contributes to the metrics.
@@ -119,6 +159,9 @@ type Recorder interface {
 	Request(ctx context.Context, r Request)
 	// KeyRefreshFailed records a failed refresh of the API keys.
 	KeyRefreshFailed(ctx context.Context)
+	// CDSHook records event e of CDS Hooks service (a catalog model id,
+	// or CDSUnknownService).
+	CDSHook(ctx context.Context, service string, e CDSEvent)
 }
 
 // Discard records nothing.
@@ -129,6 +172,9 @@ func (Discard) Request(context.Context, Request) {}
 
 // KeyRefreshFailed implements Recorder.
 func (Discard) KeyRefreshFailed(context.Context) {}
+
+// CDSHook implements Recorder.
+func (Discard) CDSHook(context.Context, string, CDSEvent) {}
 
 // KeyRefreshObservations is what a failed refresh of the API keys records
 // in environment env.
@@ -181,5 +227,12 @@ func (t Tee) Request(ctx context.Context, r Request) {
 func (t Tee) KeyRefreshFailed(ctx context.Context) {
 	for _, rec := range t {
 		rec.KeyRefreshFailed(ctx)
+	}
+}
+
+// CDSHook implements Recorder.
+func (t Tee) CDSHook(ctx context.Context, service string, e CDSEvent) {
+	for _, rec := range t {
+		rec.CDSHook(ctx, service, e)
 	}
 }

@@ -35,3 +35,22 @@ func TestKeyRefreshFailed(t *testing.T) {
 		}
 	})
 }
+
+// A CDS Hooks event is one valid EMF document with the service and the
+// event as dimensions.
+func TestCDSHookEMF(t *testing.T) {
+	var out bytes.Buffer
+	e := NewEMF(&out, "dev", Function{Name: "cdshooks", Version: "3"}, func(err error) { t.Error(err) })
+	e.CDSHook(context.Background(), "meld-na", CDSPrefetchMissing)
+	line := strings.TrimSpace(out.String())
+	if err := validateEMFErr(t, []byte(line+"\n")); err != nil {
+		t.Fatalf("invalid EMF: %v\n%s", err, line)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(line), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["CDSHookEvents"] != float64(1) || doc[DimCDSService] != "meld-na" || doc[DimEvent] != "prefetch_missing" {
+		t.Errorf("document = %s", line)
+	}
+}

@@ -70,6 +70,15 @@ var Checks = map[string][]Check{
 		{Name: "POST /predict with an invalid key", Method: "POST", Path: "/predict", Resource: "/predict", Body: "{}", InvalidKey: true, Status: 401, Problem: "unauthorized"},
 		{Name: "GET /predict", Method: "GET", Path: "/predict", Resource: "/predict", Status: 405, Problem: "method-not-allowed", Allow: "POST"},
 	},
+	// Without a client JWT (or, where no CDS clients are configured, an
+	// API key) a call is refused whichever way the function trusts callers.
+	"cdshooks": {
+		{Name: "GET /cds-services", Method: "GET", Path: "/cds-services", Resource: "/cds-services", Status: 200},
+		{Name: "POST /cds-services/{id} without a token", Method: "POST", Path: "/cds-services/ascvd-pce", Resource: "/cds-services/{id}",
+			Body: "{}", Status: 401, Problem: "unauthorized"},
+		{Name: "POST /cds-services/{id} with an invalid key", Method: "POST", Path: "/cds-services/ascvd-pce", Resource: "/cds-services/{id}",
+			Body: "{}", InvalidKey: true, Status: 401, Problem: "unauthorized"},
+	},
 }
 
 // restEvent is a real REST API (payload 1.0) proxy event: aws-lambda-go

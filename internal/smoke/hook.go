@@ -49,9 +49,10 @@ func (t Target) Version() string { return t.Name[strings.LastIndexByte(t.Name, '
 // The hook tests whichever version a deployment moves the alias to; the
 // names only say which checks apply.
 var FunctionEnv = map[string]string{
-	"info":    "INFO_FUNCTION_NAME",
-	"health":  "HEALTH_FUNCTION_NAME",
-	"predict": "PREDICT_FUNCTION_NAME",
+	"info":     "INFO_FUNCTION_NAME",
+	"health":   "HEALTH_FUNCTION_NAME",
+	"predict":  "PREDICT_FUNCTION_NAME",
+	"cdshooks": "CDSHOOKS_FUNCTION_NAME",
 }
 
 // Functions reads the function names through getenv and returns each
@@ -61,7 +62,7 @@ var FunctionEnv = map[string]string{
 func Functions(getenv func(string) string) (map[string]string, error) {
 	groups := map[string]string{}
 	var errs []error
-	for _, group := range []string{"health", "info", "predict"} {
+	for _, group := range []string{"health", "info", "predict", "cdshooks"} {
 		env := FunctionEnv[group]
 		name := getenv(env)
 		switch {
@@ -151,7 +152,7 @@ func (h *Hook) smokeTest(ctx context.Context, logger *slog.Logger, deploymentID 
 	}
 	group, ok := h.groups[d.Function]
 	if !ok {
-		logger.Error("smoke test not run: the deployment's function is none of the hook's (INFO_FUNCTION_NAME, HEALTH_FUNCTION_NAME, PREDICT_FUNCTION_NAME)",
+		logger.Error("smoke test not run: the deployment's function is none of the hook's (INFO_FUNCTION_NAME, HEALTH_FUNCTION_NAME, PREDICT_FUNCTION_NAME, CDSHOOKS_FUNCTION_NAME)",
 			"function_name", d.Function, "version", d.TargetVersion)
 		return false
 	}

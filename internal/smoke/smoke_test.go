@@ -27,15 +27,17 @@ import (
 
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/app"
+	"github.com/healthcare-prediction/api/internal/cdshooks"
 	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/secrets"
 )
 
 // The functions' names, as template.yaml passes them (!Ref InfoFunction).
 var testEnv = map[string]string{
-	"INFO_FUNCTION_NAME":    "api-InfoFunction-AbC123",
-	"HEALTH_FUNCTION_NAME":  "api-HealthFunction-DeF456",
-	"PREDICT_FUNCTION_NAME": "api-PredictFunction-GhI789",
+	"INFO_FUNCTION_NAME":     "api-InfoFunction-AbC123",
+	"HEALTH_FUNCTION_NAME":   "api-HealthFunction-DeF456",
+	"PREDICT_FUNCTION_NAME":  "api-PredictFunction-GhI789",
+	"CDSHOOKS_FUNCTION_NAME": "api-CdsHooksFunction-JkL012",
 }
 
 // newVersion is each function's version the test deployments move to.
@@ -89,7 +91,7 @@ type handlerFunc = func(context.Context, json.RawMessage) (any, error)
 // builds it (internal/app.RunLambda); keys nil means none are configured.
 func realFunction(routes api.Group, keys *secrets.Cache) handlerFunc {
 	logger := slog.New(slog.DiscardHandler)
-	return api.LambdaHandler(app.NewAPI(logger, metrics.Discard{}, keys, api.RateLimit{}, nil, routes, api.NewLifecycle(), true, nil))
+	return api.LambdaHandler(app.NewAPI(logger, metrics.Discard{}, keys, api.RateLimit{}, nil, routes, api.NewLifecycle(), true, cdshooks.Config{}, nil))
 }
 
 func staticKeys(t *testing.T) *secrets.Cache {
@@ -691,7 +693,7 @@ func TestNotALifecycleEvent(t *testing.T) {
 
 func TestFunctions(t *testing.T) {
 	groups, err := Functions(func(k string) string { return testEnv[k] })
-	if err != nil || len(groups) != 3 {
+	if err != nil || len(groups) != len(FunctionEnv) {
 		t.Fatalf("Functions = %v, %v", groups, err)
 	}
 	for group, env := range FunctionEnv {
@@ -715,7 +717,7 @@ func TestFunctions(t *testing.T) {
 			t.Errorf("INFO_FUNCTION_NAME=%q: %v, want an error naming it", bad, err)
 		}
 	}
-	if _, err := Functions(func(string) string { return "" }); err == nil || strings.Count(err.Error(), "must be an unqualified function name") != 3 {
+	if _, err := Functions(func(string) string { return "" }); err == nil || strings.Count(err.Error(), "must be an unqualified function name") != len(FunctionEnv) {
 		t.Errorf("empty environment: %v, want every variable named", err)
 	}
 }
@@ -750,7 +752,7 @@ func TestParseAppSpec(t *testing.T) {
 // The checks name real routes of the functions they test, with the status
 // the contract gives them (internal/api/routes.go).
 func TestChecksMatchRoutes(t *testing.T) {
-	groups := map[string]api.Group{"info": api.Info, "health": api.Health, "predict": api.Predict}
+	groups := map[string]api.Group{"info": api.Info, "health": api.Health, "predict": api.Predict, "cdshooks": api.CDSHooks}
 	for fn, cs := range Checks {
 		h := realFunction(groups[fn], staticKeys(t))
 		if fn == "health" {

@@ -101,7 +101,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if keys != nil {
 		defer keys.Close()
 	}
-	mux.Handle("/", prometheus.InFlight(app.NewAPI(logger, rec, keys, cfg.RateLimit, cfg.TrustedProxies, api.All, lifecycle, false, docs.New())))
+	mux.Handle("/", prometheus.InFlight(app.NewAPI(logger, rec, keys, cfg.RateLimit, cfg.TrustedProxies, api.All, lifecycle, false, cfg.CDSHooks, docs.New())))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,

@@ -184,6 +184,11 @@ func (c *Recorder) Request(_ context.Context, r metrics.Request) {
 // KeyRefreshFailed implements Recorder.
 func (c *Recorder) KeyRefreshFailed(context.Context) { c.record(metrics.KeyRefreshObservations(c.env)) }
 
+// CDSHook implements Recorder.
+func (c *Recorder) CDSHook(_ context.Context, service string, e metrics.CDSEvent) {
+	c.record(metrics.CDSObservations(c.env, service, e))
+}
+
 func (c *Recorder) record(obs []metrics.Observation) {
 	var key strings.Builder
 	c.mu.Lock()

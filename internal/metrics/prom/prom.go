@@ -19,7 +19,8 @@ import (
 // Requests → healthcare_api_requests_total (ClientErrors and ServerErrors
 // are its status_class 4xx and 5xx), Latency →
 // healthcare_api_request_duration_seconds, Predictions →
-// healthcare_api_predictions_total. Labels are route patterns, methods,
+// healthcare_api_predictions_total, CDSHookEvents →
+// healthcare_api_cds_hook_events_total. Labels are route patterns, methods,
 // status classes and model ids: all bounded. Every series it exposes, the
 // Go and process collectors' included, carries the constant label
 // environment (dev, staging, prod): rules and dashboards select one
@@ -33,6 +34,7 @@ type Recorder struct {
 	predictions *prometheus.CounterVec
 	inFlight    prometheus.Gauge
 	keyFailures prometheus.Counter
+	cdsEvents   *prometheus.CounterVec
 
 	// series caches the children of requests, duration and predictions
 	// per label set, so a request hashes no labels: the label sets are
@@ -82,6 +84,10 @@ func New(env, version, commit string) *Recorder {
 			Name: "healthcare_api_key_refresh_failures_total",
 			Help: "Failed refreshes of the API keys (the last good keys are still served).",
 		}),
+		cdsEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "healthcare_api_cds_hook_events_total",
+			Help: "CDS Hooks events (call, computed, not_computed, fetch, fetch_failed, prefetch_missing, jwt_refused, feedback), by service (a model id).",
+		}, []string{"cds_service", "event"}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "healthcare_api_build_info",
@@ -92,7 +98,7 @@ func New(env, version, commit string) *Recorder {
 	// The label is added to every metric at scrape time, so it costs a
 	// request nothing, and no collector registered here can forget it.
 	p.labelled = prometheus.WrapRegistererWith(prometheus.Labels{"environment": metrics.EnvironmentOrLocal(env)}, p.registry)
-	p.labelled.MustRegister(p.requests, p.duration, p.predictions, p.inFlight, p.keyFailures, build,
+	p.labelled.MustRegister(p.requests, p.duration, p.predictions, p.inFlight, p.keyFailures, p.cdsEvents, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return p
 }
@@ -132,6 +138,12 @@ func (p *Recorder) requestSeries(k seriesKey) requestSeries {
 
 // KeyRefreshFailed implements Recorder.
 func (p *Recorder) KeyRefreshFailed(context.Context) { p.keyFailures.Inc() }
+
+// CDSHook implements Recorder. Both labels are bounded: service is a
+// catalog model id or "unknown", e a fixed word.
+func (p *Recorder) CDSHook(_ context.Context, service string, e metrics.CDSEvent) {
+	p.cdsEvents.WithLabelValues(service, string(e)).Inc()
+}
 
 // InFlight wraps h so the in-flight gauge counts its requests.
 func (p *Recorder) InFlight(h http.Handler) http.Handler {

@@ -1,0 +1,161 @@
+//go:build unix
+
+package functions_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// TestCdsHooksUnderEmulator runs the cdshooks function's bootstrap under
+// aws-lambda-rie, trusting one CDS client whose JWKS a loopback server
+// publishes, and calls it with a REST API (payload 1.0) and an HTTP API
+// (payload 2.0) event: each a patient-view call with a real ES384 client
+// JWT, answered with one computed card; a replayed token is refused.
+func TestCdsHooksUnderEmulator(t *testing.T) {
+	paths, err := build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES384", Use: "sig"}}})
+	}))
+	defer jwks.Close()
+	const issuer, base = "https://ehr.example.test", "https://cds.example.test/prod"
+	clients := fmt.Sprintf(`[{"iss":%q,"jwks_url":%q,"fhir_servers":[]}]`, issuer, jwks.URL)
+	e := startEmulator(t, paths["rie"], paths["cdshooks"], "cdshooks",
+		"CDS_HOOKS_CLIENTS="+clients, "CDS_HOOKS_BASE_URL="+base, "CDS_HOOKS_ALLOW_HTTP=true",
+		// The calls take client JWTs; no API key source is needed for them.
+		"AUTH_DISABLED=true")
+
+	n := 0
+	token := func() string {
+		n++
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}},
+			(&jose.SignerOptions{}).WithType("JWT"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		tok, err := jwt.Signed(s).Claims(jwt.Claims{Issuer: issuer, Subject: "ehr", Audience: jwt.Audience{base + "/cds-services/cha2ds2-vasc"},
+			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: fmt.Sprintf("e2e-%d", n)}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	body := `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"patientId":"p1"},` +
+		`"prefetch":{"patient":{"resourceType":"Patient","id":"p1","gender":"female","birthDate":"1950-03-01"},` +
+		`"conditions":{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Condition","id":"c1",` +
+		`"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]},` +
+		`"code":{"coding":[{"system":"http://snomed.info/sct","code":"38341003"}]}}}]}}}`
+
+	// The REST event as API Gateway sends it for the stage "prod", the
+	// HTTP API event for $default; the path parameter is the service id.
+	rest := func(auth string) string {
+		return writeEvent(t, "rest-post-predict.json", func(ev map[string]any) {
+			ev["resource"], ev["path"] = "/cds-services/{id}", "/cds-services/cha2ds2-vasc"
+			ev["pathParameters"] = map[string]any{"id": "cha2ds2-vasc"}
+			rc := ev["requestContext"].(map[string]any)
+			rc["resourcePath"], rc["path"] = "/cds-services/{id}", "/prod/cds-services/cha2ds2-vasc"
+			ev["headers"].(map[string]any)["Authorization"] = "Bearer " + auth
+			ev["multiValueHeaders"].(map[string]any)["Authorization"] = []any{"Bearer " + auth}
+			ev["body"] = body
+		})
+	}
+	httpAPI := func(auth string) string {
+		return writeEvent(t, "http-post-predict.json", func(ev map[string]any) {
+			ev["routeKey"], ev["rawPath"] = "POST /cds-services/{id}", "/cds-services/cha2ds2-vasc"
+			ev["pathParameters"] = map[string]any{"id": "cha2ds2-vasc"}
+			rc := ev["requestContext"].(map[string]any)
+			rc["routeKey"] = "POST /cds-services/{id}"
+			rc["http"].(map[string]any)["path"] = "/cds-services/cha2ds2-vasc"
+			h := ev["headers"].(map[string]any)
+			h["authorization"] = "Bearer " + auth
+			delete(h, "content-length")
+			ev["body"] = body
+		})
+	}
+	replayed := token()
+	for _, c := range []struct {
+		name, event string
+		want        int
+	}{
+		{"REST 1.0", rest(replayed), 200},
+		{"HTTP API 2.0", httpAPI(token()), 200},
+		{"REST 1.0 replayed token", rest(replayed), 401},
+		{"HTTP API 2.0 no token", httpAPI(""), 401},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp := e.invokeFile(t, c.event, "", "")
+			if resp.StatusCode != c.want {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.want, resp.Body)
+			}
+			if c.want != 200 {
+				if !strings.Contains(resp.Body, "urn:healthcare-api:problem:unauthorized") {
+					t.Errorf("body %s, want an unauthorized problem", resp.Body)
+				}
+				return
+			}
+			var cards struct {
+				Cards []struct {
+					Summary, Indicator string
+					Extension          map[string]json.RawMessage
+				}
+			}
+			if err := json.Unmarshal([]byte(resp.Body), &cards); err != nil || len(cards.Cards) != 1 {
+				t.Fatalf("want one card: %s", resp.Body)
+			}
+			// Female 76 with hypertension: CHA2DS2-VASc 2 (age 75+) + 1 (sex) + 1 (hypertension) = 4.
+			var p struct{ Result struct{ Value float64 } }
+			if err := json.Unmarshal(cards.Cards[0].Extension["healthcare-prediction.prediction"], &p); err != nil || p.Result.Value != 4 {
+				t.Errorf("prediction %s, want CHA2DS2-VASc 4", cards.Cards[0].Extension["healthcare-prediction.prediction"])
+			}
+		})
+	}
+	out := e.waitFor(func(out string) bool { return strings.Count(out, `"route":"/cds-services/{id}"`) >= 4 })
+	if strings.Contains(out, `"p1"`) || strings.Contains(out, replayed) {
+		t.Errorf("the function's output holds the patient id or the token:\n%s", out)
+	}
+}
+
+// writeEvent writes a copy of an event of internal/api/testdata/events,
+// changed by edit, to a temporary file and returns its path.
+func writeEvent(t *testing.T, name string, edit func(map[string]any)) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(eventsDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	edit(ev)
+	out, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -1,0 +1,148 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/healthcare-prediction/api/internal/cdshooks"
+	"github.com/healthcare-prediction/api/internal/scoring"
+)
+
+// The CDS Hooks routes (shared/CDS_HOOKS.md) delegate to package cdshooks;
+// this file only reads bodies, authenticates and answers.
+
+// newCDSHooks builds the services, their predictions computed by
+// computePrediction: the code path of POST /predict.
+func newCDSHooks(o Options) *cdshooks.Service {
+	refs := sync.OnceValue(func() map[string][]byte { return modelRefs(o.Catalog) }) // at the first card, as for /predict
+	return cdshooks.New(cdshooks.Options{
+		Config:  o.CDSHooks,
+		Catalog: o.Catalog,
+		Metrics: o.Metrics,
+		Logger:  o.Logger,
+		Predict: func(id string, inputs map[string]json.RawMessage) ([]byte, error) {
+			m, ok := o.Catalog.Model(id)
+			if !ok {
+				return nil, unknownModel(o.Catalog)
+			}
+			return computePrediction(nil, refs()[id], m, inputs)
+		},
+	})
+}
+
+// computePrediction computes m on inputs and appends the body POST /predict
+// answers to buf: the one code path of a prediction, for /predict and for
+// a CDS Hooks card's prediction extension.
+func computePrediction(buf, ref []byte, m *scoring.Model, inputs map[string]json.RawMessage) ([]byte, error) {
+	p, err := m.Predict(inputs)
+	if err != nil {
+		return nil, err
+	}
+	return appendPrediction(buf, ref, p)
+}
+
+// readJSONBody reads a request body of at most limit bytes that must be
+// one strict JSON object (as decodePredict: media type, no duplicate keys,
+// no trailing data, no NaN or hex numbers).
+func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if !isJSON(r.Header.Get("Content-Type")) {
+		return nil, newProblem(kindMediaType, "send the body as application/json")
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, err
+		}
+		return nil, newProblem(kindMalformed, "the request body could not be read")
+	}
+	if err := scanObject(data, func(name, value []byte) {}); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+func handleCDSDiscovery(s *cdshooks.Service) http.Handler {
+	return staticJSON(s.Discovery)
+}
+
+func handleCDSCall(s *cdshooks.Service) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		body, err := readJSONBody(w, r, cdshooks.MaxBodyBytes)
+		if err != nil {
+			return err
+		}
+		out, model, err := s.Call(r.Context(), r.PathValue("id"), body)
+		if err != nil {
+			return err
+		}
+		infoFrom(r.Context()).model = model // a computed card is a prediction
+		w.Header()["Content-Type"] = jsonContentType
+		_, _ = w.Write(out) // #nosec G705 -- a JSON document from encoding/json, sent as application/json with nosniff: no markup a browser renders
+		return nil
+	}
+}
+
+func handleCDSFeedback(logger *slog.Logger, s *cdshooks.Service) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		body, err := readJSONBody(w, r, cdshooks.MaxBodyBytes)
+		if err != nil {
+			return err
+		}
+		id := r.PathValue("id")
+		sum, err := s.Feedback(r.Context(), id, body)
+		if err != nil {
+			return err
+		}
+		// The audit of a card outcome: counts, never a card's content or a
+		// clinician's comment.
+		logger.InfoContext(r.Context(), "cds feedback", "audit", true, "request_id", requestIDFrom(r.Context()),
+			"service", id, "key_id", infoFrom(r.Context()).keyID, "accepted", sum.Accepted, "overridden", sum.Overridden)
+		writeJSON(w, http.StatusOK, struct{}{})
+		return nil
+	}
+}
+
+// authenticateCDS admits a call whose client JWT s trusts (CDS Hooks 2.0,
+// "Trusting CDS Clients"); the audit log names the client's issuer.
+func authenticateCDS(logger *slog.Logger, s *cdshooks.Service, next http.Handler) http.Handler {
+	return handle(logger, func(w http.ResponseWriter, r *http.Request) error {
+		info := infoFrom(r.Context())
+		info.audit = true
+		id := r.PathValue("id")
+		path := "/cds-services/" + id
+		if strings.HasSuffix(r.Pattern, "/feedback") {
+			path += "/feedback"
+		}
+		ctx, c, err := s.Authenticate(r, id, path)
+		if err != nil {
+			return err
+		}
+		info.keyID = "cds:" + c.Issuer
+		next.ServeHTTP(w, r.WithContext(ctx))
+		return nil
+	})
+}
+
+// cdsProblem is the problem answering a refused CDS Hooks call.
+func cdsProblem(e *cdshooks.Error) *problem {
+	var p *problem
+	switch e.Kind {
+	case cdshooks.KindUnauthorized:
+		p = newProblem(kindUnauthorized, e.Detail)
+		p.wwwAuthenticate = `Bearer realm="` + serviceName + `"`
+	case cdshooks.KindUnknownService:
+		p = newProblem(kindUnknownService, e.Detail)
+	case cdshooks.KindPrefetchRequired:
+		p = newProblem(kindPrefetchRequired, e.Detail)
+	default:
+		p = newProblem(kindBadHookRequest, e.Detail)
+	}
+	p.errors = e.Fields
+	return p
+}

@@ -1,0 +1,120 @@
+package cdshooks
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/healthcare-prediction/api/internal/fhir"
+	"github.com/healthcare-prediction/api/internal/scoring"
+)
+
+// templates are the prefetch templates of model id (package fhir's).
+func templates(id string) (map[string]string, bool) { return fhir.Prefetch(id) }
+
+// mapped is what the chart gives a card: the /predict inputs, each input
+// used with its provenance, the required inputs missing, and what was
+// assumed.
+type mapped struct {
+	inputs map[string]json.RawMessage
+	used   []used
+	gaps   []gap
+	notes  []string
+}
+
+// used is one input taken from the chart.
+type used struct {
+	name    string
+	value   json.RawMessage // exactly what /predict gets
+	unit    string          // canonical unit, "" for booleans and enums
+	source  string          // "Observation/123", "derived:ckd-epi-2021", "absent"
+	display string          // the value as a clinician reads it
+	date    string          // effective date, "" when none applies
+}
+
+// gap is an input that could not be used, and why, in a clinician's words.
+type gap struct{ name, reason string }
+
+// mapChart decodes the prefetch data (only the service's own keys) into a
+// chart and maps it onto model id's inputs at time now.
+func mapChart(model *scoring.Model, patientID string, prefetch map[string]json.RawMessage, now time.Time) (*mapped, error) {
+	var chart fhir.Chart
+	keys := make([]string, 0, len(prefetch))
+	for k := range prefetch {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
+		res, err := fhir.Decode(prefetch[key])
+		if err != nil {
+			return nil, badField("prefetch."+key, "is not a FHIR R4 resource, a searchset Bundle or null")
+		}
+		for _, r := range res {
+			// A chart is one patient's: a Patient other than the context's
+			// would mix two people's data into one result.
+			if r.Type == "Patient" && r.ID != "" && r.ID != patientID {
+				return nil, badField("prefetch."+key, "holds a Patient other than context.patientId")
+			}
+		}
+		chart.Add(key, res)
+	}
+	m, ok := fhir.Map(model.ID, &chart, now)
+	if !ok {
+		return nil, refuse(KindUnknownService, "no CDS service has this id; GET /cds-services lists them")
+	}
+	raw := m.Raw()
+	mp := &mapped{inputs: raw}
+	for _, in := range model.Inputs {
+		v, ok := m.Inputs[in.Name]
+		if !ok {
+			continue
+		}
+		u := used{name: in.Name, value: raw[in.Name], unit: v.Unit, source: v.Source, display: display(v)}
+		if !v.Date.IsZero() {
+			u.date = v.Date.Format(time.DateOnly)
+		}
+		if len(v.From) > 0 {
+			u.source += " (from " + strings.Join(v.From, ", ") + ")"
+		}
+		mp.used = append(mp.used, u)
+		switch {
+		case v.Source == "absent":
+			mp.notes = append(mp.notes, inputWords(in.Name)+": nothing in the chart records it, so it is taken as no")
+		case strings.HasPrefix(v.Source, "derived:"):
+			mp.notes = append(mp.notes, inputWords(in.Name)+": not recorded, computed ("+strings.TrimPrefix(v.Source, "derived:")+")")
+		}
+	}
+	for _, g := range m.Missing {
+		if g.Required {
+			mp.gaps = append(mp.gaps, gap{name: g.Name, reason: g.Reason})
+		} else {
+			mp.notes = append(mp.notes, inputWords(g.Name)+": "+g.Reason+"; the model's default applies")
+		}
+	}
+	return mp, nil
+}
+
+// display is an input's value as the card's table shows it.
+func display(in fhir.Input) string {
+	switch v := in.Value.(type) {
+	case bool:
+		if v {
+			return "yes"
+		}
+		return "no"
+	case float64:
+		s := strconv.FormatFloat(v, 'f', -1, 64)
+		if len(s) > 8 { // a converted unit: enough digits to read, the extension has them all
+			s = strconv.FormatFloat(v, 'g', 4, 64)
+		}
+		if in.Unit != "" {
+			return s + " " + displayUnit(in.Unit)
+		}
+		return s
+	case string:
+		return strings.ReplaceAll(v, "_", " ")
+	}
+	return ""
+}

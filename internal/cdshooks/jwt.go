@@ -1,0 +1,259 @@
+package cdshooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// allowedAlgs are the signing algorithms a client JWT may use: CDS Hooks 2.0
+// ("Trusting CDS Clients") requires services to support ES384 and RS384;
+// ES256, RS256 and PS384 are accepted as well. Never none, never HMAC (a
+// shared secret would let the service forge its clients' tokens).
+var allowedAlgs = []jose.SignatureAlgorithm{jose.ES384, jose.RS384, jose.ES256, jose.RS256, jose.PS384}
+
+// Limits of client trust.
+const (
+	maxLifetime    = 5 * time.Minute // CDS Hooks 2.0: exp at most five minutes after iat
+	clockLeeway    = 30 * time.Second
+	jwksMaxBytes   = 256 << 10
+	jwksTTL        = time.Hour
+	maxReplayCache = 100_000 // jti values held at once; beyond it new tokens are refused (fail closed)
+)
+
+// VerifierOptions tune a Verifier. Zero values take the defaults.
+type VerifierOptions struct {
+	// HTTPClient fetches the JWKS documents; its redirects are refused.
+	HTTPClient *http.Client
+	// MinRefresh is the least time between two fetches of one issuer's
+	// JWKS on an unknown kid (default 30 s): a stream of forged kids
+	// cannot turn the service into a load generator against the EHR.
+	MinRefresh time.Duration
+	// FetchTimeout bounds one JWKS fetch (default 2 s).
+	FetchTimeout time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Verifier checks client JWTs (CDS Hooks 2.0, "Trusting CDS Clients"):
+// signed with an allowed algorithm by a key from the allow-listed issuer's
+// JWKS, aud the service's own URL, a short lifetime, and each jti once.
+type Verifier struct {
+	baseURL string
+	issuers map[string]*issuer
+	opts    VerifierOptions
+
+	mu     sync.Mutex
+	replay map[string]time.Time // issuer + " " + jti → expiry
+}
+
+// issuer is one client and the cache of its keys.
+type issuer struct {
+	client Client
+
+	mu        sync.Mutex
+	keys      *jose.JSONWebKeySet
+	fetched   time.Time // last successful fetch
+	attempted time.Time // last fetch attempt
+}
+
+// NewVerifier trusts clients; baseURL is the public base URL that aud
+// claims are checked against (CDS_HOOKS_BASE_URL).
+func NewVerifier(clients []Client, baseURL string, o VerifierOptions) *Verifier {
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	o.HTTPClient = noRedirects(o.HTTPClient)
+	if o.MinRefresh == 0 {
+		o.MinRefresh = 30 * time.Second
+	}
+	if o.FetchTimeout == 0 {
+		o.FetchTimeout = 2 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	v := &Verifier{baseURL: strings.TrimSuffix(baseURL, "/"), issuers: map[string]*issuer{}, opts: o, replay: map[string]time.Time{}}
+	for _, c := range clients {
+		v.issuers[c.Issuer] = &issuer{client: c}
+	}
+	return v
+}
+
+// noRedirects is a copy of c that answers a redirect with the redirect
+// itself (then refused as a non-200): a JWKS or FHIR URL is called exactly
+// where the configuration points.
+func noRedirects(c *http.Client) *http.Client {
+	cp := *c
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp
+}
+
+// claims are the JWT claims CDS Hooks 2.0 requires.
+type claims struct {
+	jwt.Claims
+	Tenant string `json:"tenant,omitempty"`
+}
+
+// Verify checks the bearer token of a request to path (the route path
+// without a stage, e.g. "/cds-services/ascvd-pce"), and returns the client
+// it authenticates. audiences are the aud values accepted besides
+// baseURL+path. Every refusal is a KindUnauthorized *Error whose detail
+// names the rule, never the token's content.
+func (v *Verifier) Verify(ctx context.Context, authorization, path string, audiences ...string) (*Client, error) {
+	raw, ok := strings.CutPrefix(authorization, "Bearer ")
+	if !ok {
+		raw, ok = strings.CutPrefix(authorization, "bearer ")
+	}
+	raw = strings.TrimSpace(raw)
+	if !ok || raw == "" {
+		return nil, refuse(KindUnauthorized, "send the client JWT in Authorization: Bearer (CDS Hooks 2.0, Trusting CDS Clients)")
+	}
+	tok, err := jwt.ParseSigned(raw, allowedAlgs)
+	if err != nil || len(tok.Headers) != 1 {
+		return nil, refuse(KindUnauthorized, "the token is not a JWS signed with ES384, RS384, ES256, RS256 or PS384")
+	}
+	h := tok.Headers[0]
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "" && !strings.EqualFold(typ, "JWT") {
+		return nil, refuse(KindUnauthorized, "the token's typ header must be JWT")
+	}
+	if h.KeyID == "" {
+		return nil, refuse(KindUnauthorized, "the token's header must name its key (kid)")
+	}
+	var unverified claims
+	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
+		return nil, refuse(KindUnauthorized, "the token's claims are not valid JSON")
+	}
+	iss, ok := v.issuers[unverified.Issuer]
+	if !ok {
+		return nil, refuse(KindUnauthorized, "the token's issuer is not an allow-listed CDS client")
+	}
+	key, err := iss.key(ctx, h.KeyID, v.opts)
+	if err != nil {
+		return nil, err
+	}
+	var c claims
+	if err := tok.Claims(key, &c); err != nil {
+		return nil, refuse(KindUnauthorized, "the token's signature does not verify with the issuer's key")
+	}
+	now := v.opts.Now()
+	switch {
+	// sub (the client id) is not required: trust rests on iss, the
+	// signature, aud, exp and jti, and the public CDS Hooks sandbox sends
+	// no sub.
+	case c.Expiry == nil || c.IssuedAt == nil || c.ID == "":
+		return nil, refuse(KindUnauthorized, "the token must carry iss, aud, exp, iat and jti")
+	case c.Expiry.Time().Sub(c.IssuedAt.Time()) > maxLifetime:
+		return nil, refuse(KindUnauthorized, "the token lives longer than five minutes (exp - iat)")
+	}
+	want := append([]string{v.baseURL + path}, audiences...)
+	audOK := false
+	for _, a := range want {
+		audOK = audOK || c.Audience.Contains(a)
+	}
+	if !audOK {
+		return nil, refuse(KindUnauthorized, "the token's aud is not this service's endpoint URL")
+	}
+	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: iss.client.Issuer, Time: now}, clockLeeway); err != nil {
+		return nil, refuse(KindUnauthorized, "the token is expired or not yet valid")
+	}
+	if !v.firstUse(iss.client.Issuer+" "+c.ID, c.Expiry.Time().Add(clockLeeway), now) {
+		return nil, refuse(KindUnauthorized, "the token's jti was used before: a replay")
+	}
+	return &iss.client, nil
+}
+
+// firstUse records a jti until it expires and reports whether it was new.
+func (v *Verifier) firstUse(id string, until, now time.Time) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, seen := v.replay[id]; seen {
+		return false
+	}
+	if len(v.replay) >= maxReplayCache {
+		for k, exp := range v.replay {
+			if exp.Before(now) {
+				delete(v.replay, k)
+			}
+		}
+		if len(v.replay) >= maxReplayCache {
+			return false // full of live tokens: refuse rather than forget one
+		}
+	}
+	v.replay[id] = until
+	return true
+}
+
+// key finds kid in the issuer's JWKS, fetching it when there is none yet,
+// when the cached set is older than jwksTTL, or when kid is unknown, at
+// most once per MinRefresh. A failed fetch keeps the last good set.
+func (iss *issuer) key(ctx context.Context, kid string, o VerifierOptions) (*jose.JSONWebKey, error) {
+	iss.mu.Lock()
+	defer iss.mu.Unlock()
+	now := o.Now()
+	if k := iss.lookup(kid); k != nil && now.Sub(iss.fetched) < jwksTTL {
+		return k, nil
+	}
+	if iss.attempted.IsZero() || now.Sub(iss.attempted) >= o.MinRefresh {
+		iss.attempted = now
+		if keys, err := fetchJWKS(ctx, o, iss.client.JWKSURL); err == nil {
+			iss.keys, iss.fetched = keys, now
+		}
+	}
+	if k := iss.lookup(kid); k != nil {
+		return k, nil
+	}
+	if iss.keys == nil {
+		return nil, refuse(KindUnauthorized, "the issuer's keys (JWKS) could not be loaded")
+	}
+	return nil, refuse(KindUnauthorized, "the token's kid is not in the issuer's JWKS")
+}
+
+// lookup returns the public signing key kid of the cached set.
+func (iss *issuer) lookup(kid string) *jose.JSONWebKey {
+	if iss.keys == nil {
+		return nil
+	}
+	for _, k := range iss.keys.Key(kid) {
+		if k.IsPublic() && k.Valid() && (k.Use == "" || k.Use == "sig") {
+			return &k
+		}
+	}
+	return nil
+}
+
+// fetchJWKS reads a JWKS document: 200, JSON, bounded in size and time.
+func fetchJWKS(ctx context.Context, o VerifierOptions, url string) (*jose.JSONWebKeySet, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.FetchTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := o.HTTPClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, errors.New("jwks: status " + resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, jwksMaxBytes+1))
+	if err != nil || len(body) > jwksMaxBytes {
+		return nil, errors.New("jwks: unreadable or too large")
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(body, &set); err != nil {
+		return nil, errors.New("jwks: not a JWK set")
+	}
+	return &set, nil
+}

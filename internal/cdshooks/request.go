@@ -1,0 +1,135 @@
+package cdshooks
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+)
+
+// hookRequest is what a call carries (CDS Hooks 2.0, "HTTP Request").
+type hookRequest struct {
+	hookInstance string
+	fhirServer   string
+	accessToken  string
+	patientID    string
+	// prefetch holds the keys the client sent: a resource, a Bundle, or
+	// null (the query found nothing). An absent key is not in the map.
+	prefetch map[string]json.RawMessage
+}
+
+var (
+	// fhirID is FHIR R4's id datatype: 1-64 of A-Z a-z 0-9 - .
+	fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+	uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+)
+
+// parseHookRequest reads a call body that internal/api has already found
+// to be one JSON object with no duplicate keys. Field names match exactly;
+// an unknown top-level field is refused as for /predict. Messages name
+// fields and rules, never the values sent.
+func parseHookRequest(body []byte) (*hookRequest, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, badField("", "the body must be a JSON object")
+	}
+	for name := range top {
+		switch name {
+		case "hook", "hookInstance", "fhirServer", "fhirAuthorization", "context", "prefetch":
+		default:
+			return nil, badField(printable(name), "is not a field of a CDS Hooks 2.0 request")
+		}
+	}
+	req := &hookRequest{}
+	var hook string
+	if err := str(top, "hook", &hook, true); err != nil {
+		return nil, err
+	}
+	if hook != Hook {
+		return nil, badField("hook", "must be "+Hook+": the only hook these services answer")
+	}
+	if err := str(top, "hookInstance", &req.hookInstance, true); err != nil {
+		return nil, err
+	}
+	if !uuidRE.MatchString(req.hookInstance) {
+		return nil, badField("hookInstance", "must be a UUID")
+	}
+	if err := str(top, "fhirServer", &req.fhirServer, false); err != nil {
+		return nil, err
+	}
+	if raw, ok := top["fhirAuthorization"]; ok && string(raw) != "null" {
+		var auth map[string]json.RawMessage
+		if json.Unmarshal(raw, &auth) != nil {
+			return nil, badField("fhirAuthorization", "must be an object")
+		}
+		if req.fhirServer == "" {
+			return nil, badField("fhirAuthorization", "comes only with fhirServer")
+		}
+		var tokenType string
+		if err := str(auth, "access_token", &req.accessToken, true); err != nil {
+			return nil, prefixed(err, "fhirAuthorization.")
+		}
+		if err := str(auth, "token_type", &tokenType, true); err != nil {
+			return nil, prefixed(err, "fhirAuthorization.")
+		}
+		if tokenType != "Bearer" {
+			return nil, badField("fhirAuthorization.token_type", "must be Bearer")
+		}
+	}
+	var ctx map[string]json.RawMessage
+	if raw, ok := top["context"]; !ok || json.Unmarshal(raw, &ctx) != nil || ctx == nil {
+		return nil, badField("context", "is required: an object with patientId")
+	}
+	if err := str(ctx, "patientId", &req.patientID, true); err != nil {
+		return nil, prefixed(err, "context.")
+	}
+	if !fhirID.MatchString(req.patientID) {
+		return nil, badField("context.patientId", "must be a FHIR id (1-64 letters, digits, '-' or '.')")
+	}
+	if raw, ok := top["prefetch"]; ok && string(raw) != "null" {
+		if json.Unmarshal(raw, &req.prefetch) != nil || req.prefetch == nil {
+			return nil, badField("prefetch", "must be an object of prefetch keys to resources")
+		}
+		for key, v := range req.prefetch {
+			if string(v) != "null" && (len(v) == 0 || v[0] != '{') {
+				return nil, badField("prefetch."+printable(key), "must be a FHIR resource or null")
+			}
+		}
+	} else {
+		req.prefetch = map[string]json.RawMessage{}
+	}
+	return req, nil
+}
+
+// str reads a string field of obj into dst; required says whether it may
+// be absent.
+func str(obj map[string]json.RawMessage, name string, dst *string, required bool) error {
+	raw, ok := obj[name]
+	if !ok {
+		if required {
+			return badField(name, "is required")
+		}
+		return nil
+	}
+	if json.Unmarshal(raw, dst) != nil || (required && *dst == "") {
+		return badField(name, "must be a non-empty string")
+	}
+	return nil
+}
+
+func prefixed(err error, prefix string) error {
+	if e, ok := err.(*Error); ok {
+		for i := range e.Fields {
+			e.Fields[i].Field = prefix + e.Fields[i].Field
+		}
+	}
+	return err
+}
+
+// printable is a client-sent name as it may be echoed: 1-64 letters,
+// digits and _.- ; anything else could carry free text into a log.
+func printable(name string) string {
+	if len(name) > 0 && len(name) <= 64 && strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == "" {
+		return name
+	}
+	return "(unprintable name)"
+}
