@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -29,6 +31,15 @@ const (
 	maxReplayCache = 100_000 // jti values held at once; beyond it new tokens are refused (fail closed)
 )
 
+// ReplayStore records the jti of each accepted client JWT until it expires,
+// across every instance of the service (CDS Hooks 2.0: replays refused while the token lives).
+type ReplayStore interface {
+	// Claim records key (issuer + "\x00" + jti) until expires; fresh is false when it was already recorded.
+	// An error means the store could not answer: the caller refuses the token (fail closed, 401 is fine,
+	// metrics event jwt_refused) and logs the error class, never the key.
+	Claim(ctx context.Context, key string, expires time.Time) (fresh bool, err error)
+}
+
 // VerifierOptions tune a Verifier. Zero values take the defaults.
 type VerifierOptions struct {
 	// HTTPClient fetches the JWKS documents; its redirects are refused.
@@ -41,6 +52,11 @@ type VerifierOptions struct {
 	FetchTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Replay records accepted jti values (Config.Replay; default the
+	// in-process memoryReplay: one instance only).
+	Replay ReplayStore
+	// Logger receives the class of a replay store failure (default: discard).
+	Logger *slog.Logger
 }
 
 // Verifier checks client JWTs (CDS Hooks 2.0, "Trusting CDS Clients"):
@@ -50,9 +66,6 @@ type Verifier struct {
 	baseURL string
 	issuers map[string]*issuer
 	opts    VerifierOptions
-
-	mu     sync.Mutex
-	replay map[string]time.Time // issuer + " " + jti → expiry
 }
 
 // issuer is one client and the cache of its keys.
@@ -81,7 +94,13 @@ func NewVerifier(clients []Client, baseURL string, o VerifierOptions) *Verifier 
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	v := &Verifier{baseURL: strings.TrimSuffix(baseURL, "/"), issuers: map[string]*issuer{}, opts: o, replay: map[string]time.Time{}}
+	if o.Replay == nil {
+		o.Replay = newMemoryReplay(o.Now)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	v := &Verifier{baseURL: strings.TrimSuffix(baseURL, "/"), issuers: map[string]*issuer{}, opts: o}
 	for _, c := range clients {
 		v.issuers[c.Issuer] = &issuer{client: c}
 	}
@@ -165,31 +184,16 @@ func (v *Verifier) Verify(ctx context.Context, authorization, path string, audie
 	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: iss.client.Issuer, Time: now}, clockLeeway); err != nil {
 		return nil, refuse(KindUnauthorized, "the token is expired or not yet valid")
 	}
-	if !v.firstUse(iss.client.Issuer+" "+c.ID, c.Expiry.Time().Add(clockLeeway), now) {
+	fresh, err := v.opts.Replay.Claim(ctx, iss.client.Issuer+"\x00"+c.ID, c.Expiry.Time().Add(clockLeeway))
+	if err != nil {
+		// The class only: the key holds the issuer and the token's jti.
+		v.opts.Logger.WarnContext(ctx, "cds hooks: replay store failed", "error_class", fmt.Sprintf("%T", err))
+		return nil, refuse(KindUnauthorized, "the token's jti could not be checked against replays")
+	}
+	if !fresh {
 		return nil, refuse(KindUnauthorized, "the token's jti was used before: a replay")
 	}
 	return &iss.client, nil
-}
-
-// firstUse records a jti until it expires and reports whether it was new.
-func (v *Verifier) firstUse(id string, until, now time.Time) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if _, seen := v.replay[id]; seen {
-		return false
-	}
-	if len(v.replay) >= maxReplayCache {
-		for k, exp := range v.replay {
-			if exp.Before(now) {
-				delete(v.replay, k)
-			}
-		}
-		if len(v.replay) >= maxReplayCache {
-			return false // full of live tokens: refuse rather than forget one
-		}
-	}
-	v.replay[id] = until
-	return true
 }
 
 // key finds kid in the issuer's JWKS, fetching it when there is none yet,
