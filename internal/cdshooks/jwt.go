@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/sync/singleflight"
 )
 
 // allowedAlgs are the signing algorithms a client JWT may use: CDS Hooks 2.0
@@ -28,7 +29,8 @@ const (
 	clockLeeway    = 30 * time.Second
 	jwksMaxBytes   = 256 << 10
 	jwksTTL        = time.Hour
-	maxReplayCache = 100_000 // jti values held at once; beyond it new tokens are refused (fail closed)
+	jwksMaxStale   = 24 * time.Hour // a cached JWKS is used at most this long after its fetch
+	maxReplayCache = 100_000        // jti values held at once; beyond it new tokens are refused (fail closed)
 )
 
 // ReplayStore records the jti of each accepted client JWT until it expires,
@@ -48,7 +50,8 @@ type VerifierOptions struct {
 	// JWKS on an unknown kid (default 30 s): a stream of forged kids
 	// cannot turn the service into a load generator against the EHR.
 	MinRefresh time.Duration
-	// FetchTimeout bounds one JWKS fetch (default 2 s).
+	// FetchTimeout bounds one JWKS fetch (default 2 s); the fetch runs on
+	// its own, not on the request that needed it.
 	FetchTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -72,10 +75,12 @@ type Verifier struct {
 type issuer struct {
 	client Client
 
+	refreshes singleflight.Group
+
 	mu        sync.Mutex
 	keys      *jose.JSONWebKeySet
 	fetched   time.Time // last successful fetch
-	attempted time.Time // last fetch attempt
+	attempted time.Time // last completed fetch attempt
 }
 
 // NewVerifier trusts clients; baseURL is the public base URL that aud
@@ -198,27 +203,71 @@ func (v *Verifier) Verify(ctx context.Context, authorization, path string, audie
 
 // key finds kid in the issuer's JWKS, fetching it when there is none yet,
 // when the cached set is older than jwksTTL, or when kid is unknown, at
-// most once per MinRefresh. A failed fetch keeps the last good set.
+// most once per MinRefresh. A failed fetch keeps the last good set for at
+// most jwksMaxStale after the last successful fetch; then every token of
+// the issuer is refused until a fetch succeeds (a key the EHR revoked must
+// not verify forever).
 func (iss *issuer) key(ctx context.Context, kid string, o VerifierOptions) (*jose.JSONWebKey, error) {
 	iss.mu.Lock()
-	defer iss.mu.Unlock()
-	now := o.Now()
-	if k := iss.lookup(kid); k != nil && now.Sub(iss.fetched) < jwksTTL {
+	k, fresh, due := iss.lookup(kid), o.Now().Sub(iss.fetched) < jwksTTL, iss.refreshDue(o)
+	iss.mu.Unlock()
+	if k != nil && fresh {
 		return k, nil
 	}
-	if iss.attempted.IsZero() || now.Sub(iss.attempted) >= o.MinRefresh {
-		iss.attempted = now
-		if keys, err := fetchJWKS(ctx, o, iss.client.JWKSURL); err == nil {
-			iss.keys, iss.fetched = keys, now
+	if due {
+		// One fetch per issuer at a time, outside iss.mu, on a context the
+		// caller cannot cancel: a client that disconnects neither aborts
+		// the fetch (and so burns the refresh slot) nor holds up others.
+		ch := iss.refreshes.DoChan("jwks", func() (any, error) {
+			iss.refresh(context.WithoutCancel(ctx), o)
+			return nil, nil
+		})
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, refuse(KindUnauthorized, "the issuer's keys (JWKS) could not be loaded")
 		}
+	}
+	iss.mu.Lock()
+	defer iss.mu.Unlock()
+	switch {
+	case iss.keys == nil:
+		return nil, refuse(KindUnauthorized, "the issuer's keys (JWKS) could not be loaded")
+	case o.Now().Sub(iss.fetched) > jwksMaxStale:
+		return nil, refuse(KindUnauthorized, "the issuer's keys (JWKS) could not be refreshed for 24 hours")
 	}
 	if k := iss.lookup(kid); k != nil {
 		return k, nil
 	}
-	if iss.keys == nil {
-		return nil, refuse(KindUnauthorized, "the issuer's keys (JWKS) could not be loaded")
-	}
 	return nil, refuse(KindUnauthorized, "the token's kid is not in the issuer's JWKS")
+}
+
+// refreshDue reports whether a fetch may start: none completed yet, or the
+// last completed one is MinRefresh old. The caller holds iss.mu.
+func (iss *issuer) refreshDue(o VerifierOptions) bool {
+	return iss.attempted.IsZero() || o.Now().Sub(iss.attempted) >= o.MinRefresh
+}
+
+// refresh fetches the JWKS (within FetchTimeout) unless another fetch
+// completed meanwhile; the attempt counts toward MinRefresh once it has
+// completed, whatever its outcome.
+func (iss *issuer) refresh(ctx context.Context, o VerifierOptions) {
+	iss.mu.Lock()
+	due := iss.refreshDue(o)
+	iss.mu.Unlock()
+	if !due {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.FetchTimeout)
+	defer cancel()
+	keys, err := fetchJWKS(ctx, o, iss.client.JWKSURL)
+	iss.mu.Lock()
+	defer iss.mu.Unlock()
+	now := o.Now()
+	iss.attempted = now
+	if err == nil {
+		iss.keys, iss.fetched = keys, now
+	}
 }
 
 // lookup returns the public signing key kid of the cached set.
@@ -234,10 +283,9 @@ func (iss *issuer) lookup(kid string) *jose.JSONWebKey {
 	return nil
 }
 
-// fetchJWKS reads a JWKS document: 200, JSON, bounded in size and time.
+// fetchJWKS reads a JWKS document: 200, JSON, bounded in size (and in
+// time by ctx).
 func fetchJWKS(ctx context.Context, o VerifierOptions, url string) (*jose.JSONWebKeySet, error) {
-	ctx, cancel := context.WithTimeout(ctx, o.FetchTimeout)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
