@@ -25,12 +25,12 @@ var allowedAlgs = []jose.SignatureAlgorithm{jose.ES384, jose.RS384, jose.ES256, 
 
 // Limits of client trust.
 const (
-	maxLifetime    = 5 * time.Minute // CDS Hooks 2.0: exp at most five minutes after iat
-	clockLeeway    = 30 * time.Second
-	jwksMaxBytes   = 256 << 10
-	jwksTTL        = time.Hour
-	jwksMaxStale   = 24 * time.Hour // a cached JWKS is used at most this long after its fetch
-	maxReplayCache = 100_000        // jti values held at once; beyond it new tokens are refused (fail closed)
+	maxLifetime  = 5 * time.Minute // CDS Hooks 2.0: exp at most five minutes after iat
+	clockLeeway  = 30 * time.Second
+	jwksMaxBytes = 256 << 10
+	jwksTTL      = time.Hour
+	jwksMaxStale = 24 * time.Hour // a cached JWKS is used at most this long after its fetch
+	maxJTIBytes  = 256            // a longer jti is refused: it is a nonce, not a payload to store
 )
 
 // ReplayStore records the jti of each accepted client JWT until it expires,
@@ -100,7 +100,7 @@ func NewVerifier(clients []Client, baseURL string, o VerifierOptions) *Verifier 
 		o.Now = time.Now
 	}
 	if o.Replay == nil {
-		o.Replay = newMemoryReplay(o.Now)
+		o.Replay = newMemoryReplay(o.Now, maxReplayPerIssuer)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -146,7 +146,9 @@ func (v *Verifier) Verify(ctx context.Context, authorization, path string, audie
 		return nil, refuse(KindUnauthorized, "the token is not a JWS signed with ES384, RS384, ES256, RS256 or PS384")
 	}
 	h := tok.Headers[0]
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "" && !strings.EqualFold(typ, "JWT") {
+	// CDS Hooks 2.0 "Trusting CDS Clients": typ is REQUIRED, fixed value
+	// JWT (compared without case, as RFC 7515 4.1.9 compares media types).
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "JWT") {
 		return nil, refuse(KindUnauthorized, "the token's typ header must be JWT")
 	}
 	if h.KeyID == "" {
@@ -160,7 +162,7 @@ func (v *Verifier) Verify(ctx context.Context, authorization, path string, audie
 	if !ok {
 		return nil, refuse(KindUnauthorized, "the token's issuer is not an allow-listed CDS client")
 	}
-	key, err := iss.key(ctx, h.KeyID, v.opts)
+	key, err := iss.key(ctx, h.KeyID, h.Algorithm, v.opts)
 	if err != nil {
 		return nil, err
 	}
@@ -175,6 +177,8 @@ func (v *Verifier) Verify(ctx context.Context, authorization, path string, audie
 	// no sub.
 	case c.Expiry == nil || c.IssuedAt == nil || c.ID == "":
 		return nil, refuse(KindUnauthorized, "the token must carry iss, aud, exp, iat and jti")
+	case len(c.ID) > maxJTIBytes:
+		return nil, refuse(KindUnauthorized, "the token's jti is longer than 256 bytes")
 	case c.Expiry.Time().Sub(c.IssuedAt.Time()) > maxLifetime:
 		return nil, refuse(KindUnauthorized, "the token lives longer than five minutes (exp - iat)")
 	}
@@ -207,9 +211,9 @@ func (v *Verifier) Verify(ctx context.Context, authorization, path string, audie
 // most jwksMaxStale after the last successful fetch; then every token of
 // the issuer is refused until a fetch succeeds (a key the EHR revoked must
 // not verify forever).
-func (iss *issuer) key(ctx context.Context, kid string, o VerifierOptions) (*jose.JSONWebKey, error) {
+func (iss *issuer) key(ctx context.Context, kid, alg string, o VerifierOptions) (*jose.JSONWebKey, error) {
 	iss.mu.Lock()
-	k, fresh, due := iss.lookup(kid), o.Now().Sub(iss.fetched) < jwksTTL, iss.refreshDue(o)
+	k, fresh, due := iss.lookup(kid, alg), o.Now().Sub(iss.fetched) < jwksTTL, iss.refreshDue(o)
 	iss.mu.Unlock()
 	if k != nil && fresh {
 		return k, nil
@@ -236,7 +240,7 @@ func (iss *issuer) key(ctx context.Context, kid string, o VerifierOptions) (*jos
 	case o.Now().Sub(iss.fetched) > jwksMaxStale:
 		return nil, refuse(KindUnauthorized, "the issuer's keys (JWKS) could not be refreshed for 24 hours")
 	}
-	if k := iss.lookup(kid); k != nil {
+	if k := iss.lookup(kid, alg); k != nil {
 		return k, nil
 	}
 	return nil, refuse(KindUnauthorized, "the token's kid is not in the issuer's JWKS")
@@ -270,13 +274,15 @@ func (iss *issuer) refresh(ctx context.Context, o VerifierOptions) {
 	}
 }
 
-// lookup returns the public signing key kid of the cached set.
-func (iss *issuer) lookup(kid string) *jose.JSONWebKey {
+// lookup returns the public signing key kid of the cached set for a token
+// signed with alg: a key that names its algorithm (RFC 7517 4.4) verifies
+// only that one.
+func (iss *issuer) lookup(kid, alg string) *jose.JSONWebKey {
 	if iss.keys == nil {
 		return nil
 	}
 	for _, k := range iss.keys.Key(kid) {
-		if k.IsPublic() && k.Valid() && (k.Use == "" || k.Use == "sig") {
+		if k.IsPublic() && k.Valid() && (k.Use == "" || k.Use == "sig") && (k.Algorithm == "" || k.Algorithm == alg) {
 			return &k
 		}
 	}

@@ -57,8 +57,11 @@ func (k testKey) sign(t *testing.T, c any) string { return k.signTyped(t, c, "JW
 
 func (k testKey) signTyped(t *testing.T, c any, typ jose.ContentType) string {
 	t.Helper()
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.priv, KeyID: k.kid}},
-		(&jose.SignerOptions{}).WithType(typ))
+	o := &jose.SignerOptions{}
+	if typ != "" {
+		o = o.WithType(typ)
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.priv, KeyID: k.kid}}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +119,9 @@ func TestVerify(t *testing.T) {
 		{"PS384", "Bearer " + ps384.sign(t, good("2c")), ""},
 		{"ES512 not allowed", "Bearer " + es512.sign(t, good("2d")), "JWS"},
 		{"typ not JWT", "Bearer " + es384.signTyped(t, good("2e"), "at+jwt"), "typ"},
+		{"no typ", "Bearer " + es384.signTyped(t, good("2f"), ""), "typ"},
+		{"jti of 257 bytes", "Bearer " + es384.sign(t, good(strings.Repeat("j", 257))), "jti"},
+		{"jti of 256 bytes", "Bearer " + es384.sign(t, good(strings.Repeat("j", 256))), ""},
 		{"no token", "", "Authorization"},
 		{"basic", "Basic abc", "Authorization"},
 		{"alg none", "Bearer " + unsigned(good("3")), "JWS"},
@@ -350,4 +356,44 @@ func TestJWKSFetchOutlivesCaller(t *testing.T) {
 		t.Fatalf("a cached key during a fetch: %v after %s; want it at once", err, time.Since(start))
 	}
 	<-done
+}
+
+// A JWK that names its algorithm verifies only tokens of that algorithm
+// (RFC 7517 4.4): an RSA key published for RS384 does not verify PS384.
+func TestJWKAlgMustMatch(t *testing.T) {
+	rs := newKey(t, jose.RS384, "rsa")
+	j := newRotatingJWKS(t, rs)
+	c := newClock(time.Unix(1_800_000_000, 0))
+	v := NewVerifier([]Client{{Issuer: "i", JWKSURL: j.srv.URL}}, testBase, VerifierOptions{Now: c.now})
+	if _, err := v.Verify(context.Background(), c.token(t, rs, "1"), "/p"); err != nil {
+		t.Fatal(err)
+	}
+	ps := rs
+	ps.alg = jose.PS384 // same RSA key, another algorithm than its JWK names
+	if _, err := v.Verify(context.Background(), c.token(t, ps, "2"), "/p"); err == nil {
+		t.Fatal("a PS384 token verified with a JWK whose alg is RS384")
+	}
+}
+
+// One issuer filling its share of the replay cache is refused; another
+// issuer's tokens are still accepted.
+func TestReplayCachePerIssuer(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	m := newMemoryReplay(func() time.Time { return now }, 3)
+	exp := now.Add(time.Minute)
+	for i := range 3 {
+		if fresh, _ := m.Claim(context.Background(), "a\x00"+string(rune('0'+i)), exp); !fresh {
+			t.Fatalf("jti %d of issuer a refused", i)
+		}
+	}
+	if fresh, _ := m.Claim(context.Background(), "a\x00x", exp); fresh {
+		t.Error("issuer a beyond its share was accepted")
+	}
+	if fresh, _ := m.Claim(context.Background(), "b\x00x", exp); !fresh {
+		t.Error("issuer b was refused because issuer a filled the cache")
+	}
+	now = now.Add(2 * time.Minute) // a's tokens expired: room again
+	if fresh, _ := m.Claim(context.Background(), "a\x00y", now.Add(time.Minute)); !fresh {
+		t.Error("issuer a refused after its tokens expired")
+	}
 }
