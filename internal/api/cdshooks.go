@@ -109,8 +109,11 @@ func handleCDSFeedback(logger *slog.Logger, s *cdshooks.Service) func(http.Respo
 }
 
 // authenticateCDS admits a call whose client JWT s trusts (CDS Hooks 2.0,
-// "Trusting CDS Clients"); the audit log names the client's issuer.
-func authenticateCDS(logger *slog.Logger, s *cdshooks.Service, next http.Handler) http.Handler {
+// "Trusting CDS Clients"); the audit log names the client's issuer. Each
+// issuer has a bucket in limits (the API keys' limiter, "cds:"+issuer),
+// charged before the signature is checked: issuers are allow-listed, so
+// forged tokens cost at most one issuer's rate of signature checks.
+func authenticateCDS(logger *slog.Logger, s *cdshooks.Service, limits *limiter, next http.Handler) http.Handler {
 	return handle(logger, func(w http.ResponseWriter, r *http.Request) error {
 		info := infoFrom(r.Context())
 		info.audit = true
@@ -119,7 +122,12 @@ func authenticateCDS(logger *slog.Logger, s *cdshooks.Service, next http.Handler
 		if strings.HasSuffix(r.Pattern, "/feedback") {
 			path += "/feedback"
 		}
-		ctx, c, err := s.Authenticate(r, id, path)
+		ctx, c, err := s.Authenticate(r, id, path, func(issuer string) error {
+			if wait := limits.take("cds:" + issuer); wait > 0 {
+				return rateLimited("this CDS client has exceeded its request rate; retry after the time in Retry-After", wait)
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}

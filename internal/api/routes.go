@@ -70,7 +70,7 @@ func addRoutes(mux *http.ServeMux, o Options, limits *limiter) {
 		h := rt.handler
 		switch {
 		case rt.auth == cdsClient && cds.TrustsClients():
-			h = authenticateCDS(o.Logger, cds, h)
+			h = authenticateCDS(o.Logger, cds, limits, h)
 		case rt.auth != public && o.Keys != nil:
 			h = authenticate(o.Logger, o.Keys, limits, h)
 		}

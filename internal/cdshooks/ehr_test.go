@@ -275,7 +275,10 @@ type ehr struct {
 	prom     *prom.Recorder
 }
 
-func newEHR(t testing.TB) *ehr {
+func newEHR(t testing.TB) *ehr { return newEHRWith(t, nil) }
+
+// newEHRWith is newEHR with the API's options edited by edit.
+func newEHRWith(t testing.TB, edit func(*api.Options)) *ehr {
 	e := &ehr{t: t, store: chart(), logs: &lockedBuffer{}}
 	e.es, e.rs = newSigner(t, jose.ES384, "ehr-es384"), newSigner(t, jose.RS384, "ehr-rs384")
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -289,7 +292,7 @@ func newEHR(t testing.TB) *ehr {
 	e.fhir, e.fhirHits = fhirServer(t, e.store)
 	e.rogue, e.rogueHit = fhirServer(t, e.store)
 	e.prom = prom.New("test", "v", "c")
-	h := api.New(api.Options{
+	o := api.Options{
 		Logger:    slog.New(slog.NewJSONHandler(e.logs, nil)),
 		Metrics:   e.prom,
 		Catalog:   scoring.NewCatalog(),
@@ -300,8 +303,11 @@ func newEHR(t testing.TB) *ehr {
 			BaseURL:   baseURL,
 			AllowHTTP: true,
 		},
-	})
-	e.api = httptest.NewServer(h)
+	}
+	if edit != nil {
+		edit(&o)
+	}
+	e.api = httptest.NewServer(api.New(o))
 	t.Cleanup(e.api.Close)
 	return e
 }
@@ -683,6 +689,41 @@ func TestEHR(t *testing.T) {
 			if strings.Contains(b, `"type":"urn:healthcare-api:problem:`) && strings.Contains(b, s) {
 				t.Errorf("an error body holds %q: %s", s, b)
 			}
+		}
+	}
+}
+
+// An unknown service id is a 404 whatever the token: the id is checked
+// before the client is authenticated.
+func TestUnknownServiceBeforeAuth(t *testing.T) {
+	e := newEHR(t)
+	for _, path := range []string{"/cds-services/no-such-service", "/cds-services/no-such-service/feedback"} {
+		status, b, _ := e.do("POST", path, "", hookBody(nil, ""))
+		var p struct{ Type string }
+		if status != 404 || json.Unmarshal(b, &p) != nil || p.Type != "urn:healthcare-api:problem:unknown-cds-service" {
+			t.Errorf("POST %s without a token: %d %s; want a 404 unknown-service problem", path, status, b)
+		}
+	}
+}
+
+// In JWT mode each issuer has a rate limit (RATE_LIMIT_RPS/BURST), charged
+// before the signature check: beyond it, even forged tokens naming the
+// issuer get a 429 without costing a signature verification.
+func TestCDSIssuerRateLimit(t *testing.T) {
+	e := newEHRWith(t, func(o *api.Options) { o.RateLimit = api.RateLimit{Rate: 0.01, Burst: 2} })
+	path := "/cds-services/cha2ds2-vasc"
+	forger := newSigner(t, jose.ES384, "ehr-es384") // the EHR's kid, another key
+	for i, want := range []int{200, 401, 429, 429} {
+		s := e.es
+		if i == 1 || i == 3 {
+			s = forger
+		}
+		status, b, h := e.do("POST", path, "Bearer "+s.token(t, path, nil), hookBody(e.prefetch(map[string]string{}), e.fhir.URL+"/fhir"))
+		if status != want {
+			t.Fatalf("call %d: %d %s; want %d", i, status, b, want)
+		}
+		if status == 429 && h.Get("Retry-After") == "" {
+			t.Errorf("call %d: a 429 without Retry-After", i)
 		}
 	}
 }

@@ -128,14 +128,22 @@ func (s *Service) serviceLabel(id string) string {
 
 type clientKey struct{}
 
-// Authenticate verifies the client JWT of r, a call to path (the route
-// path without any stage prefix), and returns r's context carrying the
-// client. Feedback tokens may name the service's endpoint as aud as well
-// as the feedback endpoint.
-func (s *Service) Authenticate(r *http.Request, id, path string) (context.Context, *Client, error) {
-	c, err := s.verifier.Verify(r.Context(), r.Header.Get("Authorization"), path, s.verifier.baseURL+"/cds-services/"+id)
+// Authenticate verifies the client JWT of r, a call to service id at path
+// (the route path without any stage prefix), and returns r's context
+// carrying the client. An unknown id is refused first (404, whatever the
+// token). admit, when not nil, is called with the claimed issuer after the
+// allow-list and before any cryptography (the caller's rate limit); its
+// error is returned as is. Feedback tokens may name the service's endpoint
+// as aud as well as the feedback endpoint.
+func (s *Service) Authenticate(r *http.Request, id, path string, admit func(issuer string) error) (context.Context, *Client, error) {
+	if _, ok := s.services[id]; !ok {
+		return nil, nil, refuse(KindUnknownService, "no CDS service has this id; GET /cds-services lists them")
+	}
+	c, err := s.verifier.verify(r.Context(), r.Header.Get("Authorization"), path, admit, s.verifier.baseURL+"/cds-services/"+id)
 	if err != nil {
-		s.o.Metrics.CDSHook(r.Context(), s.serviceLabel(id), metrics.CDSJWTRefused)
+		if _, refused := err.(*Error); refused {
+			s.o.Metrics.CDSHook(r.Context(), id, metrics.CDSJWTRefused)
+		}
 		return nil, nil, err
 	}
 	return context.WithValue(r.Context(), clientKey{}, c), c, nil
