@@ -154,3 +154,41 @@ func cdsProblem(e *cdshooks.Error) *problem {
 	p.errors = e.Fields
 	return p
 }
+
+// cdsCORSMaxAge is how long (seconds) a browser may reuse a preflight
+// answer: Chromium's own cap (two hours).
+const cdsCORSMaxAge = "7200"
+
+// cdsCORS lets the browser-based CDS clients of cfg.CORSOrigins read the
+// responses of a CDS Hooks route, problems included (CDS Hooks 2.0,
+// "Cross-Origin Resource Sharing"; OWASP HTML5 Security Cheat Sheet: an
+// allow-list of exact origins, no credentials). Tokens are bearer
+// headers, never cookies, so Access-Control-Allow-Credentials is never sent.
+func cdsCORS(cfg cdshooks.Config, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		if acao := cfg.AllowedOrigin(r.Header.Get("Origin")); acao != "" {
+			h.Set("Access-Control-Allow-Origin", acao)
+			h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, WWW-Authenticate")
+		}
+		h.Add("Vary", "Origin") // the answer depends on Origin: caches keep one per origin
+		next.ServeHTTP(w, r)
+	})
+}
+
+// handleCDSPreflight answers OPTIONS on a CDS Hooks path whose method is
+// method. Behind cdsCORS: an allowed origin's preflight gets the method
+// and the headers a CDS client sends (Authorization for its JWT,
+// Content-Type for JSON); any other OPTIONS gets only Allow.
+func handleCDSPreflight(method string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Allow", method+", OPTIONS")
+		if h.Get("Access-Control-Allow-Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", method)
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			h.Set("Access-Control-Max-Age", cdsCORSMaxAge)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}

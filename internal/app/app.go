@@ -49,7 +49,7 @@ type Config struct {
 
 	// CDSHooks: CDS_HOOKS_CLIENTS (trusted CDS clients, JSON), CDS_HOOKS_BASE_URL
 	// (public base URL the JWT aud is checked against), CDS_HOOKS_ALLOW_HTTP,
-	// CDS_HOOKS_FETCH_TIMEOUT.
+	// CDS_HOOKS_FETCH_TIMEOUT, CDS_HOOKS_CORS_ORIGINS.
 	CDSHooks cdshooks.Config
 }
 
@@ -175,6 +175,11 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	} else if len(c.CDSHooks.Clients) > 0 {
 		errs = append(errs, errors.New("CDS_HOOKS_BASE_URL must be set with CDS_HOOKS_CLIENTS: the public base URL (e.g. https://api.example.org/prod) that client JWTs name in aud"))
+	}
+	if origins, err := cdshooks.ParseCORSOrigins(getenv("CDS_HOOKS_CORS_ORIGINS")); err != nil {
+		errs = append(errs, fmt.Errorf("CDS_HOOKS_CORS_ORIGINS %w", err))
+	} else {
+		c.CDSHooks.CORSOrigins = origins
 	}
 	// The fetch path shares the EHR's wait for cards (about 500 ms): the
 	// default leaves room for the model; 5 s is the most any EHR waits.

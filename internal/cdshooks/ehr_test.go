@@ -727,3 +727,64 @@ func TestCDSIssuerRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// Browser-based CDS clients (CDS Hooks 2.0, "Cross-Origin Resource
+// Sharing"): an allowed origin's preflight on each CDS path is answered
+// with the method, the Authorization and Content-Type headers and a
+// max-age, never credentials; the responses themselves, problems
+// included, carry Access-Control-Allow-Origin; another origin gets none.
+func TestCORS(t *testing.T) {
+	const sandbox = "https://sandbox.cds-hooks.org"
+	e := newEHRWith(t, func(o *api.Options) { o.CDSHooks.CORSOrigins = []string{sandbox} })
+	send := func(method, path, origin string, header map[string]string, body string) (int, http.Header) {
+		req, _ := http.NewRequest(method, e.api.URL+path, strings.NewReader(body))
+		req.Header.Set("Origin", origin)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	preflight := map[string]string{"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
+	for path, method := range map[string]string{"/cds-services": "GET", "/cds-services/cha2ds2-vasc": "POST", "/cds-services/cha2ds2-vasc/feedback": "POST"} {
+		status, h := send("OPTIONS", path, sandbox, preflight, "")
+		if status != 204 || h.Get("Access-Control-Allow-Origin") != sandbox || h.Get("Access-Control-Allow-Methods") != method ||
+			h.Get("Access-Control-Allow-Headers") != "Authorization, Content-Type" || h.Get("Access-Control-Max-Age") == "" ||
+			h.Get("Access-Control-Allow-Credentials") != "" || !slices.Contains(h.Values("Vary"), "Origin") {
+			t.Errorf("preflight %s from the sandbox: %d %v", path, status, h)
+		}
+		if status, h := send("OPTIONS", path, "https://evil.example", preflight, ""); status != 204 || h.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("preflight %s from another origin: %d, Access-Control-Allow-Origin %q; want none", path, status, h.Get("Access-Control-Allow-Origin"))
+		}
+	}
+	path := "/cds-services/cha2ds2-vasc"
+	for _, c := range []struct {
+		name, path, auth string
+		want             int
+	}{
+		{"discovery", "/cds-services", "", 200},
+		{"call", path, "Bearer " + e.es.token(t, path, nil), 200},
+		{"call without a token", path, "", 401},
+		{"unknown service", "/cds-services/no-such-service", "", 404},
+	} {
+		method, body := "POST", hookBody(e.prefetch(map[string]string{}), e.fhir.URL+"/fhir")
+		if c.path == "/cds-services" {
+			method, body = "GET", ""
+		}
+		hdr := map[string]string{"Content-Type": "application/json"}
+		if c.auth != "" {
+			hdr["Authorization"] = c.auth
+		}
+		status, h := send(method, c.path, sandbox, hdr, body)
+		if status != c.want || h.Get("Access-Control-Allow-Origin") != sandbox || h.Get("Access-Control-Allow-Credentials") != "" {
+			t.Errorf("%s from the sandbox: %d, Access-Control-Allow-Origin %q; want %d and the origin", c.name, status, h.Get("Access-Control-Allow-Origin"), c.want)
+		}
+		if _, h := send(method, c.path, "https://evil.example", hdr, body); h.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("%s from another origin: Access-Control-Allow-Origin %q", c.name, h.Get("Access-Control-Allow-Origin"))
+		}
+	}
+}

@@ -39,6 +39,9 @@ type Config struct {
 	BaseURL string
 	// AllowHTTP lets JWKS and FHIR server URLs use http (tests, local runs).
 	AllowHTTP bool
+	// CORSOrigins are the browser origins allowed to call the services
+	// (CDS_HOOKS_CORS_ORIGINS): "*" or exact origins; empty: none.
+	CORSOrigins []string
 	// FetchTimeout bounds the FHIR fetches of one call together
 	// (CDS_HOOKS_FETCH_TIMEOUT; zero: 400 ms).
 	FetchTimeout time.Duration
