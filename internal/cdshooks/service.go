@@ -127,14 +127,6 @@ func New(o Options) *Service {
 // (CDS_HOOKS_CLIENTS is set) rather than by the API's keys.
 func (s *Service) TrustsClients() bool { return s != nil && s.verifier != nil }
 
-// serviceLabel is id as a metric label: a service's id, or "unknown".
-func (s *Service) serviceLabel(id string) string {
-	if _, ok := s.services[id]; ok {
-		return id
-	}
-	return metrics.CDSUnknownService
-}
-
 type clientKey struct{}
 
 // Authenticate verifies the client JWT of r, a call to service id at path
