@@ -147,7 +147,7 @@ func within(server, link string) bool {
 		}
 	}
 	p, bp := path.Clean("/"+u.Path), strings.TrimSuffix(base.Path, "/")
-	return p == bp || strings.HasPrefix(p, bp+"/") || (bp == "" && p == "/")
+	return p == bp || strings.HasPrefix(p, bp+"/")
 }
 
 // portOf is u's port, or its scheme's default.
