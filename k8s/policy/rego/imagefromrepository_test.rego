@@ -51,6 +51,6 @@ test_deployment_pod_template if {
 
 # With REPLACE_ME (values.env not filled in) nothing passes.
 test_placeholder_refuses_everything if {
-	in := {"parameters": {"repositories": ["REPLACE_ME"]}, "review": {"object": {"kind": "Pod", "spec": {"containers": [{"name": "api", "image": concat("", [repo, digest])}]}}}}
-	count(imagefromrepository.violation) == 1 with input as in
+	inp := {"parameters": {"repositories": ["REPLACE_ME"]}, "review": {"object": {"kind": "Pod", "spec": {"containers": [{"name": "api", "image": concat("", [repo, digest])}]}}}}
+	count(imagefromrepository.violation) == 1 with input as inp
 }
