@@ -103,7 +103,6 @@ func moduleDir(t *testing.T, modfile, path string) string {
 
 var (
 	policyOnce sync.Once
-	policyRoot string
 	policyErr  error
 )
 
@@ -492,15 +491,12 @@ func gatorTest(t *testing.T, root, constraintsDir string, objects ...string) []g
 		args = append(args, "-f", o)
 	}
 	out, _ := policyTool(t, "gator", args...)
-	start := strings.Index(out, "[")
-	if start < 0 {
-		if strings.TrimSpace(out) == "" || strings.TrimSpace(out) == "null" {
-			return nil
-		}
-		t.Fatalf("gator test %v printed no JSON:\n%s", objects, out)
+	trimmed := strings.TrimSpace(out)
+	if trimmed == "" || trimmed == "null" {
+		return nil
 	}
 	var results []gatorResult
-	if err := json.Unmarshal([]byte(out[start:]), &results); err != nil {
+	if err := json.Unmarshal([]byte(trimmed), &results); err != nil {
 		t.Fatalf("gator test %v: %v\n%s", objects, err, out)
 	}
 	return results
@@ -631,5 +627,119 @@ func TestOverlaysPassGatekeeper(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// policyTester builds the sigstore policy-controller's tester (its own
+// admission code, offline) from tools/sigstore.mod: policy-controller
+// v0.13.1 needs k8s.io v0.32.3 and knative, kept out of go.mod.
+var policyTester = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "policy-tester-")
+	if err != nil {
+		return "", err
+	}
+	filledMu.Lock()
+	filledDirs = append(filledDirs, dir)
+	filledMu.Unlock()
+	bin := filepath.Join(dir, "tester")
+	out, err := exec.Command("go", "build", "-modfile="+sigstoreModfile, "-o", bin, policyCtrlModule+"/cmd/tester").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build the policy-controller tester (%s): %v\n%s", sigstoreModfile, err, out)
+	}
+	return bin, nil
+})
+
+// The admission policy for signatures is what the policy-controller
+// accepts (its tester decodes it strictly into its own Go type and runs
+// the webhook's validation), opts our namespace in, and trusts exactly the
+// issuer and workflow identity the deploy workflow verifies with cosign.
+func TestImagePolicyMatchesDeploy(t *testing.T) {
+	file := filepath.Join(policySignatures, "clusterimagepolicy.yaml")
+	tester, err := policyTester()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A reference the tester cannot parse stops it after validating the
+	// policy and before it would fetch Sigstore's roots from the internet.
+	out, _ := exec.Command(tester, "-policy", file, "-image", "not a reference").CombinedOutput()
+	if !strings.Contains(string(out), "Policy was successfully validated") || strings.Contains(string(out), "CIP is invalid") {
+		t.Errorf("policy-controller tester refuses %s:\n%s", file, out)
+	}
+
+	var cip struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Spec       struct {
+			Images []struct {
+				Glob string `json:"glob"`
+			} `json:"images"`
+			Authorities []struct {
+				Keyless struct {
+					URL        string `json:"url"`
+					Identities []struct {
+						Issuer        string `json:"issuer"`
+						Subject       string `json:"subject"`
+						IssuerRegExp  string `json:"issuerRegExp"`
+						SubjectRegExp string `json:"subjectRegExp"`
+					} `json:"identities"`
+				} `json:"keyless"`
+				CTLog struct {
+					URL string `json:"url"`
+				} `json:"ctlog"`
+			} `json:"authorities"`
+		} `json:"spec"`
+	}
+	objs := objects(t, policySignatures)
+	if len(objs) != 1 {
+		t.Fatalf("%s renders %d objects, want the ClusterImagePolicy", policySignatures, len(objs))
+	}
+	raw, _ := json.Marshal(objs[0])
+	if err := json.Unmarshal(raw, &cip); err != nil {
+		t.Fatal(err)
+	}
+	if cip.APIVersion != imagePolicyAPI || cip.Kind != "ClusterImagePolicy" || len(cip.Spec.Authorities) != 1 || len(cip.Spec.Authorities[0].Keyless.Identities) != 1 {
+		t.Fatalf("%s: want one %s ClusterImagePolicy with one keyless authority and one identity: %+v", file, imagePolicyAPI, cip)
+	}
+	id := cip.Spec.Authorities[0].Keyless.Identities[0]
+	if id.IssuerRegExp != "" || id.SubjectRegExp != "" {
+		t.Errorf("%s: the identity uses regular expressions; want the exact issuer and subject", file)
+	}
+	if cip.Spec.Authorities[0].CTLog.URL == "" {
+		t.Errorf("%s: no Rekor (ctlog): CI's signatures are in the public transparency log", file)
+	}
+
+	// deploy.yml: every cosign verify names the same issuer and identity.
+	wf, err := os.ReadFile("../.github/workflows/deploy.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuers := regexp.MustCompile(`--certificate-oidc-issuer (\S+)`).FindAllSubmatch(wf, -1)
+	identities := regexp.MustCompile(`--certificate-identity "([^"]+)"`).FindAllSubmatch(wf, -1)
+	if len(issuers) == 0 || len(issuers) != len(identities) {
+		t.Fatalf("deploy.yml: %d issuers, %d identities in its cosign verify", len(issuers), len(identities))
+	}
+	// GITHUB_REPOSITORY is the repository the module path names.
+	gomod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	module := regexp.MustCompile(`(?m)^module github\.com/(\S+)$`).FindSubmatch(gomod)
+	if module == nil {
+		t.Fatal("go.mod's module is not on github.com")
+	}
+	subject := strings.NewReplacer("${GITHUB_SERVER_URL}", "https://github.com", "${GITHUB_REPOSITORY}", string(module[1]))
+	for i := range issuers {
+		if got := string(issuers[i][1]); got != id.Issuer {
+			t.Errorf("deploy.yml verifies issuer %s, the ClusterImagePolicy %s", got, id.Issuer)
+		}
+		if got := subject.Replace(string(identities[i][1])); got != id.Subject {
+			t.Errorf("deploy.yml verifies identity %s, the ClusterImagePolicy %s", got, id.Subject)
+		}
+	}
+
+	// The namespace opts in.
+	b := decode(kustomize(t, bootstrapDir))
+	if b.ns == nil || b.ns.Labels[sigstoreOptInKey] != "true" {
+		t.Errorf("namespace %s lacks the label %s: \"true\" (the policy-controller would not check it)", namespace, sigstoreOptInKey)
 	}
 }
