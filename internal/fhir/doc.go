@@ -6,13 +6,14 @@
 // The flow, for one hook call:
 //
 //	templates, ok := fhir.Prefetch("ascvd-pce") // key → query, for discovery
-//	var chart fhir.Chart
+//	chart := fhir.NewChart(patientID)            // context.patientId
 //	for key, data := range prefetch {           // and fetched queries
 //		res, err := fhir.Decode(data)
 //		...
-//		chart.Add(key, res)
+//		err = chart.Add(key, res)                // another patient's data: a 400
+//		...
 //	}
-//	m, ok := fhir.Map("ascvd-pce", &chart, now)
+//	m, ok := fhir.Map("ascvd-pce", chart, now)
 //	raw := m.Raw() // the /predict "inputs" object, canonical units
 //
 // Every input of a mapping records where it came from ("Observation/123",
@@ -26,6 +27,13 @@
 //
 // Decisions where shared/CDS_HOOKS.md is silent:
 //
+//   - A chart is one patient's. A resource that is not context.patientId's
+//     (a Patient with another id or none; an Observation, Condition,
+//     MedicationRequest, MedicationStatement or Procedure whose subject is
+//     not Patient/<id>, relative or absolute, or is absent) makes Add refuse
+//     its key, as does a second resource with the same type and id but other
+//     content: mixing two people's data, or picking one of two versions, is
+//     never silent.
 //   - The latest Observation with status final, amended or corrected
 //     decides. If its value cannot be read (a unit the catalog does not
 //     convert, a comparator such as "<0.2", no value), the input is missing:

@@ -13,9 +13,10 @@ import (
 // Observation, Condition, MedicationRequest, MedicationStatement,
 // Medication, Procedure) and kept private.
 type Resource struct {
-	Type string
-	ID   string
-	b    *body // nil for resource types the mapping does not read
+	Type  string
+	ID    string
+	b     *body // nil for resource types the mapping does not read
+	entry int   // index of the Bundle entry it came from; -1 for a lone resource
 }
 
 // Ref is the relative reference "Type/id", or "Type" for a resource
@@ -45,6 +46,11 @@ type body struct {
 	Gender    string      `json:"gender"`
 	BirthDate string      `json:"birthDate"`
 	Extension []extension `json:"extension"`
+
+	// The patient an Observation, Condition, MedicationRequest,
+	// MedicationStatement or Procedure is about (R4 names it subject in
+	// all five).
+	Subject *reference `json:"subject"`
 
 	// Observation, and the status and code of the others
 	Status               string           `json:"status"`
@@ -139,6 +145,7 @@ func Decode(data []byte) ([]Resource, error) {
 		return nil, fmt.Errorf("fhir: %w", err)
 	}
 	if r.Type != "Bundle" {
+		r.entry = -1
 		return []Resource{r}, nil
 	}
 	var bundle struct {
@@ -168,6 +175,7 @@ func Decode(data []byte) ([]Resource, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fhir: Bundle entry %d: %w", i, err)
 		}
+		r.entry = i
 		out = append(out, r)
 	}
 	return out, nil
@@ -223,4 +231,20 @@ func shapeError(what string, err error) error {
 		return fmt.Errorf("%s element %s has the wrong JSON type", what, te.Field)
 	}
 	return fmt.Errorf("%s does not have the shape of a FHIR resource", what)
+}
+
+// validID reports whether s is a FHIR id: 1 to 64 letters, digits, '-' or
+// '.' (R4 datatypes, id: [A-Za-z0-9\-\.]{1,64}).
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', r == '-', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
