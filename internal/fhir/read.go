@@ -475,7 +475,7 @@ func (mp *mapper) medicationConcepts(r *body) []*codeableConcept {
 	}
 	if id, ok := strings.CutPrefix(mr.Reference, "#"); ok {
 		for _, c := range r.contained {
-			if c.ID == id && c.b.Code != nil {
+			if c.ID == id && c.b != nil && c.b.Code != nil {
 				out = append(out, c.b.Code)
 			}
 		}

@@ -8,7 +8,7 @@ import (
 )
 
 // Resource is one FHIR R4 resource of a prefetch or fetch result. Type and
-// ID identify it (Ref builds the relative reference provenance uses); the
+// ID identify it (ID is always a FHIR id or empty) (Ref builds the relative reference provenance uses); the
 // elements the mapping reads are decoded for the types it reads (Patient,
 // Observation, Condition, MedicationRequest, MedicationStatement,
 // Medication, Procedure) and kept private.
@@ -17,11 +17,16 @@ type Resource struct {
 	ID    string
 	b     *body // nil for resource types the mapping does not read
 	entry int   // index of the Bundle entry it came from; -1 for a lone resource
+	badID bool  // its id is not a FHIR id: dropped, and the resource not read
 }
 
 // Ref is the relative reference "Type/id", or "Type" for a resource
-// without an id (contained or synthetic data).
+// without an id (contained or synthetic data), or "Type/(invalid id)" for
+// one whose id is not a FHIR id (never echoed: it goes into cards).
 func (r Resource) Ref() string {
+	if r.badID {
+		return r.Type + "/(invalid id)"
+	}
 	if r.ID == "" {
 		return r.Type
 	}
@@ -202,6 +207,11 @@ func decodeResource(data []byte) (Resource, error) {
 		return Resource{}, errOutcome
 	}
 	r := Resource{Type: id.ResourceType, ID: id.ID}
+	if r.ID != "" && !validID(r.ID) {
+		// Ids reach card Markdown and provenance: one that is not a FHIR id
+		// is not kept, and the resource is not used for any input.
+		return Resource{Type: r.Type, badID: true}, nil
+	}
 	if !readTypes[r.Type] {
 		return r, nil
 	}
