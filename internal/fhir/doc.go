@@ -59,9 +59,18 @@
 //     without the dot. The history items count a Condition whatever its
 //     clinicalStatus (or none); diabetes and hypertension need active,
 //     recurrence or relapse. A satisfied key without a match is false.
-//   - Medications: status active, any intent, never a doNotPerform order;
-//     the drug from medicationCodeableConcept, medicationReference.display,
-//     or the referenced Medication (contained or in the chart). Beta
+//     Refuted and entered-in-error Conditions never count, any other
+//     verificationStatus (or none) does: that is the contract's rule
+//     ("a Condition neither refuted nor entered-in-error"), kept over a
+//     review's suggestion to narrow it.
+//   - Medications: status active; a MedicationRequest only with an order
+//     intent (order, original-order, reflex-order, filler-order,
+//     instance-order: a proposal, plan or option is not treatment); never a
+//     doNotPerform order. The drug from medicationCodeableConcept,
+//     medicationReference.display, or the referenced Medication (contained
+//     or in the chart); a reference to a Medication that was not received
+//     leaves the input missing unless another order already proves it
+//     true (the drug is unknown, so "absent" would be a guess). Beta
 //     blockers and diuretics count as blood-pressure treatment whatever the
 //     indication, as the Pooled Cohort Equations' "treated" term does.
 //   - Dialysis: completed or in-progress Procedures within the 7 days

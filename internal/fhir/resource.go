@@ -73,6 +73,7 @@ type body struct {
 	VerificationStatus *codeableConcept `json:"verificationStatus"`
 
 	// MedicationRequest, MedicationStatement
+	Intent                    string            `json:"intent"`
 	MedicationCodeableConcept *codeableConcept  `json:"medicationCodeableConcept"`
 	MedicationReference       *reference        `json:"medicationReference"`
 	DoNotPerform              bool              `json:"doNotPerform"`
