@@ -37,6 +37,7 @@ import (
 
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/cdshooks"
+	"github.com/healthcare-prediction/api/internal/fhir"
 	"github.com/healthcare-prediction/api/internal/metrics/prom"
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
@@ -132,7 +133,7 @@ func (s store) search(query string) (any, bool) {
 				continue
 			}
 		}
-		if st := q.Get("status"); st != "" && r["status"] != st {
+		if st := q.Get("status"); st != "" && !slices.Contains(strings.Split(st, ","), r["status"].(string)) {
 			continue
 		}
 		out = append(out, r)
@@ -512,9 +513,10 @@ func TestEHR(t *testing.T) {
 			t.Fatalf("fetched chart not computed: %s", body)
 		}
 		e.predictSame(t, "ascvd-pce", ext)
-		// 4 queries; the Observation search (4 matches) spans 2 pages of 2.
-		if n := e.fhirHits.Load() - before; n != 5 {
-			t.Errorf("FHIR server saw %d requests; want every page of every query (5)", n)
+		// 6 queries (patient, conditions, medications, and the lipids,
+		// blood-pressure and smoking Observation keys), one page each.
+		if n := e.fhirHits.Load() - before; n != 6 {
+			t.Errorf("FHIR server saw %d requests; want every page of every query (6)", n)
 		}
 		// The same chart by prefetch gives the same inputs.
 		var s map[string]string
@@ -553,7 +555,12 @@ func TestEHR(t *testing.T) {
 	t.Run("not computed", func(t *testing.T) {
 		path := "/cds-services/prevent-10y"
 		p := e.prefetch(map[string]string{"patient": "Patient/{{context.patientId}}"})
-		p["observations"], p["conditions"], p["medications"] = nil, nil, nil
+		tmpl, _ := fhir.Prefetch("prevent-10y")
+		for key := range tmpl {
+			if key != "patient" {
+				p[key] = nil
+			}
+		}
 		status, body, _ := e.do("POST", path, "Bearer "+e.es.token(t, path, nil), hookBody(p, ""))
 		if status != 200 {
 			t.Fatalf("%d %s", status, body)
