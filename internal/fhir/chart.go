@@ -150,7 +150,8 @@ func (c *Chart) owner(r Resource) (id, why string) {
 }
 
 // patientRef is the id of a reference to a Patient: "Patient/<id>", or an
-// absolute URL ending in "/Patient/<id>".
+// absolute URL ending in "/Patient/<id>", either possibly version-specific
+// ("/_history/<vid>", R4 References).
 func patientRef(ref string) (string, bool) {
 	rest, ok := strings.CutPrefix(ref, "Patient/")
 	if !ok {
@@ -162,6 +163,9 @@ func patientRef(ref string) (string, bool) {
 			return "", false
 		}
 		rest = ref[i+len("/Patient/"):]
+	}
+	if id, vid, ok := strings.Cut(rest, "/_history/"); ok && validID(vid) {
+		rest = id
 	}
 	if !validID(rest) {
 		return "", false

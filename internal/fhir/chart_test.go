@@ -23,6 +23,8 @@ func TestChartPatientBinding(t *testing.T) {
 	}{
 		{"own relative subject", KeyObservations, bundle(mine), -2},
 		{"own absolute subject", KeyObservations, bundle(withSubject(quantityObs("o3", "2093-3", day(3), 180, "mg/dL"), "https://ehr.example/fhir/Patient/p1")), -2},
+		{"own versioned subject", KeyObservations, bundle(withSubject(quantityObs("o3", "2093-3", day(3), 180, "mg/dL"), "Patient/p1/_history/2")), -2},
+		{"another patient's versioned subject", KeyObservations, bundle(withSubject(quantityObs("o3", "2093-3", day(3), 180, "mg/dL"), "https://ehr.example/fhir/Patient/p2/_history/2")), 0},
 		{"another patient's observation", KeyObservations, bundle(mine, other), 1},
 		{"another patient's absolute subject", KeyObservations, bundle(withSubject(quantityObs("o3", "2093-3", day(3), 180, "mg/dL"), "https://ehr.example/fhir/Patient/p12")), 0},
 		{"subject not a Patient", KeyObservations, bundle(withSubject(quantityObs("o3", "2093-3", day(3), 180, "mg/dL"), "Group/p1")), 0},
