@@ -92,14 +92,14 @@ func chart() store {
 			observation("na", "2951-2", 131, "mmol/L", 5),
 			observation("alb", "1751-7", 3.1, "g/dL", 5),
 			observation("bmi", "39156-5", 28.4, "kg/m2", 30),
-			{"resourceType": "Observation", "id": "smk", "status": "final", "code": coded("http://loinc.org", "72166-2"),
+			{"resourceType": "Observation", "id": "smk", "status": "final", "subject": map[string]any{"reference": "Patient/" + patientID}, "code": coded("http://loinc.org", "72166-2"),
 				"effectiveDateTime": ago(30), "valueCodeableConcept": coded("http://snomed.info/sct", "449868002")},
 		},
 		"Condition": {
-			{"resourceType": "Condition", "id": "htn", "clinicalStatus": active, "code": coded("http://snomed.info/sct", "38341003")},
+			{"resourceType": "Condition", "id": "htn", "subject": map[string]any{"reference": "Patient/" + patientID}, "clinicalStatus": active, "code": coded("http://snomed.info/sct", "38341003")},
 		},
 		"MedicationRequest": {
-			{"resourceType": "MedicationRequest", "id": "rx1", "status": "active", "intent": "order",
+			{"resourceType": "MedicationRequest", "id": "rx1", "status": "active", "intent": "order", "subject": map[string]any{"reference": "Patient/" + patientID},
 				"medicationCodeableConcept": map[string]any{"coding": []any{map[string]any{
 					"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril 10 MG Oral Tablet"}}}},
 		},
