@@ -123,7 +123,8 @@ func TestChartDedupe(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, s := range []string{`null`, `{"resourceType":"Patient"}`, bundle(quantityObs("o", "2093-3", "2026-01-01", 1, "mg/dL")), `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{}}]}`} {
+	for _, s := range []string{`null`, `{"resourceType":"Patient"}`, bundle(quantityObs("o", "2093-3", "2026-01-01", 1, "mg/dL")), `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{}}]}`,
+		bundle(medRequest("m", "active", `"contained":[{"resourceType":"Medication","id":"x y"}],"medicationReference":{"reference":"#x y"}`))} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -131,15 +132,14 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var c Chart
-		c.Add(KeyPatient, rs)
-		c.Add(KeyObservations, rs)
-		c.Add(KeyConditions, rs)
-		c.Add(KeyMedications, rs)
-		c.Add(KeyProcedures, rs)
-		for _, model := range services {
-			m, _ := Map(model, &c, now)
-			_ = m.Raw()
+		for _, c := range []*Chart{{}, NewChart("p1")} {
+			for _, key := range []string{KeyPatient, KeyObservations, KeyConditions, KeyMedications, KeyProcedures} {
+				_ = c.Add(key, rs) // a refusal leaves the key out
+			}
+			for _, model := range services {
+				m, _ := Map(model, c, now)
+				_ = m.Raw()
+			}
 		}
 	})
 }
