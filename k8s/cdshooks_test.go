@@ -1,0 +1,124 @@
+package k8s
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// Every overlay's CDS Hooks settings reach the server: no trusted clients
+// (CDS calls take the API keys), and the base URL client JWTs will name in
+// aud is the overlay's own host, the Ingress's.
+func TestCDSHooksConfig(t *testing.T) {
+	eachDir(t, overlays, func(t *testing.T, r *rendered) {
+		cfg, asked := r.config(t)
+		for _, k := range []string{"CDS_HOOKS_CLIENTS", "CDS_HOOKS_BASE_URL"} {
+			if _, ok := r.cm.Data[k]; !ok || !asked[k] {
+				t.Errorf("%s: in the ConfigMap %v, read by app.Load %v; want both", k, ok, asked[k])
+			}
+		}
+		if len(cfg.CDSHooks.Clients) != 0 || cfg.CDSHooks.AllowHTTP {
+			t.Errorf("clients %v, allow http %v: want none and false (API keys; EHRs are an overlay's choice)", cfg.CDSHooks.Clients, cfg.CDSHooks.AllowHTTP)
+		}
+		host := r.ing.Spec.Rules[0].Host
+		if got, want := cfg.CDSHooks.BaseURL, "https://"+r.values["HOST"]; got != want || host != r.values["HOST"] {
+			t.Errorf("CDS_HOOKS_BASE_URL %q, Ingress host %q; want %q on the Ingress's host", got, host, want)
+		}
+	})
+}
+
+// The optional egress component, enabled as its kustomization.yaml says
+// (copied from prod with CDS_EHR_CIDR in values.env): HTTPS to the EHR's
+// range and nothing more; production's own egress stays the VPC's.
+func TestCDSHooksEgressComponent(t *testing.T) {
+	const ehrCIDR = "198.51.100.0/24" // RFC 5737 TEST-NET-2: an EHR's range in a test
+	root := filledTree(t)
+	dir := filepath.Join(t.TempDir(), "prod-cds")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	prod := filepath.Join(root, "overlays", "prod")
+	kust, err := os.ReadFile(filepath.Join(prod, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, err := os.ReadFile(filepath.Join(prod, "values.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The snippet of the component's own comment, so the documented way is the tested way.
+	doc, err := os.ReadFile("components/cds-hooks-egress/kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snippet := regexp.MustCompile(`(?m)^#   replacements:\n((?:#     .*\n)+)`).FindSubmatch(doc)
+	if snippet == nil {
+		t.Fatal("components/cds-hooks-egress/kustomization.yaml no longer documents its replacement")
+	}
+	replacement := regexp.MustCompile(`(?m)^#   `).ReplaceAllString(string(snippet[1]), "")
+	up, _ := filepath.Rel(dir, filepath.Join(root, "base"))
+	k := strings.ReplaceAll(string(kust), "../../base", up)
+	k = strings.ReplaceAll(k, "../../components/production", filepath.Join(filepath.Dir(up), "components", "production")+
+		"\n  - "+filepath.Join(filepath.Dir(up), "components", "cds-hooks-egress"))
+	k = strings.Replace(k, "\nreplacements:\n", "\nreplacements:\n"+replacement, 1)
+	files := map[string]string{"kustomization.yaml": k, "values.env": string(values) + "CDS_EHR_CIDR=" + ehrCIDR + "\n"}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := decode(kustomize(t, dir))
+	for _, err := range r.decodeErrs {
+		t.Error(err)
+	}
+	np := r.netpols["healthcare-api-cds-hooks-egress"]
+	if np == nil {
+		t.Fatalf("no NetworkPolicy healthcare-api-cds-hooks-egress; have %v", keysOf(r.netpols))
+	}
+	if !equalLabels(np.Spec.PodSelector.MatchLabels, r.deploy.Spec.Template.Labels) || len(np.Spec.Ingress) != 0 ||
+		len(np.Spec.PolicyTypes) != 1 || np.Spec.PolicyTypes[0] != networkingv1.PolicyTypeEgress {
+		t.Errorf("spec %+v: want egress only, for the API pods", np.Spec)
+	}
+	https := intstr.FromInt32(443)
+	if len(np.Spec.Egress) != 1 {
+		t.Fatalf("egress = %+v, want one rule", np.Spec.Egress)
+	}
+	rule := np.Spec.Egress[0]
+	if len(rule.To) != 1 || rule.To[0].IPBlock == nil || rule.To[0].IPBlock.CIDR != ehrCIDR || rule.To[0].PodSelector != nil || rule.To[0].NamespaceSelector != nil {
+		t.Errorf("to = %+v, want only the ipBlock %s", rule.To, ehrCIDR)
+	}
+	if len(rule.Ports) != 1 || rule.Ports[0].Port == nil || *rule.Ports[0].Port != https || rule.Ports[0].Protocol == nil || *rule.Ports[0].Protocol != corev1.ProtocolTCP || rule.Ports[0].EndPort != nil {
+		t.Errorf("ports = %+v, want TCP 443 only", rule.Ports)
+	}
+	// Production's egress is untouched: HTTPS to the VPC (the AWS endpoints).
+	vpc := r.netpols["healthcare-api-egress"]
+	if vpc == nil || len(vpc.Spec.Egress) != 2 || vpc.Spec.Egress[1].To[0].IPBlock == nil || vpc.Spec.Egress[1].To[0].IPBlock.CIDR != build(t, "overlays/prod").values["VPC_CIDR"] {
+		t.Errorf("healthcare-api-egress changed: %+v", vpc)
+	}
+	if regexp.MustCompile(`(^|[^0-9])0\.0\.0\.0/0|::/0|REPLACE_ME`).Match(r.raw) {
+		t.Error("the manifests name 0.0.0.0/0, ::/0 or an unfilled value")
+	}
+}
+
+func equalLabels(a, b map[string]string) bool {
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return len(a) > 0
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
