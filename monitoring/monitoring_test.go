@@ -737,8 +737,15 @@ func startProcess(t *testing.T, cmd *exec.Cmd) {
 	})
 }
 
-// startServer runs the real container entrypoint on a free loopback port.
+// startServer runs the real container entrypoint on a free loopback port,
+// trusting a CDS client whose JWKS it serves.
 func startServer(t *testing.T) server {
+	t.Helper()
+	return startServerFor(t, newCDSClient(t))
+}
+
+// startServerFor runs the server trusting cds.
+func startServerFor(t *testing.T, cds *cdsClient) server {
 	t.Helper()
 	bin, err := buildServer()
 	if err != nil {
@@ -750,7 +757,6 @@ func startServer(t *testing.T) server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logFile.Close() })
-	cds := newCDSClient(t)
 	cmd := exec.Command(bin)
 	// Open on purpose: the server refuses to start without a key source.
 	// CDS Hooks calls take client JWTs, so they can be refused.
