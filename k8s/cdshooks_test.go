@@ -3,6 +3,7 @@ package k8s
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -33,17 +34,22 @@ func TestCDSHooksConfig(t *testing.T) {
 	})
 }
 
-// The optional egress component, enabled as its kustomization.yaml says
-// (copied from prod with CDS_EHR_CIDR in values.env): HTTPS to the EHR's
-// range and nothing more; production's own egress stays the VPC's.
+// cdsEgressPolicy is the NetworkPolicy of k8s/components/cds-hooks-egress.
+const cdsEgressPolicy = "healthcare-api-cds-hooks-egress"
+
+// The optional egress component, enabled as its kustomization.yaml says,
+// in a copy of prod with CDS_EHR_CIDR in values.env: every NetworkPolicy
+// rule of production still holds, HTTPS goes to the VPC and to the EHR's
+// range only, and the new policy allows exactly that range on TCP 443.
 func TestCDSHooksEgressComponent(t *testing.T) {
 	const ehrCIDR = "198.51.100.0/24" // RFC 5737 TEST-NET-2: an EHR's range in a test
 	root := filledTree(t)
-	dir := filepath.Join(t.TempDir(), "prod-cds")
+	prod := filepath.Join(root, "overlays", "prod")
+	// Named prod, as the guard takes the environment from the folder's name.
+	dir := filepath.Join(root, "cds", "prod")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	prod := filepath.Join(root, "overlays", "prod")
 	kust, err := os.ReadFile(filepath.Join(prod, "kustomization.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +58,7 @@ func TestCDSHooksEgressComponent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The snippet of the component's own comment, so the documented way is the tested way.
+	// The snippet of the component's own comment: the documented way is the tested way.
 	doc, err := os.ReadFile("components/cds-hooks-egress/kustomization.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -62,30 +68,32 @@ func TestCDSHooksEgressComponent(t *testing.T) {
 		t.Fatal("components/cds-hooks-egress/kustomization.yaml no longer documents its replacement")
 	}
 	replacement := regexp.MustCompile(`(?m)^#   `).ReplaceAllString(string(snippet[1]), "")
-	up, _ := filepath.Rel(dir, filepath.Join(root, "base"))
-	k := strings.ReplaceAll(string(kust), "../../base", up)
-	k = strings.ReplaceAll(k, "../../components/production", filepath.Join(filepath.Dir(up), "components", "production")+
-		"\n  - "+filepath.Join(filepath.Dir(up), "components", "cds-hooks-egress"))
+	k := strings.Replace(string(kust), "  - ../../components/production\n", "  - ../../components/production\n  - ../../components/cds-hooks-egress\n", 1)
 	k = strings.Replace(k, "\nreplacements:\n", "\nreplacements:\n"+replacement, 1)
+	if k == string(kust) {
+		t.Fatal("overlays/prod no longer lists components/production or replacements")
+	}
 	files := map[string]string{"kustomization.yaml": k, "values.env": string(values) + "CDS_EHR_CIDR=" + ehrCIDR + "\n"}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r := decode(kustomize(t, dir))
-	for _, err := range r.decodeErrs {
-		t.Error(err)
+	if ok, out := guard(t, dir); !ok {
+		t.Errorf("scripts/k8s-check.sh refuses prod with the component and CDS_EHR_CIDR=%s:\n%s", ehrCIDR, out)
 	}
-	np := r.netpols["healthcare-api-cds-hooks-egress"]
+	r := build(t, "cds/prod")
+	r.complete(t)
+	checkNetworkPolicies(t, r, true)
+
+	np := r.netpols[cdsEgressPolicy]
 	if np == nil {
-		t.Fatalf("no NetworkPolicy healthcare-api-cds-hooks-egress; have %v", keysOf(r.netpols))
+		t.Fatalf("no NetworkPolicy %s; have %v", cdsEgressPolicy, keysOf(r.netpols))
 	}
 	if !equalLabels(np.Spec.PodSelector.MatchLabels, r.deploy.Spec.Template.Labels) || len(np.Spec.Ingress) != 0 ||
 		len(np.Spec.PolicyTypes) != 1 || np.Spec.PolicyTypes[0] != networkingv1.PolicyTypeEgress {
 		t.Errorf("spec %+v: want egress only, for the API pods", np.Spec)
 	}
-	https := intstr.FromInt32(443)
 	if len(np.Spec.Egress) != 1 {
 		t.Fatalf("egress = %+v, want one rule", np.Spec.Egress)
 	}
@@ -93,16 +101,26 @@ func TestCDSHooksEgressComponent(t *testing.T) {
 	if len(rule.To) != 1 || rule.To[0].IPBlock == nil || rule.To[0].IPBlock.CIDR != ehrCIDR || rule.To[0].PodSelector != nil || rule.To[0].NamespaceSelector != nil {
 		t.Errorf("to = %+v, want only the ipBlock %s", rule.To, ehrCIDR)
 	}
-	if len(rule.Ports) != 1 || rule.Ports[0].Port == nil || *rule.Ports[0].Port != https || rule.Ports[0].Protocol == nil || *rule.Ports[0].Protocol != corev1.ProtocolTCP || rule.Ports[0].EndPort != nil {
+	if https := intstr.FromInt32(443); len(rule.Ports) != 1 || rule.Ports[0].Port == nil || *rule.Ports[0].Port != https ||
+		rule.Ports[0].Protocol == nil || *rule.Ports[0].Protocol != corev1.ProtocolTCP || rule.Ports[0].EndPort != nil {
 		t.Errorf("ports = %+v, want TCP 443 only", rule.Ports)
 	}
-	// Production's egress is untouched: HTTPS to the VPC (the AWS endpoints).
-	vpc := r.netpols["healthcare-api-egress"]
-	if vpc == nil || len(vpc.Spec.Egress) != 2 || vpc.Spec.Egress[1].To[0].IPBlock == nil || vpc.Spec.Egress[1].To[0].IPBlock.CIDR != build(t, "overlays/prod").values["VPC_CIDR"] {
-		t.Errorf("healthcare-api-egress changed: %+v", vpc)
+	// Production's own egress is untouched, and nothing is left unfilled.
+	if got, want := r.netpols["healthcare-api-egress"], build(t, "overlays/prod").netpols["healthcare-api-egress"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("healthcare-api-egress = %+v, want prod's %+v", got, want)
 	}
-	if regexp.MustCompile(`(^|[^0-9])0\.0\.0\.0/0|::/0|REPLACE_ME`).Match(r.raw) {
-		t.Error("the manifests name 0.0.0.0/0, ::/0 or an unfilled value")
+	if strings.Contains(string(r.raw), "REPLACE_ME") {
+		t.Error("the manifests hold REPLACE_ME")
+	}
+
+	// The guard refuses a range wider than /16, and the internet.
+	for _, wide := range []string{"10.0.0.0/8", "0.0.0.0/0"} {
+		if err := os.WriteFile(filepath.Join(dir, "values.env"), []byte(string(values)+"CDS_EHR_CIDR="+wide+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if ok, out := guard(t, dir); ok || !strings.Contains(out, "CDS_EHR_CIDR") {
+			t.Errorf("scripts/k8s-check.sh with CDS_EHR_CIDR=%s: passed %v, want a refusal naming CDS_EHR_CIDR:\n%s", wide, ok, out)
+		}
 	}
 }
 
