@@ -37,15 +37,17 @@ func TestCDSHooksConfig(t *testing.T) {
 // cdsEgressPolicy is the NetworkPolicy of k8s/components/cds-hooks-egress.
 const cdsEgressPolicy = "healthcare-api-cds-hooks-egress"
 
-// The optional egress component, enabled as its kustomization.yaml says,
-// in a copy of prod with CDS_EHR_CIDR in values.env: every NetworkPolicy
-// rule of production still holds, HTTPS goes to the VPC and to the EHR's
-// range only, and the new policy allows exactly that range on TCP 443.
-func TestCDSHooksEgressComponent(t *testing.T) {
-	const ehrCIDR = "198.51.100.0/24" // RFC 5737 TEST-NET-2: an EHR's range in a test
+// testEHRCIDR is an EHR's range in tests: RFC 5737 TEST-NET-2.
+const testEHRCIDR = "198.51.100.0/24"
+
+// cdsOverlay writes prod with the cds-hooks-egress component, enabled
+// exactly as the component's comment says, into the filled tree (as
+// cds/prod: the guard takes the environment from the folder's name), and
+// returns it with a function that writes its values.env with CDS_EHR_CIDR.
+func cdsOverlay(t *testing.T) (string, func(cidr string)) {
+	t.Helper()
 	root := filledTree(t)
 	prod := filepath.Join(root, "overlays", "prod")
-	// Named prod, as the guard takes the environment from the folder's name.
 	dir := filepath.Join(root, "cds", "prod")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -58,7 +60,6 @@ func TestCDSHooksEgressComponent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The snippet of the component's own comment: the documented way is the tested way.
 	doc, err := os.ReadFile("components/cds-hooks-egress/kustomization.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -73,14 +74,54 @@ func TestCDSHooksEgressComponent(t *testing.T) {
 	if k == string(kust) {
 		t.Fatal("overlays/prod no longer lists components/production or replacements")
 	}
-	files := map[string]string{"kustomization.yaml": k, "values.env": string(values) + "CDS_EHR_CIDR=" + ehrCIDR + "\n"}
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, func(cidr string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "values.env"), []byte(string(values)+"CDS_EHR_CIDR="+cidr+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// Production's Gatekeeper constraints (k8s/policy/production) admit prod
+// with the component, and refuse it when the EHR's range is the internet:
+// the admission backstop behind the guard.
+func TestCDSHooksEgressPassesGatekeeper(t *testing.T) {
+	root := renderedPolicy(t)
+	dir, writeValues := cdsOverlay(t)
+	for _, c := range []struct {
+		cidr      string
+		violation string // the constraint kind it must break, or ""
+	}{
+		{testEHRCIDR, ""},
+		{"0.0.0.0/0", "NoOpenEgress"},
+	} {
+		writeValues(c.cidr)
+		file := filepath.Join(t.TempDir(), "rendered.yaml")
+		if err := os.WriteFile(file, kustomize(t, dir), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got := gatorTest(t, root, filepath.Join(root, policyRendered), file)
+		switch {
+		case c.violation == "" && len(got) != 0:
+			t.Errorf("CDS_EHR_CIDR=%s: %+v, want no violation", c.cidr, got)
+		case c.violation != "" && (len(got) != 1 || got[0].Constraint.Kind != c.violation):
+			t.Errorf("CDS_EHR_CIDR=%s: %+v, want exactly a %s violation", c.cidr, got, c.violation)
+		}
+	}
+}
+
+// The optional egress component, enabled as its kustomization.yaml says,
+// in a copy of prod with CDS_EHR_CIDR in values.env: every NetworkPolicy
+// rule of production still holds, HTTPS goes to the VPC and to the EHR's
+// range only, and the new policy allows exactly that range on TCP 443.
+func TestCDSHooksEgressComponent(t *testing.T) {
+	dir, writeValues := cdsOverlay(t)
+	writeValues(testEHRCIDR)
 	if ok, out := guard(t, dir); !ok {
-		t.Errorf("scripts/k8s-check.sh refuses prod with the component and CDS_EHR_CIDR=%s:\n%s", ehrCIDR, out)
+		t.Errorf("scripts/k8s-check.sh refuses prod with the component and CDS_EHR_CIDR=%s:\n%s", testEHRCIDR, out)
 	}
 	r := build(t, "cds/prod")
 	r.complete(t)
@@ -90,6 +131,9 @@ func TestCDSHooksEgressComponent(t *testing.T) {
 	if np == nil {
 		t.Fatalf("no NetworkPolicy %s; have %v", cdsEgressPolicy, keysOf(r.netpols))
 	}
+	if np.Namespace != r.deploy.Namespace {
+		t.Errorf("namespace %q, want the Deployment's %q", np.Namespace, r.deploy.Namespace)
+	}
 	if !equalLabels(np.Spec.PodSelector.MatchLabels, r.deploy.Spec.Template.Labels) || len(np.Spec.Ingress) != 0 ||
 		len(np.Spec.PolicyTypes) != 1 || np.Spec.PolicyTypes[0] != networkingv1.PolicyTypeEgress {
 		t.Errorf("spec %+v: want egress only, for the API pods", np.Spec)
@@ -98,8 +142,8 @@ func TestCDSHooksEgressComponent(t *testing.T) {
 		t.Fatalf("egress = %+v, want one rule", np.Spec.Egress)
 	}
 	rule := np.Spec.Egress[0]
-	if len(rule.To) != 1 || rule.To[0].IPBlock == nil || rule.To[0].IPBlock.CIDR != ehrCIDR || rule.To[0].PodSelector != nil || rule.To[0].NamespaceSelector != nil {
-		t.Errorf("to = %+v, want only the ipBlock %s", rule.To, ehrCIDR)
+	if len(rule.To) != 1 || rule.To[0].IPBlock == nil || rule.To[0].IPBlock.CIDR != testEHRCIDR || rule.To[0].PodSelector != nil || rule.To[0].NamespaceSelector != nil {
+		t.Errorf("to = %+v, want only the ipBlock %s", rule.To, testEHRCIDR)
 	}
 	if https := intstr.FromInt32(443); len(rule.Ports) != 1 || rule.Ports[0].Port == nil || *rule.Ports[0].Port != https ||
 		rule.Ports[0].Protocol == nil || *rule.Ports[0].Protocol != corev1.ProtocolTCP || rule.Ports[0].EndPort != nil {
@@ -115,9 +159,7 @@ func TestCDSHooksEgressComponent(t *testing.T) {
 
 	// The guard refuses a range wider than /16, and the internet.
 	for _, wide := range []string{"10.0.0.0/8", "0.0.0.0/0"} {
-		if err := os.WriteFile(filepath.Join(dir, "values.env"), []byte(string(values)+"CDS_EHR_CIDR="+wide+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeValues(wide)
 		if ok, out := guard(t, dir); ok || !strings.Contains(out, "CDS_EHR_CIDR") {
 			t.Errorf("scripts/k8s-check.sh with CDS_EHR_CIDR=%s: passed %v, want a refusal naming CDS_EHR_CIDR:\n%s", wide, ok, out)
 		}
