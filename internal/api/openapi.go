@@ -126,7 +126,7 @@ func operations(c *scoring.Catalog) map[string]operation {
 		"POST /cds-services/{id}": {
 			id: "cdsCall",
 			description: "One CDS Hooks 2.0 patient-view call. The service reads the patient's FHIR R4 resources from prefetch " +
-				"(or, for an absent key, from the request's allow-listed fhirServer with fhirAuthorization), maps them onto the " +
+				"(or, for an absent key, from the request's allow-listed fhirServer with fhirAuthorization, within CDS_HOOKS_FETCH_TIMEOUT), maps them onto the " +
 				"model's inputs and answers exactly one card: computed (its extension healthcare-prediction.prediction is the " +
 				"body POST /predict answers for the same inputs) or not computed (an info card naming each missing or " +
 				"out-of-range input). A required prefetch key absent with no usable FHIR server is a 412. Where " +
@@ -576,10 +576,11 @@ func schemas(c *scoring.Catalog) object {
 			"hook":         object{"type": "string", "const": "patient-view"},
 			"hookInstance": object{"type": "string", "format": "uuid"},
 			"fhirServer":   object{"type": "string", "format": "uri"},
-			"fhirAuthorization": objectSchema("OAuth 2.0 access to fhirServer.", object{
+			"fhirAuthorization": objectSchema("OAuth 2.0 access to fhirServer (CDS Hooks 2.0: every field but patient required). "+
+				"A token whose patient is not context.patientId is never used.", object{
 				"access_token": str, "token_type": object{"type": "string", "const": "Bearer"},
-				"expires_in": object{"type": "integer"}, "scope": str, "subject": str, "patient": str,
-			}, "access_token", "token_type"),
+				"expires_in": object{"type": "integer", "exclusiveMinimum": 0}, "scope": str, "subject": str, "patient": str,
+			}, "access_token", "token_type", "expires_in", "scope", "subject"),
 			"context": objectSchema("The hook's context.", object{
 				"patientId": object{"type": "string", "pattern": `^[A-Za-z0-9\-.]{1,64}$`}, "userId": str, "encounterId": str,
 			}, "patientId"),

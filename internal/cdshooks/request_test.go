@@ -94,15 +94,29 @@ func TestFHIRAuthorization(t *testing.T) {
 // fetched it.
 func TestUndecodablePrefetchBlame(t *testing.T) {
 	m, _ := scoring.NewCatalog().Model("cha2ds2-vasc")
-	bad := map[string]json.RawMessage{"patient": json.RawMessage(`{"resourceType":"OperationOutcome","issue":[]}`)}
-	for _, tt := range []struct {
-		fetched map[string]bool
-		want    Kind
-	}{{nil, KindBadRequest}, {map[string]bool{"patient": true}, KindPrefetchRequired}} {
-		_, err := mapChart(m, "p1", bad, tt.fetched, time.Now())
-		var e *Error
-		if !errors.As(err, &e) || e.Kind != tt.want {
-			t.Errorf("fetched %v: %v; want kind %d", tt.fetched, err, tt.want)
+	for name, bad := range map[string]json.RawMessage{
+		"an OperationOutcome": json.RawMessage(`{"resourceType":"OperationOutcome","issue":[]}`),
+		"another patient":     json.RawMessage(`{"resourceType":"Patient","id":"p2","gender":"male","birthDate":"1950-01-01"}`),
+		"another patient's Condition": json.RawMessage(`{"resourceType":"Bundle","type":"searchset","entry":[{"resource":` +
+			`{"resourceType":"Condition","id":"c1","subject":{"reference":"Patient/p2"},"code":{"coding":[{"system":"http://snomed.info/sct","code":"38341003"}]}}}]}`),
+	} {
+		for _, tt := range []struct {
+			fetched map[string]bool
+			want    Kind
+		}{{nil, KindBadRequest}, {map[string]bool{"patient": true}, KindPrefetchRequired}} {
+			_, err := mapChart(m, "p1", map[string]json.RawMessage{"patient": bad}, tt.fetched, time.Now())
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != tt.want || strings.Contains(e.Error()+fmtFields(e), "p2") {
+				t.Errorf("%s, fetched %v: %v; want kind %d, no id echoed", name, tt.fetched, err, tt.want)
+			}
 		}
 	}
+}
+
+func fmtFields(e *Error) string {
+	var b strings.Builder
+	for _, f := range e.Fields {
+		b.WriteString(f.Field + " " + f.Message + " ")
+	}
+	return b.String()
 }
