@@ -225,9 +225,10 @@ func (v *Verifier) verify(ctx context.Context, authorization, path string, admit
 // not verify forever).
 func (iss *issuer) key(ctx context.Context, kid, alg string, o VerifierOptions) (*jose.JSONWebKey, error) {
 	iss.mu.Lock()
-	k, fresh, due := iss.lookup(kid, alg), o.Now().Sub(iss.fetched) < jwksTTL, iss.refreshDue(o)
+	age := o.Now().Sub(iss.fetched)
+	k, due := iss.lookup(kid, alg), iss.refreshDue(o)
 	iss.mu.Unlock()
-	if k != nil && fresh {
+	if k != nil && age < jwksTTL {
 		return k, nil
 	}
 	if due {
@@ -238,6 +239,9 @@ func (iss *issuer) key(ctx context.Context, kid, alg string, o VerifierOptions) 
 			iss.refresh(context.WithoutCancel(ctx), o)
 			return nil, nil
 		})
+		if k != nil && age <= jwksMaxStale {
+			return k, nil // a cached key verifies while the set refreshes behind it
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():

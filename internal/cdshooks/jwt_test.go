@@ -420,3 +420,28 @@ func TestParseCORSOrigins(t *testing.T) {
 		t.Error("AllowedOrigin does not match exactly")
 	}
 }
+
+// After the cache life a known key still verifies at once while the set
+// is refreshed behind it (within the 24 h bound).
+func TestJWKSRefreshBehindCachedKey(t *testing.T) {
+	k := newKey(t, jose.ES384, "k1")
+	j := newRotatingJWKS(t, k)
+	c := newClock(time.Unix(1_800_000_000, 0))
+	v := NewVerifier([]Client{{Issuer: "i", JWKSURL: j.srv.URL}}, testBase, VerifierOptions{Now: c.now})
+	if _, err := v.Verify(context.Background(), c.token(t, k, "1"), "/p"); err != nil {
+		t.Fatal(err)
+	}
+	j.delay.Store(int64(300 * time.Millisecond))
+	c.add(time.Hour + time.Minute)
+	start := time.Now()
+	if _, err := v.Verify(context.Background(), c.token(t, k, "2"), "/p"); err != nil || time.Since(start) > 150*time.Millisecond {
+		t.Fatalf("a cached key after the cache life: %v after %s; want it at once", err, time.Since(start))
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for j.fetches.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := j.fetches.Load(); n != 2 {
+		t.Errorf("%d JWKS fetches, want the refresh behind the cached key (2)", n)
+	}
+}
