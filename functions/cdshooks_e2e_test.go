@@ -42,6 +42,7 @@ func TestCdsHooksUnderEmulator(t *testing.T) {
 	clients := fmt.Sprintf(`[{"iss":%q,"jwks_url":%q,"fhir_servers":[]}]`, issuer, jwks.URL)
 	e := startEmulator(t, paths["rie"], paths["cdshooks"], "cdshooks",
 		"CDS_HOOKS_CLIENTS="+clients, "CDS_HOOKS_BASE_URL="+base, "CDS_HOOKS_ALLOW_HTTP=true",
+		"CDS_HOOKS_CORS_ORIGINS=https://sandbox.cds-hooks.org",
 		// The calls take client JWTs; no API key source is needed for them.
 		"AUTH_DISABLED=true")
 
@@ -63,7 +64,7 @@ func TestCdsHooksUnderEmulator(t *testing.T) {
 	}
 	body := `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"patientId":"p1"},` +
 		`"prefetch":{"patient":{"resourceType":"Patient","id":"p1","gender":"female","birthDate":"1950-03-01"},` +
-		`"conditions":{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Condition","id":"c1",` +
+		`"conditions":{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Condition","id":"c1","subject":{"reference":"Patient/p1"},` +
 		`"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]},` +
 		`"code":{"coding":[{"system":"http://snomed.info/sct","code":"38341003"}]}}}]}}}`
 
@@ -130,7 +131,26 @@ func TestCdsHooksUnderEmulator(t *testing.T) {
 			}
 		})
 	}
-	out := e.waitFor(func(out string) bool { return strings.Count(out, `"route":"/cds-services/{id}"`) >= 4 })
+	// A browser's CORS preflight through API Gateway (the OPTIONS event SAM
+	// routes to this function) reaches the preflight route under the stage.
+	preflight := writeEvent(t, "rest-post-predict.json", func(ev map[string]any) {
+		ev["httpMethod"], ev["resource"], ev["path"] = "OPTIONS", "/cds-services/{id}", "/cds-services/cha2ds2-vasc"
+		ev["pathParameters"] = map[string]any{"id": "cha2ds2-vasc"}
+		rc := ev["requestContext"].(map[string]any)
+		rc["httpMethod"], rc["resourcePath"], rc["path"] = "OPTIONS", "/cds-services/{id}", "/prod/cds-services/cha2ds2-vasc"
+		hdr := map[string]string{"Origin": "https://sandbox.cds-hooks.org", "Access-Control-Request-Method": "POST",
+			"Access-Control-Request-Headers": "authorization,content-type"}
+		for k, v := range hdr {
+			ev["headers"].(map[string]any)[k] = v
+			ev["multiValueHeaders"].(map[string]any)[k] = []any{v}
+		}
+		ev["body"] = nil
+	})
+	if resp := e.invokeFile(t, preflight, "", ""); resp.StatusCode != 204 || resp.header("Access-Control-Allow-Origin") != "https://sandbox.cds-hooks.org" ||
+		resp.header("Access-Control-Allow-Methods") != "POST" || resp.header("Access-Control-Allow-Headers") != "Authorization, Content-Type" {
+		t.Errorf("preflight under the emulator: %d %v", resp.StatusCode, resp.Headers)
+	}
+	out := e.waitFor(func(out string) bool { return strings.Count(out, `"route":"/cds-services/{id}"`) >= 5 })
 	if strings.Contains(out, `"p1"`) || strings.Contains(out, replayed) {
 		t.Errorf("the function's output holds the patient id or the token:\n%s", out)
 	}
