@@ -409,10 +409,22 @@ func TestCanaries(t *testing.T) {
 				case "HealthcareAPI ServerErrors":
 					found["ours"] = newVersion("FunctionVersion") && str(dims["FunctionName"], "Ref") == fn+"Function" &&
 						str(dims["Environment"], "Ref") == "Stage"
+				case "HealthcareAPI CDSHookEvents":
+					if newVersion("FunctionVersion") && str(dims["FunctionName"], "Ref") == fn+"Function" {
+						found[fmt.Sprint(dims[metrics.DimEvent])] = true
+					}
 				}
 			}
 			if !found["lambda"] || !found["ours"] {
 				t.Errorf("%sCanaryAlarm must watch AWS/Lambda Errors (FunctionName, Resource <fn>:live, ExecutedVersion = %s.Version) and our ServerErrors (FunctionVersion = the same): found %v", fn, version, found)
+			}
+			if fn == "CdsHooks" {
+				// The new version's refusals and 412s, against its calls.
+				for _, e := range []metrics.CDSEvent{metrics.CDSJWTRefused, metrics.CDSPrefetchMissing, metrics.CDSCall} {
+					if !found[string(e)] {
+						t.Errorf("CdsHooksCanaryAlarm does not watch the new version's CDSHookEvents Event=%s: found %v", e, found)
+					}
+				}
 			}
 			envName := strings.ToUpper(fn) + "_FUNCTION_NAME"
 			if str(hookEnv, envName, "Ref") != fn+"Function" {
@@ -890,15 +902,52 @@ func TestCdsHooksFunction(t *testing.T) {
 	if v := str(env, "CDS_HOOKS_ALLOW_HTTP"); v != "false" {
 		t.Errorf("CDS_HOOKS_ALLOW_HTTP = %q, want false (http JWKS and FHIR URLs are for local runs)", v)
 	}
+	// A share of the calls, not a rate: a small EHR refused on every call
+	// must alarm too, one refused call among two must not.
 	for alarm, event := range map[string]string{"CdsHooksPrefetchMissingAlarm": string(metrics.CDSPrefetchMissing), "CdsHooksJwtRefusedAlarm": string(metrics.CDSJWTRefused)} {
 		p := mapAt(res, alarm, "Properties")
-		dims := map[string]string{}
-		for _, d := range listAt(p, "Dimensions") {
-			dims[str(d, "Name")] = str(d, "Value")
+		if str(p, "ComparisonOperator") != "GreaterThanThreshold" || at(p, "Threshold") != float64(50) {
+			t.Errorf("%s fires at %v %v, want GreaterThanThreshold 50 (%%)", alarm, p["ComparisonOperator"], p["Threshold"])
 		}
-		if str(p, "Namespace") != metrics.Namespace || str(p, "MetricName") != metrics.CDSHookEvents.Name || dims[metrics.DimEvent] != event {
-			t.Errorf("%s watches %s/%s %v, want %s/%s Event=%s", alarm, str(p, "Namespace"), str(p, "MetricName"), dims,
-				metrics.Namespace, metrics.CDSHookEvents.Name, event)
+		events := map[string]string{}
+		var expr string
+		for _, m := range listAt(p, "Metrics") {
+			if e := str(m, "Expression"); e != "" {
+				expr = e
+				continue
+			}
+			ms := mapAt(m, "MetricStat", "Metric")
+			dims := map[string]string{}
+			for _, d := range listAt(ms, "Dimensions") {
+				dims[str(d, "Name")] = fmt.Sprint(at(d, "Value"))
+			}
+			if str(ms, "Namespace") != metrics.Namespace || str(ms, "MetricName") != metrics.CDSHookEvents.Name || len(dims) != 3 {
+				t.Errorf("%s: %s watches %v, want %s/%s by Service, Environment, Event", alarm, str(m, "Id"), ms, metrics.Namespace, metrics.CDSHookEvents.Name)
+			}
+			if at(m, "MetricStat", "Period") != float64(900) || str(m, "MetricStat", "Stat") != "Sum" {
+				t.Errorf("%s: %s is not a 15-minute sum", alarm, str(m, "Id"))
+			}
+			events[str(m, "Id")] = dims[metrics.DimEvent]
+		}
+		bad := map[string]string{string(metrics.CDSPrefetchMissing): "missing", string(metrics.CDSJWTRefused): "refused"}[event]
+		if events[bad] != event || events["calls"] != string(metrics.CDSCall) {
+			t.Errorf("%s: metrics %v, want %s = %s and calls = %s", alarm, events, bad, event, metrics.CDSCall)
+		}
+		if !strings.HasPrefix(expr, "IF("+bad+" >= 3, 100 * "+bad+" / ") {
+			t.Errorf("%s: expression %q, want the share in %% once there are 3 events", alarm, expr)
+		}
+	}
+	// In prod they are part of the one page; elsewhere warnings only.
+	for stage, want := range map[string]bool{"prod": true, "dev": false} {
+		params := []string{"Stage=" + stage}
+		if stage == "prod" {
+			params = append(params, "AlarmEmail=oncall@example.org")
+		}
+		rule := fmt.Sprint(at(resolveConditions(t, translated(t, params...), params), "Resources", "ServiceUnhealthyAlarm", "Properties", "AlarmRule"))
+		for _, a := range []string{"CdsHooksJwtRefusedAlarm", "CdsHooksPrefetchMissingAlarm"} {
+			if got := strings.Contains(rule, a); got != want {
+				t.Errorf("%s: service-unhealthy names %s: %v, want %v (%s)", stage, a, got, want, rule)
+			}
 		}
 	}
 }
