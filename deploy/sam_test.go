@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/testutil"
@@ -328,21 +330,66 @@ func TestErrorRateAlarmsNeedVolume(t *testing.T) {
 		}
 	}
 	// Concurrency headroom, whichever way the functions get concurrency:
-	// one alarm whose metrics follow ReservedConcurrency.
-	for c, want := range map[string]string{"": "ClaimedAccountConcurrency", "ReservedConcurrency=5": "ConcurrentExecutions"} {
-		params := []string{}
-		if c != "" {
-			params = append(params, c)
-		}
-		res := mapAt(resolveConditions(t, translated(t, params...), params), "Resources")
-		found := false
+	// one alarm, each function measured against its own bound (its
+	// reservation, or the account's pool).
+	for _, c := range []struct {
+		params []string
+		want   []string
+	}{
+		{nil, []string{"100 * claimed / 1000", "100 * claimed / 1000"}},
+		{[]string{"ReservedConcurrency=5"}, []string{"100 * MAX([info, health, predict]) / 5", "100 * claimed / 1000"}},
+		{[]string{"CdsHooksReservedConcurrency=7"}, []string{"100 * claimed / 1000", "100 * cdshooks / 7"}},
+		{[]string{"ReservedConcurrency=5", "CdsHooksReservedConcurrency=7"}, []string{"100 * MAX([info, health, predict]) / 5", "100 * cdshooks / 7"}},
+	} {
+		res := mapAt(resolveConditions(t, translated(t, c.params...), c.params), "Resources")
+		ids := map[string]bool{}
+		var expr string
 		for _, m := range listAt(res, "ConcurrencyHeadroomAlarm", "Properties", "Metrics") {
-			found = found || str(m, "MetricStat", "Metric", "MetricName") == want
+			ids[str(m, "Id")] = true
+			if at(m, "ReturnData") == true {
+				expr = subExpression(t, at(m, "Expression"), c.params)
+			}
 		}
-		if !found {
-			t.Errorf("parameters %q: the concurrency-headroom alarm does not watch %s", c, want)
+		if want := "MAX([" + strings.Join(c.want, ", ") + "])"; expr != want {
+			t.Errorf("parameters %q: concurrency-headroom expression %q, want %q", c.params, expr, want)
+		}
+		for _, id := range regexp.MustCompile(`[a-z]+`).FindAllString(expr, -1) {
+			if !ids[id] {
+				t.Errorf("parameters %q: the expression names %s, which the alarm does not query", c.params, id)
+			}
+		}
+		fn := mapAt(res, "CdsHooksFunction", "Properties")
+		want := map[bool]string{true: "7", false: "<nil>"}[slices.Contains(c.params, "CdsHooksReservedConcurrency=7")]
+		if got := fmt.Sprint(fn["ReservedConcurrentExecutions"]); got != want && !(want == "7" && str(fn, "ReservedConcurrentExecutions", "Ref") == "CdsHooksReservedConcurrency") {
+			t.Errorf("parameters %q: CdsHooksFunction reserves %v, want %s (its own parameter only)", c.params, fn["ReservedConcurrentExecutions"], want)
 		}
 	}
+}
+
+// subExpression resolves a (resolved-conditions) Fn::Sub of parameters and
+// named inner Fn::Subs to its text, parameters at params or their defaults.
+func subExpression(t *testing.T, v any, params []string) string {
+	t.Helper()
+	values := map[string]string{"AccountConcurrencyLimit": "1000"}
+	for _, kv := range params {
+		k, val, _ := strings.Cut(kv, "=")
+		values[k] = val
+	}
+	var text string
+	switch x := at(v, "Fn::Sub").(type) {
+	case string:
+		text = x
+	case []any:
+		text = fmt.Sprint(x[0])
+		for k, inner := range asMap(x[1]) {
+			values[k] = subExpression(t, inner, params)
+		}
+	default:
+		t.Fatalf("cannot resolve %v", v)
+	}
+	return regexp.MustCompile(`\$\{([^}]+)\}`).ReplaceAllStringFunc(text, func(m string) string {
+		return values[m[2:len(m)-1]]
+	})
 }
 
 // --------------------------------------------------------------- canaries
@@ -896,7 +943,7 @@ func TestCdsHooksFunction(t *testing.T) {
 	}
 	res := mapAt(translated(t), "Resources")
 	env := mapAt(res, "CdsHooksFunction", "Properties", "Environment", "Variables")
-	if str(env, "CDS_HOOKS_CLIENTS", "Ref") != "CdsHooksClients" || str(env, "CDS_HOOKS_BASE_URL", "Ref") != "CdsHooksBaseUrl" {
+	if str(env, "CDS_HOOKS_CLIENTS", "Ref") != "CdsHooksClients" || !strings.Contains(fmt.Sprint(env["CDS_HOOKS_BASE_URL"]), "Ref:CdsHooksBaseUrl") {
 		t.Errorf("CdsHooksFunction environment %v, want CDS_HOOKS_CLIENTS and CDS_HOOKS_BASE_URL from the parameters", env)
 	}
 	if v := str(env, "CDS_HOOKS_ALLOW_HTTP"); v != "false" {
@@ -950,4 +997,193 @@ func TestCdsHooksFunction(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestCdsHooksBaseUrl: trusted clients need the URL their JWTs name in
+// aud; a custom domain supplies it.
+func TestCdsHooksBaseUrl(t *testing.T) {
+	tpl := loadTemplate(t)
+	failed := func(params map[string]string) bool {
+		r := mapAt(tpl, "Rules", "CdsHooksClientsNeedBaseUrl")
+		if !evalCondition(t, at(r, "RuleCondition"), params, tpl) {
+			return false
+		}
+		for _, a := range listAt(r, "Assertions") {
+			if !evalCondition(t, at(a, "Assert"), params, tpl) {
+				return true
+			}
+		}
+		return false
+	}
+	clients := `[{"iss":"https://ehr.example.org","jwks_url":"https://ehr.example.org/jwks"}]`
+	for _, c := range []struct {
+		params  map[string]string
+		refused bool
+	}{
+		{map[string]string{}, false},
+		{map[string]string{"CdsHooksClients": clients}, true},
+		{map[string]string{"CdsHooksClients": clients, "CdsHooksBaseUrl": "https://abc.execute-api.eu-west-1.amazonaws.com/prod"}, false},
+		{map[string]string{"CdsHooksClients": clients, "DomainName": "risk.example.org"}, false},
+	} {
+		if got := failed(c.params); got != c.refused {
+			t.Errorf("%v: refused %v, want %v", c.params, got, c.refused)
+		}
+	}
+	cert := "CertificateArn=arn:aws:acm:eu-west-1:123456789012:certificate/x"
+	for _, c := range []struct {
+		params []string
+		want   string
+	}{
+		{nil, "Ref CdsHooksBaseUrl"},
+		{[]string{"DomainName=risk.example.org", cert}, "Fn::Sub https://${DomainName}"},
+		{[]string{"DomainName=risk.example.org", cert, "CdsHooksBaseUrl=https://other.example.org"}, "Ref CdsHooksBaseUrl"},
+	} {
+		res := mapAt(resolveConditions(t, translated(t, c.params...), c.params), "Resources")
+		v := mapAt(res, "CdsHooksFunction", "Properties", "Environment", "Variables")["CDS_HOOKS_BASE_URL"]
+		got := ""
+		for k, x := range asMap(v) {
+			got = k + " " + fmt.Sprint(x)
+		}
+		if got != c.want {
+			t.Errorf("%v: CDS_HOOKS_BASE_URL = %v, want %s", c.params, v, c.want)
+		}
+	}
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+// TestCdsHooksClientsParameter: the parameter takes a JSON list or
+// nothing, small enough for Lambda's 4 KB of environment variables, and
+// the escaped samconfig.toml example in docs/sam.md reaches
+// CloudFormation as that JSON when SAM CLI reads it.
+func TestCdsHooksClientsParameter(t *testing.T) {
+	tpl := loadTemplate(t)
+	p := mapAt(tpl, "Parameters", "CdsHooksClients")
+	pattern := regexp.MustCompile(str(p, "AllowedPattern"))
+	for v, ok := range map[string]bool{"": true, "[]": true, `[{"iss":"https://ehr.example.org"}]`: true,
+		`{"iss":"https://ehr.example.org"}`: false, "x": false, "[] x": false} {
+		if pattern.MatchString(v) != ok {
+			t.Errorf("CdsHooksClients %q accepted: %v, want %v", v, !ok, ok)
+		}
+	}
+
+	// Lambda: at most 4 KB for all variables of a function. Measured
+	// conservatively as their JSON (quotes escaped), with each parameter at
+	// the longest value it accepts and a client list quoted as usual.
+	maxLen := func(name string) int {
+		n, err := strconv.Atoi(fmt.Sprint(at(tpl, "Parameters", name, "MaxLength")))
+		if err != nil {
+			t.Fatalf("parameter %s has no MaxLength: %v", name, err)
+		}
+		return n
+	}
+	client := `{"iss":"https://ehr.example.org","jwks_url":"https://ehr.example.org/.well-known/jwks.json","fhir_servers":["https://fhir.example.org/r4"]}`
+	list := "[" + client
+	for len(list)+len(client)+2 <= maxLen("CdsHooksClients") {
+		list += "," + client
+	}
+	list += "]"
+	worst := map[string]string{
+		"CdsHooksClients":  list,
+		"CdsHooksBaseUrl":  "https://" + strings.Repeat("x", maxLen("CdsHooksBaseUrl")-8),
+		"DomainName":       strings.Repeat("x", maxLen("DomainName")),
+		"ApiKeysSecretArn": strings.Repeat("x", maxLen("ApiKeysSecretArn")),
+		"Stage":            "staging",
+		"LogLevel":         "debug",
+	}
+	res := mapAt(translated(t), "Resources")
+	vars := map[string]string{}
+	for k, v := range mapAt(res, "CdsHooksFunction", "Properties", "Environment", "Variables") {
+		vars[k] = worstValue(t, v, worst)
+	}
+	size, _ := json.Marshal(vars)
+	if len(size) > 4096 {
+		t.Errorf("the cdshooks function's variables may take %d bytes (4096 allowed): lower CdsHooksClients MaxLength", len(size))
+	}
+	if len(size) < 3500 {
+		t.Logf("the cdshooks function's variables take at most %d of 4096 bytes", len(size))
+	}
+
+	// The example in docs/sam.md, decoded as TOML and split as SAM CLI's
+	// CfnParameterOverridesType does (samcli/cli/types.py).
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "sam.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)```toml\n(parameter_overrides = [^\n]*CdsHooksClients[^\n]*)\n```").FindSubmatch(doc)
+	if block == nil {
+		t.Fatal("docs/sam.md has no ```toml block with parameter_overrides = \"... CdsHooksClients=...\"")
+	}
+	var conf struct {
+		ParameterOverrides string `toml:"parameter_overrides"`
+	}
+	if _, err := toml.Decode(string(block[1]), &conf); err != nil {
+		t.Fatalf("the docs/sam.md example is no TOML: %v", err)
+	}
+	got := samParameterOverrides(conf.ParameterOverrides)
+	var parsed []map[string]any
+	if err := json.Unmarshal([]byte(got["CdsHooksClients"]), &parsed); err != nil || len(parsed) == 0 {
+		t.Fatalf("the docs/sam.md example gives CdsHooksClients %q, no JSON list: %v", got["CdsHooksClients"], err)
+	}
+	if !pattern.MatchString(got["CdsHooksClients"]) || str(parsed[0], "iss") == "" || str(parsed[0], "jwks_url") == "" {
+		t.Errorf("the docs/sam.md example gives %v", parsed)
+	}
+	if got["CdsHooksBaseUrl"] == "" && got["DomainName"] == "" {
+		t.Errorf("the docs/sam.md example sets %v: CdsHooksClients needs CdsHooksBaseUrl or DomainName", slices.Sorted(maps.Keys(got)))
+	}
+}
+
+// worstValue is v (a translated environment value) with each parameter at
+// its worst value.
+func worstValue(t *testing.T, v any, worst map[string]string) string {
+	t.Helper()
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]any:
+		if ref := str(x, "Ref"); ref != "" {
+			if w, ok := worst[ref]; ok {
+				return w
+			}
+			return strings.Repeat("x", 64) // a generated resource name or ARN
+		}
+		if sub := str(x, "Fn::Sub"); sub != "" {
+			return regexp.MustCompile(`\$\{([^}]+)\}`).ReplaceAllStringFunc(sub, func(m string) string {
+				return worstValue(t, map[string]any{"Ref": m[2 : len(m)-1]}, worst)
+			})
+		}
+		if args := listAt(x, "Fn::If"); len(args) == 3 {
+			a, b := worstValue(t, args[1], worst), worstValue(t, args[2], worst)
+			if len(a) > len(b) {
+				return a
+			}
+			return b
+		}
+	}
+	t.Fatalf("cannot size %v", v)
+	return ""
+}
+
+// samParameterOverrides splits a parameter_overrides string as SAM CLI's
+// CfnParameterOverridesType does for Key=Value pairs: a value is a
+// double- or single-quoted string (backslash escapes inside) or a run of
+// non-space characters; wrapping quotes are removed and \" \' and "\ "
+// unescaped.
+func samParameterOverrides(s string) map[string]string {
+	value := `("(?:\\.|[^"\\]+)*"|'(?:\\.|[^'\\]+)*'|(?:\\.|[^ "\\]+)+)`
+	pair := regexp.MustCompile(`(?: )([A-Za-z0-9"']+)=` + value)
+	unquote := func(v string) string {
+		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
+			v = v[1 : len(v)-1]
+		}
+		return strings.NewReplacer(`\ `, " ", `\"`, `"`, `\'`, "'").Replace(v)
+	}
+	out := map[string]string{}
+	for _, m := range pair.FindAllStringSubmatch(" "+strings.TrimSpace(s), -1) {
+		out[unquote(m[1])] = unquote(m[2])
+	}
+	return out
 }
