@@ -544,6 +544,11 @@ func TestNamesFitTheirLimits(t *testing.T) {
 	if checked < 8 {
 		t.Fatalf("checked only %d roles and functions", checked)
 	}
+	// The longest logical id of an API function: its generated name would
+	// leave the stack name no room to grow (63 characters for staging).
+	if name := str(res, "CdsHooksFunction", "Properties", "FunctionName", "Fn::Sub"); name != "${AWS::StackName}-cdshooks" {
+		t.Errorf("CdsHooksFunction FunctionName %q, want !Sub ${AWS::StackName}-cdshooks", name)
+	}
 }
 
 // ------------------------------------------------------------- prod rules
