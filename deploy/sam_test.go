@@ -1192,3 +1192,27 @@ func samParameterOverrides(s string) map[string]string {
 	}
 	return out
 }
+
+// TestApiCompression: API Gateway compresses answers of 1 KiB or more for
+// clients that accept gzip (the Swagger UI bundle is 1.7 MB), and the API
+// declares no binary media types: the functions answer text.
+func TestApiCompression(t *testing.T) {
+	res := mapAt(translated(t), "Resources")
+	n := 0
+	for id, r := range res {
+		if str(r, "Type") != "AWS::ApiGateway::RestApi" {
+			continue
+		}
+		n++
+		p := mapAt(r, "Properties")
+		if got := fmt.Sprint(p["MinimumCompressionSize"]); got != "1024" {
+			t.Errorf("%s: MinimumCompressionSize %s, want 1024", id, got)
+		}
+		if p["BinaryMediaTypes"] != nil || at(p, "Body", "x-amazon-apigateway-binary-media-types") != nil {
+			t.Errorf("%s declares binary media types: text answers would arrive base64-encoded", id)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d REST APIs, want 1", n)
+	}
+}
