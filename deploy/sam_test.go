@@ -788,6 +788,7 @@ func TestWebAcl(t *testing.T) {
 			t.Errorf("no managed rule group %s", g)
 		}
 	}
+	webAclBodyRules(t, listAt(res, "WebAcl", "Properties", "Rules"))
 	redacted := map[string]bool{}
 	for _, f := range listAt(res, "WebAclLogging", "Properties", "RedactedFields") {
 		redacted[strings.ToLower(str(f, "SingleHeader", "Name"))] = true
@@ -1214,5 +1215,84 @@ func TestApiCompression(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d REST APIs, want 1", n)
+	}
+}
+
+// webAclBodyRules: the common rule set's body rules would block FHIR
+// prefetch (XHTML narrative, Markdown, URLs) sent to the CDS Hooks routes.
+// They only count in the group, and a later rule blocks on their labels
+// everywhere else (AWS WAF's label-match pattern for excluding a path).
+func webAclBodyRules(t *testing.T, rules []any) {
+	t.Helper()
+	body := map[string]string{
+		"CrossSiteScripting_BODY": "CrossSiteScripting_Body", "GenericLFI_BODY": "GenericLFI_Body",
+		"GenericRFI_BODY": "GenericRFI_Body", "EC2MetaDataSSRF_BODY": "EC2MetaDataSSRF_Body",
+	}
+	var commonPriority float64 = -1
+	var block map[string]any
+	for _, r := range rules {
+		if str(r, "Statement", "ManagedRuleGroupStatement", "Name") == "AWSManagedRulesCommonRuleSet" {
+			commonPriority = at(r, "Priority").(float64)
+			counted := map[string]bool{}
+			for _, o := range listAt(r, "Statement", "ManagedRuleGroupStatement", "RuleActionOverrides") {
+				if mapAt(o, "ActionToUse", "Count") != nil {
+					counted[str(o, "Name")] = true
+				}
+			}
+			for rule := range body {
+				if !counted[rule] {
+					t.Errorf("the common rule set blocks %s itself: FHIR prefetch to /cds-services would be refused", rule)
+				}
+			}
+		}
+		if str(r, "Name") == "aws-common-body-outside-cds-hooks" {
+			block = asMap(r)
+		}
+	}
+	if block == nil {
+		t.Fatal("no rule aws-common-body-outside-cds-hooks: the counted body rules block nothing anywhere")
+	}
+	if p := at(block, "Priority").(float64); p <= commonPriority {
+		t.Errorf("aws-common-body-outside-cds-hooks has priority %v, not after the common rule set's %v (its labels come from there)", p, commonPriority)
+	}
+	if mapAt(block, "Action", "Block") == nil {
+		t.Errorf("aws-common-body-outside-cds-hooks action %v, want Block", block["Action"])
+	}
+	parts := listAt(block, "Statement", "AndStatement", "Statements")
+	if len(parts) != 2 {
+		t.Fatalf("aws-common-body-outside-cds-hooks: %v, want AND(labels, NOT path)", parts)
+	}
+	labels := map[string]bool{}
+	for _, l := range listAt(parts[0], "OrStatement", "Statements") {
+		if str(l, "LabelMatchStatement", "Scope") == "LABEL" {
+			labels[str(l, "LabelMatchStatement", "Key")] = true
+		}
+	}
+	for _, label := range body {
+		if !labels["awswaf:managed:aws:core-rule-set:"+label] {
+			t.Errorf("aws-common-body-outside-cds-hooks does not block on label %s (has %v)", label, labels)
+		}
+	}
+	rx := mapAt(parts[1], "NotStatement", "Statement", "RegexMatchStatement")
+	if mapAt(rx, "FieldToMatch", "UriPath") == nil {
+		t.Fatalf("the exemption matches %v, want the URI path", rx["FieldToMatch"])
+	}
+	var transforms []string
+	for _, tt := range listAt(rx, "TextTransformations") {
+		transforms = append(transforms, str(tt, "Type"))
+	}
+	if !slices.Equal(transforms, []string{"URL_DECODE", "NORMALIZE_PATH"}) {
+		t.Errorf("the exemption transforms the path with %v, want URL_DECODE then NORMALIZE_PATH (no ../ escape)", transforms)
+	}
+	re := regexp.MustCompile(strings.ReplaceAll(str(rx, "RegexString", "Fn::Sub"), "${Stage}", "prod"))
+	for path, exempt := range map[string]bool{
+		"/prod/cds-services": true, "/prod/cds-services/ascvd-pce": true, "/prod/cds-services/ascvd-pce/feedback": true,
+		"/cds-services/meld-na": true, // custom domain: no stage in the path
+		"/prod/predict":         false, "/predict": false, "/prod/cds-servicesx": false, "/prod/predict/cds-services": false,
+		"/staging/cds-services/ascvd-pce": false, "/prod/docs": false,
+	} {
+		if re.MatchString(path) != exempt {
+			t.Errorf("path %s exempt from the body rules: %v, want %v", path, !exempt, exempt)
+		}
 	}
 }
