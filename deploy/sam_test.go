@@ -25,6 +25,7 @@ import (
 
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/metrics"
+	"github.com/healthcare-prediction/api/internal/smoke"
 	"github.com/healthcare-prediction/api/internal/testutil"
 )
 
@@ -471,6 +472,27 @@ func TestCanaries(t *testing.T) {
 					if !found[string(e)] {
 						t.Errorf("CdsHooksCanaryAlarm does not watch the new version's CDSHookEvents Event=%s: found %v", e, found)
 					}
+				}
+				// The pre-traffic hook's own refused calls (twice, should
+				// Lambda retry it) must never roll a release back.
+				refusedByHook := 0
+				for _, c := range smoke.Checks["cdshooks"] {
+					if c.Status == 401 {
+						refusedByHook++
+					}
+				}
+				var expr string
+				for _, m := range listAt(res, fn+"CanaryAlarm", "Properties", "Metrics") {
+					if at(m, "ReturnData") == true {
+						expr = str(m, "Expression")
+					}
+				}
+				floor := regexp.MustCompile(`FILL\(refused, 0\) \+ FILL\(missing, 0\) >= ([0-9]+)`).FindStringSubmatch(expr)
+				if floor == nil {
+					t.Fatalf("CdsHooksCanaryAlarm expression %q has no floor on refusals and 412s", expr)
+				}
+				if n, _ := strconv.Atoi(floor[1]); n <= 2*refusedByHook {
+					t.Errorf("CdsHooksCanaryAlarm counts refusals from %d on; the pre-traffic hook alone sends %d (twice if retried)", n, refusedByHook)
 				}
 			}
 			envName := strings.ToUpper(fn) + "_FUNCTION_NAME"
