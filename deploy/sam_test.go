@@ -969,8 +969,21 @@ func TestCdsHooksFunction(t *testing.T) {
 			t.Errorf("CdsHooksBaseUrl %q accepted: %v, want %v", url, !ok, ok)
 		}
 	}
+	cors := regexp.MustCompile(str(tpl, "Parameters", "CdsHooksCorsOrigins", "AllowedPattern"))
+	for v, ok := range map[string]bool{
+		"": true, "*": true, "https://sandbox.cds-hooks.org": true, "https://ehr.example.org,http://localhost:8080": true,
+		"https://ehr.example.org, https://b.example.org": true,
+		"https://EHR.example.org":                        false, "https://ehr.example.org/": false, "https://ehr.example.org/app": false, "*,https://a.org": false, "ehr.example.org": false,
+	} {
+		if cors.MatchString(v) != ok {
+			t.Errorf("CdsHooksCorsOrigins %q accepted: %v, want %v", v, !ok, ok)
+		}
+	}
 	res := mapAt(translated(t), "Resources")
 	env := mapAt(res, "CdsHooksFunction", "Properties", "Environment", "Variables")
+	if str(env, "CDS_HOOKS_CORS_ORIGINS", "Ref") != "CdsHooksCorsOrigins" {
+		t.Errorf("CDS_HOOKS_CORS_ORIGINS = %v, want !Ref CdsHooksCorsOrigins", env["CDS_HOOKS_CORS_ORIGINS"])
+	}
 	if str(env, "CDS_HOOKS_CLIENTS", "Ref") != "CdsHooksClients" || !strings.Contains(fmt.Sprint(env["CDS_HOOKS_BASE_URL"]), "Ref:CdsHooksBaseUrl") {
 		t.Errorf("CdsHooksFunction environment %v, want CDS_HOOKS_CLIENTS and CDS_HOOKS_BASE_URL from the parameters", env)
 	}
@@ -1116,12 +1129,13 @@ func TestCdsHooksClientsParameter(t *testing.T) {
 	}
 	list += "]"
 	worst := map[string]string{
-		"CdsHooksClients":  list,
-		"CdsHooksBaseUrl":  "https://" + strings.Repeat("x", maxLen("CdsHooksBaseUrl")-8),
-		"DomainName":       strings.Repeat("x", maxLen("DomainName")),
-		"ApiKeysSecretArn": strings.Repeat("x", maxLen("ApiKeysSecretArn")),
-		"Stage":            "staging",
-		"LogLevel":         "debug",
+		"CdsHooksClients":     list,
+		"CdsHooksBaseUrl":     "https://" + strings.Repeat("x", maxLen("CdsHooksBaseUrl")-8),
+		"DomainName":          strings.Repeat("x", maxLen("DomainName")),
+		"CdsHooksCorsOrigins": strings.Repeat("x", maxLen("CdsHooksCorsOrigins")),
+		"ApiKeysSecretArn":    strings.Repeat("x", maxLen("ApiKeysSecretArn")),
+		"Stage":               "staging",
+		"LogLevel":            "debug",
 	}
 	res := mapAt(translated(t), "Resources")
 	vars := map[string]string{}
@@ -1132,9 +1146,7 @@ func TestCdsHooksClientsParameter(t *testing.T) {
 	if len(size) > 4096 {
 		t.Errorf("the cdshooks function's variables may take %d bytes (4096 allowed): lower CdsHooksClients MaxLength", len(size))
 	}
-	if len(size) < 3500 {
-		t.Logf("the cdshooks function's variables take at most %d of 4096 bytes", len(size))
-	}
+	t.Logf("the cdshooks function's variables take at most %d of 4096 bytes", len(size))
 
 	// The example in docs/sam.md, decoded as TOML and split as SAM CLI's
 	// CfnParameterOverridesType does (samcli/cli/types.py).
