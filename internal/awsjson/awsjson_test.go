@@ -98,7 +98,6 @@ func TestFromEnv(t *testing.T) {
 	}
 }
 
-
 // DynamoDB reads its own endpoint variable, never Secrets Manager's, and
 // refuses dual-stack rather than guess a host the SDK rules were not
 // checked for; Options replace the environment's region and credentials.
@@ -126,7 +125,9 @@ func TestDynamoDBFromEnv(t *testing.T) {
 	if _, err := FromEnv(env(m), DynamoDB, Options{}); err == nil || !strings.Contains(err.Error(), "AWS_ENDPOINT_URL_DYNAMODB") {
 		t.Errorf("dual-stack: %v, want a refusal naming AWS_ENDPOINT_URL_DYNAMODB", err)
 	}
-	creds := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return aws.Credentials{AccessKeyID: "x", SecretAccessKey: "y"}, nil })
+	creds := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{AccessKeyID: "x", SecretAccessKey: "y"}, nil
+	})
 	c, err = FromEnv(env(map[string]string{}), DynamoDB, Options{Region: "us-west-2", Credentials: creds})
 	if err != nil || c.Region() != "us-west-2" || c.Endpoint() != "https://dynamodb.us-west-2.amazonaws.com" {
 		t.Errorf("region and credentials from Options: %v, %v", c, err)

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/healthcare-prediction/api/internal/moto/mototest"
 )
 
