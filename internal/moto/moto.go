@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -229,7 +230,17 @@ func (s *Server) PutSecret(ctx context.Context, id, text string) (string, error)
 // every secret (moto authorises Secrets Manager calls against resource
 // "*" only) and returns an access key of it. Call it before EnforceAuth.
 func (s *Server) IAMUser(name string) (accessKeyID, secretAccessKey string, err error) {
-	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}`
+	return s.IAMUserAllowed(name, "secretsmanager:GetSecretValue")
+}
+
+// IAMUserAllowed is IAMUser with the given actions allowed on every
+// resource instead.
+func (s *Server) IAMUserAllowed(name string, actions ...string) (accessKeyID, secretAccessKey string, err error) {
+	list, err := json.Marshal(actions)
+	if err != nil {
+		return "", "", err
+	}
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":` + string(list) + `,"Resource":"*"}]}`
 	if _, err := s.iam(url.Values{"Action": {"CreateUser"}, "UserName": {name}}); err != nil {
 		return "", "", err
 	}
@@ -246,7 +257,7 @@ func (s *Server) IAMUser(name string) (accessKeyID, secretAccessKey string, err 
 	if err := xml.Unmarshal(body, &out); err != nil || out.Key.ID == "" {
 		return "", "", fmt.Errorf("moto CreateAccessKey: no key in the answer (%v)", err)
 	}
-	if _, err := s.iam(url.Values{"Action": {"PutUserPolicy"}, "UserName": {name}, "PolicyName": {"read-secrets"}, "PolicyDocument": {policy}}); err != nil {
+	if _, err := s.iam(url.Values{"Action": {"PutUserPolicy"}, "UserName": {name}, "PolicyName": {"allowed"}, "PolicyDocument": {policy}}); err != nil {
 		return "", "", err
 	}
 	return out.Key.ID, out.Key.Secret, nil

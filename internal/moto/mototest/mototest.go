@@ -121,6 +121,15 @@ func (s *Server) IAMUser(name string) (accessKeyID, secretAccessKey string) {
 	return id, secret
 }
 
+// IAMUserAllowed creates an IAM user allowed actions on every resource
+// and returns an access key of it (see moto.Server.IAMUserAllowed).
+func (s *Server) IAMUserAllowed(name string, actions ...string) (accessKeyID, secretAccessKey string) {
+	s.t.Helper()
+	id, secret, err := s.moto.IAMUserAllowed(name, actions...)
+	s.check(err)
+	return id, secret
+}
+
 // EnforceAuth makes the server check every later call's signature and
 // IAM policy (see moto.Server.EnforceAuth).
 func (s *Server) EnforceAuth() { s.t.Helper(); s.check(s.moto.EnforceAuth()) }
