@@ -50,6 +50,12 @@ type Config struct {
 	// CDSHooks: CDS_HOOKS_CLIENTS (trusted CDS clients, JSON), CDS_HOOKS_BASE_URL
 	// (public base URL the JWT aud is checked against), CDS_HOOKS_ALLOW_HTTP.
 	CDSHooks cdshooks.Config
+	// CDSHooksReplayTable: CDS_HOOKS_REPLAY_TABLE, the DynamoDB table that
+	// records accepted client JWT ids for every instance (package replay).
+	// Required under Lambda with CDS_HOOKS_CLIENTS: each execution
+	// environment has its own memory, so an in-process record would let a
+	// replayed token through on another one.
+	CDSHooksReplayTable string
 }
 
 // Load reads the configuration through getenv and reports every problem at
@@ -175,6 +181,14 @@ func Load(getenv func(string) string) (Config, error) {
 	} else if len(c.CDSHooks.Clients) > 0 {
 		errs = append(errs, errors.New("CDS_HOOKS_BASE_URL must be set with CDS_HOOKS_CLIENTS: the public base URL (e.g. https://api.example.org/prod) that client JWTs name in aud"))
 	}
+	c.CDSHooksReplayTable = getenv("CDS_HOOKS_REPLAY_TABLE")
+	switch {
+	case c.CDSHooksReplayTable != "" && !validTableName(c.CDSHooksReplayTable):
+		errs = append(errs, errors.New("CDS_HOOKS_REPLAY_TABLE must be a DynamoDB table name: 3 to 255 letters, digits, '_', '-' or '.'"))
+	case c.CDSHooksReplayTable == "" && len(c.CDSHooks.Clients) > 0 && getenv("AWS_LAMBDA_FUNCTION_NAME") != "":
+		errs = append(errs, errors.New("CDS_HOOKS_REPLAY_TABLE must be set under Lambda with CDS_HOOKS_CLIENTS: "+
+			"the DynamoDB table shared by every execution environment, without which a replayed client JWT passes on another one"))
+	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}
@@ -192,6 +206,20 @@ func cdshooksBaseURL(s string, allowHTTP bool) (string, error) {
 		return "", errors.New("must use https (http only with CDS_HOOKS_ALLOW_HTTP=true)")
 	}
 	return strings.TrimSuffix(s, "/"), nil
+}
+
+// validTableName is DynamoDB's rule for table names: 3 to 255 of
+// a-z, A-Z, 0-9, '_', '-' and '.'.
+func validTableName(s string) bool {
+	if len(s) < 3 || len(s) > 255 {
+		return false
+	}
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // syncWriter serialises whole writes: the logger and the EMF writer share
