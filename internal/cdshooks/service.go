@@ -39,6 +39,9 @@ type Config struct {
 	BaseURL string
 	// AllowHTTP lets JWKS and FHIR server URLs use http (tests, local runs).
 	AllowHTTP bool
+	// Replay records the jti of accepted client JWTs. nil: an in-process
+	// cache (bounded), which serves one instance only.
+	Replay ReplayStore
 }
 
 // PredictFunc computes model id on inputs exactly as POST /predict does and
@@ -89,7 +92,14 @@ func New(o Options) *Service {
 	o.Fetch = o.Fetch.withDefaults()
 	s := &Service{o: o, services: map[string]*service{}}
 	if len(o.Clients) > 0 {
-		s.verifier = NewVerifier(o.Clients, o.BaseURL, o.Verify)
+		vo := o.Verify
+		if vo.Replay == nil {
+			vo.Replay = o.Replay
+		}
+		if vo.Logger == nil {
+			vo.Logger = o.Logger
+		}
+		s.verifier = NewVerifier(o.Clients, o.BaseURL, vo)
 	}
 	if o.Catalog == nil {
 		return s
