@@ -291,6 +291,31 @@ func (c Config) Keys(ctx context.Context, getenv func(string) string, logger *sl
 	return nil, nil
 }
 
+// ReplayStore returns the store that records accepted CDS client JWT ids,
+// for cdshooks.Config.Replay: the DynamoDB table CDS_HOOKS_REPLAY_TABLE
+// names, built by newStore, or nil for the in-process record of package
+// cdshooks, which protects one instance only and is logged as a warning
+// under Kubernetes (Load refuses it under Lambda). Without
+// CDS_HOOKS_CLIENTS no JWT is accepted, and no store is needed.
+func (c Config) ReplayStore(logger *slog.Logger, newStore func() (cdshooks.ReplayStore, error)) (cdshooks.ReplayStore, error) {
+	switch {
+	case len(c.CDSHooks.Clients) == 0:
+		return nil, nil
+	case c.CDSHooksReplayTable == "":
+		if c.Managed {
+			logger.Warn("cds hooks: CDS_HOOKS_REPLAY_TABLE is not set, so a client JWT's jti is recorded in this instance only: " +
+				"with more than one replica a replayed token can pass on another; set it to a DynamoDB table (docs/eks.md)")
+		}
+		return nil, nil
+	}
+	store, err := newStore()
+	if err != nil {
+		return nil, fmt.Errorf("cds hooks replay store: %w", err)
+	}
+	logger.Info("cds hooks: client JWT ids recorded in DynamoDB", "table", c.CDSHooksReplayTable)
+	return store, nil
+}
+
 // ErrNoKeySource is why a process with protected routes refuses to start
 // when no API-key source is configured: it names the three ways out.
 var ErrNoKeySource = errors.New("refusing to start without API keys: set API_KEYS_SECRET_ID " +
