@@ -59,22 +59,6 @@ func call(t *testing.T, c *awsjson.Client, op string, in any) map[string]any {
 	return m
 }
 
-// createTable creates the table as template.yaml declares it: partition
-// key pk (S), on demand, TTL on expires_at.
-func createTable(t *testing.T, c *awsjson.Client) {
-	t.Helper()
-	call(t, c, "CreateTable", map[string]any{
-		"TableName":            table,
-		"AttributeDefinitions": []map[string]string{{"AttributeName": KeyAttribute, "AttributeType": "S"}},
-		"KeySchema":            []map[string]string{{"AttributeName": KeyAttribute, "KeyType": "HASH"}},
-		"BillingMode":          "PAY_PER_REQUEST",
-	})
-	call(t, c, "UpdateTimeToLive", map[string]any{
-		"TableName":               table,
-		"TimeToLiveSpecification": map[string]any{"AttributeName": ExpiresAttribute, "Enabled": true},
-	})
-}
-
 // item returns the stored item of key, nil when there is none.
 func item(t *testing.T, c *awsjson.Client, key string) map[string]any {
 	t.Helper()
@@ -101,7 +85,7 @@ func claim(t *testing.T, s *Store, key string, expires time.Time) bool {
 func TestMoto(t *testing.T) {
 	srv := mototest.Start(t)
 	c := client(t, srv)
-	createTable(t, c)
+	srv.CreateTable(table, KeyAttribute, ExpiresAttribute)
 	s := New(c, table)
 	now := time.Now()
 	exp := now.Add(2*time.Minute + 30*time.Second + 250*time.Millisecond)
@@ -180,7 +164,7 @@ func TestFailsClosed(t *testing.T) {
 		t.Errorf("missing table: %v, %v; want ResourceNotFoundException", fresh, err)
 	}
 
-	createTable(t, c)
+	srv.CreateTable(table, KeyAttribute, ExpiresAttribute)
 	s := New(c, table)
 	srv.Pause()
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
@@ -209,7 +193,7 @@ func TestFailsClosed(t *testing.T) {
 // is refused, which fails the claim.
 func TestMotoChecksTheSignature(t *testing.T) {
 	srv := mototest.Start(t)
-	createTable(t, client(t, srv))
+	srv.CreateTable(table, KeyAttribute, ExpiresAttribute)
 	id, secret := srv.IAMUserAllowed("cdshooks-function", "dynamodb:PutItem")
 	otherID, otherSecret := srv.IAMUser("predict-function")
 	srv.EnforceAuth()

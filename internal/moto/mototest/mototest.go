@@ -130,6 +130,13 @@ func (s *Server) IAMUserAllowed(name string, actions ...string) (accessKeyID, se
 	return id, secret
 }
 
+// CreateTable creates an on-demand DynamoDB table (see
+// moto.Server.CreateTable).
+func (s *Server) CreateTable(name, partitionKey, ttlAttribute string) {
+	s.t.Helper()
+	s.check(s.moto.CreateTable(context.Background(), name, partitionKey, ttlAttribute))
+}
+
 // EnforceAuth makes the server check every later call's signature and
 // IAM policy (see moto.Server.EnforceAuth).
 func (s *Server) EnforceAuth() { s.t.Helper(); s.check(s.moto.EnforceAuth()) }
