@@ -965,6 +965,19 @@ func TestCdsHooksReplayTable(t *testing.T) {
 		t.Errorf("DynamoDB permissions %v, want dynamodb:PutItem for CdsHooksRole alone", got)
 	}
 
+	// The CI deploy role may create, update and delete it: the table ARNs
+	// under the stack's name.
+	ci, err := os.ReadFile(filepath.Join(root, "infra", "ci.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{":table/${!aws:PrincipalTag/sam-stack}-*", "dynamodb:CreateTable", "dynamodb:UpdateTimeToLive",
+		"dynamodb:DescribeTimeToLive", "dynamodb:TagResource", "dynamodb:DeleteTable", "kms:ViaService: !Sub dynamodb.${AWS::Region}.amazonaws.com"} {
+		if !strings.Contains(string(ci), want) {
+			t.Errorf("infra/ci.yaml lacks %q: the CI deploy role cannot manage the table", want)
+		}
+	}
+
 	res = mapAt(resolveConditions(t, translated(t), nil), "Resources")
 	if str(res, "CdsHooksReplayTable", "Condition") != "HasCdsHooksClients" {
 		t.Error("the table is not conditional on CdsHooksClients")
