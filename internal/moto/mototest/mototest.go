@@ -81,6 +81,10 @@ func (s *Server) Restart() { s.t.Helper(); s.check(s.moto.Restart()) }
 // (see moto.Server.Getenv).
 func (s *Server) Getenv(name string) string { return s.moto.Getenv(name) }
 
+// Environ is Getenv's environment as NAME=value entries, for a child
+// process (see moto.Server.Env).
+func (s *Server) Environ() []string { return s.moto.Env() }
+
 // Env sets Getenv's environment for the rest of the test (so the test
 // cannot run in parallel).
 func (s *Server) Env(t *testing.T) {
