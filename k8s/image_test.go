@@ -143,9 +143,18 @@ func TestImage(t *testing.T) {
 			t.Fatalf("%s is not installed: run scripts/deps.sh image (podman and runc from Debian)", tool)
 		}
 	}
+	dir := t.TempDir()
+	// Built before the clock starts: a first build of either takes minutes.
+	cosign := filepath.Join(dir, "cosign")
+	if out, err := exec.Command("go", "build", "-modfile="+imageToolsModfile, "-o", cosign, "github.com/sigstore/cosign/v2/cmd/cosign").CombinedOutput(); err != nil {
+		t.Fatalf("go build cosign: %v\n%s", err, out)
+	}
+	tester, err := policyTester()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +194,8 @@ func TestImage(t *testing.T) {
 	env := []string{"KO_DEFAULTBASEIMAGE=" + base, "KO_DOCKER_REPO=" + registry + "/healthcare-api", "VERSION=" + version}
 	run(t, ctx, root, env, ko, "build", "--insecure-registry", "--bare", "--sbom=none", "--platform="+platform,
 		"--push=false", "--tarball="+tarball, "--tags="+version, "./functions/server")
+
+	verifySignatures(t, ctx, dir, cosign, tester, crane, registry, tarball, version, base)
 
 	out := run(t, ctx, "", nil, "podman", "load", "-i", tarball)
 	m := regexp.MustCompile(`Loaded image(?:\(s\))?: (\S+)`).FindStringSubmatch(out)
@@ -390,5 +401,84 @@ func writeBase(t *testing.T, path string) {
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// verifySignatures pushes the built image to the in-memory registry, signs
+// its digest with cosign as CI's publish job does (there keyless; here a
+// generated key and no transparency log: keyless signing needs Fulcio and
+// Rekor on the internet), and checks that verification passes for that
+// digest and key only: an unsigned digest (the base) and another key fail.
+// Then the sigstore policy-controller's own tester evaluates a key-based
+// copy of the admission policy (k8s/policy/signatures) the same three ways.
+func verifySignatures(t *testing.T, ctx context.Context, dir, cosign, tester, crane, registry, tarball, version, unsignedRef string) {
+	t.Helper()
+
+	signed := strings.TrimSpace(run(t, ctx, "", nil, crane, "push", "--insecure", tarball, registry+"/healthcare-api:"+version))
+	unsigned := registry + "/base@" + strings.TrimSpace(run(t, ctx, "", nil, crane, "digest", "--insecure", unsignedRef))
+	for _, ref := range []string{signed, unsigned} {
+		if !regexp.MustCompile(`@sha256:[0-9a-f]{64}$`).MatchString(ref) {
+			t.Fatalf("%q is not a digest reference", ref)
+		}
+	}
+	// No password on the test keys; no TUF root from the internet.
+	env := []string{"COSIGN_PASSWORD=", "TUF_ROOT=" + filepath.Join(dir, "tuf"), "HOME=" + dir}
+	for _, k := range []string{"ci", "other"} {
+		if err := os.Mkdir(filepath.Join(dir, k), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		run(t, ctx, filepath.Join(dir, k), env, cosign, "generate-key-pair")
+	}
+	key := func(owner, file string) string { return filepath.Join(dir, owner, file) }
+	run(t, ctx, "", env, cosign, "sign", "--key", key("ci", "cosign.key"), "--tlog-upload=false", "--yes", "--allow-http-registry", signed)
+
+	// A key-based copy of the ClusterImagePolicy: same images, CI's test key
+	// instead of the keyless identity, no transparency log.
+	policyFor := func(owner string) string {
+		raw, err := os.ReadFile(filepath.Join(policySignatures, "clusterimagepolicy.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cip map[string]any
+		if err := yaml.UnmarshalStrict(raw, &cip); err != nil {
+			t.Fatal(err)
+		}
+		pub, err := os.ReadFile(key(owner, "cosign.pub"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := cip["spec"].(map[string]any)
+		spec["authorities"] = []any{map[string]any{"name": "test-key", "key": map[string]any{"data": string(pub)}}}
+		out, err := yaml.Marshal(cip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, owner, "clusterimagepolicy.yaml")
+		if err := os.WriteFile(path, out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+
+	for _, tc := range []struct {
+		name, ref, owner string
+		pass             bool
+	}{
+		{"signed digest, CI's key", signed, "ci", true},
+		{"unsigned digest", unsigned, "ci", false},
+		{"signed digest, another key", signed, "other", false},
+	} {
+		verify := exec.CommandContext(ctx, cosign, "verify", "--key", key(tc.owner, "cosign.pub"), "--insecure-ignore-tlog", "--allow-http-registry", tc.ref)
+		verify.Env = append(os.Environ(), env...)
+		out, err := verify.CombinedOutput()
+		if (err == nil) != tc.pass {
+			t.Errorf("cosign verify, %s: err %v, want pass %v\n%s", tc.name, err, tc.pass, out)
+		}
+		admit := exec.CommandContext(ctx, tester, "-policy", policyFor(tc.owner), "-image", tc.ref, "-log-level", "warn")
+		admit.Env = append(os.Environ(), env...)
+		out, err = admit.CombinedOutput()
+		if (err == nil) != tc.pass {
+			t.Errorf("policy-controller tester, %s: err %v, want admitted %v\n%s", tc.name, err, tc.pass, out)
+		}
 	}
 }

@@ -939,98 +939,110 @@ func TestTrustedProxiesAreTheALB(t *testing.T) {
 
 func TestNetworkPolicies(t *testing.T) {
 	eachDir(t, allDirs, func(t *testing.T, r *rendered) {
-		pods := labels.Set(r.deploy.Spec.Template.Labels)
-		podPort := r.container(t).Ports[0].ContainerPort
-		public := slices.Contains(publicOverlays, "overlays/"+filepath.Base(r.dir))
-		deny, ok := r.netpols["default-deny-all"]
-		if !ok {
-			t.Fatal("no default-deny-all NetworkPolicy")
-		}
-		if len(deny.Spec.PodSelector.MatchLabels)+len(deny.Spec.PodSelector.MatchExpressions) != 0 ||
-			len(deny.Spec.Ingress)+len(deny.Spec.Egress) != 0 ||
-			!slices.Contains(deny.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) ||
-			!slices.Contains(deny.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
-			t.Errorf("default-deny-all = %+v, want every pod, ingress and egress, no rules", deny.Spec)
-		}
-		// The AWS network policy agent has mishandled named ports: numbers only.
-		numeric := func(name string, ports []networkingv1.NetworkPolicyPort) {
-			for _, p := range ports {
-				if p.Port == nil || p.Port.Type != intstr.Int || p.Protocol == nil {
-					t.Errorf("%s: port %+v, want a protocol and a port number", name, p)
-				}
-			}
-		}
-		var fromALB, fromMonitoring, dnsUDP, dnsTCP, https bool
-		var albCIDRs []string
-		for name, np := range r.netpols {
-			sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if name == "default-deny-all" || !sel.Matches(pods) {
-				continue
-			}
-			for _, rule := range np.Spec.Ingress {
-				numeric(name, rule.Ports)
-				if len(rule.From) == 0 {
-					t.Errorf("%s: an ingress rule without from admits everyone", name)
-				}
-				onPod := len(rule.Ports) == 1 && rule.Ports[0].Port != nil && *rule.Ports[0].Port == intstr.FromInt32(podPort)
-				if !onPod {
-					t.Errorf("%s: ingress ports = %+v, want only the pod's %d", name, rule.Ports, podPort)
-				}
-				for _, peer := range rule.From {
-					switch {
-					case peer.IPBlock != nil && peer.IPBlock.CIDR != "0.0.0.0/0" && peer.IPBlock.CIDR != "::/0":
-						fromALB = onPod
-						albCIDRs = append(albCIDRs, peer.IPBlock.CIDR)
-					case peer.NamespaceSelector != nil && peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "monitoring" &&
-						peer.PodSelector != nil && len(peer.PodSelector.MatchExpressions) == 0 &&
-						maps.Equal(peer.PodSelector.MatchLabels, map[string]string{"app.kubernetes.io/name": "prometheus"}):
-						fromMonitoring = onPod
-					default:
-						t.Errorf("%s: unexpected ingress peer %+v (the monitoring peer must name the Prometheus pods)", name, peer)
-					}
-				}
-			}
-			for _, rule := range np.Spec.Egress {
-				numeric(name, rule.Ports)
-				for _, port := range rule.Ports {
-					if port.Port == nil || port.Protocol == nil {
-						continue
-					}
-					toDNS := len(rule.To) == 1 && rule.To[0].PodSelector != nil && rule.To[0].PodSelector.MatchLabels["k8s-app"] == "kube-dns"
-					switch {
-					case port.Port.IntValue() == 53 && *port.Protocol == corev1.ProtocolUDP:
-						dnsUDP = toDNS
-					case port.Port.IntValue() == 53 && *port.Protocol == corev1.ProtocolTCP:
-						dnsTCP = toDNS
-					case port.Port.IntValue() == 443 && *port.Protocol == corev1.ProtocolTCP:
-						https = true
-						if public && (len(rule.To) != 1 || rule.To[0].IPBlock == nil || rule.To[0].IPBlock.CIDR != r.values["VPC_CIDR"] || len(rule.To[0].IPBlock.Except) > 0) {
-							t.Errorf("%s: HTTPS egress to %+v, want the VPC's CIDR %s only (the AWS API endpoints)", name, rule.To, r.values["VPC_CIDR"])
-						}
-					default:
-						t.Errorf("%s: unexpected egress port %s/%s", name, *port.Protocol, port.Port.String())
-					}
-				}
-			}
-		}
-		// An ALB has a node in each of its two or three subnets, and each
-		// connects to the pods: one ipBlock per subnet, as values.env says.
-		if want := []string{r.values["ALB_SUBNET_CIDR_A"], r.values["ALB_SUBNET_CIDR_B"], r.values["ALB_SUBNET_CIDR_C"]}; !r.committed && !slices.Equal(albCIDRs, want) {
-			t.Errorf("ingress from the ALB's %v, want values.env's ALB_SUBNET_CIDR_A/B/C %v", albCIDRs, want)
-		}
-		for what, ok := range map[string]bool{"ingress from the ALB's addresses": fromALB, "ingress from the Prometheus pods": fromMonitoring,
-			"egress DNS/UDP to kube-dns": dnsUDP, "egress DNS/TCP to kube-dns": dnsTCP, "egress HTTPS": https} {
-			if !ok {
-				t.Errorf("no NetworkPolicy allows %s on the right port", what)
-			}
-		}
-		if public && regexp.MustCompile(`(^|[^0-9])0\.0\.0\.0/0|::/0`).Match(r.raw) {
-			t.Error("a public environment's manifests name 0.0.0.0/0 or ::/0: egress goes to the VPC only")
-		}
+		checkNetworkPolicies(t, r, slices.Contains(publicOverlays, "overlays/"+filepath.Base(r.dir)))
 	})
+}
+
+// checkNetworkPolicies: default deny; ingress from the ALB and Prometheus
+// only; egress DNS to CoreDNS and HTTPS, which in a public (staging, prod)
+// environment goes to the VPC's CIDR, or, through the optional
+// cds-hooks-egress component, to the EHR's CDS_EHR_CIDR.
+func checkNetworkPolicies(t *testing.T, r *rendered, public bool) {
+	t.Helper()
+	pods := labels.Set(r.deploy.Spec.Template.Labels)
+	podPort := r.container(t).Ports[0].ContainerPort
+	deny, ok := r.netpols["default-deny-all"]
+	if !ok {
+		t.Fatal("no default-deny-all NetworkPolicy")
+	}
+	if len(deny.Spec.PodSelector.MatchLabels)+len(deny.Spec.PodSelector.MatchExpressions) != 0 ||
+		len(deny.Spec.Ingress)+len(deny.Spec.Egress) != 0 ||
+		!slices.Contains(deny.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) ||
+		!slices.Contains(deny.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+		t.Errorf("default-deny-all = %+v, want every pod, ingress and egress, no rules", deny.Spec)
+	}
+	// The AWS network policy agent has mishandled named ports: numbers only.
+	numeric := func(name string, ports []networkingv1.NetworkPolicyPort) {
+		for _, p := range ports {
+			if p.Port == nil || p.Port.Type != intstr.Int || p.Protocol == nil {
+				t.Errorf("%s: port %+v, want a protocol and a port number", name, p)
+			}
+		}
+	}
+	var fromALB, fromMonitoring, dnsUDP, dnsTCP, https bool
+	var albCIDRs []string
+	for name, np := range r.netpols {
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "default-deny-all" || !sel.Matches(pods) {
+			continue
+		}
+		for _, rule := range np.Spec.Ingress {
+			numeric(name, rule.Ports)
+			if len(rule.From) == 0 {
+				t.Errorf("%s: an ingress rule without from admits everyone", name)
+			}
+			onPod := len(rule.Ports) == 1 && rule.Ports[0].Port != nil && *rule.Ports[0].Port == intstr.FromInt32(podPort)
+			if !onPod {
+				t.Errorf("%s: ingress ports = %+v, want only the pod's %d", name, rule.Ports, podPort)
+			}
+			for _, peer := range rule.From {
+				switch {
+				case peer.IPBlock != nil && peer.IPBlock.CIDR != "0.0.0.0/0" && peer.IPBlock.CIDR != "::/0":
+					fromALB = onPod
+					albCIDRs = append(albCIDRs, peer.IPBlock.CIDR)
+				case peer.NamespaceSelector != nil && peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "monitoring" &&
+					peer.PodSelector != nil && len(peer.PodSelector.MatchExpressions) == 0 &&
+					maps.Equal(peer.PodSelector.MatchLabels, map[string]string{"app.kubernetes.io/name": "prometheus"}):
+					fromMonitoring = onPod
+				default:
+					t.Errorf("%s: unexpected ingress peer %+v (the monitoring peer must name the Prometheus pods)", name, peer)
+				}
+			}
+		}
+		for _, rule := range np.Spec.Egress {
+			numeric(name, rule.Ports)
+			for _, port := range rule.Ports {
+				if port.Port == nil || port.Protocol == nil {
+					continue
+				}
+				toDNS := len(rule.To) == 1 && rule.To[0].PodSelector != nil && rule.To[0].PodSelector.MatchLabels["k8s-app"] == "kube-dns"
+				switch {
+				case port.Port.IntValue() == 53 && *port.Protocol == corev1.ProtocolUDP:
+					dnsUDP = toDNS
+				case port.Port.IntValue() == 53 && *port.Protocol == corev1.ProtocolTCP:
+					dnsTCP = toDNS
+				case port.Port.IntValue() == 443 && *port.Protocol == corev1.ProtocolTCP:
+					https = true
+					want, what := r.values["VPC_CIDR"], "the VPC's CIDR %s only (the AWS API endpoints)"
+					if name == cdsEgressPolicy {
+						want, what = r.values["CDS_EHR_CIDR"], "the EHR's CDS_EHR_CIDR %s only"
+					}
+					if public && (len(rule.To) != 1 || rule.To[0].IPBlock == nil || want == "" || rule.To[0].IPBlock.CIDR != want || len(rule.To[0].IPBlock.Except) > 0) {
+						t.Errorf("%s: HTTPS egress to %+v, want "+what, name, rule.To, want)
+					}
+				default:
+					t.Errorf("%s: unexpected egress port %s/%s", name, *port.Protocol, port.Port.String())
+				}
+			}
+		}
+	}
+	// An ALB has a node in each of its two or three subnets, and each
+	// connects to the pods: one ipBlock per subnet, as values.env says.
+	if want := []string{r.values["ALB_SUBNET_CIDR_A"], r.values["ALB_SUBNET_CIDR_B"], r.values["ALB_SUBNET_CIDR_C"]}; !r.committed && !slices.Equal(albCIDRs, want) {
+		t.Errorf("ingress from the ALB's %v, want values.env's ALB_SUBNET_CIDR_A/B/C %v", albCIDRs, want)
+	}
+	for what, ok := range map[string]bool{"ingress from the ALB's addresses": fromALB, "ingress from the Prometheus pods": fromMonitoring,
+		"egress DNS/UDP to kube-dns": dnsUDP, "egress DNS/TCP to kube-dns": dnsTCP, "egress HTTPS": https} {
+		if !ok {
+			t.Errorf("no NetworkPolicy allows %s on the right port", what)
+		}
+	}
+	if public && regexp.MustCompile(`(^|[^0-9])0\.0\.0\.0/0|::/0`).Match(r.raw) {
+		t.Error("a public environment's manifests name 0.0.0.0/0 or ::/0: egress goes to the VPC only")
+	}
 }
 
 func TestIngressForALB(t *testing.T) {

@@ -87,7 +87,7 @@ var BadRequests = []BadRequest{
 		`"code":{"coding":[{"system":"http://loinc.org","code":"2093-3"}]},"valueQuantity":{"value":213.456791,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}}]}}}`, 412},
 	{"cds hook, another patient's chart", "POST", "/cds-services/ckd-epi-2021", `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",` +
 		`"context":{"patientId":"p1"},"prefetch":{"patient":{"resourceType":"Patient","id":"p2","gender":"male","birthDate":"1958-02-01"},` +
-		`"observations":{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Observation","id":"o2","status":"final",` +
+		`"kidney":{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Observation","id":"o2","status":"final",` +
 		`"code":{"coding":[{"system":"http://loinc.org","code":"2160-0"}]},"valueQuantity":{"value":1.234567,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}}]}}}`, 400},
 }
 

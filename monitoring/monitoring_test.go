@@ -487,7 +487,7 @@ func TestDashboard(t *testing.T) {
 	if !hasEnv {
 		t.Error("no environment variable of type query over label_values(..., environment)")
 	}
-	want := []string{"traffic", "error", "latency", "prediction", "cpu", "memory", "in-flight", "pods", "restarts", "burn", "budget"}
+	want := []string{"traffic", "error", "latency", "prediction", "cpu", "memory", "in-flight", "pods", "restarts", "burn", "budget", "cds hooks"}
 	var titles []string
 	ids := map[int]bool{}
 	for _, p := range d.panels() {
@@ -527,7 +527,7 @@ func TestMetricNamesExist(t *testing.T) {
 	srv := startServer(t)
 	sendTraffic(t, srv)
 	exposed := scrape(t, srv)
-	for _, name := range []string{"healthcare_api_requests_total", "healthcare_api_request_duration_seconds_bucket", "healthcare_api_predictions_total", "healthcare_api_in_flight_requests", "healthcare_api_build_info"} {
+	for _, name := range []string{"healthcare_api_requests_total", "healthcare_api_request_duration_seconds_bucket", "healthcare_api_predictions_total", "healthcare_api_in_flight_requests", "healthcare_api_build_info", "healthcare_api_cds_hook_events_total"} {
 		if exposed[name] == nil {
 			t.Errorf("the server does not expose %s", name)
 		}
@@ -687,8 +687,11 @@ func TestPromQLScanner(t *testing.T) {
 	}
 }
 
-// server is a running functions/server.
-type server struct{ addr string }
+// server is a running functions/server, and the CDS client it trusts.
+type server struct {
+	addr string
+	cds  *cdsClient
+}
 
 var buildServer = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "monitoring-test-")
@@ -734,8 +737,15 @@ func startProcess(t *testing.T, cmd *exec.Cmd) {
 	})
 }
 
-// startServer runs the real container entrypoint on a free loopback port.
+// startServer runs the real container entrypoint on a free loopback port,
+// trusting a CDS client whose JWKS it serves.
 func startServer(t *testing.T) server {
+	t.Helper()
+	return startServerFor(t, newCDSClient(t))
+}
+
+// startServerFor runs the server trusting cds.
+func startServerFor(t *testing.T, cds *cdsClient) server {
 	t.Helper()
 	bin, err := buildServer()
 	if err != nil {
@@ -749,7 +759,8 @@ func startServer(t *testing.T) server {
 	t.Cleanup(func() { logFile.Close() })
 	cmd := exec.Command(bin)
 	// Open on purpose: the server refuses to start without a key source.
-	cmd.Env = []string{"HOST=127.0.0.1", "PORT=0", "DRAIN_DELAY=0s", "SHUTDOWN_TIMEOUT=5s", "METRICS_ENV=" + testEnvironment, "AUTH_DISABLED=true"}
+	// CDS Hooks calls take client JWTs, so they can be refused.
+	cmd.Env = append([]string{"HOST=127.0.0.1", "PORT=0", "DRAIN_DELAY=0s", "SHUTDOWN_TIMEOUT=5s", "METRICS_ENV=" + testEnvironment, "AUTH_DISABLED=true"}, cds.env()...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	startProcess(t, cmd)
 	deadline := time.Now().Add(15 * time.Second)
@@ -759,7 +770,7 @@ func startServer(t *testing.T) server {
 		for sc.Scan() {
 			var line struct{ Msg, Addr string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" && line.Addr != "" {
-				return server{addr: line.Addr}
+				return server{addr: line.Addr, cds: cds}
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -771,8 +782,8 @@ func startServer(t *testing.T) server {
 
 const predictBody = `{"model":"ascvd-pce","inputs":{"age":55,"sex":"female","race":"white","total_cholesterol":213,"hdl_cholesterol":50,"systolic_bp":120,"on_bp_treatment":false,"diabetes":false,"current_smoker":false}}`
 
-// sendTraffic sends one round of requests: successes, client errors and a
-// prediction.
+// sendTraffic sends one round of requests: successes, client errors, a
+// prediction, and the CDS Hooks calls the alerts count.
 func sendTraffic(t *testing.T, s server) {
 	t.Helper()
 	c := &http.Client{Timeout: 5 * time.Second}
@@ -790,6 +801,7 @@ func sendTraffic(t *testing.T, s server) {
 		{"POST", "/predict", `{"model":"ascvd-pce","inputs":{"age":20}}`, 422},
 		{"GET", "/predict", "", 405},
 		{"GET", "/no-such-route", "", 404},
+		{"GET", "/cds-services", "", 200},
 	} {
 		req, err := http.NewRequest(r.method, base+r.path, strings.NewReader(r.body))
 		if err != nil {
@@ -808,6 +820,7 @@ func sendTraffic(t *testing.T, s server) {
 			t.Fatalf("%s %s = %d, want %d", r.method, r.path, resp.StatusCode, r.want)
 		}
 	}
+	s.cds.sendCDSTraffic(t, c, base)
 }
 
 // scrape reads /metrics: metric name → label → values seen.

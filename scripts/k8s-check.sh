@@ -101,6 +101,11 @@ for key in "${keys[@]}"; do
 	ALB_SUBNET_CIDR_[ABC] | VPC_CIDR)
 		cidr "$v" || bad "$key" "an IPv4 CIDR (10.20.0.0/22)"
 		;;
+	CDS_EHR_CIDR)
+		# An EHR's published range (k8s/components/cds-hooks-egress): /16 or
+		# narrower, never the internet.
+		{ cidr "$v" && ((10#${v#*/} >= 16)); } || bad "$key" "the EHR's IPv4 range, /16 or narrower (203.0.113.0/24)"
+		;;
 	*) report "values.env: $key is not a key the guard knows (add its check to scripts/k8s-check.sh)" "$key=$v" ;;
 	esac
 done

@@ -37,6 +37,7 @@ import (
 
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/cdshooks"
+	"github.com/healthcare-prediction/api/internal/fhir"
 	"github.com/healthcare-prediction/api/internal/metrics/prom"
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
@@ -91,14 +92,14 @@ func chart() store {
 			observation("na", "2951-2", 131, "mmol/L", 5),
 			observation("alb", "1751-7", 3.1, "g/dL", 5),
 			observation("bmi", "39156-5", 28.4, "kg/m2", 30),
-			{"resourceType": "Observation", "id": "smk", "status": "final", "code": coded("http://loinc.org", "72166-2"),
+			{"resourceType": "Observation", "id": "smk", "status": "final", "subject": map[string]any{"reference": "Patient/" + patientID}, "code": coded("http://loinc.org", "72166-2"),
 				"effectiveDateTime": ago(30), "valueCodeableConcept": coded("http://snomed.info/sct", "449868002")},
 		},
 		"Condition": {
-			{"resourceType": "Condition", "id": "htn", "clinicalStatus": active, "code": coded("http://snomed.info/sct", "38341003")},
+			{"resourceType": "Condition", "id": "htn", "subject": map[string]any{"reference": "Patient/" + patientID}, "clinicalStatus": active, "code": coded("http://snomed.info/sct", "38341003")},
 		},
 		"MedicationRequest": {
-			{"resourceType": "MedicationRequest", "id": "rx1", "status": "active", "intent": "order",
+			{"resourceType": "MedicationRequest", "id": "rx1", "status": "active", "intent": "order", "subject": map[string]any{"reference": "Patient/" + patientID},
 				"medicationCodeableConcept": map[string]any{"coding": []any{map[string]any{
 					"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril 10 MG Oral Tablet"}}}},
 		},
@@ -132,7 +133,7 @@ func (s store) search(query string) (any, bool) {
 				continue
 			}
 		}
-		if st := q.Get("status"); st != "" && r["status"] != st {
+		if st := q.Get("status"); st != "" && !slices.Contains(strings.Split(st, ","), r["status"].(string)) {
 			continue
 		}
 		out = append(out, r)
@@ -512,9 +513,10 @@ func TestEHR(t *testing.T) {
 			t.Fatalf("fetched chart not computed: %s", body)
 		}
 		e.predictSame(t, "ascvd-pce", ext)
-		// 4 queries; the Observation search (4 matches) spans 2 pages of 2.
-		if n := e.fhirHits.Load() - before; n != 5 {
-			t.Errorf("FHIR server saw %d requests; want every page of every query (5)", n)
+		// 6 queries (patient, conditions, medications, and the lipids,
+		// blood-pressure and smoking Observation keys), one page each.
+		if n := e.fhirHits.Load() - before; n != 6 {
+			t.Errorf("FHIR server saw %d requests; want every page of every query (6)", n)
 		}
 		// The same chart by prefetch gives the same inputs.
 		var s map[string]string
@@ -553,7 +555,12 @@ func TestEHR(t *testing.T) {
 	t.Run("not computed", func(t *testing.T) {
 		path := "/cds-services/prevent-10y"
 		p := e.prefetch(map[string]string{"patient": "Patient/{{context.patientId}}"})
-		p["observations"], p["conditions"], p["medications"] = nil, nil, nil
+		tmpl, _ := fhir.Prefetch("prevent-10y")
+		for key := range tmpl {
+			if key != "patient" {
+				p[key] = nil
+			}
+		}
 		status, body, _ := e.do("POST", path, "Bearer "+e.es.token(t, path, nil), hookBody(p, ""))
 		if status != 200 {
 			t.Fatalf("%d %s", status, body)

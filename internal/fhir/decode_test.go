@@ -123,7 +123,8 @@ func TestChartDedupe(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, s := range []string{`null`, `{"resourceType":"Patient"}`, bundle(quantityObs("o", "2093-3", "2026-01-01", 1, "mg/dL")), `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{}}]}`} {
+	for _, s := range []string{`null`, `{"resourceType":"Patient"}`, bundle(quantityObs("o", "2093-3", "2026-01-01", 1, "mg/dL")), `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{}}]}`,
+		bundle(medRequest("m", "active", `"contained":[{"resourceType":"Medication","id":"x y"}],"medicationReference":{"reference":"#x y"}`))} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -131,15 +132,69 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var c Chart
-		c.Add(KeyPatient, rs)
-		c.Add(KeyObservations, rs)
-		c.Add(KeyConditions, rs)
-		c.Add(KeyMedications, rs)
-		c.Add(KeyProcedures, rs)
-		for _, model := range services {
-			m, _ := Map(model, &c, now)
-			_ = m.Raw()
+		for _, c := range []*Chart{{}, NewChart("p1")} {
+			for _, key := range []string{KeyPatient, KeyObservations, KeyConditions, KeyMedications, KeyProcedures} {
+				_ = c.Add(key, rs) // a refusal leaves the key out
+			}
+			for _, model := range services {
+				m, _ := Map(model, c, now)
+				_ = m.Raw()
+			}
 		}
 	})
+}
+
+// Ids go into card Markdown and provenance: one that is not a FHIR id
+// ([A-Za-z0-9\-\.]{1,64}) makes the resource unusable and is never echoed.
+func TestInvalidIDNeverUsed(t *testing.T) {
+	long := strings.Repeat("a", 64)
+	tests := []struct {
+		id   string
+		used bool
+	}{
+		{"o-1.2", true},
+		{long, true},
+		{long + "a", false},
+		{"](javascript:alert(1))", false},
+		{"o 1", false},
+		{"ö1", false},
+		{"o/1", false},
+	}
+	for _, tt := range tests {
+		obs := withSubject(quantityObs(tt.id, "2093-3", day(3), 180, "mg/dL"), "Patient/p1")
+		rs, err := Decode([]byte(bundle(obs)))
+		if err != nil {
+			t.Fatalf("id %q: %v", tt.id, err)
+		}
+		if !tt.used && (rs[0].ID != "" || rs[0].Ref() != "Observation/(invalid id)") {
+			t.Errorf("id %q: ID %q Ref %q; want it dropped", tt.id, rs[0].ID, rs[0].Ref())
+		}
+		c := NewChart("p1")
+		if err := c.Add(KeyObservations, rs); err != nil {
+			t.Fatalf("id %q: %v", tt.id, err)
+		}
+		m, _ := Map("ascvd-pce", c, now)
+		in, ok := m.Inputs["total_cholesterol"]
+		if ok != tt.used {
+			t.Errorf("id %q: used %v, want %v", tt.id, ok, tt.used)
+		}
+		if ok && in.Source != "Observation/"+tt.id {
+			t.Errorf("id %q: source %q", tt.id, in.Source)
+		}
+	}
+	// A contained Medication with a bad id is not read (and does not panic).
+	med := `{"resourceType":"MedicationRequest","id":"m1","status":"active","intent":"order","subject":{"reference":"Patient/p1"},` +
+		`"contained":[{"resourceType":"Medication","id":"x y","code":{"text":"atorvastatin 10 MG"}}],"medicationReference":{"reference":"#x y"}}`
+	rs, err := Decode([]byte(bundle(med)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewChart("p1")
+	if err := c.Add(KeyMedications, rs); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := Map("prevent-10y", c, now)
+	if in, ok := m.Inputs["on_statin"]; ok && in.Value == true {
+		t.Errorf("on_statin true from a Medication with an invalid id")
+	}
 }

@@ -6,13 +6,14 @@
 // The flow, for one hook call:
 //
 //	templates, ok := fhir.Prefetch("ascvd-pce") // key → query, for discovery
-//	var chart fhir.Chart
+//	chart := fhir.NewChart(patientID)            // context.patientId
 //	for key, data := range prefetch {           // and fetched queries
 //		res, err := fhir.Decode(data)
 //		...
-//		chart.Add(key, res)
+//		err = chart.Add(key, res)                // another patient's data: a 400
+//		...
 //	}
-//	m, ok := fhir.Map("ascvd-pce", &chart, now)
+//	m, ok := fhir.Map("ascvd-pce", chart, now)
 //	raw := m.Raw() // the /predict "inputs" object, canonical units
 //
 // Every input of a mapping records where it came from ("Observation/123",
@@ -26,6 +27,13 @@
 //
 // Decisions where shared/CDS_HOOKS.md is silent:
 //
+//   - A chart is one patient's. A resource that is not context.patientId's
+//     (a Patient with another id or none; an Observation, Condition,
+//     MedicationRequest, MedicationStatement or Procedure whose subject is
+//     not Patient/<id>, relative or absolute, or is absent) makes Add refuse
+//     its key, as does a second resource with the same type and id but other
+//     content: mixing two people's data, or picking one of two versions, is
+//     never silent.
 //   - The latest Observation with status final, amended or corrected
 //     decides. If its value cannot be read (a unit the catalog does not
 //     convert, a comparator such as "<0.2", no value), the input is missing:
@@ -51,9 +59,18 @@
 //     without the dot. The history items count a Condition whatever its
 //     clinicalStatus (or none); diabetes and hypertension need active,
 //     recurrence or relapse. A satisfied key without a match is false.
-//   - Medications: status active, any intent, never a doNotPerform order;
-//     the drug from medicationCodeableConcept, medicationReference.display,
-//     or the referenced Medication (contained or in the chart). Beta
+//     Refuted and entered-in-error Conditions never count, any other
+//     verificationStatus (or none) does: that is the contract's rule
+//     ("a Condition neither refuted nor entered-in-error"), kept over a
+//     review's suggestion to narrow it.
+//   - Medications: status active; a MedicationRequest only with an order
+//     intent (order, original-order, reflex-order, filler-order,
+//     instance-order: a proposal, plan or option is not treatment); never a
+//     doNotPerform order. The drug from medicationCodeableConcept,
+//     medicationReference.display, or the referenced Medication (contained
+//     or in the chart); a reference to a Medication that was not received
+//     leaves the input missing unless another order already proves it
+//     true (the drug is unknown, so "absent" would be a guess). Beta
 //     blockers and diuretics count as blood-pressure treatment whatever the
 //     indication, as the Pooled Cohort Equations' "treated" term does.
 //   - Dialysis: completed or in-progress Procedures within the 7 days

@@ -99,7 +99,9 @@ func chartOf(t *testing.T, keys map[string]string) *Chart {
 		if err != nil {
 			t.Fatalf("Decode(%s): %v", k, err)
 		}
-		c.Add(k, rs)
+		if err := c.Add(k, rs); err != nil {
+			t.Fatalf("Add(%s): %v", k, err)
+		}
 	}
 	return c
 }

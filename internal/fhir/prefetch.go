@@ -2,18 +2,54 @@ package fhir
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 )
 
 // Prefetch keys. A key is satisfied when the caller has added its data to
 // the Chart (Chart.Add), even with no resources.
 const (
-	KeyPatient      = "patient"
+	KeyPatient     = "patient"
+	KeyConditions  = "conditions"
+	KeyMedications = "medications"
+	KeyProcedures  = "procedures"
+	// KeyObservations is not asked for by Prefetch (it asks per group,
+	// below); Observations added under it, or under any key, are read all
+	// the same.
 	KeyObservations = "observations"
-	KeyConditions   = "conditions"
-	KeyMedications  = "medications"
-	KeyProcedures   = "procedures"
 )
+
+// Observation prefetch keys: one search per group of inputs, so that the
+// one page a prefetch value may hold (CDS Hooks 2.0, "no next page links
+// allowed") is not filled by one kind of result crowding out the others.
+const (
+	KeyLipids        = "lipids"         // total and HDL cholesterol
+	KeyBloodPressure = "blood-pressure" // systolic, alone or in a panel
+	KeySmoking       = "smoking"        // tobacco smoking status
+	KeyKidney        = "kidney"         // creatinine, eGFR, urine albumin/creatinine
+	KeyBodySize      = "body-size"      // BMI, weight, height
+	KeyLiver         = "liver"          // bilirubin, INR, albumin
+	KeySodium        = "sodium"
+	KeyHbA1c         = "hba1c"
+)
+
+// observationKeys maps the Observation inputs to their prefetch key.
+var observationKeys = map[string]string{
+	"total_cholesterol": KeyLipids, "hdl_cholesterol": KeyLipids,
+	"systolic_bp":    KeyBloodPressure,
+	"current_smoker": KeySmoking,
+	"creatinine":     KeyKidney, "egfr": KeyKidney, "uacr": KeyKidney,
+	"bmi":       KeyBodySize,
+	"bilirubin": KeyLiver, "inr": KeyLiver, "albumin": KeyLiver,
+	"sodium": KeySodium,
+	"hba1c":  KeyHbA1c,
+}
+
+// observationPage is the size of the one page an Observation key asks for:
+// newest first, so the latest result of each code is on it; a hundred
+// covers a group's codes with room for repeated measurements (an
+// inpatient's blood pressures).
+const observationPage = 100
 
 // services are the models with a CDS service: those whose inputs an EHR
 // holds (shared/CDS_HOOKS.md, "Services"), in discovery order.
@@ -24,9 +60,11 @@ func Services() []string { return slices.Clone(services) }
 
 // Prefetch returns the prefetch templates the service for model needs, key
 // → query, within the CDS Hooks 2.0 restricted subset (instance read, type
-// search by patient={{context.patientId}}, token lists as system|code,
-// _sort): the Patient, the Observations of every LOINC code the model's
-// inputs are read from (newest first), and, as its inputs need them, all
+// search by patient={{context.patientId}}, token equality with
+// system|code lists, _count, _sort): the Patient; per group of inputs
+// (KeyLipids, KeyBloodPressure, ...), the final, amended or corrected
+// Observations of the LOINC codes those inputs are read from, newest
+// first, one page of observationPage; and, as its inputs need them, all
 // Conditions (history items count resolved ones), active
 // MedicationRequests, and dialysis Procedures. MedicationStatements count
 // when a caller adds them to the chart, but are not asked for: CDS clients
@@ -39,7 +77,7 @@ func Prefetch(model string) (templates map[string]string, ok bool) {
 		return nil, false
 	}
 	t := map[string]string{}
-	var loinc []string
+	loinc := map[string][]string{} // key → codes
 	for _, name := range names {
 		switch source(name) {
 		case KeyPatient:
@@ -51,14 +89,18 @@ func Prefetch(model string) (templates map[string]string, ok bool) {
 		case KeyProcedures:
 			t[KeyProcedures] = "Procedure?patient={{context.patientId}}&code=" + tokens(systemSNOMED, dialysisCodes) + "&_sort=-date"
 		case KeyObservations:
-			loinc = append(loinc, observationCodes(name)...)
+			key := observationKeys[name]
+			loinc[key] = append(loinc[key], observationCodes(name)...)
 		}
 		if name == "egfr" { // derived from creatinine, age and sex when no eGFR is recorded
 			t[KeyPatient] = "Patient/{{context.patientId}}"
 		}
 	}
-	if len(loinc) > 0 {
-		t[KeyObservations] = "Observation?patient={{context.patientId}}&code=" + tokens(systemLOINC, dedupe(loinc)) + "&_sort=-date"
+	for key, codes := range loinc {
+		// status: the statuses the mapping reads (latest), so that
+		// preliminary or cancelled results do not take the page.
+		t[key] = "Observation?patient={{context.patientId}}&code=" + tokens(systemLOINC, dedupe(codes)) +
+			"&status=final,amended,corrected&_sort=-date&_count=" + strconv.Itoa(observationPage)
 	}
 	return t, true
 }

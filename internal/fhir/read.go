@@ -436,24 +436,43 @@ func (mp *mapper) condition(c condition) (Input, string) {
 	return Input{Value: false, Source: "absent"}, ""
 }
 
-// medication is true when an active MedicationRequest or MedicationStatement
-// (not a do-not-perform order) names an ingredient of the input's class.
+// orderIntents are the MedicationRequest intents that are an order (R4
+// medicationrequest-intent: order and its specialisations); proposal, plan
+// and option are not treatment.
+var orderIntents = []string{"order", "original-order", "reflex-order", "filler-order", "instance-order"}
+
+// medication is true when an active MedicationRequest with an order intent
+// or an active MedicationStatement (not a do-not-perform order) names an
+// ingredient of the input's class. When none does but one of them refers
+// to a Medication that was not received, the drug is unknown and the
+// input missing, not false.
 func (mp *mapper) medication(input string) (Input, string) {
 	if !mp.chart.Satisfied(KeyMedications) {
 		return Input{}, "the patient's medication list was not available"
 	}
 	class := medicationClasses[input]
+	unresolved := false
 	for _, typ := range []string{"MedicationRequest", "MedicationStatement"} {
 		for _, r := range mp.chart.of(typ) {
 			if r.Status != "active" || r.DoNotPerform {
 				continue
 			}
-			for _, cc := range mp.medicationConcepts(r) {
+			if typ == "MedicationRequest" && !contains(orderIntents, r.Intent) {
+				continue
+			}
+			concepts, resolved := mp.medicationConcepts(r)
+			for _, cc := range concepts {
 				if matchesIngredient(cc, class) {
 					return Input{Value: true, Source: ref(r)}, ""
 				}
 			}
+			if !resolved {
+				unresolved = true
+			}
 		}
+	}
+	if unresolved {
+		return Input{}, "a current medication refers to a Medication resource that was not received, so its drug is unknown"
 	}
 	return Input{Value: false, Source: "absent"}, ""
 }
@@ -461,32 +480,52 @@ func (mp *mapper) medication(input string) (Input, string) {
 // medicationConcepts are the codes and names a medication order carries:
 // medicationCodeableConcept, or medicationReference's display and the
 // code of the Medication it points to (contained, or in the chart).
-func (mp *mapper) medicationConcepts(r *body) []*codeableConcept {
-	var out []*codeableConcept
+// resolved is false when medicationReference points to a Medication that
+// is neither.
+func (mp *mapper) medicationConcepts(r *body) (out []*codeableConcept, resolved bool) {
 	if r.MedicationCodeableConcept != nil {
 		out = append(out, r.MedicationCodeableConcept)
 	}
 	mr := r.MedicationReference
 	if mr == nil {
-		return out
+		return out, true
 	}
 	if mr.Display != "" {
 		out = append(out, &codeableConcept{Text: mr.Display})
 	}
+	if mr.Reference == "" {
+		return out, true // a display only: nothing more to read
+	}
 	if id, ok := strings.CutPrefix(mr.Reference, "#"); ok {
 		for _, c := range r.contained {
-			if c.ID == id && c.b.Code != nil {
-				out = append(out, c.b.Code)
+			if c.ID == id && c.b != nil {
+				if c.b.Code != nil {
+					out = append(out, c.b.Code)
+				}
+				resolved = true
 			}
 		}
-		return out
+		return out, resolved
 	}
 	for _, m := range mp.chart.of("Medication") {
-		if ref(m) == mr.Reference && m.Code != nil {
-			out = append(out, m.Code)
+		if isRef(mr.Reference, ref(m)) {
+			if m.Code != nil {
+				out = append(out, m.Code)
+			}
+			resolved = true
 		}
 	}
-	return out
+	return out, resolved
+}
+
+// isRef reports whether reference points to the resource with relative
+// reference rel: rel itself, or an absolute URL ending in "/"+rel.
+func isRef(reference, rel string) bool {
+	if reference == rel {
+		return true
+	}
+	return (strings.HasPrefix(reference, "http://") || strings.HasPrefix(reference, "https://")) &&
+		strings.HasSuffix(reference, "/"+rel)
 }
 
 // matchesIngredient reports whether cc names one of the ingredients: an

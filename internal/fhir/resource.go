@@ -8,19 +8,25 @@ import (
 )
 
 // Resource is one FHIR R4 resource of a prefetch or fetch result. Type and
-// ID identify it (Ref builds the relative reference provenance uses); the
+// ID identify it (ID is always a FHIR id or empty) (Ref builds the relative reference provenance uses); the
 // elements the mapping reads are decoded for the types it reads (Patient,
 // Observation, Condition, MedicationRequest, MedicationStatement,
 // Medication, Procedure) and kept private.
 type Resource struct {
-	Type string
-	ID   string
-	b    *body // nil for resource types the mapping does not read
+	Type  string
+	ID    string
+	b     *body // nil for resource types the mapping does not read
+	entry int   // index of the Bundle entry it came from; -1 for a lone resource
+	badID bool  // its id is not a FHIR id: dropped, and the resource not read
 }
 
 // Ref is the relative reference "Type/id", or "Type" for a resource
-// without an id (contained or synthetic data).
+// without an id (contained or synthetic data), or "Type/(invalid id)" for
+// one whose id is not a FHIR id (never echoed: it goes into cards).
 func (r Resource) Ref() string {
+	if r.badID {
+		return r.Type + "/(invalid id)"
+	}
 	if r.ID == "" {
 		return r.Type
 	}
@@ -46,6 +52,11 @@ type body struct {
 	BirthDate string      `json:"birthDate"`
 	Extension []extension `json:"extension"`
 
+	// The patient an Observation, Condition, MedicationRequest,
+	// MedicationStatement or Procedure is about (R4 names it subject in
+	// all five).
+	Subject *reference `json:"subject"`
+
 	// Observation, and the status and code of the others
 	Status               string           `json:"status"`
 	Code                 *codeableConcept `json:"code"`
@@ -62,6 +73,7 @@ type body struct {
 	VerificationStatus *codeableConcept `json:"verificationStatus"`
 
 	// MedicationRequest, MedicationStatement
+	Intent                    string            `json:"intent"`
 	MedicationCodeableConcept *codeableConcept  `json:"medicationCodeableConcept"`
 	MedicationReference       *reference        `json:"medicationReference"`
 	DoNotPerform              bool              `json:"doNotPerform"`
@@ -139,6 +151,7 @@ func Decode(data []byte) ([]Resource, error) {
 		return nil, fmt.Errorf("fhir: %w", err)
 	}
 	if r.Type != "Bundle" {
+		r.entry = -1
 		return []Resource{r}, nil
 	}
 	var bundle struct {
@@ -168,6 +181,7 @@ func Decode(data []byte) ([]Resource, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fhir: Bundle entry %d: %w", i, err)
 		}
+		r.entry = i
 		out = append(out, r)
 	}
 	return out, nil
@@ -194,6 +208,11 @@ func decodeResource(data []byte) (Resource, error) {
 		return Resource{}, errOutcome
 	}
 	r := Resource{Type: id.ResourceType, ID: id.ID}
+	if r.ID != "" && !validID(r.ID) {
+		// Ids reach card Markdown and provenance: one that is not a FHIR id
+		// is not kept, and the resource is not used for any input.
+		return Resource{Type: r.Type, badID: true}, nil
+	}
 	if !readTypes[r.Type] {
 		return r, nil
 	}
@@ -223,4 +242,20 @@ func shapeError(what string, err error) error {
 		return fmt.Errorf("%s element %s has the wrong JSON type", what, te.Field)
 	}
 	return fmt.Errorf("%s does not have the shape of a FHIR resource", what)
+}
+
+// validID reports whether s is a FHIR id: 1 to 64 letters, digits, '-' or
+// '.' (R4 datatypes, id: [A-Za-z0-9\-\.]{1,64}).
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', r == '-', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -31,18 +31,21 @@ func TestServices(t *testing.T) {
 // Templates stay within the CDS Hooks 2.0 restricted subset ("Prefetch
 // query restrictions", cds-hooks/docs specification/current.md): instance
 // read of the patient, or a type search by patient={{context.patientId}}
-// with token equality (system|code lists), _count and _sort only.
+// with token equality (system|code lists, and status lists), _count and
+// _sort only. Observations come one group of inputs per key, final,
+// amended or corrected, newest first, one page of 100: a prefetch value
+// is one page ("no next page links allowed").
 func TestPrefetchTemplates(t *testing.T) {
 	read := regexp.MustCompile(`^Patient/\{\{context\.patientId\}\}$`)
 	token := regexp.MustCompile(`^[a-z0-9:/._-]+\|[A-Za-z0-9.-]+$`)
 	wantKeys := map[string][]string{
-		"ascvd-pce":    {KeyConditions, KeyMedications, KeyObservations, KeyPatient},
-		"prevent-10y":  {KeyConditions, KeyMedications, KeyObservations, KeyPatient},
-		"prevent-30y":  {KeyConditions, KeyMedications, KeyObservations, KeyPatient},
+		"ascvd-pce":    {KeyBloodPressure, KeyConditions, KeyLipids, KeyMedications, KeyPatient, KeySmoking},
+		"prevent-10y":  {KeyBloodPressure, KeyBodySize, KeyConditions, KeyHbA1c, KeyKidney, KeyLipids, KeyMedications, KeyPatient, KeySmoking},
+		"prevent-30y":  {KeyBloodPressure, KeyBodySize, KeyConditions, KeyHbA1c, KeyKidney, KeyLipids, KeyMedications, KeyPatient, KeySmoking},
 		"cha2ds2-vasc": {KeyConditions, KeyPatient},
-		"ckd-epi-2021": {KeyObservations, KeyPatient},
-		"meld-na":      {KeyObservations, KeyProcedures},
-		"meld-3.0":     {KeyObservations, KeyPatient, KeyProcedures},
+		"ckd-epi-2021": {KeyKidney, KeyPatient},
+		"meld-na":      {KeyKidney, KeyLiver, KeyProcedures, KeySodium},
+		"meld-3.0":     {KeyKidney, KeyLiver, KeyPatient, KeyProcedures, KeySodium},
 	}
 	for _, model := range Services() {
 		templates, ok := Prefetch(model)
@@ -68,7 +71,13 @@ func TestPrefetchTemplates(t *testing.T) {
 			if q.Get("patient") != "{{context.patientId}}" {
 				t.Errorf("%s %s: patient=%q", model, key, q.Get("patient"))
 			}
+			if typ == "Observation" && (q.Get("status") == "" || q.Get("_sort") == "" || q.Get("_count") == "") {
+				t.Errorf("%s %s: an Observation search without status, _sort and _count: %q", model, key, tpl)
+			}
 			for p, vs := range q {
+				if len(vs) != 1 {
+					t.Errorf("%s %s: parameter %q repeated", model, key, p)
+				}
 				switch p {
 				case "patient":
 				case "code":
@@ -78,8 +87,16 @@ func TestPrefetchTemplates(t *testing.T) {
 						}
 					}
 				case "status":
-					if vs[0] != "active" {
-						t.Errorf("%s %s: status=%q", model, key, vs[0])
+					want := "active"
+					if typ == "Observation" {
+						want = "final,amended,corrected" // the statuses latest reads
+					}
+					if vs[0] != want {
+						t.Errorf("%s %s: status=%q, want %q", model, key, vs[0], want)
+					}
+				case "_count":
+					if typ != "Observation" || vs[0] != "100" {
+						t.Errorf("%s %s: _count=%q", model, key, vs[0])
 					}
 				case "_sort":
 					if vs[0] != "-date" {
@@ -96,10 +113,16 @@ func TestPrefetchTemplates(t *testing.T) {
 		}
 	}
 	p, _ := Prefetch("ascvd-pce")
-	want := "Observation?patient={{context.patientId}}&code=http://loinc.org|2093-3,http://loinc.org|14647-2,http://loinc.org|2085-9,http://loinc.org|14646-4," +
-		"http://loinc.org|8480-6,http://loinc.org|85354-9,http://loinc.org|55284-4,http://loinc.org|72166-2&_sort=-date"
-	if p[KeyObservations] != want {
-		t.Errorf("ascvd-pce observations:\n got %s\nwant %s", p[KeyObservations], want)
+	for key, want := range map[string]string{
+		KeyLipids: "Observation?patient={{context.patientId}}&code=http://loinc.org|2093-3,http://loinc.org|14647-2,http://loinc.org|2085-9,http://loinc.org|14646-4" +
+			"&status=final,amended,corrected&_sort=-date&_count=100",
+		KeyBloodPressure: "Observation?patient={{context.patientId}}&code=http://loinc.org|8480-6,http://loinc.org|85354-9,http://loinc.org|55284-4" +
+			"&status=final,amended,corrected&_sort=-date&_count=100",
+		KeySmoking: "Observation?patient={{context.patientId}}&code=http://loinc.org|72166-2&status=final,amended,corrected&_sort=-date&_count=100",
+	} {
+		if p[key] != want {
+			t.Errorf("ascvd-pce %s:\n got %s\nwant %s", key, p[key], want)
+		}
 	}
 	p, _ = Prefetch("meld-na")
 	if p[KeyProcedures] != "Procedure?patient={{context.patientId}}&code=http://snomed.info/sct|108241001,http://snomed.info/sct|265764009&_sort=-date" {
@@ -201,6 +224,35 @@ func TestInputsNotFromFHIR(t *testing.T) {
 		}
 		if _, why := mp.input(name); why != "not read from FHIR data by this service" {
 			t.Errorf("%s: reason %q", name, why)
+		}
+	}
+}
+
+// Every Observation input has its group key, and each LOINC code is asked
+// for under one key only: one page per key holds each code's latest.
+func TestObservationGroups(t *testing.T) {
+	for _, model := range Services() {
+		names, _ := serviceInputs(model)
+		templates, _ := Prefetch(model)
+		if _, ok := templates[""]; ok {
+			t.Errorf("%s: a template under an empty key", model)
+		}
+		for _, name := range names {
+			if source(name) == KeyObservations && observationKeys[name] == "" {
+				t.Errorf("%s: input %s has no prefetch key", model, name)
+			}
+		}
+		seen := map[string]string{}
+		for key, tpl := range templates {
+			if !strings.HasPrefix(tpl, "Observation?") {
+				continue
+			}
+			for _, c := range prefetchCodes(t, tpl) {
+				if other, ok := seen[c]; ok {
+					t.Errorf("%s: %s asked for under %s and %s", model, c, other, key)
+				}
+				seen[c] = key
+			}
 		}
 	}
 }

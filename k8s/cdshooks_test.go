@@ -1,0 +1,184 @@
+package k8s
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// Every overlay's CDS Hooks settings reach the server: no trusted clients
+// (CDS calls take the API keys), and the base URL client JWTs will name in
+// aud is the overlay's own host, the Ingress's.
+func TestCDSHooksConfig(t *testing.T) {
+	eachDir(t, overlays, func(t *testing.T, r *rendered) {
+		cfg, asked := r.config(t)
+		for _, k := range []string{"CDS_HOOKS_CLIENTS", "CDS_HOOKS_BASE_URL"} {
+			if _, ok := r.cm.Data[k]; !ok || !asked[k] {
+				t.Errorf("%s: in the ConfigMap %v, read by app.Load %v; want both", k, ok, asked[k])
+			}
+		}
+		if len(cfg.CDSHooks.Clients) != 0 || cfg.CDSHooks.AllowHTTP {
+			t.Errorf("clients %v, allow http %v: want none and false (API keys; EHRs are an overlay's choice)", cfg.CDSHooks.Clients, cfg.CDSHooks.AllowHTTP)
+		}
+		host := r.ing.Spec.Rules[0].Host
+		if got, want := cfg.CDSHooks.BaseURL, "https://"+r.values["HOST"]; got != want || host != r.values["HOST"] {
+			t.Errorf("CDS_HOOKS_BASE_URL %q, Ingress host %q; want %q on the Ingress's host", got, host, want)
+		}
+	})
+}
+
+// cdsEgressPolicy is the NetworkPolicy of k8s/components/cds-hooks-egress.
+const cdsEgressPolicy = "healthcare-api-cds-hooks-egress"
+
+// testEHRCIDR is an EHR's range in tests: RFC 5737 TEST-NET-2.
+const testEHRCIDR = "198.51.100.0/24"
+
+// cdsOverlay writes prod with the cds-hooks-egress component, enabled
+// exactly as the component's comment says, into the filled tree (as
+// cds/prod: the guard takes the environment from the folder's name), and
+// returns it with a function that writes its values.env with CDS_EHR_CIDR.
+func cdsOverlay(t *testing.T) (string, func(cidr string)) {
+	t.Helper()
+	root := filledTree(t)
+	prod := filepath.Join(root, "overlays", "prod")
+	dir := filepath.Join(root, "cds", "prod")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	kust, err := os.ReadFile(filepath.Join(prod, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, err := os.ReadFile(filepath.Join(prod, "values.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("components/cds-hooks-egress/kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snippet := regexp.MustCompile(`(?m)^#   replacements:\n((?:#     .*\n)+)`).FindSubmatch(doc)
+	if snippet == nil {
+		t.Fatal("components/cds-hooks-egress/kustomization.yaml no longer documents its replacement")
+	}
+	replacement := regexp.MustCompile(`(?m)^#   `).ReplaceAllString(string(snippet[1]), "")
+	k := strings.Replace(string(kust), "  - ../../components/production\n", "  - ../../components/production\n  - ../../components/cds-hooks-egress\n", 1)
+	k = strings.Replace(k, "\nreplacements:\n", "\nreplacements:\n"+replacement, 1)
+	if k == string(kust) {
+		t.Fatal("overlays/prod no longer lists components/production or replacements")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, func(cidr string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "values.env"), []byte(string(values)+"CDS_EHR_CIDR="+cidr+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Production's Gatekeeper constraints (k8s/policy/production) admit prod
+// with the component, and refuse it when the EHR's range is the internet:
+// the admission backstop behind the guard.
+func TestCDSHooksEgressPassesGatekeeper(t *testing.T) {
+	root := renderedPolicy(t)
+	dir, writeValues := cdsOverlay(t)
+	for _, c := range []struct {
+		cidr      string
+		violation string // the constraint kind it must break, or ""
+	}{
+		{testEHRCIDR, ""},
+		{"0.0.0.0/0", "NoOpenEgress"},
+	} {
+		writeValues(c.cidr)
+		file := filepath.Join(t.TempDir(), "rendered.yaml")
+		if err := os.WriteFile(file, kustomize(t, dir), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got := gatorTest(t, root, filepath.Join(root, policyRendered), file)
+		switch {
+		case c.violation == "" && len(got) != 0:
+			t.Errorf("CDS_EHR_CIDR=%s: %+v, want no violation", c.cidr, got)
+		case c.violation != "" && (len(got) != 1 || got[0].Constraint.Kind != c.violation):
+			t.Errorf("CDS_EHR_CIDR=%s: %+v, want exactly a %s violation", c.cidr, got, c.violation)
+		}
+	}
+}
+
+// The optional egress component, enabled as its kustomization.yaml says,
+// in a copy of prod with CDS_EHR_CIDR in values.env: every NetworkPolicy
+// rule of production still holds, HTTPS goes to the VPC and to the EHR's
+// range only, and the new policy allows exactly that range on TCP 443.
+func TestCDSHooksEgressComponent(t *testing.T) {
+	dir, writeValues := cdsOverlay(t)
+	writeValues(testEHRCIDR)
+	if ok, out := guard(t, dir); !ok {
+		t.Errorf("scripts/k8s-check.sh refuses prod with the component and CDS_EHR_CIDR=%s:\n%s", testEHRCIDR, out)
+	}
+	r := build(t, "cds/prod")
+	r.complete(t)
+	checkNetworkPolicies(t, r, true)
+
+	np := r.netpols[cdsEgressPolicy]
+	if np == nil {
+		t.Fatalf("no NetworkPolicy %s; have %v", cdsEgressPolicy, keysOf(r.netpols))
+	}
+	if np.Namespace != r.deploy.Namespace {
+		t.Errorf("namespace %q, want the Deployment's %q", np.Namespace, r.deploy.Namespace)
+	}
+	if !equalLabels(np.Spec.PodSelector.MatchLabels, r.deploy.Spec.Template.Labels) || len(np.Spec.Ingress) != 0 ||
+		len(np.Spec.PolicyTypes) != 1 || np.Spec.PolicyTypes[0] != networkingv1.PolicyTypeEgress {
+		t.Errorf("spec %+v: want egress only, for the API pods", np.Spec)
+	}
+	if len(np.Spec.Egress) != 1 {
+		t.Fatalf("egress = %+v, want one rule", np.Spec.Egress)
+	}
+	rule := np.Spec.Egress[0]
+	if len(rule.To) != 1 || rule.To[0].IPBlock == nil || rule.To[0].IPBlock.CIDR != testEHRCIDR || rule.To[0].PodSelector != nil || rule.To[0].NamespaceSelector != nil {
+		t.Errorf("to = %+v, want only the ipBlock %s", rule.To, testEHRCIDR)
+	}
+	if https := intstr.FromInt32(443); len(rule.Ports) != 1 || rule.Ports[0].Port == nil || *rule.Ports[0].Port != https ||
+		rule.Ports[0].Protocol == nil || *rule.Ports[0].Protocol != corev1.ProtocolTCP || rule.Ports[0].EndPort != nil {
+		t.Errorf("ports = %+v, want TCP 443 only", rule.Ports)
+	}
+	// Production's own egress is untouched, and nothing is left unfilled.
+	if got, want := r.netpols["healthcare-api-egress"], build(t, "overlays/prod").netpols["healthcare-api-egress"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("healthcare-api-egress = %+v, want prod's %+v", got, want)
+	}
+	if strings.Contains(string(r.raw), "REPLACE_ME") {
+		t.Error("the manifests hold REPLACE_ME")
+	}
+
+	// The guard refuses a range wider than /16, and the internet.
+	for _, wide := range []string{"10.0.0.0/8", "0.0.0.0/0"} {
+		writeValues(wide)
+		if ok, out := guard(t, dir); ok || !strings.Contains(out, "CDS_EHR_CIDR") {
+			t.Errorf("scripts/k8s-check.sh with CDS_EHR_CIDR=%s: passed %v, want a refusal naming CDS_EHR_CIDR:\n%s", wide, ok, out)
+		}
+	}
+}
+
+func equalLabels(a, b map[string]string) bool {
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return len(a) > 0
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

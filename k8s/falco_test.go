@@ -1,0 +1,376 @@
+package k8s
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	psapi "k8s.io/pod-security-admission/api"
+	"sigs.k8s.io/yaml"
+)
+
+// Falco (k8s/falco): no Falco engine runs here (none builds offline), so
+// the custom rules file is linted against Falco's rules-file format
+// (falco.org/docs/concepts/rules/basic-elements) and tied to the
+// manifests it watches.
+const (
+	falcoDir       = "falco"
+	falcoRulesFile = "falco/healthcare-api_rules.yaml"
+	falcoValues    = "falco/values.yaml"
+	falcoNamespace = "falco"
+	falcoPrefix    = "healthcare_api_" // of every list and macro of the file
+)
+
+// falcoPriorities are Falco's rule priorities, highest first.
+var falcoPriorities = []string{"EMERGENCY", "ALERT", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFORMATIONAL", "DEBUG"}
+
+// falcoDefaults are the macros of Falco's default ruleset
+// (falco_rules.yaml, loaded before this file) that the rules use.
+var falcoDefaults = []string{"container", "spawned_process"}
+
+// falcoItem is one element of a rules file: exactly one of rule, macro or
+// list, with the keys Falco defines for it.
+type falcoItem struct {
+	Rule      string   `json:"rule"`
+	Macro     string   `json:"macro"`
+	List      string   `json:"list"`
+	Desc      string   `json:"desc"`
+	Condition string   `json:"condition"`
+	Output    string   `json:"output"`
+	Priority  string   `json:"priority"`
+	Tags      []string `json:"tags"`
+	Items     []any    `json:"items"`
+	Enabled   *bool    `json:"enabled"`
+	Source    string   `json:"source"`
+}
+
+func falcoRules(t *testing.T, path string) []falcoItem {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []falcoItem
+	if err := yaml.UnmarshalStrict(raw, &items); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return items
+}
+
+// falcoRefs returns the bare names a condition uses as macros (outside
+// parentheses of a list operator) and as lists (inside them), ignoring
+// field names (they hold a dot), quoted strings and Falco's operators.
+func falcoRefs(cond string) (macros, lists []string) {
+	cond = regexp.MustCompile(`"[^"]*"|'[^']*'`).ReplaceAllString(cond, " ")
+	keywords := map[string]bool{"and": true, "or": true, "not": true, "in": true, "intersects": true, "pmatch": true,
+		"startswith": true, "endswith": true, "contains": true, "icontains": true, "glob": true, "exists": true, "bcontains": true}
+	listOp := regexp.MustCompile(`\b(in|intersects|pmatch)\s*\(([^()]*)\)`)
+	for _, m := range listOp.FindAllStringSubmatch(cond, -1) {
+		for _, item := range strings.Split(m[2], ",") {
+			item = strings.TrimSpace(item)
+			if strings.HasPrefix(item, falcoPrefix) {
+				lists = append(lists, item)
+			}
+		}
+	}
+	cond = listOp.ReplaceAllString(cond, " ")
+	// What follows a comparison is a value (connect, tcp, EINPROGRESS), not
+	// a macro.
+	cond = regexp.MustCompile(`(=|!=|<=|>=|<|>)\s*[\w./-]+`).ReplaceAllString(cond, " ")
+	for _, w := range regexp.MustCompile(`[A-Za-z_][\w.]*`).FindAllString(cond, -1) {
+		if !strings.Contains(w, ".") && !keywords[w] {
+			macros = append(macros, w)
+		}
+	}
+	return macros, lists
+}
+
+func TestFalcoRulesLint(t *testing.T) {
+	items := falcoRules(t, falcoRulesFile)
+	macros, lists := map[string]bool{}, map[string]bool{}
+	for _, d := range falcoDefaults {
+		macros[d] = true
+	}
+	used := map[string]bool{}
+	var rules []falcoItem
+	for i, it := range items {
+		kinds := 0
+		for _, s := range []string{it.Rule, it.Macro, it.List} {
+			if s != "" {
+				kinds++
+			}
+		}
+		if kinds != 1 {
+			t.Errorf("item %d: has %d of rule, macro, list; want exactly one", i, kinds)
+			continue
+		}
+		switch {
+		case it.List != "":
+			if !strings.HasPrefix(it.List, falcoPrefix) || len(it.Items) == 0 || it.Condition != "" || it.Output != "" {
+				t.Errorf("list %s: want a %s name, items and nothing else", it.List, falcoPrefix)
+			}
+			if lists[it.List] {
+				t.Errorf("list %s is defined twice", it.List)
+			}
+			lists[it.List] = true
+		case it.Macro != "":
+			if !strings.HasPrefix(it.Macro, falcoPrefix) || it.Condition == "" || it.Output != "" || len(it.Items) > 0 {
+				t.Errorf("macro %s: want a %s name, a condition and nothing else", it.Macro, falcoPrefix)
+			}
+			if macros[it.Macro] {
+				t.Errorf("macro %s is defined twice (or shadows Falco's default)", it.Macro)
+			}
+			macros[it.Macro] = true
+		default:
+			rules = append(rules, it)
+			if it.Desc == "" || it.Condition == "" || it.Output == "" || it.Priority == "" {
+				t.Errorf("rule %q: rule, desc, condition, output and priority are all required", it.Rule)
+			}
+			if !slices.Contains(falcoPriorities, it.Priority) {
+				t.Errorf("rule %q: priority %q is not one of %v", it.Rule, it.Priority, falcoPriorities)
+			}
+			if len(it.Items) > 0 || (it.Source != "" && it.Source != "syscall") || (it.Enabled != nil && !*it.Enabled) {
+				t.Errorf("rule %q: items, a source other than syscall, or disabled", it.Rule)
+			}
+			// falcosidekick turns these output fields into the Alertmanager
+			// labels the route (monitoring/alertmanager) and the on-call
+			// need: k8s_ns_name, k8s_pod_name, container_name.
+			for _, f := range []string{"k8s.ns.name=%k8s.ns.name", "k8s.pod.name=%k8s.pod.name", "container.name=%container.name"} {
+				if !strings.Contains(it.Output, f) {
+					t.Errorf("rule %q: output lacks %s", it.Rule, f)
+				}
+			}
+		}
+		if it.Condition != "" {
+			// Macros may only use what is defined before them; rules anything.
+			ms, ls := falcoRefs(it.Condition)
+			for _, m := range ms {
+				if !macros[m] {
+					t.Errorf("%s%s: macro %q is not defined above (nor one of Falco's defaults %v)", it.Rule, it.Macro, m, falcoDefaults)
+				}
+				used[m] = true
+			}
+			for _, l := range ls {
+				if !lists[l] {
+					t.Errorf("%s%s: list %q is not defined above", it.Rule, it.Macro, l)
+				}
+				used[l] = true
+			}
+		}
+	}
+	for name := range macros {
+		if !used[name] {
+			t.Errorf("macro %s is defined (or listed as a default) but never used", name)
+		}
+	}
+	for name := range lists {
+		if !used[name] {
+			t.Errorf("list %s is defined but never used", name)
+		}
+	}
+	if len(rules) != 4 {
+		t.Errorf("%d rules, want 4: unexpected process, write, outbound, token read", len(rules))
+	}
+	for _, r := range rules {
+		if !strings.Contains(r.Condition, "healthcare_api_container") {
+			t.Errorf("rule %q does not limit itself to the API container (macro healthcare_api_container)", r.Rule)
+		}
+	}
+}
+
+// The rules watch exactly the namespace, container and binary the
+// manifests and image recipes define, and allow the connections the
+// NetworkPolicy of production's shape allows.
+func TestFalcoRulesMatchManifests(t *testing.T) {
+	items := falcoRules(t, falcoRulesFile)
+	byName := map[string]falcoItem{}
+	for _, it := range items {
+		byName[it.Rule+it.Macro+it.List] = it
+	}
+
+	r := build(t, "overlays/prod")
+	r.complete(t)
+	c := r.container(t)
+	want := `container and k8s.ns.name = "` + r.deploy.Namespace + `" and container.name = "` + c.Name + `"`
+	if got := byName["healthcare_api_container"].Condition; got != want {
+		t.Errorf("macro healthcare_api_container = %q, want %q (the Deployment's namespace and container)", got, want)
+	}
+
+	// The binary: the Dockerfile's ENTRYPOINT and ko's /ko-app/<main>.
+	dockerfile, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^ENTRYPOINT \["([^"]+)"`).FindSubmatch(dockerfile)
+	if m == nil {
+		t.Fatal("Dockerfile has no exec-form ENTRYPOINT")
+	}
+	var ko struct {
+		Builds []struct {
+			Main string `json:"main"`
+		} `json:"builds"`
+	}
+	raw, err := os.ReadFile("../.ko.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &ko); err != nil || len(ko.Builds) != 1 {
+		t.Fatalf(".ko.yaml: %v", err)
+	}
+	binaries := []string{string(m[1]), "/ko-app/" + filepath.Base(ko.Builds[0].Main)}
+	got := []string{}
+	for _, it := range byName["healthcare_api_binaries"].Items {
+		got = append(got, it.(string))
+	}
+	sort.Strings(got)
+	sort.Strings(binaries)
+	if !slices.Equal(got, binaries) {
+		t.Errorf("list healthcare_api_binaries = %v, want the image's entrypoints %v", got, binaries)
+	}
+	if c.Command != nil || c.Args != nil {
+		t.Errorf("the container overrides the image's entrypoint (%v %v): the binary list no longer holds", c.Command, c.Args)
+	}
+
+	// Allowed ports: DNS and HTTPS, the only ones the egress policy opens.
+	ports := map[string]bool{}
+	for _, rule := range r.netpols["healthcare-api-egress"].Spec.Egress {
+		for _, p := range rule.Ports {
+			ports[p.Port.String()] = true
+		}
+	}
+	gotPorts := []string{}
+	for _, it := range byName["healthcare_api_allowed_ports"].Items {
+		gotPorts = append(gotPorts, strings.TrimSpace(strings.Trim(yamlScalar(it), `"`)))
+	}
+	sort.Strings(gotPorts)
+	wantPorts := mapKeysBool(ports)
+	sort.Strings(wantPorts)
+	if !slices.Equal(gotPorts, wantPorts) {
+		t.Errorf("list healthcare_api_allowed_ports = %v, want the egress NetworkPolicy's ports %v", gotPorts, wantPorts)
+	}
+
+	// The token paths: the service account token is not mounted, and the
+	// IRSA token is where EKS's webhook mounts it (the server reads it).
+	if ptrFalse := r.deploy.Spec.Template.Spec.AutomountServiceAccountToken; ptrFalse == nil || *ptrFalse {
+		t.Error("the pod mounts the Kubernetes API token: the token rule assumes it does not")
+	}
+	for list, dir := range map[string]string{
+		"healthcare_api_k8s_token_dirs":  "/var/run/secrets/kubernetes.io/serviceaccount",
+		"healthcare_api_irsa_token_dirs": "/var/run/secrets/eks.amazonaws.com",
+	} {
+		if !slices.Contains(byName[list].Items, any(dir)) {
+			t.Errorf("list %s = %v, want %s among them", list, byName[list].Items, dir)
+		}
+	}
+}
+
+func yamlScalar(v any) string {
+	b, _ := yaml.Marshal(v)
+	return strings.TrimSpace(string(b))
+}
+
+func mapKeysBool(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// Falco's namespace admits its privileged DaemonSet (Pod Security
+// "privileged") and is not the API's; the Helm values name the custom
+// rules file the docs install, the modern eBPF driver, and falcosidekick's
+// Alertmanager output.
+func TestFalcoDeployment(t *testing.T) {
+	var ns corev1.Namespace
+	for _, doc := range splitDocs(kustomize(t, falcoDir)) {
+		if err := yaml.UnmarshalStrict([]byte(doc), &ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ns.Name != falcoNamespace || ns.Name == namespace {
+		t.Fatalf("k8s/falco renders namespace %q, want %q", ns.Name, falcoNamespace)
+	}
+	p, errs := psapi.PolicyToEvaluate(ns.Labels, psapi.Policy{})
+	if len(errs) > 0 || p.Enforce.Level != psapi.LevelPrivileged {
+		t.Errorf("namespace %s: Pod Security enforce = %v (%v), want privileged (Falco loads an eBPF probe)", ns.Name, p.Enforce, errs)
+	}
+
+	var values struct {
+		Driver struct {
+			Kind       string `json:"kind"`
+			ModernEbpf struct {
+				LeastPrivileged bool `json:"leastPrivileged"`
+			} `json:"modernEbpf"`
+		} `json:"driver"`
+		Collectors struct {
+			Enabled bool `json:"enabled"`
+		} `json:"collectors"`
+		Falco struct {
+			JSONOutput                bool   `json:"json_output"`
+			JSONIncludeOutputProperty bool   `json:"json_include_output_property"`
+			Priority                  string `json:"priority"`
+		} `json:"falco"`
+		Falcosidekick struct {
+			Enabled      bool `json:"enabled"`
+			ReplicaCount int  `json:"replicaCount"`
+			Config       struct {
+				Alertmanager struct {
+					Hostport        string `json:"hostport"`
+					Endpoint        string `json:"endpoint"`
+					MinimumPriority string `json:"minimumpriority"`
+					ExpiresAfter    int    `json:"expiresafter"`
+					ExtraLabels     string `json:"extralabels"`
+				} `json:"alertmanager"`
+			} `json:"config"`
+		} `json:"falcosidekick"`
+	}
+	raw, err := os.ReadFile(falcoValues)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(raw, &values); err != nil {
+		t.Fatalf("%s: %v", falcoValues, err)
+	}
+	if values.Driver.Kind != "modern_ebpf" || !values.Driver.ModernEbpf.LeastPrivileged || !values.Collectors.Enabled || !values.Falco.JSONOutput {
+		t.Errorf("%s: want the modern eBPF driver with least privilege, the collectors (k8s.ns.name) and JSON output: %+v", falcoValues, values)
+	}
+	am := values.Falcosidekick.Config.Alertmanager
+	if !values.Falcosidekick.Enabled || !strings.HasPrefix(am.Hostport, "http://") || am.Endpoint != "/api/v2/alerts" {
+		t.Errorf("%s: falcosidekick must post to Alertmanager's v2 API: %+v", falcoValues, values.Falcosidekick)
+	}
+	if !slices.Contains(falcoPriorities, strings.ToUpper(am.MinimumPriority)) {
+		t.Errorf("%s: minimumpriority %q is not a Falco priority", falcoValues, am.MinimumPriority)
+	}
+	labels := map[string]string{}
+	for _, kv := range strings.Split(am.ExtraLabels, ",") {
+		k, v, _ := strings.Cut(kv, ":")
+		labels[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	if labels["alertname"] == "" || labels["environment"] != placeholder {
+		t.Errorf("%s: extralabels %v, want an alertname and environment %s (set per cluster)", falcoValues, labels, placeholder)
+	}
+	// Every rule reaches Alertmanager.
+	for _, it := range falcoRules(t, falcoRulesFile) {
+		if it.Rule != "" && slices.Index(falcoPriorities, it.Priority) > slices.Index(falcoPriorities, strings.ToUpper(am.MinimumPriority)) {
+			t.Errorf("rule %q (%s) is below falcosidekick's minimumpriority %s: it never alerts", it.Rule, it.Priority, am.MinimumPriority)
+		}
+	}
+	// The install command of the values file and docs/eks.md loads this
+	// rules file.
+	doc, err := os.ReadFile("../docs/eks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setFile := `--set-file 'customRules.healthcare-api_rules\.yaml=k8s/` + falcoRulesFile + `'`
+	for name, text := range map[string]string{falcoValues: string(raw), "docs/eks.md": string(doc)} {
+		if !strings.Contains(text, setFile) {
+			t.Errorf("%s does not install the rules with %s", name, setFile)
+		}
+	}
+}

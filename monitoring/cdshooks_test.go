@@ -1,0 +1,163 @@
+package monitoring
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// cdsBaseURL is the test server's CDS_HOOKS_BASE_URL: only the JWTs' aud
+// names it, nothing is sent there.
+const cdsBaseURL = "https://api.test.invalid"
+
+// cdsClient is a trusted CDS client (an EHR) of the test server: its key
+// signs the JWTs, its JWKS is served on loopback.
+type cdsClient struct {
+	issuer  string
+	jwksURL string
+	signer  jose.Signer
+}
+
+func newCDSClient(t *testing.T) *cdsClient {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const kid = "monitoring-test"
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &priv.PublicKey, KeyID: kid, Algorithm: string(jose.ES384), Use: "sig"}}}
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(set)
+	}))
+	t.Cleanup(jwks.Close)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: jose.JSONWebKey{Key: priv, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &cdsClient{issuer: "https://ehr.test.invalid", jwksURL: jwks.URL + "/jwks", signer: signer}
+}
+
+// env trusts the client (over http: its JWKS is an httptest server).
+func (c *cdsClient) env() []string {
+	clients, _ := json.Marshal([]map[string]string{{"iss": c.issuer, "jwks_url": c.jwksURL}})
+	return []string{"CDS_HOOKS_CLIENTS=" + string(clients), "CDS_HOOKS_BASE_URL=" + cdsBaseURL, "CDS_HOOKS_ALLOW_HTTP=true"}
+}
+
+// token is a CDS Hooks 2.0 client JWT for service id.
+func (c *cdsClient) token(t *testing.T, id string) string {
+	t.Helper()
+	now := time.Now()
+	tok, err := jwt.Signed(c.signer).Claims(jwt.Claims{
+		Issuer:   c.issuer,
+		Subject:  "monitoring-test",
+		Audience: jwt.Audience{cdsBaseURL + "/cds-services/" + id},
+		IssuedAt: jwt.NewNumericDate(now),
+		Expiry:   jwt.NewNumericDate(now.Add(4 * time.Minute)),
+		ID:       rand.Text(),
+	}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// sendCDSTraffic makes the two CDS Hooks events the alerts select: a call
+// without a JWT (401, jwt_refused) and a trusted call without its prefetch
+// and without a FHIR server (412, prefetch_missing).
+func (c *cdsClient) sendCDSTraffic(t *testing.T, hc *http.Client, base string) {
+	t.Helper()
+	call := `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"userId":"Practitioner/example","patientId":"example"}}`
+	for _, r := range []struct {
+		name, auth string
+		want       int
+	}{
+		{"no JWT", "", http.StatusUnauthorized},
+		{"trusted, no prefetch", "Bearer " + c.token(t, "ascvd-pce"), http.StatusPreconditionFailed},
+	} {
+		req, err := http.NewRequest(http.MethodPost, base+"/cds-services/ascvd-pce", strings.NewReader(call))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if r.auth != "" {
+			req.Header.Set("Authorization", r.auth)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != r.want {
+			t.Fatalf("POST /cds-services/ascvd-pce (%s) = %d, want %d: %s", r.name, resp.StatusCode, r.want, body)
+		}
+	}
+}
+
+// TestReadinessWithoutJWKS: the pod's readiness never waits for an EHR.
+// With the client's JWKS URL unreachable (a closed loopback port, as a
+// NetworkPolicy without the EHR's egress leaves it), the server starts and
+// is ready, /predict works, and a CDS call with a well-signed JWT fails
+// closed: 401, counted as jwt_refused, and still ready afterwards.
+func TestReadinessWithoutJWKS(t *testing.T) {
+	cds := newCDSClient(t)
+	cds.jwksURL = "http://127.0.0.1:" + strconv.Itoa(freePort(t)) + "/jwks"
+	s := startServerFor(t, cds)
+	hc := &http.Client{Timeout: 10 * time.Second}
+	base := "http://" + s.addr
+	do := func(method, path, body, auth string) int {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := do("GET", "/health/ready", "", ""); got != http.StatusOK {
+		t.Fatalf("GET /health/ready = %d before any CDS call, want 200", got)
+	}
+	call := `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"userId":"Practitioner/example","patientId":"example"}}`
+	start := time.Now()
+	if got := do("POST", "/cds-services/ascvd-pce", call, "Bearer "+cds.token(t, "ascvd-pce")); got != http.StatusUnauthorized {
+		t.Errorf("POST /cds-services/ascvd-pce with its JWKS unreachable = %d, want 401 (fail closed)", got)
+	}
+	// Refused at once (connection refused), and never later than the JWKS
+	// fetch timeout (2 s): a call never hangs on an unreachable EHR.
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the refusal took %v, want at most the JWKS fetch timeout (2s)", took)
+	}
+	if got := do("GET", "/health/ready", "", ""); got != http.StatusOK {
+		t.Errorf("GET /health/ready = %d after a refused CDS call, want 200", got)
+	}
+	if got := do("POST", "/predict", predictBody, ""); got != http.StatusOK {
+		t.Errorf("POST /predict = %d, want 200", got)
+	}
+	if !scrape(t, s)["healthcare_api_cds_hook_events_total"]["event"]["jwt_refused"] {
+		t.Error("the refused call is not counted as jwt_refused")
+	}
+}
