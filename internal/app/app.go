@@ -48,7 +48,8 @@ type Config struct {
 	MetricsEnv           string        // METRICS_ENV: the deployment's environment, on every metric
 
 	// CDSHooks: CDS_HOOKS_CLIENTS (trusted CDS clients, JSON), CDS_HOOKS_BASE_URL
-	// (public base URL the JWT aud is checked against), CDS_HOOKS_ALLOW_HTTP.
+	// (public base URL the JWT aud is checked against), CDS_HOOKS_ALLOW_HTTP,
+	// CDS_HOOKS_FETCH_TIMEOUT, CDS_HOOKS_CORS_ORIGINS.
 	CDSHooks cdshooks.Config
 	// CDSHooksReplayTable: CDS_HOOKS_REPLAY_TABLE, the DynamoDB table that
 	// records accepted client JWT ids for every instance (package replay).
@@ -180,6 +181,22 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	} else if len(c.CDSHooks.Clients) > 0 {
 		errs = append(errs, errors.New("CDS_HOOKS_BASE_URL must be set with CDS_HOOKS_CLIENTS: the public base URL (e.g. https://api.example.org/prod) that client JWTs name in aud"))
+	}
+	if origins, err := cdshooks.ParseCORSOrigins(getenv("CDS_HOOKS_CORS_ORIGINS")); err != nil {
+		errs = append(errs, fmt.Errorf("CDS_HOOKS_CORS_ORIGINS %w", err))
+	} else {
+		c.CDSHooks.CORSOrigins = origins
+	}
+	// The fetch path shares the EHR's wait for cards (about 500 ms): the
+	// default leaves room for the model; 5 s is the most any EHR waits.
+	c.CDSHooks.FetchTimeout = 400 * time.Millisecond
+	if s := getenv("CDS_HOOKS_FETCH_TIMEOUT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 100*time.Millisecond || d > 5*time.Second {
+			errs = append(errs, errors.New("CDS_HOOKS_FETCH_TIMEOUT must be a duration between 100ms and 5s (e.g. 400ms)"))
+		} else {
+			c.CDSHooks.FetchTimeout = d
+		}
 	}
 	c.CDSHooksReplayTable = getenv("CDS_HOOKS_REPLAY_TABLE")
 	switch {

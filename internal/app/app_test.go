@@ -87,6 +87,10 @@ func TestLoadRefuses(t *testing.T) {
 		{"cds http base url", map[string]string{"CDS_HOOKS_BASE_URL": "http://a.example/prod"}, "CDS_HOOKS_BASE_URL must use https"},
 		{"cds base url with query", map[string]string{"CDS_HOOKS_BASE_URL": "https://a.example/prod?x=1"}, "CDS_HOOKS_BASE_URL must be an absolute URL"},
 		{"cds allow http spelling", map[string]string{"CDS_HOOKS_ALLOW_HTTP": "yes"}, "CDS_HOOKS_ALLOW_HTTP must be true or false"},
+		{"cds cors origin with path", map[string]string{"CDS_HOOKS_CORS_ORIGINS": "https://sandbox.cds-hooks.org/"}, "CDS_HOOKS_CORS_ORIGINS must be"},
+		{"cds fetch timeout too short", map[string]string{"CDS_HOOKS_FETCH_TIMEOUT": "50ms"}, "CDS_HOOKS_FETCH_TIMEOUT must be a duration between 100ms and 5s"},
+		{"cds fetch timeout too long", map[string]string{"CDS_HOOKS_FETCH_TIMEOUT": "6s"}, "CDS_HOOKS_FETCH_TIMEOUT must be"},
+		{"cds fetch timeout not a duration", map[string]string{"CDS_HOOKS_FETCH_TIMEOUT": "400"}, "CDS_HOOKS_FETCH_TIMEOUT must be"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,8 +117,15 @@ func TestLoadCDSHooks(t *testing.T) {
 		h.Clients[0].FHIRServers[0] != "http://127.0.0.1:9/fhir" {
 		t.Errorf("CDSHooks = %+v", h)
 	}
-	if c, err := Load(env(nil)); err != nil || c.CDSHooks.Clients != nil || c.CDSHooks.BaseURL != "" {
-		t.Errorf("unset: %+v, %v; want no clients", c.CDSHooks, err)
+	if c, err := Load(env(nil)); err != nil || c.CDSHooks.Clients != nil || c.CDSHooks.BaseURL != "" || c.CDSHooks.FetchTimeout != 400*time.Millisecond {
+		t.Errorf("unset: %+v, %v; want no clients and a 400ms fetch timeout", c.CDSHooks, err)
+	}
+	if c, err := Load(env(map[string]string{"CDS_HOOKS_CORS_ORIGINS": "https://sandbox.cds-hooks.org"})); err != nil ||
+		len(c.CDSHooks.CORSOrigins) != 1 || c.CDSHooks.CORSOrigins[0] != "https://sandbox.cds-hooks.org" {
+		t.Errorf("CDS_HOOKS_CORS_ORIGINS: %q, %v", c.CDSHooks.CORSOrigins, err)
+	}
+	if c, err := Load(env(map[string]string{"CDS_HOOKS_FETCH_TIMEOUT": "1500ms"})); err != nil || c.CDSHooks.FetchTimeout != 1500*time.Millisecond {
+		t.Errorf("CDS_HOOKS_FETCH_TIMEOUT=1500ms: %v, %v", c.CDSHooks.FetchTimeout, err)
 	}
 }
 

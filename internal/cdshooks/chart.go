@@ -38,8 +38,10 @@ type used struct {
 type gap struct{ name, reason string }
 
 // mapChart decodes the prefetch data (only the service's own keys) into a
-// chart and maps it onto model id's inputs at time now.
-func mapChart(model *scoring.Model, patientID string, prefetch map[string]json.RawMessage, now time.Time) (*mapped, error) {
+// chart and maps it onto model id's inputs at time now. A key the service
+// fetched itself that does not decode is the EHR's FHIR server's failure
+// (412), not a bad request by the client (400).
+func mapChart(model *scoring.Model, patientID string, prefetch map[string]json.RawMessage, fetched map[string]bool, now time.Time) (*mapped, error) {
 	var chart fhir.Chart
 	keys := make([]string, 0, len(prefetch))
 	for k := range prefetch {
@@ -48,7 +50,10 @@ func mapChart(model *scoring.Model, patientID string, prefetch map[string]json.R
 	slices.Sort(keys)
 	for _, key := range keys {
 		res, err := fhir.Decode(prefetch[key])
-		if err != nil {
+		switch {
+		case err != nil && fetched[key]:
+			return nil, refuse(KindPrefetchRequired, "required prefetch key "+key+" is absent and the FHIR server's answer to it is not a FHIR R4 resource or searchset Bundle")
+		case err != nil:
 			return nil, badField("prefetch."+key, "is not a FHIR R4 resource, a searchset Bundle or null")
 		}
 		for _, r := range res {

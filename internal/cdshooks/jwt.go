@@ -133,6 +133,13 @@ type claims struct {
 // baseURL+path. Every refusal is a KindUnauthorized *Error whose detail
 // names the rule, never the token's content.
 func (v *Verifier) Verify(ctx context.Context, authorization, path string, audiences ...string) (*Client, error) {
+	return v.verify(ctx, authorization, path, nil, audiences...)
+}
+
+// verify is Verify with admit, called with the claimed issuer once it is
+// known to be allow-listed and before any key fetch or signature check: an
+// error it returns (a rate limit) refuses the token as is.
+func (v *Verifier) verify(ctx context.Context, authorization, path string, admit func(issuer string) error, audiences ...string) (*Client, error) {
 	raw, ok := strings.CutPrefix(authorization, "Bearer ")
 	if !ok {
 		raw, ok = strings.CutPrefix(authorization, "bearer ")
@@ -161,6 +168,11 @@ func (v *Verifier) Verify(ctx context.Context, authorization, path string, audie
 	iss, ok := v.issuers[unverified.Issuer]
 	if !ok {
 		return nil, refuse(KindUnauthorized, "the token's issuer is not an allow-listed CDS client")
+	}
+	if admit != nil {
+		if err := admit(iss.client.Issuer); err != nil {
+			return nil, err
+		}
 	}
 	key, err := iss.key(ctx, h.KeyID, h.Algorithm, v.opts)
 	if err != nil {

@@ -397,3 +397,26 @@ func TestReplayCachePerIssuer(t *testing.T) {
 		t.Error("issuer a refused after its tokens expired")
 	}
 }
+
+func TestParseCORSOrigins(t *testing.T) {
+	got, err := ParseCORSOrigins(" https://sandbox.cds-hooks.org, http://localhost:3000 ")
+	if err != nil || len(got) != 2 || got[0] != "https://sandbox.cds-hooks.org" || got[1] != "http://localhost:3000" {
+		t.Errorf("two origins: %q, %v", got, err)
+	}
+	if got, err := ParseCORSOrigins("*"); err != nil || len(got) != 1 || (Config{CORSOrigins: got}).AllowedOrigin("https://x.example") != "*" {
+		t.Errorf("*: %q, %v", got, err)
+	}
+	if got, err := ParseCORSOrigins(""); err != nil || got != nil {
+		t.Errorf("unset: %q, %v", got, err)
+	}
+	for _, bad := range []string{"sandbox.cds-hooks.org", "https://sandbox.cds-hooks.org/", "https://a.example/path", "ftp://a.example",
+		"https://u@a.example", "https://A.example", "https://a.example,*", "https://a.example?x"} {
+		if _, err := ParseCORSOrigins(bad); err == nil {
+			t.Errorf("ParseCORSOrigins(%q) accepted", bad)
+		}
+	}
+	c := Config{CORSOrigins: []string{"https://a.example"}}
+	if c.AllowedOrigin("https://a.example") != "https://a.example" || c.AllowedOrigin("https://b.example") != "" || c.AllowedOrigin("") != "" {
+		t.Error("AllowedOrigin does not match exactly")
+	}
+}
