@@ -25,6 +25,7 @@ import (
 
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/metrics"
+	"github.com/healthcare-prediction/api/internal/replay"
 	"github.com/healthcare-prediction/api/internal/smoke"
 	"github.com/healthcare-prediction/api/internal/testutil"
 )
@@ -1348,4 +1349,90 @@ func deployRefusals(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return n + strings.Count(string(script), `"${base}/cds-services/ascvd-pce"`)
+}
+
+// TestCdsHooksReplayTable: with CdsHooksClients the stack creates the
+// shared jti table as package replay uses it (partition key and TTL
+// attribute), on demand, encrypted, named under the stack (the CI role's
+// scope), deleted with the stack; the cdshooks function gets its name and
+// PutItem on it alone, and no other role touches DynamoDB. Without
+// clients there is no table, no permission and an empty variable (the
+// function then needs none: no JWT is accepted).
+func TestCdsHooksReplayTable(t *testing.T) {
+	dynamoActions := func(res map[string]any) map[string][]string {
+		out := map[string][]string{}
+		for id, r := range res {
+			if str(r, "Type") != "AWS::IAM::Role" {
+				continue
+			}
+			for _, s := range statements(res, id) {
+				if a := fmt.Sprint(at(s, "Action")); strings.Contains(a, "dynamodb:") {
+					out[id] = append(out[id], a)
+				}
+			}
+		}
+		return out
+	}
+
+	params := []string{"CdsHooksClients=[{\"iss\":\"https://ehr.example\",\"jwks_url\":\"https://ehr.example/jwks\"}]",
+		"CdsHooksBaseUrl=https://risk.example.org"}
+	res := mapAt(resolveConditions(t, translated(t, params...), params), "Resources")
+	table := mapAt(res, "CdsHooksReplayTable")
+	p := mapAt(table, "Properties")
+	if str(table, "Condition") != "HasCdsHooksClients" || str(table, "DeletionPolicy") != "Delete" || str(table, "UpdateReplacePolicy") != "Delete" {
+		t.Errorf("table condition %v, policies %v/%v; want HasCdsHooksClients, Delete/Delete", table["Condition"], table["DeletionPolicy"], table["UpdateReplacePolicy"])
+	}
+	if name := str(p, "TableName", "Fn::Sub"); !strings.HasPrefix(name, "${AWS::StackName}-") {
+		t.Errorf("TableName %v does not start with the stack name (the CI role's scope)", p["TableName"])
+	}
+	keys, attrs := listAt(p, "KeySchema"), listAt(p, "AttributeDefinitions")
+	if len(keys) != 1 || str(keys[0], "AttributeName") != replay.KeyAttribute || str(keys[0], "KeyType") != "HASH" ||
+		len(attrs) != 1 || str(attrs[0], "AttributeName") != replay.KeyAttribute || str(attrs[0], "AttributeType") != "S" {
+		t.Errorf("key %v %v, want %s (S) as the partition key alone", keys, attrs, replay.KeyAttribute)
+	}
+	if str(p, "TimeToLiveSpecification", "AttributeName") != replay.ExpiresAttribute || at(p, "TimeToLiveSpecification", "Enabled") != true {
+		t.Errorf("TTL %v, want enabled on %s", p["TimeToLiveSpecification"], replay.ExpiresAttribute)
+	}
+	if str(p, "BillingMode") != "PAY_PER_REQUEST" || at(p, "SSESpecification", "SSEEnabled") != true {
+		t.Errorf("billing %v, SSE %v; want on demand, encrypted with KMS", p["BillingMode"], p["SSESpecification"])
+	}
+	if env := mapAt(res, "CdsHooksFunction", "Properties", "Environment", "Variables"); str(env, "CDS_HOOKS_REPLAY_TABLE", "Ref") != "CdsHooksReplayTable" {
+		t.Errorf("CDS_HOOKS_REPLAY_TABLE = %v, want !Ref CdsHooksReplayTable", env["CDS_HOOKS_REPLAY_TABLE"])
+	}
+	granted := false
+	for _, s := range statements(res, "CdsHooksRole") {
+		if r, attr := getAtt(at(s, "Resource")); r == "CdsHooksReplayTable" && attr == "Arn" && str(s, "Action") == "dynamodb:PutItem" && str(s, "Effect") == "Allow" {
+			granted = true
+		}
+	}
+	if !granted {
+		t.Error("CdsHooksRole may not dynamodb:PutItem on the table")
+	}
+	if got := dynamoActions(res); len(got) != 1 || len(got["CdsHooksRole"]) != 1 {
+		t.Errorf("DynamoDB permissions %v, want dynamodb:PutItem for CdsHooksRole alone", got)
+	}
+
+	// The CI deploy role may create, update and delete it: the table ARNs
+	// under the stack's name.
+	ci, err := os.ReadFile(filepath.Join(root, "infra", "ci.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{":table/${!aws:PrincipalTag/sam-stack}-*", "dynamodb:CreateTable", "dynamodb:UpdateTimeToLive",
+		"dynamodb:DescribeTimeToLive", "dynamodb:TagResource", "dynamodb:DeleteTable", "kms:ViaService: !Sub dynamodb.${AWS::Region}.amazonaws.com"} {
+		if !strings.Contains(string(ci), want) {
+			t.Errorf("infra/ci.yaml lacks %q: the CI deploy role cannot manage the table", want)
+		}
+	}
+
+	res = mapAt(resolveConditions(t, translated(t), nil), "Resources")
+	if str(res, "CdsHooksReplayTable", "Condition") != "HasCdsHooksClients" {
+		t.Error("the table is not conditional on CdsHooksClients")
+	}
+	if env := mapAt(res, "CdsHooksFunction", "Properties", "Environment", "Variables"); str(env, "CDS_HOOKS_REPLAY_TABLE") != "" {
+		t.Errorf("without clients CDS_HOOKS_REPLAY_TABLE = %v, want empty", env["CDS_HOOKS_REPLAY_TABLE"])
+	}
+	if got := dynamoActions(res); len(got) != 0 {
+		t.Errorf("without clients: DynamoDB permissions %v", got)
+	}
 }

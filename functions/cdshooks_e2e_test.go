@@ -18,13 +18,18 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/healthcare-prediction/api/internal/moto/mototest"
+	"github.com/healthcare-prediction/api/internal/replay"
 )
 
 // TestCdsHooksUnderEmulator runs the cdshooks function's bootstrap under
 // aws-lambda-rie, trusting one CDS client whose JWKS a loopback server
 // publishes, and calls it with a REST API (payload 1.0) and an HTTP API
 // (payload 2.0) event: each a patient-view call with a real ES384 client
-// JWT, answered with one computed card; a replayed token is refused.
+// JWT, answered with one computed card; a replayed token is refused, also
+// by a second execution environment: both record jti values in one
+// DynamoDB table (moto_server), as deployed.
 func TestCdsHooksUnderEmulator(t *testing.T) {
 	paths, err := build()
 	if err != nil {
@@ -40,11 +45,15 @@ func TestCdsHooksUnderEmulator(t *testing.T) {
 	defer jwks.Close()
 	const issuer, base = "https://ehr.example.test", "https://cds.example.test/prod"
 	clients := fmt.Sprintf(`[{"iss":%q,"jwks_url":%q,"fhir_servers":[]}]`, issuer, jwks.URL)
-	e := startEmulator(t, paths["rie"], paths["cdshooks"], "cdshooks",
-		"CDS_HOOKS_CLIENTS="+clients, "CDS_HOOKS_BASE_URL="+base, "CDS_HOOKS_ALLOW_HTTP=true",
+	moto := mototest.Start(t)
+	moto.CreateTable("e2e-replay", replay.KeyAttribute, replay.ExpiresAttribute)
+	env := []string{"CDS_HOOKS_CLIENTS=" + clients, "CDS_HOOKS_BASE_URL=" + base, "CDS_HOOKS_ALLOW_HTTP=true",
 		"CDS_HOOKS_CORS_ORIGINS=https://sandbox.cds-hooks.org",
 		// The calls take client JWTs; no API key source is needed for them.
-		"AUTH_DISABLED=true")
+		"AUTH_DISABLED=true",
+		"CDS_HOOKS_REPLAY_TABLE=e2e-replay", "AWS_ENDPOINT_URL=" + moto.URL, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing"}
+	e := startEmulator(t, paths["rie"], paths["cdshooks"], "cdshooks", env...)
+	other := startEmulator(t, paths["rie"], paths["cdshooks"], "cdshooks", env...)
 
 	n := 0
 	token := func() string {
@@ -97,15 +106,18 @@ func TestCdsHooksUnderEmulator(t *testing.T) {
 	replayed := token()
 	for _, c := range []struct {
 		name, event string
+		on          *emulator
 		want        int
 	}{
-		{"REST 1.0", rest(replayed), 200},
-		{"HTTP API 2.0", httpAPI(token()), 200},
-		{"REST 1.0 replayed token", rest(replayed), 401},
-		{"HTTP API 2.0 no token", httpAPI(""), 401},
+		{"REST 1.0", rest(replayed), e, 200},
+		{"HTTP API 2.0", httpAPI(token()), e, 200},
+		{"REST 1.0 replayed token", rest(replayed), e, 401},
+		{"HTTP API 2.0 no token", httpAPI(""), e, 401},
+		{"replayed token, other execution environment", httpAPI(replayed), other, 401},
+		{"fresh token, other execution environment", rest(token()), other, 200},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			resp := e.invokeFile(t, c.event, "", "")
+			resp := c.on.invokeFile(t, c.event, "", "")
 			if resp.StatusCode != c.want {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.want, resp.Body)
 			}

@@ -129,6 +129,50 @@ func TestLoadCDSHooks(t *testing.T) {
 	}
 }
 
+// CDS_HOOKS_REPLAY_TABLE names the shared jti table: required under
+// Lambda with CDS_HOOKS_CLIENTS (every execution environment has its own
+// memory), optional elsewhere, a DynamoDB table name when set.
+func TestLoadCDSHooksReplayTable(t *testing.T) {
+	cds := map[string]string{"CDS_HOOKS_CLIENTS": `[{"iss":"https://ehr.example","jwks_url":"https://ehr.example/jwks"}]`,
+		"CDS_HOOKS_BASE_URL": "https://api.example/prod", "METRICS_ENV": "prod"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range cds {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, tt := range []struct {
+		name    string
+		env     map[string]string
+		want    string // the table loaded
+		wantErr string // part of the error
+	}{
+		{"lambda with clients", with("AWS_LAMBDA_FUNCTION_NAME", "cdshooks", "CDS_HOOKS_REPLAY_TABLE", "prod-api-CdsHooksReplay.1_x"), "prod-api-CdsHooksReplay.1_x", ""},
+		{"lambda with clients, no table", with("AWS_LAMBDA_FUNCTION_NAME", "cdshooks"), "", "CDS_HOOKS_REPLAY_TABLE must be set under Lambda"},
+		{"lambda without clients", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "METRICS_ENV": "prod", "API_KEYS_SECRET_ID": "k"}, "", ""},
+		{"kubernetes: per instance, warned at start", with("KUBERNETES_SERVICE_HOST", "10.0.0.1"), "", ""},
+		{"local run", with(), "", ""},
+		{"too short", with("CDS_HOOKS_REPLAY_TABLE", "ab"), "", "CDS_HOOKS_REPLAY_TABLE must be a DynamoDB table name"},
+		{"an ARN is no name", with("CDS_HOOKS_REPLAY_TABLE", "arn:aws:dynamodb:eu-west-1:123456789012:table/t"), "", "CDS_HOOKS_REPLAY_TABLE must be a DynamoDB table name"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(env(tt.env))
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatal(err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("error %v, want one mentioning %q", err, tt.wantErr)
+			case tt.wantErr == "" && c.CDSHooksReplayTable != tt.want:
+				t.Errorf("CDSHooksReplayTable %q, want %q", c.CDSHooksReplayTable, tt.want)
+			}
+		})
+	}
+}
+
 func TestLoadMetricsEnv(t *testing.T) {
 	for _, tt := range []struct {
 		name string
