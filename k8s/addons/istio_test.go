@@ -386,6 +386,22 @@ func TestIstioIngressPath(t *testing.T) {
 	if ingress == nil || !selects(t, ingress.Spec.PodSelector, pod.Labels) || !slices.ContainsFunc(ingress.Spec.Ingress[0].Ports, func(p networkingv1.NetworkPolicyPort) bool { return p.Port.String() == container }) {
 		t.Errorf("NetworkPolicy healthcare-api-ingress does not admit the ALB's subnets to the gateway pods on %s", container)
 	}
+	// The ALB health-checks the gateway's readiness on its status port,
+	// which the policy opens to the ALB; the API's own port is closed to
+	// the ALB, whose plaintext STRICT refuses anyway.
+	if a := gwSvc.Annotations; a["alb.ingress.kubernetes.io/healthcheck-port"] != "15021" || a["alb.ingress.kubernetes.io/healthcheck-path"] != "/healthz/ready" {
+		t.Errorf("gateway Service health check port %q path %q, want pilot-agent's 15021 /healthz/ready",
+			a["alb.ingress.kubernetes.io/healthcheck-port"], a["alb.ingress.kubernetes.io/healthcheck-path"])
+	}
+	if ingress != nil {
+		var albPorts []string
+		for _, p := range ingress.Spec.Ingress[0].Ports {
+			albPorts = append(albPorts, p.Port.String())
+		}
+		if !slices.Contains(albPorts, "15021") || slices.Contains(albPorts, apiPort) {
+			t.Errorf("the ALB's subnets may reach ports %v: want the gateway's health port 15021 and not the API's %s", albPorts, apiPort)
+		}
+	}
 	if p := m.netpols["healthcare-api-from-gateway"]; p == nil || !selects(t, p.Spec.PodSelector, m.deploys[apiName].Spec.Template.Labels) ||
 		!selects(t, *p.Spec.Ingress[0].From[0].PodSelector, pod.Labels) || p.Spec.Ingress[0].Ports[0].Port.String() != apiPort {
 		t.Errorf("NetworkPolicy healthcare-api-from-gateway does not admit the gateway pods to the API on %s", apiPort)
