@@ -525,25 +525,69 @@ func TestIstioPodSecurity(t *testing.T) {
 	}
 }
 
+// proxyConfig is what the components set in proxy.istio.io/config.
+type proxyConfig struct {
+	HoldApplicationUntilProxyStarts bool              `json:"holdApplicationUntilProxyStarts"`
+	TerminationDrainDuration        string            `json:"terminationDrainDuration"`
+	ProxyMetadata                   map[string]string `json:"proxyMetadata"`
+}
+
+func readProxyConfig(t *testing.T, d *appsv1.Deployment) proxyConfig {
+	t.Helper()
+	var cfg proxyConfig
+	if d.Spec.Template.Annotations["proxy.istio.io/config"] == "" {
+		return cfg // the mesh's defaults
+	}
+	if err := newStrictJSON(d.Spec.Template.Annotations["proxy.istio.io/config"]).Decode(&cfg); err != nil {
+		t.Fatalf("%s: proxy.istio.io/config: %v", d.Name, err)
+	}
+	return cfg
+}
+
+// proxyExit is when, counted from the pod's deletion, pilot-agent ends
+// the proxy, given when it is told to stop (SIGTERM) and when the API has
+// exited. pilot-agent's terminate(): with EXIT_ON_ZERO_ACTIVE_CONNECTIONS
+// it sleeps MINIMUM_DRAIN_DURATION (default 5s), then checks Envoy's
+// active downstream connections every second and exits at zero, which
+// this model takes to be once the API has exited (it holds the gateway's
+// and its AWS clients' keep-alive connections until then);
+// terminationDrainDuration no longer applies. Without it, it waits
+// terminationDrainDuration (default 5s).
+func proxyExit(t *testing.T, cfg proxyConfig, sigterm, appExit time.Duration) time.Duration {
+	t.Helper()
+	dur := func(s string, def time.Duration) time.Duration {
+		if s == "" {
+			return def
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("proxy config duration %q: %v", s, err)
+		}
+		return d
+	}
+	if cfg.ProxyMetadata["EXIT_ON_ZERO_ACTIVE_CONNECTIONS"] == "true" {
+		const check = time.Second // activeConnectionCheckDelay
+		first := sigterm + dur(cfg.ProxyMetadata["MINIMUM_DRAIN_DURATION"], 5*time.Second) + check
+		for first < appExit {
+			first += check
+		}
+		return first
+	}
+	return sigterm + dur(cfg.TerminationDrainDuration, 5*time.Second)
+}
+
 // TestIstioDrain: the proxy starts before the API and outlives its whole
-// shutdown, and exits before the kubelet's SIGKILL.
+// shutdown, and exits before the kubelet's SIGKILL, in both of the
+// injector's modes: as a plain container, which the kubelet stops
+// together with the API (after no preStop of its own), and as a native
+// sidecar (an init container restarted always; Istio >= 1.27 on
+// Kubernetes >= 1.29), which it stops only once the API has exited.
 func TestIstioDrain(t *testing.T) {
 	m := renderMeshed(t)
 	d := m.deploys[apiName]
-	var cfg struct {
-		HoldApplicationUntilProxyStarts bool   `json:"holdApplicationUntilProxyStarts"`
-		TerminationDrainDuration        string `json:"terminationDrainDuration"`
-	}
-	dec := newStrictJSON(d.Spec.Template.Annotations["proxy.istio.io/config"])
-	if err := dec.Decode(&cfg); err != nil {
-		t.Fatalf("proxy.istio.io/config: %v", err)
-	}
+	cfg := readProxyConfig(t, d)
 	if !cfg.HoldApplicationUntilProxyStarts {
 		t.Error("holdApplicationUntilProxyStarts is off: the API's start-up calls to AWS would race the proxy")
-	}
-	drain, err := time.ParseDuration(cfg.TerminationDrainDuration)
-	if err != nil {
-		t.Fatalf("terminationDrainDuration: %v", err)
 	}
 	c := d.Spec.Template.Spec.Containers[0]
 	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
@@ -563,7 +607,46 @@ func TestIstioDrain(t *testing.T) {
 	const margin = 5 * time.Second
 	serving := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds)*time.Second + env("DRAIN_DELAY") + env("SHUTDOWN_TIMEOUT")
 	grace := time.Duration(*d.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second
-	if drain < serving || drain < grace-margin || drain > grace {
-		t.Errorf("terminationDrainDuration %s: want at least the serving time %s and the API's whole shutdown (grace %s - margin %s), and at most the grace period", drain, serving, grace, margin)
+	appExit := grace - margin
+	if serving > appExit {
+		t.Fatalf("the API serves for %s, past its exit at %s", serving, appExit)
+	}
+	for _, mode := range []struct {
+		name    string
+		sigterm time.Duration
+	}{{"plain container", 0}, {"native sidecar", appExit}} {
+		if exit := proxyExit(t, cfg, mode.sigterm, appExit); exit < appExit || exit > grace {
+			t.Errorf("%s: the proxy exits at %s; want after the API's whole shutdown (%s) and within the grace period %s", mode.name, exit, appExit, grace)
+		}
+	}
+
+	// The gateway: its proxy is the pod's main container. It serves
+	// through its preStop while the ALB deregisters it, then drains the
+	// requests the ALB still sends during its deregistration delay, and
+	// exits within the grace period.
+	gw := m.deploys[gatewayName]
+	gcfg := readProxyConfig(t, gw)
+	var proxy *corev1.Container
+	for i := range gw.Spec.Template.Spec.Containers {
+		if gw.Spec.Template.Spec.Containers[i].Name == "istio-proxy" {
+			proxy = &gw.Spec.Template.Spec.Containers[i]
+		}
+	}
+	if proxy == nil || proxy.Lifecycle == nil || proxy.Lifecycle.PreStop == nil || proxy.Lifecycle.PreStop.Sleep == nil {
+		t.Fatal("gateway's istio-proxy has no preStop sleep: it would start draining while the ALB still sends it new requests")
+	}
+	preStop := time.Duration(proxy.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+	gwGrace := time.Duration(*gw.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second
+	attrs := m.ingress.Annotations["alb.ingress.kubernetes.io/target-group-attributes"]
+	sec := regexp.MustCompile(`deregistration_delay\.timeout_seconds=(\d+)`).FindStringSubmatch(attrs)
+	if sec == nil {
+		t.Fatalf("Ingress target-group-attributes %q set no deregistration delay", attrs)
+	}
+	n, _ := strconv.Atoi(sec[1])
+	dereg := time.Duration(n) * time.Second
+	exit := proxyExit(t, gcfg, preStop, 0)
+	if gcfg.ProxyMetadata["EXIT_ON_ZERO_ACTIVE_CONNECTIONS"] != "" || preStop < 15*time.Second || exit < dereg || exit > gwGrace {
+		t.Errorf("gateway: preStop %s, then the proxy exits at %s; want a preStop of at least 15s, a fixed drain, an exit after the ALB's deregistration delay %s and within the grace period %s",
+			preStop, exit, dereg, gwGrace)
 	}
 }
