@@ -91,3 +91,10 @@ func TestMeshedAuditSourceIsTheClient(t *testing.T) {
 		}
 	}
 }
+
+// The meshed render (the gateway's Deployment, HPA, PDB and the API with
+// its sidecar annotations) passes the same kube-score checks as the
+// overlays.
+func TestMeshedKubeScore(t *testing.T) {
+	kubeScore(t, buildMeshed(t).raw)
+}

@@ -406,6 +406,13 @@ var kubeScoreOptional = []string{
 }
 
 func TestKubeScore(t *testing.T) {
+	eachDir(t, overlays, func(t *testing.T, r *rendered) { kubeScore(t, r.raw) })
+}
+
+// kubeScore runs kube-score on rendered manifests: a CRITICAL finding
+// fails the test.
+func kubeScore(t *testing.T, raw []byte) {
+	t.Helper()
 	args := []string{"tool", "kube-score", "score", "--output-format", "ci", "--kubernetes-version", minKubernetes}
 	for check := range kubeScoreIgnored {
 		args = append(args, "--ignore-test", check)
@@ -414,35 +421,33 @@ func TestKubeScore(t *testing.T) {
 		args = append(args, "--enable-optional-test", check)
 	}
 	args = append(args, "-")
-	eachDir(t, overlays, func(t *testing.T, r *rendered) {
-		cmd := exec.Command("go", args...)
-		cmd.Stdin = bytes.NewReader(r.raw)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		var exit *exec.ExitError
-		if err != nil && !errors.As(err, &exit) {
-			t.Fatalf("go tool kube-score: %v\n%s", err, stderr.String())
+	cmd := exec.Command("go", args...)
+	cmd.Stdin = bytes.NewReader(raw)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("go tool kube-score: %v\n%s", err, stderr.String())
+	}
+	var critical, warning int
+	for line := range strings.Lines(string(out)) {
+		switch {
+		case strings.HasPrefix(line, "[CRITICAL]"):
+			critical++
+			t.Error(strings.TrimSpace(line))
+		case strings.HasPrefix(line, "[WARNING]"):
+			warning++
+			t.Log(strings.TrimSpace(line))
 		}
-		var critical, warning int
-		for line := range strings.Lines(string(out)) {
-			switch {
-			case strings.HasPrefix(line, "[CRITICAL]"):
-				critical++
-				t.Error(strings.TrimSpace(line))
-			case strings.HasPrefix(line, "[WARNING]"):
-				warning++
-				t.Log(strings.TrimSpace(line))
-			}
-		}
-		if err != nil && critical == 0 {
-			t.Fatalf("kube-score failed without a CRITICAL line: %v\n%s%s", err, out, stderr.String())
-		}
-		if !strings.Contains(string(out), "[OK]") {
-			t.Fatalf("kube-score scored nothing:\n%s%s", out, stderr.String())
-		}
-		t.Logf("kube-score: %d critical, %d warnings", critical, warning)
-	})
+	}
+	if err != nil && critical == 0 {
+		t.Fatalf("kube-score failed without a CRITICAL line: %v\n%s%s", err, out, stderr.String())
+	}
+	if !strings.Contains(string(out), "[OK]") {
+		t.Fatalf("kube-score scored nothing:\n%s%s", out, stderr.String())
+	}
+	t.Logf("kube-score: %d critical, %d warnings", critical, warning)
 }
 
 // publicPaths are the paths of every endpoint of the container, with path

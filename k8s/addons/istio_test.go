@@ -104,6 +104,8 @@ type meshed struct {
 	authz     []*istiosec.AuthorizationPolicy
 	gateways  []*istionet.Gateway
 	vservices []*istionet.VirtualService
+	hpas      map[string]*autoscalingv2.HorizontalPodAutoscaler
+	pdbs      map[string]*policyv1.PodDisruptionBudget
 }
 
 // istioObject decodes an Istio resource strictly: the Kubernetes envelope
@@ -119,7 +121,8 @@ type istioObject struct {
 func renderMeshed(t *testing.T) meshed {
 	t.Helper()
 	out := withComponent(t, copyK8s(t), "istio")
-	m := meshed{deploys: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{}, netpols: map[string]*networkingv1.NetworkPolicy{}}
+	m := meshed{deploys: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{}, netpols: map[string]*networkingv1.NetworkPolicy{},
+		hpas: map[string]*autoscalingv2.HorizontalPodAutoscaler{}, pdbs: map[string]*policyv1.PodDisruptionBudget{}}
 	objs := decodeStrict(t, out, func(apiVersion, kind string) any {
 		switch apiVersion + " " + kind {
 		case "v1 ConfigMap":
@@ -167,6 +170,10 @@ func renderMeshed(t *testing.T) meshed {
 			m.ingress = o
 		case *networkingv1.NetworkPolicy:
 			m.netpols[o.Name] = o
+		case *autoscalingv2.HorizontalPodAutoscaler:
+			m.hpas[o.Name] = o
+		case *policyv1.PodDisruptionBudget:
+			m.pdbs[o.Name] = o
 		case *istioObject:
 			var spec proto.Message
 			switch o.Kind {
@@ -648,5 +655,58 @@ func TestIstioDrain(t *testing.T) {
 	if gcfg.ProxyMetadata["EXIT_ON_ZERO_ACTIVE_CONNECTIONS"] != "" || preStop < 15*time.Second || exit < dereg || exit > gwGrace {
 		t.Errorf("gateway: preStop %s, then the proxy exits at %s; want a preStop of at least 15s, a fixed drain, an exit after the ALB's deregistration delay %s and within the grace period %s",
 			preStop, exit, dereg, gwGrace)
+	}
+}
+
+// TestIstioGatewayScaling: every request passes a gateway pod, so the
+// gateway scales and spreads like the API in production: an HPA on CPU
+// from three pods, no fixed replica count for an apply to reset, spread
+// over at least three zones, and a budget that lets a drain evict an
+// unready pod.
+func TestIstioGatewayScaling(t *testing.T) {
+	m := renderMeshed(t)
+	d := m.deploys[gatewayName]
+	if d.Spec.Replicas != nil {
+		t.Errorf("gateway Deployment sets replicas %d: every apply would reset what the HPA scaled to", *d.Spec.Replicas)
+	}
+	var hpa *autoscalingv2.HorizontalPodAutoscaler
+	for _, h := range m.hpas {
+		if h.Spec.ScaleTargetRef.Kind == "Deployment" && h.Spec.ScaleTargetRef.Name == gatewayName {
+			hpa = h
+		}
+	}
+	if hpa == nil {
+		t.Fatal("no HorizontalPodAutoscaler scales the gateway")
+	}
+	if hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas < 3 || hpa.Spec.MaxReplicas <= *hpa.Spec.MinReplicas {
+		t.Errorf("gateway HPA %v-%d: want at least 3 (one per zone) and room above", hpa.Spec.MinReplicas, hpa.Spec.MaxReplicas)
+	}
+	if !slices.ContainsFunc(hpa.Spec.Metrics, func(m autoscalingv2.MetricSpec) bool {
+		return m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource.Name == corev1.ResourceCPU && m.Resource.Target.AverageUtilization != nil
+	}) {
+		t.Errorf("gateway HPA metrics %v: want CPU utilization", hpa.Spec.Metrics)
+	}
+	pod := d.Spec.Template
+	zone := slices.IndexFunc(pod.Spec.TopologySpreadConstraints, func(c corev1.TopologySpreadConstraint) bool {
+		return c.TopologyKey == "topology.kubernetes.io/zone"
+	})
+	if zone < 0 {
+		t.Fatal("gateway pods are not spread over zones")
+	}
+	c := pod.Spec.TopologySpreadConstraints[zone]
+	if c.WhenUnsatisfiable != corev1.DoNotSchedule || c.MinDomains == nil || *c.MinDomains < 3 || c.MaxSkew != 1 || c.LabelSelector == nil || !selects(t, *c.LabelSelector, pod.Labels) {
+		t.Errorf("gateway zone spread %+v: want maxSkew 1, DoNotSchedule over at least 3 zones, selecting the gateway pods", c)
+	}
+	var pdb *policyv1.PodDisruptionBudget
+	for _, p := range m.pdbs {
+		if p.Spec.Selector != nil && selects(t, *p.Spec.Selector, pod.Labels) {
+			pdb = p
+		}
+	}
+	if pdb == nil {
+		t.Fatal("no PodDisruptionBudget covers the gateway pods")
+	}
+	if pdb.Spec.UnhealthyPodEvictionPolicy == nil || *pdb.Spec.UnhealthyPodEvictionPolicy != policyv1.AlwaysAllow || pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("gateway PDB %+v: want maxUnavailable 1 and unhealthyPodEvictionPolicy AlwaysAllow", pdb.Spec)
 	}
 }
