@@ -806,8 +806,8 @@ func TestDeploymentShape(t *testing.T) {
 		memReq := req[corev1.ResourceMemory]
 		var memTarget int32
 		for _, m := range r.hpa.Spec.Metrics {
-			if m.Resource != nil && m.Resource.Name == corev1.ResourceMemory && m.Resource.Target.AverageUtilization != nil {
-				memTarget = *m.Resource.Target.AverageUtilization
+			if m.ContainerResource != nil && m.ContainerResource.Name == corev1.ResourceMemory && m.ContainerResource.Target.AverageUtilization != nil {
+				memTarget = *m.ContainerResource.Target.AverageUtilization
 			}
 		}
 		target := memReq.Value() * int64(memTarget) / 100
@@ -879,14 +879,18 @@ func TestAutoscalingAndDisruption(t *testing.T) {
 						zones, *h.Spec.MinReplicas)
 				}
 			}
+			// The API container's own use, not the pod's: a sidecar (Istio)
+			// must not blend into the thresholds.
 			resources := map[corev1.ResourceName]bool{}
 			for _, m := range h.Spec.Metrics {
-				if m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil && m.Resource.Target.AverageUtilization != nil {
-					resources[m.Resource.Name] = true
+				if c := m.ContainerResource; m.Type == autoscalingv2.ContainerResourceMetricSourceType && c != nil && c.Container == containerName && c.Target.AverageUtilization != nil {
+					resources[c.Name] = true
+				} else {
+					t.Errorf("HPA metric %+v: want the %s container's utilization only (ContainerResource)", m, containerName)
 				}
 			}
 			if !resources[corev1.ResourceCPU] || !resources[corev1.ResourceMemory] {
-				t.Errorf("HPA metrics = %v, want CPU and memory utilization", resources)
+				t.Errorf("HPA metrics = %v, want the %s container's CPU and memory utilization", resources, containerName)
 			}
 			p := r.pdb.Spec
 			one := intstr.FromInt32(1)
