@@ -66,9 +66,10 @@ func copyK8s(t *testing.T) string {
 	return dst
 }
 
-// withComponent renders overlays/prod, its values.env filled in from
-// k8s/testdata/values, with the component dir added after its others.
-func withComponent(t *testing.T, root, component string) []byte {
+// withComponents renders overlays/prod, its values.env filled in from
+// k8s/testdata/values, with the component dirs added, in order, after its
+// others.
+func withComponents(t *testing.T, root string, components ...string) []byte {
 	t.Helper()
 	values, err := os.ReadFile(filepath.Join(root, "testdata/values/prod.env"))
 	if err != nil {
@@ -86,7 +87,11 @@ func withComponent(t *testing.T, root, component string) []byte {
 	if !strings.Contains(string(k), anchor) {
 		t.Fatalf("overlays/prod/kustomization.yaml lists no %q", strings.TrimSpace(anchor))
 	}
-	k = []byte(strings.Replace(string(k), anchor, anchor+"  - ../../components/"+component+"\n", 1))
+	added := anchor
+	for _, c := range components {
+		added += "  - ../../components/" + c + "\n"
+	}
+	k = []byte(strings.Replace(string(k), anchor, added, 1))
 	if err := os.WriteFile(kfile, k, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -118,9 +123,11 @@ type istioObject struct {
 	Spec       json.RawMessage   `json:"spec"`
 }
 
-func renderMeshed(t *testing.T) meshed {
+// renderMeshed is overlays/prod with k8s/components/istio (and the
+// sub-components given after it), decoded strictly.
+func renderMeshed(t *testing.T, sub ...string) meshed {
 	t.Helper()
-	out := withComponent(t, copyK8s(t), "istio")
+	out := withComponents(t, copyK8s(t), append([]string{"istio"}, sub...)...)
 	m := meshed{deploys: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{}, netpols: map[string]*networkingv1.NetworkPolicy{},
 		hpas: map[string]*autoscalingv2.HorizontalPodAutoscaler{}, pdbs: map[string]*policyv1.PodDisruptionBudget{}}
 	objs := decodeStrict(t, out, func(apiVersion, kind string) any {
@@ -195,7 +202,7 @@ func renderMeshed(t *testing.T) meshed {
 			}
 		}
 	}
-	if m.deploys[apiName] == nil || m.deploys[gatewayName] == nil || m.services[gatewayName] == nil || m.ingress == nil || m.configMap == nil {
+	if m.deploys[apiName] == nil || m.deploys[gatewayName] == nil || m.services[gatewayName] == nil || m.services[apiName] == nil || m.ingress == nil || m.configMap == nil {
 		t.Fatalf("overlays/prod with istio lacks the API or gateway Deployment, the gateway Service, the Ingress or the ConfigMap")
 	}
 	return m
@@ -709,4 +716,78 @@ func TestIstioGatewayScaling(t *testing.T) {
 	if pdb.Spec.UnhealthyPodEvictionPolicy == nil || *pdb.Spec.UnhealthyPodEvictionPolicy != policyv1.AlwaysAllow || pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
 		t.Errorf("gateway PDB %+v: want maxUnavailable 1 and unhealthyPodEvictionPolicy AlwaysAllow", pdb.Spec)
 	}
+}
+
+// TestIstioPhasedRollout: the mesh can be switched on without an outage
+// (docs/eks.md, "Switching it on"). Phase 1 (istio-permissive and
+// istio-ingress-unchanged): the sidecars and the gateway run, the
+// namespace takes plaintext too, no AuthorizationPolicy refuses a caller
+// without identity, and the ALB still reaches the API pods, every Ingress
+// path still going to the API's Service as without the mesh. Phase 2
+// (istio-permissive): the Ingress moves to the gateway, still PERMISSIVE.
+// Phase 3 (istio alone) is STRICT: TestIstioMutualTLS.
+func TestIstioPhasedRollout(t *testing.T) {
+	var plain networkingv1.Ingress
+	for _, o := range decodeStrict(t, withComponents(t, copyK8s(t)), func(apiVersion, kind string) any {
+		if kind == "Ingress" {
+			return &networkingv1.Ingress{}
+		}
+		return &map[string]any{}
+	}) {
+		if ing, ok := o.(*networkingv1.Ingress); ok {
+			plain = *ing
+		}
+	}
+	if len(plain.Spec.Rules) == 0 {
+		t.Fatal("overlays/prod without the mesh renders no Ingress rules")
+	}
+	permissive := func(t *testing.T, m meshed) {
+		t.Helper()
+		if len(m.peerAuth) != 1 || m.peerAuth[0].Spec.GetMtls().GetMode() != apisecurity.PeerAuthentication_MutualTLS_PERMISSIVE {
+			t.Errorf("PeerAuthentications %v: want one, PERMISSIVE", m.peerAuth)
+		}
+		if len(m.authz) != 0 {
+			t.Errorf("%d AuthorizationPolicies: under PERMISSIVE they would refuse the ALB's and Prometheus's plaintext (no identity)", len(m.authz))
+		}
+		np := m.netpols["healthcare-api-ingress"]
+		if np == nil || !selects(t, np.Spec.PodSelector, m.deploys[apiName].Spec.Template.Labels) ||
+			!slices.ContainsFunc(np.Spec.Ingress[0].Ports, func(p networkingv1.NetworkPolicyPort) bool { return p.Port.String() == apiPort }) {
+			t.Errorf("NetworkPolicy healthcare-api-ingress does not admit the ALB's subnets to the API pods on %s", apiPort)
+		}
+	}
+	t.Run("phase 1", func(t *testing.T) {
+		m := renderMeshed(t, "istio-permissive", "istio-ingress-unchanged")
+		permissive(t, m)
+		if !equalJSON(t, m.ingress.Spec, plain.Spec) {
+			t.Errorf("Ingress spec %+v, want it unchanged from the overlay without the mesh %+v", m.ingress.Spec, plain.Spec)
+		}
+		if m.deploys[apiName].Spec.Template.Labels["sidecar.istio.io/inject"] != "true" || m.deploys[gatewayName] == nil {
+			t.Error("phase 1 does not inject the API's sidecars or run the gateway")
+		}
+	})
+	t.Run("phase 2", func(t *testing.T) {
+		m := renderMeshed(t, "istio-permissive")
+		permissive(t, m)
+		for _, rule := range m.ingress.Spec.Rules {
+			for _, p := range rule.HTTP.Paths {
+				if p.Backend.Service == nil || p.Backend.Service.Name != gatewayName {
+					t.Errorf("Ingress path %s goes to %+v, want the gateway", p.Path, p.Backend.Service)
+				}
+			}
+		}
+	})
+}
+
+// equalJSON reports whether a and b encode to the same JSON.
+func equalJSON(t *testing.T, a, b any) bool {
+	t.Helper()
+	x, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(x) == string(y)
 }
