@@ -791,3 +791,60 @@ func equalJSON(t *testing.T, a, b any) bool {
 	}
 	return string(x) == string(y)
 }
+
+// TestIstioMonitoringAsDocumented: docs/eks.md's step adds
+// istio-monitoring to k8s/monitoring by a path that resolves from there,
+// and the rendered ServiceMonitor then scrapes over TLS with the
+// certificates where the documented Prometheus values mount them.
+func TestIstioMonitoringAsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(repo, "docs/eks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("add `([^`]*istio-monitoring)` to\\s+`k8s/monitoring/kustomization.yaml`'s `components`").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/eks.md does not say which path to add to k8s/monitoring/kustomization.yaml's components")
+	}
+	mount := regexp.MustCompile(`(?m)^\s+- name: istio-certs\s+mountPath: (\S+)$`).FindSubmatch(doc)
+	if mount == nil {
+		t.Fatal("docs/eks.md's Prometheus values mount no istio-certs volume")
+	}
+	root := copyK8s(t)
+	kfile := filepath.Join(root, "monitoring/kustomization.yaml")
+	k, err := os.ReadFile(kfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kfile, append(k, "components:\n  - "+string(m[1])+"\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := kustomize(t, filepath.Join(root, "monitoring"))
+	var sm struct {
+		Spec struct {
+			Endpoints []struct {
+				Path      string `json:"path"`
+				Scheme    string `json:"scheme"`
+				TLSConfig struct {
+					CAFile   string `json:"caFile"`
+					CertFile string `json:"certFile"`
+					KeyFile  string `json:"keyFile"`
+				} `json:"tlsConfig"`
+			} `json:"endpoints"`
+		} `json:"spec"`
+	}
+	for _, d := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(out), -1) {
+		if strings.Contains(d, "kind: ServiceMonitor") {
+			if err := sigsyaml.Unmarshal([]byte(d), &sm); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	dir := strings.TrimSuffix(string(mount[1]), "/") + "/"
+	if len(sm.Spec.Endpoints) != 1 {
+		t.Fatalf("ServiceMonitor endpoints %+v: want one", sm.Spec.Endpoints)
+	}
+	e := sm.Spec.Endpoints[0]
+	if e.Path != "/metrics" || e.Scheme != "https" || !strings.HasPrefix(e.TLSConfig.CAFile, dir) || !strings.HasPrefix(e.TLSConfig.CertFile, dir) || !strings.HasPrefix(e.TLSConfig.KeyFile, dir) {
+		t.Errorf("ServiceMonitor endpoint %+v: want https on /metrics with the certificates under %s, where the documented values mount them", e, dir)
+	}
+}
