@@ -848,3 +848,37 @@ func TestIstioMonitoringAsDocumented(t *testing.T) {
 		t.Errorf("ServiceMonitor endpoint %+v: want https on /metrics with the certificates under %s, where the documented values mount them", e, dir)
 	}
 }
+
+// TestIstioPrometheusPrincipalDocumented: the identity the
+// AuthorizationPolicy lets scrape /metrics is the ServiceAccount
+// docs/eks.md names for kube-prometheus-stack's Prometheus, and the one
+// its release (k8s/monitoring's label) gets by default.
+func TestIstioPrometheusPrincipalDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(repo, "docs/eks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := regexp.MustCompile("Prometheus's identity\\s+\\(`([a-z0-9-]+)/([a-z0-9-]+)`\\)").FindSubmatch(doc)
+	if d == nil {
+		t.Fatal("docs/eks.md names no Prometheus identity as (`<namespace>/<service account>`)")
+	}
+	documented := "cluster.local/ns/" + string(d[1]) + "/sa/" + string(d[2])
+	var scrapers []string
+	for _, p := range renderMeshed(t).authz {
+		for _, rule := range p.Spec.GetRules() {
+			for _, x := range rule.GetTo() {
+				if slices.Contains(x.GetOperation().GetPaths(), "/metrics") {
+					for _, f := range rule.GetFrom() {
+						scrapers = append(scrapers, f.GetSource().GetPrincipals()...)
+					}
+				}
+			}
+		}
+	}
+	if !slices.Equal(scrapers, []string{documented}) {
+		t.Errorf("AuthorizationPolicy lets %v scrape /metrics; docs/eks.md documents Prometheus as %s", scrapers, documented)
+	}
+	if release := prometheusPrincipal(t); release != documented {
+		t.Errorf("docs/eks.md documents Prometheus as %s; k8s/monitoring's release label makes it %s", documented, release)
+	}
+}
