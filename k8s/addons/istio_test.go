@@ -3,6 +3,7 @@ package addons
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	psapi "k8s.io/pod-security-admission/api"
@@ -880,5 +882,81 @@ func TestIstioPrometheusPrincipalDocumented(t *testing.T) {
 	}
 	if release := prometheusPrincipal(t); release != documented {
 		t.Errorf("docs/eks.md documents Prometheus as %s; k8s/monitoring's release label makes it %s", documented, release)
+	}
+}
+
+// TestIstioDeployerAndPrune: with k8s/components/istio-deployer the
+// deployer's Role may apply (get, create, patch) and prune (list, delete)
+// every Istio kind the meshed overlay renders, and the prune allowlist
+// entries docs/eks.md gives for a meshed cluster are exactly those kinds.
+func TestIstioDeployerAndPrune(t *testing.T) {
+	root := copyK8s(t)
+	kfile := filepath.Join(root, "bootstrap/kustomization.yaml")
+	k, err := os.ReadFile(kfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kfile, append(k, "components:\n  - ../components/istio-deployer\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var role *rbacv1.Role
+	for _, o := range decodeStrict(t, kustomize(t, filepath.Join(root, "bootstrap")), func(apiVersion, kind string) any {
+		if kind == "Role" {
+			return &rbacv1.Role{}
+		}
+		return &map[string]any{}
+	}) {
+		if r, ok := o.(*rbacv1.Role); ok {
+			role = r
+		}
+	}
+	if role == nil {
+		t.Fatal("k8s/bootstrap renders no Role")
+	}
+	allows := func(group, resource, verb string) bool {
+		return slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.APIGroups, group) && slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, verb) && len(r.ResourceNames) == 0
+		})
+	}
+	// Every Istio kind of phase 3 (all four) and phase 1.
+	kinds := map[string]bool{}
+	for _, out := range [][]byte{withComponents(t, copyK8s(t), "istio"), withComponents(t, copyK8s(t), "istio", "istio-permissive", "istio-ingress-unchanged")} {
+		for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(out), -1) {
+			var tm typeMeta
+			if err := sigsyaml.Unmarshal([]byte(doc), &tm); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(tm.APIVersion, "istio.io/") {
+				kinds[tm.APIVersion+"/"+tm.Kind] = true
+			}
+		}
+	}
+	for kind := range kinds {
+		group := strings.Split(kind, "/")[0]
+		// The CRDs' plural names (Istio's manifests/charts/base CRDs).
+		resource, ok := map[string]string{"PeerAuthentication": "peerauthentications", "AuthorizationPolicy": "authorizationpolicies",
+			"Gateway": "gateways", "VirtualService": "virtualservices"}[kind[strings.LastIndex(kind, "/")+1:]]
+		if !ok {
+			t.Errorf("%s: this test does not know its resource name", kind)
+			continue
+		}
+		for _, verb := range []string{"get", "create", "patch", "list", "delete"} {
+			if !allows(group, resource, verb) {
+				t.Errorf("the deployer's Role with istio-deployer may not %s %s.%s", verb, resource, group)
+			}
+		}
+	}
+	doc, err := os.ReadFile(filepath.Join(repo, "docs/eks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)`K8S_PRUNE_ALLOWLIST` gains the four Istio\\s+kinds:\\s+```text\\n(.*?)\\n\\s*```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/eks.md gives no K8S_PRUNE_ALLOWLIST entries for a meshed cluster")
+	}
+	documented := strings.Fields(string(m[1]))
+	want := slices.Sorted(maps.Keys(kinds))
+	if slices.Sort(documented); !slices.Equal(documented, want) {
+		t.Errorf("docs/eks.md's meshed prune allowlist %v, the meshed overlay renders %v", documented, want)
 	}
 }
