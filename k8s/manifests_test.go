@@ -406,6 +406,13 @@ var kubeScoreOptional = []string{
 }
 
 func TestKubeScore(t *testing.T) {
+	eachDir(t, overlays, func(t *testing.T, r *rendered) { kubeScore(t, r.raw) })
+}
+
+// kubeScore runs kube-score on rendered manifests: a CRITICAL finding
+// fails the test.
+func kubeScore(t *testing.T, raw []byte) {
+	t.Helper()
 	args := []string{"tool", "kube-score", "score", "--output-format", "ci", "--kubernetes-version", minKubernetes}
 	for check := range kubeScoreIgnored {
 		args = append(args, "--ignore-test", check)
@@ -414,35 +421,33 @@ func TestKubeScore(t *testing.T) {
 		args = append(args, "--enable-optional-test", check)
 	}
 	args = append(args, "-")
-	eachDir(t, overlays, func(t *testing.T, r *rendered) {
-		cmd := exec.Command("go", args...)
-		cmd.Stdin = bytes.NewReader(r.raw)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		var exit *exec.ExitError
-		if err != nil && !errors.As(err, &exit) {
-			t.Fatalf("go tool kube-score: %v\n%s", err, stderr.String())
+	cmd := exec.Command("go", args...)
+	cmd.Stdin = bytes.NewReader(raw)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("go tool kube-score: %v\n%s", err, stderr.String())
+	}
+	var critical, warning int
+	for line := range strings.Lines(string(out)) {
+		switch {
+		case strings.HasPrefix(line, "[CRITICAL]"):
+			critical++
+			t.Error(strings.TrimSpace(line))
+		case strings.HasPrefix(line, "[WARNING]"):
+			warning++
+			t.Log(strings.TrimSpace(line))
 		}
-		var critical, warning int
-		for line := range strings.Lines(string(out)) {
-			switch {
-			case strings.HasPrefix(line, "[CRITICAL]"):
-				critical++
-				t.Error(strings.TrimSpace(line))
-			case strings.HasPrefix(line, "[WARNING]"):
-				warning++
-				t.Log(strings.TrimSpace(line))
-			}
-		}
-		if err != nil && critical == 0 {
-			t.Fatalf("kube-score failed without a CRITICAL line: %v\n%s%s", err, out, stderr.String())
-		}
-		if !strings.Contains(string(out), "[OK]") {
-			t.Fatalf("kube-score scored nothing:\n%s%s", out, stderr.String())
-		}
-		t.Logf("kube-score: %d critical, %d warnings", critical, warning)
-	})
+	}
+	if err != nil && critical == 0 {
+		t.Fatalf("kube-score failed without a CRITICAL line: %v\n%s%s", err, out, stderr.String())
+	}
+	if !strings.Contains(string(out), "[OK]") {
+		t.Fatalf("kube-score scored nothing:\n%s%s", out, stderr.String())
+	}
+	t.Logf("kube-score: %d critical, %d warnings", critical, warning)
 }
 
 // publicPaths are the paths of every endpoint of the container, with path
@@ -801,8 +806,8 @@ func TestDeploymentShape(t *testing.T) {
 		memReq := req[corev1.ResourceMemory]
 		var memTarget int32
 		for _, m := range r.hpa.Spec.Metrics {
-			if m.Resource != nil && m.Resource.Name == corev1.ResourceMemory && m.Resource.Target.AverageUtilization != nil {
-				memTarget = *m.Resource.Target.AverageUtilization
+			if m.ContainerResource != nil && m.ContainerResource.Name == corev1.ResourceMemory && m.ContainerResource.Target.AverageUtilization != nil {
+				memTarget = *m.ContainerResource.Target.AverageUtilization
 			}
 		}
 		target := memReq.Value() * int64(memTarget) / 100
@@ -874,14 +879,18 @@ func TestAutoscalingAndDisruption(t *testing.T) {
 						zones, *h.Spec.MinReplicas)
 				}
 			}
+			// The API container's own use, not the pod's: a sidecar (Istio)
+			// must not blend into the thresholds.
 			resources := map[corev1.ResourceName]bool{}
 			for _, m := range h.Spec.Metrics {
-				if m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil && m.Resource.Target.AverageUtilization != nil {
-					resources[m.Resource.Name] = true
+				if c := m.ContainerResource; m.Type == autoscalingv2.ContainerResourceMetricSourceType && c != nil && c.Container == containerName && c.Target.AverageUtilization != nil {
+					resources[c.Name] = true
+				} else {
+					t.Errorf("HPA metric %+v: want the %s container's utilization only (ContainerResource)", m, containerName)
 				}
 			}
 			if !resources[corev1.ResourceCPU] || !resources[corev1.ResourceMemory] {
-				t.Errorf("HPA metrics = %v, want CPU and memory utilization", resources)
+				t.Errorf("HPA metrics = %v, want the %s container's CPU and memory utilization", resources, containerName)
 			}
 			p := r.pdb.Spec
 			one := intstr.FromInt32(1)

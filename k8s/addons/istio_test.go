@@ -3,6 +3,7 @@ package addons
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	psapi "k8s.io/pod-security-admission/api"
@@ -66,9 +68,10 @@ func copyK8s(t *testing.T) string {
 	return dst
 }
 
-// withComponent renders overlays/prod, its values.env filled in from
-// k8s/testdata/values, with the component dir added after its others.
-func withComponent(t *testing.T, root, component string) []byte {
+// withComponents renders overlays/prod, its values.env filled in from
+// k8s/testdata/values, with the component dirs added, in order, after its
+// others.
+func withComponents(t *testing.T, root string, components ...string) []byte {
 	t.Helper()
 	values, err := os.ReadFile(filepath.Join(root, "testdata/values/prod.env"))
 	if err != nil {
@@ -86,7 +89,11 @@ func withComponent(t *testing.T, root, component string) []byte {
 	if !strings.Contains(string(k), anchor) {
 		t.Fatalf("overlays/prod/kustomization.yaml lists no %q", strings.TrimSpace(anchor))
 	}
-	k = []byte(strings.Replace(string(k), anchor, anchor+"  - ../../components/"+component+"\n", 1))
+	added := anchor
+	for _, c := range components {
+		added += "  - ../../components/" + c + "\n"
+	}
+	k = []byte(strings.Replace(string(k), anchor, added, 1))
 	if err := os.WriteFile(kfile, k, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +111,8 @@ type meshed struct {
 	authz     []*istiosec.AuthorizationPolicy
 	gateways  []*istionet.Gateway
 	vservices []*istionet.VirtualService
+	hpas      map[string]*autoscalingv2.HorizontalPodAutoscaler
+	pdbs      map[string]*policyv1.PodDisruptionBudget
 }
 
 // istioObject decodes an Istio resource strictly: the Kubernetes envelope
@@ -116,10 +125,13 @@ type istioObject struct {
 	Spec       json.RawMessage   `json:"spec"`
 }
 
-func renderMeshed(t *testing.T) meshed {
+// renderMeshed is overlays/prod with k8s/components/istio (and the
+// sub-components given after it), decoded strictly.
+func renderMeshed(t *testing.T, sub ...string) meshed {
 	t.Helper()
-	out := withComponent(t, copyK8s(t), "istio")
-	m := meshed{deploys: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{}, netpols: map[string]*networkingv1.NetworkPolicy{}}
+	out := withComponents(t, copyK8s(t), append([]string{"istio"}, sub...)...)
+	m := meshed{deploys: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{}, netpols: map[string]*networkingv1.NetworkPolicy{},
+		hpas: map[string]*autoscalingv2.HorizontalPodAutoscaler{}, pdbs: map[string]*policyv1.PodDisruptionBudget{}}
 	objs := decodeStrict(t, out, func(apiVersion, kind string) any {
 		switch apiVersion + " " + kind {
 		case "v1 ConfigMap":
@@ -167,6 +179,10 @@ func renderMeshed(t *testing.T) meshed {
 			m.ingress = o
 		case *networkingv1.NetworkPolicy:
 			m.netpols[o.Name] = o
+		case *autoscalingv2.HorizontalPodAutoscaler:
+			m.hpas[o.Name] = o
+		case *policyv1.PodDisruptionBudget:
+			m.pdbs[o.Name] = o
 		case *istioObject:
 			var spec proto.Message
 			switch o.Kind {
@@ -188,7 +204,7 @@ func renderMeshed(t *testing.T) meshed {
 			}
 		}
 	}
-	if m.deploys[apiName] == nil || m.deploys[gatewayName] == nil || m.services[gatewayName] == nil || m.ingress == nil || m.configMap == nil {
+	if m.deploys[apiName] == nil || m.deploys[gatewayName] == nil || m.services[gatewayName] == nil || m.services[apiName] == nil || m.ingress == nil || m.configMap == nil {
 		t.Fatalf("overlays/prod with istio lacks the API or gateway Deployment, the gateway Service, the Ingress or the ConfigMap")
 	}
 	return m
@@ -386,6 +402,22 @@ func TestIstioIngressPath(t *testing.T) {
 	if ingress == nil || !selects(t, ingress.Spec.PodSelector, pod.Labels) || !slices.ContainsFunc(ingress.Spec.Ingress[0].Ports, func(p networkingv1.NetworkPolicyPort) bool { return p.Port.String() == container }) {
 		t.Errorf("NetworkPolicy healthcare-api-ingress does not admit the ALB's subnets to the gateway pods on %s", container)
 	}
+	// The ALB health-checks the gateway's readiness on its status port,
+	// which the policy opens to the ALB; the API's own port is closed to
+	// the ALB, whose plaintext STRICT refuses anyway.
+	if a := gwSvc.Annotations; a["alb.ingress.kubernetes.io/healthcheck-port"] != "15021" || a["alb.ingress.kubernetes.io/healthcheck-path"] != "/healthz/ready" {
+		t.Errorf("gateway Service health check port %q path %q, want pilot-agent's 15021 /healthz/ready",
+			a["alb.ingress.kubernetes.io/healthcheck-port"], a["alb.ingress.kubernetes.io/healthcheck-path"])
+	}
+	if ingress != nil {
+		var albPorts []string
+		for _, p := range ingress.Spec.Ingress[0].Ports {
+			albPorts = append(albPorts, p.Port.String())
+		}
+		if !slices.Contains(albPorts, "15021") || slices.Contains(albPorts, apiPort) {
+			t.Errorf("the ALB's subnets may reach ports %v: want the gateway's health port 15021 and not the API's %s", albPorts, apiPort)
+		}
+	}
 	if p := m.netpols["healthcare-api-from-gateway"]; p == nil || !selects(t, p.Spec.PodSelector, m.deploys[apiName].Spec.Template.Labels) ||
 		!selects(t, *p.Spec.Ingress[0].From[0].PodSelector, pod.Labels) || p.Spec.Ingress[0].Ports[0].Port.String() != apiPort {
 		t.Errorf("NetworkPolicy healthcare-api-from-gateway does not admit the gateway pods to the API on %s", apiPort)
@@ -509,25 +541,69 @@ func TestIstioPodSecurity(t *testing.T) {
 	}
 }
 
+// proxyConfig is what the components set in proxy.istio.io/config.
+type proxyConfig struct {
+	HoldApplicationUntilProxyStarts bool              `json:"holdApplicationUntilProxyStarts"`
+	TerminationDrainDuration        string            `json:"terminationDrainDuration"`
+	ProxyMetadata                   map[string]string `json:"proxyMetadata"`
+}
+
+func readProxyConfig(t *testing.T, d *appsv1.Deployment) proxyConfig {
+	t.Helper()
+	var cfg proxyConfig
+	if d.Spec.Template.Annotations["proxy.istio.io/config"] == "" {
+		return cfg // the mesh's defaults
+	}
+	if err := newStrictJSON(d.Spec.Template.Annotations["proxy.istio.io/config"]).Decode(&cfg); err != nil {
+		t.Fatalf("%s: proxy.istio.io/config: %v", d.Name, err)
+	}
+	return cfg
+}
+
+// proxyExit is when, counted from the pod's deletion, pilot-agent ends
+// the proxy, given when it is told to stop (SIGTERM) and when the API has
+// exited. pilot-agent's terminate(): with EXIT_ON_ZERO_ACTIVE_CONNECTIONS
+// it sleeps MINIMUM_DRAIN_DURATION (default 5s), then checks Envoy's
+// active downstream connections every second and exits at zero, which
+// this model takes to be once the API has exited (it holds the gateway's
+// and its AWS clients' keep-alive connections until then);
+// terminationDrainDuration no longer applies. Without it, it waits
+// terminationDrainDuration (default 5s).
+func proxyExit(t *testing.T, cfg proxyConfig, sigterm, appExit time.Duration) time.Duration {
+	t.Helper()
+	dur := func(s string, def time.Duration) time.Duration {
+		if s == "" {
+			return def
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("proxy config duration %q: %v", s, err)
+		}
+		return d
+	}
+	if cfg.ProxyMetadata["EXIT_ON_ZERO_ACTIVE_CONNECTIONS"] == "true" {
+		const check = time.Second // activeConnectionCheckDelay
+		first := sigterm + dur(cfg.ProxyMetadata["MINIMUM_DRAIN_DURATION"], 5*time.Second) + check
+		for first < appExit {
+			first += check
+		}
+		return first
+	}
+	return sigterm + dur(cfg.TerminationDrainDuration, 5*time.Second)
+}
+
 // TestIstioDrain: the proxy starts before the API and outlives its whole
-// shutdown, and exits before the kubelet's SIGKILL.
+// shutdown, and exits before the kubelet's SIGKILL, in both of the
+// injector's modes: as a plain container, which the kubelet stops
+// together with the API (after no preStop of its own), and as a native
+// sidecar (an init container restarted always; Istio >= 1.27 on
+// Kubernetes >= 1.29), which it stops only once the API has exited.
 func TestIstioDrain(t *testing.T) {
 	m := renderMeshed(t)
 	d := m.deploys[apiName]
-	var cfg struct {
-		HoldApplicationUntilProxyStarts bool   `json:"holdApplicationUntilProxyStarts"`
-		TerminationDrainDuration        string `json:"terminationDrainDuration"`
-	}
-	dec := newStrictJSON(d.Spec.Template.Annotations["proxy.istio.io/config"])
-	if err := dec.Decode(&cfg); err != nil {
-		t.Fatalf("proxy.istio.io/config: %v", err)
-	}
+	cfg := readProxyConfig(t, d)
 	if !cfg.HoldApplicationUntilProxyStarts {
 		t.Error("holdApplicationUntilProxyStarts is off: the API's start-up calls to AWS would race the proxy")
-	}
-	drain, err := time.ParseDuration(cfg.TerminationDrainDuration)
-	if err != nil {
-		t.Fatalf("terminationDrainDuration: %v", err)
 	}
 	c := d.Spec.Template.Spec.Containers[0]
 	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
@@ -547,7 +623,340 @@ func TestIstioDrain(t *testing.T) {
 	const margin = 5 * time.Second
 	serving := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds)*time.Second + env("DRAIN_DELAY") + env("SHUTDOWN_TIMEOUT")
 	grace := time.Duration(*d.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second
-	if drain < serving || drain < grace-margin || drain > grace {
-		t.Errorf("terminationDrainDuration %s: want at least the serving time %s and the API's whole shutdown (grace %s - margin %s), and at most the grace period", drain, serving, grace, margin)
+	appExit := grace - margin
+	if serving > appExit {
+		t.Fatalf("the API serves for %s, past its exit at %s", serving, appExit)
+	}
+	for _, mode := range []struct {
+		name    string
+		sigterm time.Duration
+	}{{"plain container", 0}, {"native sidecar", appExit}} {
+		if exit := proxyExit(t, cfg, mode.sigterm, appExit); exit < appExit || exit > grace {
+			t.Errorf("%s: the proxy exits at %s; want after the API's whole shutdown (%s) and within the grace period %s", mode.name, exit, appExit, grace)
+		}
+	}
+
+	// The gateway: its proxy is the pod's main container. It serves
+	// through its preStop while the ALB deregisters it, then drains the
+	// requests the ALB still sends during its deregistration delay, and
+	// exits within the grace period.
+	gw := m.deploys[gatewayName]
+	gcfg := readProxyConfig(t, gw)
+	var proxy *corev1.Container
+	for i := range gw.Spec.Template.Spec.Containers {
+		if gw.Spec.Template.Spec.Containers[i].Name == "istio-proxy" {
+			proxy = &gw.Spec.Template.Spec.Containers[i]
+		}
+	}
+	if proxy == nil || proxy.Lifecycle == nil || proxy.Lifecycle.PreStop == nil || proxy.Lifecycle.PreStop.Sleep == nil {
+		t.Fatal("gateway's istio-proxy has no preStop sleep: it would start draining while the ALB still sends it new requests")
+	}
+	preStop := time.Duration(proxy.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+	gwGrace := time.Duration(*gw.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second
+	attrs := m.ingress.Annotations["alb.ingress.kubernetes.io/target-group-attributes"]
+	sec := regexp.MustCompile(`deregistration_delay\.timeout_seconds=(\d+)`).FindStringSubmatch(attrs)
+	if sec == nil {
+		t.Fatalf("Ingress target-group-attributes %q set no deregistration delay", attrs)
+	}
+	n, _ := strconv.Atoi(sec[1])
+	dereg := time.Duration(n) * time.Second
+	exit := proxyExit(t, gcfg, preStop, 0)
+	if gcfg.ProxyMetadata["EXIT_ON_ZERO_ACTIVE_CONNECTIONS"] != "" || preStop < 15*time.Second || exit < dereg || exit > gwGrace {
+		t.Errorf("gateway: preStop %s, then the proxy exits at %s; want a preStop of at least 15s, a fixed drain, an exit after the ALB's deregistration delay %s and within the grace period %s",
+			preStop, exit, dereg, gwGrace)
+	}
+}
+
+// TestIstioGatewayScaling: every request passes a gateway pod, so the
+// gateway scales and spreads like the API in production: an HPA on CPU
+// from three pods, no fixed replica count for an apply to reset, spread
+// over at least three zones, and a budget that lets a drain evict an
+// unready pod.
+func TestIstioGatewayScaling(t *testing.T) {
+	m := renderMeshed(t)
+	d := m.deploys[gatewayName]
+	if d.Spec.Replicas != nil {
+		t.Errorf("gateway Deployment sets replicas %d: every apply would reset what the HPA scaled to", *d.Spec.Replicas)
+	}
+	var hpa *autoscalingv2.HorizontalPodAutoscaler
+	for _, h := range m.hpas {
+		if h.Spec.ScaleTargetRef.Kind == "Deployment" && h.Spec.ScaleTargetRef.Name == gatewayName {
+			hpa = h
+		}
+	}
+	if hpa == nil {
+		t.Fatal("no HorizontalPodAutoscaler scales the gateway")
+	}
+	if hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas < 3 || hpa.Spec.MaxReplicas <= *hpa.Spec.MinReplicas {
+		t.Errorf("gateway HPA %v-%d: want at least 3 (one per zone) and room above", hpa.Spec.MinReplicas, hpa.Spec.MaxReplicas)
+	}
+	if !slices.ContainsFunc(hpa.Spec.Metrics, func(m autoscalingv2.MetricSpec) bool {
+		return m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource.Name == corev1.ResourceCPU && m.Resource.Target.AverageUtilization != nil
+	}) {
+		t.Errorf("gateway HPA metrics %v: want CPU utilization", hpa.Spec.Metrics)
+	}
+	pod := d.Spec.Template
+	zone := slices.IndexFunc(pod.Spec.TopologySpreadConstraints, func(c corev1.TopologySpreadConstraint) bool {
+		return c.TopologyKey == "topology.kubernetes.io/zone"
+	})
+	if zone < 0 {
+		t.Fatal("gateway pods are not spread over zones")
+	}
+	c := pod.Spec.TopologySpreadConstraints[zone]
+	if c.WhenUnsatisfiable != corev1.DoNotSchedule || c.MinDomains == nil || *c.MinDomains < 3 || c.MaxSkew != 1 || c.LabelSelector == nil || !selects(t, *c.LabelSelector, pod.Labels) {
+		t.Errorf("gateway zone spread %+v: want maxSkew 1, DoNotSchedule over at least 3 zones, selecting the gateway pods", c)
+	}
+	var pdb *policyv1.PodDisruptionBudget
+	for _, p := range m.pdbs {
+		if p.Spec.Selector != nil && selects(t, *p.Spec.Selector, pod.Labels) {
+			pdb = p
+		}
+	}
+	if pdb == nil {
+		t.Fatal("no PodDisruptionBudget covers the gateway pods")
+	}
+	if pdb.Spec.UnhealthyPodEvictionPolicy == nil || *pdb.Spec.UnhealthyPodEvictionPolicy != policyv1.AlwaysAllow || pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("gateway PDB %+v: want maxUnavailable 1 and unhealthyPodEvictionPolicy AlwaysAllow", pdb.Spec)
+	}
+}
+
+// TestIstioPhasedRollout: the mesh can be switched on without an outage
+// (docs/eks.md, "Switching it on"). Phase 1 (istio-permissive and
+// istio-ingress-unchanged): the sidecars and the gateway run, the
+// namespace takes plaintext too, no AuthorizationPolicy refuses a caller
+// without identity, and the ALB still reaches the API pods, every Ingress
+// path still going to the API's Service as without the mesh. Phase 2
+// (istio-permissive): the Ingress moves to the gateway, still PERMISSIVE.
+// Phase 3 (istio alone) is STRICT: TestIstioMutualTLS.
+func TestIstioPhasedRollout(t *testing.T) {
+	var plain networkingv1.Ingress
+	for _, o := range decodeStrict(t, withComponents(t, copyK8s(t)), func(apiVersion, kind string) any {
+		if kind == "Ingress" {
+			return &networkingv1.Ingress{}
+		}
+		return &map[string]any{}
+	}) {
+		if ing, ok := o.(*networkingv1.Ingress); ok {
+			plain = *ing
+		}
+	}
+	if len(plain.Spec.Rules) == 0 {
+		t.Fatal("overlays/prod without the mesh renders no Ingress rules")
+	}
+	permissive := func(t *testing.T, m meshed) {
+		t.Helper()
+		if len(m.peerAuth) != 1 || m.peerAuth[0].Spec.GetMtls().GetMode() != apisecurity.PeerAuthentication_MutualTLS_PERMISSIVE {
+			t.Errorf("PeerAuthentications %v: want one, PERMISSIVE", m.peerAuth)
+		}
+		if len(m.authz) != 0 {
+			t.Errorf("%d AuthorizationPolicies: under PERMISSIVE they would refuse the ALB's and Prometheus's plaintext (no identity)", len(m.authz))
+		}
+		np := m.netpols["healthcare-api-ingress"]
+		if np == nil || !selects(t, np.Spec.PodSelector, m.deploys[apiName].Spec.Template.Labels) ||
+			!slices.ContainsFunc(np.Spec.Ingress[0].Ports, func(p networkingv1.NetworkPolicyPort) bool { return p.Port.String() == apiPort }) {
+			t.Errorf("NetworkPolicy healthcare-api-ingress does not admit the ALB's subnets to the API pods on %s", apiPort)
+		}
+	}
+	t.Run("phase 1", func(t *testing.T) {
+		m := renderMeshed(t, "istio-permissive", "istio-ingress-unchanged")
+		permissive(t, m)
+		if !equalJSON(t, m.ingress.Spec, plain.Spec) {
+			t.Errorf("Ingress spec %+v, want it unchanged from the overlay without the mesh %+v", m.ingress.Spec, plain.Spec)
+		}
+		if m.deploys[apiName].Spec.Template.Labels["sidecar.istio.io/inject"] != "true" || m.deploys[gatewayName] == nil {
+			t.Error("phase 1 does not inject the API's sidecars or run the gateway")
+		}
+	})
+	t.Run("phase 2", func(t *testing.T) {
+		m := renderMeshed(t, "istio-permissive")
+		permissive(t, m)
+		for _, rule := range m.ingress.Spec.Rules {
+			for _, p := range rule.HTTP.Paths {
+				if p.Backend.Service == nil || p.Backend.Service.Name != gatewayName {
+					t.Errorf("Ingress path %s goes to %+v, want the gateway", p.Path, p.Backend.Service)
+				}
+			}
+		}
+	})
+}
+
+// equalJSON reports whether a and b encode to the same JSON.
+func equalJSON(t *testing.T, a, b any) bool {
+	t.Helper()
+	x, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(x) == string(y)
+}
+
+// TestIstioMonitoringAsDocumented: docs/eks.md's step adds
+// istio-monitoring to k8s/monitoring by a path that resolves from there,
+// and the rendered ServiceMonitor then scrapes over TLS with the
+// certificates where the documented Prometheus values mount them.
+func TestIstioMonitoringAsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(repo, "docs/eks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("add `([^`]*istio-monitoring)` to\\s+`k8s/monitoring/kustomization.yaml`'s `components`").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/eks.md does not say which path to add to k8s/monitoring/kustomization.yaml's components")
+	}
+	mount := regexp.MustCompile(`(?m)^\s+- name: istio-certs\s+mountPath: (\S+)$`).FindSubmatch(doc)
+	if mount == nil {
+		t.Fatal("docs/eks.md's Prometheus values mount no istio-certs volume")
+	}
+	root := copyK8s(t)
+	kfile := filepath.Join(root, "monitoring/kustomization.yaml")
+	k, err := os.ReadFile(kfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kfile, append(k, "components:\n  - "+string(m[1])+"\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := kustomize(t, filepath.Join(root, "monitoring"))
+	var sm struct {
+		Spec struct {
+			Endpoints []struct {
+				Path      string `json:"path"`
+				Scheme    string `json:"scheme"`
+				TLSConfig struct {
+					CAFile   string `json:"caFile"`
+					CertFile string `json:"certFile"`
+					KeyFile  string `json:"keyFile"`
+				} `json:"tlsConfig"`
+			} `json:"endpoints"`
+		} `json:"spec"`
+	}
+	for _, d := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(out), -1) {
+		if strings.Contains(d, "kind: ServiceMonitor") {
+			if err := sigsyaml.Unmarshal([]byte(d), &sm); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	dir := strings.TrimSuffix(string(mount[1]), "/") + "/"
+	if len(sm.Spec.Endpoints) != 1 {
+		t.Fatalf("ServiceMonitor endpoints %+v: want one", sm.Spec.Endpoints)
+	}
+	e := sm.Spec.Endpoints[0]
+	if e.Path != "/metrics" || e.Scheme != "https" || !strings.HasPrefix(e.TLSConfig.CAFile, dir) || !strings.HasPrefix(e.TLSConfig.CertFile, dir) || !strings.HasPrefix(e.TLSConfig.KeyFile, dir) {
+		t.Errorf("ServiceMonitor endpoint %+v: want https on /metrics with the certificates under %s, where the documented values mount them", e, dir)
+	}
+}
+
+// TestIstioPrometheusPrincipalDocumented: the identity the
+// AuthorizationPolicy lets scrape /metrics is the ServiceAccount
+// docs/eks.md names for kube-prometheus-stack's Prometheus, and the one
+// its release (k8s/monitoring's label) gets by default.
+func TestIstioPrometheusPrincipalDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(repo, "docs/eks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := regexp.MustCompile("Prometheus's identity\\s+\\(`([a-z0-9-]+)/([a-z0-9-]+)`\\)").FindSubmatch(doc)
+	if d == nil {
+		t.Fatal("docs/eks.md names no Prometheus identity as (`<namespace>/<service account>`)")
+	}
+	documented := "cluster.local/ns/" + string(d[1]) + "/sa/" + string(d[2])
+	var scrapers []string
+	for _, p := range renderMeshed(t).authz {
+		for _, rule := range p.Spec.GetRules() {
+			for _, x := range rule.GetTo() {
+				if slices.Contains(x.GetOperation().GetPaths(), "/metrics") {
+					for _, f := range rule.GetFrom() {
+						scrapers = append(scrapers, f.GetSource().GetPrincipals()...)
+					}
+				}
+			}
+		}
+	}
+	if !slices.Equal(scrapers, []string{documented}) {
+		t.Errorf("AuthorizationPolicy lets %v scrape /metrics; docs/eks.md documents Prometheus as %s", scrapers, documented)
+	}
+	if release := prometheusPrincipal(t); release != documented {
+		t.Errorf("docs/eks.md documents Prometheus as %s; k8s/monitoring's release label makes it %s", documented, release)
+	}
+}
+
+// TestIstioDeployerAndPrune: with k8s/components/istio-deployer the
+// deployer's Role may apply (get, create, patch) and prune (list, delete)
+// every Istio kind the meshed overlay renders, and the prune allowlist
+// entries docs/eks.md gives for a meshed cluster are exactly those kinds.
+func TestIstioDeployerAndPrune(t *testing.T) {
+	root := copyK8s(t)
+	kfile := filepath.Join(root, "bootstrap/kustomization.yaml")
+	k, err := os.ReadFile(kfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kfile, append(k, "components:\n  - ../components/istio-deployer\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var role *rbacv1.Role
+	for _, o := range decodeStrict(t, kustomize(t, filepath.Join(root, "bootstrap")), func(apiVersion, kind string) any {
+		if kind == "Role" {
+			return &rbacv1.Role{}
+		}
+		return &map[string]any{}
+	}) {
+		if r, ok := o.(*rbacv1.Role); ok {
+			role = r
+		}
+	}
+	if role == nil {
+		t.Fatal("k8s/bootstrap renders no Role")
+	}
+	allows := func(group, resource, verb string) bool {
+		return slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.APIGroups, group) && slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, verb) && len(r.ResourceNames) == 0
+		})
+	}
+	// Every Istio kind of phase 3 (all four) and phase 1.
+	kinds := map[string]bool{}
+	for _, out := range [][]byte{withComponents(t, copyK8s(t), "istio"), withComponents(t, copyK8s(t), "istio", "istio-permissive", "istio-ingress-unchanged")} {
+		for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(out), -1) {
+			var tm typeMeta
+			if err := sigsyaml.Unmarshal([]byte(doc), &tm); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(tm.APIVersion, "istio.io/") {
+				kinds[tm.APIVersion+"/"+tm.Kind] = true
+			}
+		}
+	}
+	for kind := range kinds {
+		group := strings.Split(kind, "/")[0]
+		// The CRDs' plural names (Istio's manifests/charts/base CRDs).
+		resource, ok := map[string]string{"PeerAuthentication": "peerauthentications", "AuthorizationPolicy": "authorizationpolicies",
+			"Gateway": "gateways", "VirtualService": "virtualservices"}[kind[strings.LastIndex(kind, "/")+1:]]
+		if !ok {
+			t.Errorf("%s: this test does not know its resource name", kind)
+			continue
+		}
+		for _, verb := range []string{"get", "create", "patch", "list", "delete"} {
+			if !allows(group, resource, verb) {
+				t.Errorf("the deployer's Role with istio-deployer may not %s %s.%s", verb, resource, group)
+			}
+		}
+	}
+	doc, err := os.ReadFile(filepath.Join(repo, "docs/eks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)`K8S_PRUNE_ALLOWLIST` gains the four Istio\\s+kinds:\\s+```text\\n(.*?)\\n\\s*```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/eks.md gives no K8S_PRUNE_ALLOWLIST entries for a meshed cluster")
+	}
+	documented := strings.Fields(string(m[1]))
+	want := slices.Sorted(maps.Keys(kinds))
+	if slices.Sort(documented); !slices.Equal(documented, want) {
+		t.Errorf("docs/eks.md's meshed prune allowlist %v, the meshed overlay renders %v", documented, want)
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -152,5 +154,46 @@ func TestSealedSecretRoundTrip(t *testing.T) {
 	}
 	if _, err := sealed.DeepCopy().Unseal(codecs, map[string]*rsa.PrivateKey{fp: other}); err == nil {
 		t.Error("another key unseals it")
+	}
+}
+
+// TestSealedSecretsTakeoverDocumented: docs/eks.md's steps for a Secret
+// that already exists name the real objects and the controller's own
+// terms: the annotation the controller checks before it updates a Secret
+// it did not create (pkg/controller: isAnnotatedToBeManaged), on the
+// SealedSecret's Secret; the ExternalSecret of k8s/external-secrets,
+// deleted with --cascade=orphan so its Secret stays; and the controller's
+// default key renewal period (cmd/controller's defaultKeyRenewPeriod, read
+// from the module's source).
+func TestSealedSecretsTakeoverDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(repo, "docs/eks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := regexp.MustCompile(`\s+`).ReplaceAllString(string(doc), " ")
+	ss := committedSealedSecret(t)
+	annotate := fmt.Sprintf("kubectl -n %s annotate secret %s %s=true", ss.Namespace, ss.Name, ssv1.SealedSecretManagedAnnotation)
+	if !strings.Contains(text, annotate) {
+		t.Errorf("docs/eks.md does not say `%s`", annotate)
+	}
+	es := renderESO(t).secret
+	orphan := fmt.Sprintf("kubectl -n %s delete externalsecret %s --cascade=orphan", es.Namespace, es.Name)
+	if !strings.Contains(text, orphan) {
+		t.Errorf("docs/eks.md does not say `%s`", orphan)
+	}
+	dir, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/bitnami-labs/sealed-secrets").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(dir)), "cmd/controller/main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := regexp.MustCompile(`defaultKeyRenewPeriod\s*=\s*(\d+) \* 24 \* time\.Hour`).FindSubmatch(src)
+	if def == nil {
+		t.Fatal("the controller's source has no defaultKeyRenewPeriod in days")
+	}
+	if renew := "renews its key every " + string(def[1]) + " days"; !strings.Contains(text, renew) {
+		t.Errorf("docs/eks.md does not say the controller %s", renew)
 	}
 }
