@@ -41,7 +41,7 @@ const (
 	gatorSuite        = "policy/suite.yaml"
 	regoTestsDir      = "policy/rego"
 	repositoryValue   = "IMAGE_REPOSITORY"
-	policyValuesFile  = "policy/constraints/values.env"
+	policyValuesFile  = "policy/values/values.env" // constraints and signatures
 	enforcementAction = "deny"
 )
 
@@ -107,7 +107,7 @@ var (
 )
 
 // renderedPolicy returns the deployable copy of k8s/ (filledTree) with
-// policy/constraints/values.env filled in as a cluster administrator does:
+// policy/values/values.env filled in as a cluster administrator does:
 // the repository of the image the overlays pin. Each constraint of
 // policy/production is written to policy/rendered/<template>.yaml there,
 // where suite.yaml reads it.
@@ -649,12 +649,31 @@ var policyTester = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
+// renderSignatures renders k8s/policy/signatures with IMAGE_REPOSITORY
+// set to repo, as a cluster administrator applies it.
+func renderSignatures(t *testing.T, repo string) []byte {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.CopyFS(filepath.Join(root, "policy"), os.DirFS("policy")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, policyValuesFile), []byte(repositoryValue+"="+repo+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return kustomize(t, filepath.Join(root, policySignatures))
+}
+
 // The admission policy for signatures is what the policy-controller
 // accepts (its tester decodes it strictly into its own Go type and runs
 // the webhook's validation), opts our namespace in, and trusts exactly the
 // issuer and workflow identity the deploy workflow verifies with cosign.
 func TestImagePolicyMatchesDeploy(t *testing.T) {
-	file := filepath.Join(policySignatures, "clusterimagepolicy.yaml")
+	repo, _, _ := strings.Cut(testImage, "@")
+	rendered := renderSignatures(t, repo)
+	file := filepath.Join(t.TempDir(), "clusterimagepolicy.yaml")
+	if err := os.WriteFile(file, rendered, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tester, err := policyTester()
 	if err != nil {
 		t.Fatal(err)
@@ -689,13 +708,24 @@ func TestImagePolicyMatchesDeploy(t *testing.T) {
 			} `json:"authorities"`
 		} `json:"spec"`
 	}
-	objs := objects(t, policySignatures)
-	if len(objs) != 1 {
-		t.Fatalf("%s renders %d objects, want the ClusterImagePolicy", policySignatures, len(objs))
+	if docs := splitDocs(rendered); len(docs) != 1 {
+		t.Fatalf("%s renders %d objects, want the ClusterImagePolicy", policySignatures, len(docs))
 	}
-	raw, _ := json.Marshal(objs[0])
-	if err := json.Unmarshal(raw, &cip); err != nil {
+	if err := yaml.Unmarshal(rendered, &cip); err != nil {
 		t.Fatal(err)
+	}
+	// Our repository by digest only: a sidecar's image (Istio's proxy) is
+	// not required to carry CI's signature. The tester, whose no-match
+	// policy is deny, reports such an image as uncovered without fetching
+	// anything; it is run only once the glob is known not to cover it.
+	if len(cip.Spec.Images) != 1 || cip.Spec.Images[0].Glob != repo+"@**" {
+		t.Errorf("%s: images %+v, want the one glob %s@** (IMAGE_REPOSITORY from %s)", policySignatures, cip.Spec.Images, repo, policyValuesFile)
+	} else {
+		proxy := "docker.io/istio/proxyv2@sha256:" + strings.Repeat("ab", 32)
+		out, err := exec.Command(tester, "-policy", file, "-image", proxy, "-log-level", "warn").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "is uncovered by policy") {
+			t.Errorf("policy-controller tester, %s: err %v, want uncovered by the policy\n%s", proxy, err, out)
+		}
 	}
 	if cip.APIVersion != imagePolicyAPI || cip.Kind != "ClusterImagePolicy" || len(cip.Spec.Authorities) != 1 || len(cip.Spec.Authorities[0].Keyless.Identities) != 1 {
 		t.Fatalf("%s: want one %s ClusterImagePolicy with one keyless authority and one identity: %+v", file, imagePolicyAPI, cip)
