@@ -778,3 +778,63 @@ func TestImagePolicyMatchesDeploy(t *testing.T) {
 		t.Errorf("namespace %s lacks the label %s: \"true\" (the policy-controller would not check it)", namespace, sigstoreOptInKey)
 	}
 }
+
+// The documented applies of k8s/policy (docs/eks.md) are guarded: each
+// line that applies a kustomization reading values.env refuses while it
+// holds REPLACE_ME and applies once it is filled in. The lines run in bash
+// from the repository's root with kubectl replaced by a script that
+// records its arguments: the guard is what is under test, not kubectl.
+func TestPolicyApplyGuard(t *testing.T) {
+	doc, err := os.ReadFile("../docs/eks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(doc), "\n") {
+		if strings.Contains(l, "kubectl apply -k k8s/policy/production") || strings.Contains(l, "kubectl apply -k k8s/policy/signatures") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("docs/eks.md: %d lines apply k8s/policy/production or signatures, want 2:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	run := func(values string) []string {
+		root := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(root, "k8s", filepath.Dir(policyValuesFile)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "k8s", policyValuesFile), []byte(values), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		bin, record := filepath.Join(root, "bin"), filepath.Join(root, "kubectl.log")
+		if err := os.Mkdir(bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		stub := "#!/bin/sh\necho \"$*\" >>" + record + "\n"
+		if err := os.WriteFile(filepath.Join(bin, "kubectl"), []byte(stub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var applied []string
+		for _, l := range lines {
+			cmd := exec.Command("bash", "-c", l)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+			out, err := cmd.CombinedOutput()
+			raw, _ := os.ReadFile(record)
+			_ = os.Remove(record)
+			if got := strings.TrimSpace(string(raw)); got != "" {
+				applied = append(applied, got)
+			} else if err == nil {
+				t.Errorf("%q applied nothing and exited 0: a script would carry on\n%s", l, out)
+			}
+		}
+		return applied
+	}
+	if got := run(repositoryValue + "=" + placeholder + "\n"); len(got) != 0 {
+		t.Errorf("with %s=%s the documented lines ran kubectl %q", repositoryValue, placeholder, got)
+	}
+	repo, _, _ := strings.Cut(testImage, "@")
+	if got := run(repositoryValue + "=" + repo + "\n"); len(got) != 2 {
+		t.Errorf("with %s filled in the documented lines ran kubectl %q, want both applies", repositoryValue, got)
+	}
+}
