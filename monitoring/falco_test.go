@@ -164,3 +164,54 @@ func TestFalcoAlertsDelivered(t *testing.T) {
 		t.Errorf("%d Slack messages, want 2 (the critical detection and the warning):\n%s", len(msgs), strings.Join(msgs, "\n"))
 	}
 }
+
+// The on-call email's subject names where it happened for Falco's
+// detections too: they carry k8s_ns_name and the rule, not namespace.
+// amtool renders the subject of alertmanager.yml with Alertmanager's own
+// template engine.
+func TestFalcoEmailSubject(t *testing.T) {
+	var cfg struct {
+		Receivers []struct {
+			Name         string `yaml:"name"`
+			EmailConfigs []struct {
+				Headers map[string]string `yaml:"headers"`
+			} `yaml:"email_configs"`
+		} `yaml:"receivers"`
+	}
+	readYAML(t, alertmanagerFile, &cfg)
+	subject := ""
+	for _, r := range cfg.Receivers {
+		if r.Name == "oncall-critical" && len(r.EmailConfigs) == 1 {
+			subject = r.EmailConfigs[0].Headers["Subject"]
+		}
+	}
+	if subject == "" {
+		t.Fatal("alertmanager.yml: oncall-critical has no email Subject")
+	}
+	dir := t.TempDir()
+	glob := dir + "/empty.tmpl"
+	if err := os.WriteFile(glob, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		labels map[string]string
+		want   string
+	}{
+		"falco": {map[string]string{"alertname": "FalcoRuntimeEvent", "environment": "eks-prod", "source": "falco",
+			"k8s_ns_name": "healthcare-api", "rule": "Healthcare_API_unexpected_process", "severity": "critical"},
+			"[FIRING] FalcoRuntimeEvent in eks-prod (healthcare-api: Healthcare_API_unexpected_process)"},
+		"api": {map[string]string{"alertname": "HealthcareAPITargetDown", "environment": "eks-prod", "namespace": "healthcare-api", "severity": "critical"},
+			"[FIRING] HealthcareAPITargetDown in eks-prod (healthcare-api)"},
+	} {
+		data, _ := json.Marshal(map[string]any{"status": "firing", "commonLabels": tc.labels, "groupLabels": tc.labels,
+			"alerts": []any{map[string]any{"status": "firing", "labels": tc.labels}}})
+		file := dir + "/" + name + ".json"
+		if err := os.WriteFile(file, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got := strings.TrimSpace(runTool(t, "amtool", "template", "render", "--template.glob="+glob, "--template.text="+subject, "--template.data="+file))
+		if got != tc.want {
+			t.Errorf("%s: subject %q, want %q", name, got, tc.want)
+		}
+	}
+}
