@@ -278,7 +278,8 @@ func TestFalcoRulesMatchManifests(t *testing.T) {
 // exempt); every rule that exempts the binary does so through that macro;
 // EKS Pod Identity's agent is allowed to the server only, on port 80;
 // writes include creating, renaming, removing and linking; credential
-// theft and exfiltration page (CRITICAL).
+// theft and exfiltration page (CRITICAL); no output carries the command
+// line (falcosidekick turns each output field into a label).
 func TestFalcoRulesExemptions(t *testing.T) {
 	byName := map[string]falcoItem{}
 	for _, it := range falcoRules(t, falcoRulesFile) {
@@ -294,6 +295,9 @@ func TestFalcoRulesExemptions(t *testing.T) {
 		}
 		if strings.Contains(it.Condition, "healthcare_api_binaries") {
 			t.Errorf("rule %q exempts the binary by path alone; use %s", name, server)
+		}
+		if strings.Contains(it.Output, "%proc.cmdline") {
+			t.Errorf("rule %q outputs %%proc.cmdline: falcosidekick would make it an Alertmanager label", name)
 		}
 		tags := strings.Join(it.Tags, " ")
 		if (strings.Contains(tags, "mitre_exfiltration") || strings.Contains(tags, "mitre_credential_access")) && it.Priority != "CRITICAL" {
@@ -416,5 +420,43 @@ func TestFalcoDeployment(t *testing.T) {
 		if !strings.Contains(text, setFile) {
 			t.Errorf("%s does not install the rules with %s", name, setFile)
 		}
+	}
+}
+
+// Each overlay's cluster has its falcosidekick values: the environment
+// label its Alertmanager route reads (eks-<overlay>), the same alertname
+// as values.yaml, and nothing else; the docs install one of them.
+func TestFalcoValuesPerEnvironment(t *testing.T) {
+	doc, err := os.ReadFile("../docs/eks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, overlay := range overlays {
+		env := "eks-" + filepath.Base(overlay)
+		file := filepath.Join(falcoDir, "values-"+env+".yaml")
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Errorf("%s: %v", overlay, err)
+			continue
+		}
+		var v struct {
+			Falcosidekick struct {
+				Config struct {
+					Alertmanager struct {
+						ExtraLabels string `json:"extralabels"`
+					} `json:"alertmanager"`
+				} `json:"config"`
+			} `json:"falcosidekick"`
+		}
+		if err := yaml.UnmarshalStrict(raw, &v); err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		if got, want := v.Falcosidekick.Config.Alertmanager.ExtraLabels, "alertname:FalcoRuntimeEvent,environment:"+env; got != want {
+			t.Errorf("%s: extralabels %q, want %q", file, got, want)
+		}
+	}
+	if !strings.Contains(string(doc), "-f k8s/falco/values.yaml -f k8s/falco/values-eks-prod.yaml") {
+		t.Error("docs/eks.md: the Falco install does not layer values-eks-<env>.yaml over values.yaml")
 	}
 }
