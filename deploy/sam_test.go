@@ -21,8 +21,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/metrics"
+	"github.com/healthcare-prediction/api/internal/replay"
+	"github.com/healthcare-prediction/api/internal/smoke"
 	"github.com/healthcare-prediction/api/internal/testutil"
 )
 
@@ -328,21 +332,66 @@ func TestErrorRateAlarmsNeedVolume(t *testing.T) {
 		}
 	}
 	// Concurrency headroom, whichever way the functions get concurrency:
-	// one alarm whose metrics follow ReservedConcurrency.
-	for c, want := range map[string]string{"": "ClaimedAccountConcurrency", "ReservedConcurrency=5": "ConcurrentExecutions"} {
-		params := []string{}
-		if c != "" {
-			params = append(params, c)
-		}
-		res := mapAt(resolveConditions(t, translated(t, params...), params), "Resources")
-		found := false
+	// one alarm, each function measured against its own bound (its
+	// reservation, or the account's pool).
+	for _, c := range []struct {
+		params []string
+		want   []string
+	}{
+		{nil, []string{"100 * claimed / 1000", "100 * claimed / 1000"}},
+		{[]string{"ReservedConcurrency=5"}, []string{"100 * MAX([info, health, predict]) / 5", "100 * claimed / 1000"}},
+		{[]string{"CdsHooksReservedConcurrency=7"}, []string{"100 * claimed / 1000", "100 * cdshooks / 7"}},
+		{[]string{"ReservedConcurrency=5", "CdsHooksReservedConcurrency=7"}, []string{"100 * MAX([info, health, predict]) / 5", "100 * cdshooks / 7"}},
+	} {
+		res := mapAt(resolveConditions(t, translated(t, c.params...), c.params), "Resources")
+		ids := map[string]bool{}
+		var expr string
 		for _, m := range listAt(res, "ConcurrencyHeadroomAlarm", "Properties", "Metrics") {
-			found = found || str(m, "MetricStat", "Metric", "MetricName") == want
+			ids[str(m, "Id")] = true
+			if at(m, "ReturnData") == true {
+				expr = subExpression(t, at(m, "Expression"), c.params)
+			}
 		}
-		if !found {
-			t.Errorf("parameters %q: the concurrency-headroom alarm does not watch %s", c, want)
+		if want := "MAX([" + strings.Join(c.want, ", ") + "])"; expr != want {
+			t.Errorf("parameters %q: concurrency-headroom expression %q, want %q", c.params, expr, want)
+		}
+		for _, id := range regexp.MustCompile(`[a-z]+`).FindAllString(expr, -1) {
+			if !ids[id] {
+				t.Errorf("parameters %q: the expression names %s, which the alarm does not query", c.params, id)
+			}
+		}
+		fn := mapAt(res, "CdsHooksFunction", "Properties")
+		want := map[bool]string{true: "7", false: "<nil>"}[slices.Contains(c.params, "CdsHooksReservedConcurrency=7")]
+		if got := fmt.Sprint(fn["ReservedConcurrentExecutions"]); got != want && !(want == "7" && str(fn, "ReservedConcurrentExecutions", "Ref") == "CdsHooksReservedConcurrency") {
+			t.Errorf("parameters %q: CdsHooksFunction reserves %v, want %s (its own parameter only)", c.params, fn["ReservedConcurrentExecutions"], want)
 		}
 	}
+}
+
+// subExpression resolves a (resolved-conditions) Fn::Sub of parameters and
+// named inner Fn::Subs to its text, parameters at params or their defaults.
+func subExpression(t *testing.T, v any, params []string) string {
+	t.Helper()
+	values := map[string]string{"AccountConcurrencyLimit": "1000"}
+	for _, kv := range params {
+		k, val, _ := strings.Cut(kv, "=")
+		values[k] = val
+	}
+	var text string
+	switch x := at(v, "Fn::Sub").(type) {
+	case string:
+		text = x
+	case []any:
+		text = fmt.Sprint(x[0])
+		for k, inner := range asMap(x[1]) {
+			values[k] = subExpression(t, inner, params)
+		}
+	default:
+		t.Fatalf("cannot resolve %v", v)
+	}
+	return regexp.MustCompile(`\$\{([^}]+)\}`).ReplaceAllStringFunc(text, func(m string) string {
+		return values[m[2:len(m)-1]]
+	})
 }
 
 // --------------------------------------------------------------- canaries
@@ -409,10 +458,43 @@ func TestCanaries(t *testing.T) {
 				case "HealthcareAPI ServerErrors":
 					found["ours"] = newVersion("FunctionVersion") && str(dims["FunctionName"], "Ref") == fn+"Function" &&
 						str(dims["Environment"], "Ref") == "Stage"
+				case "HealthcareAPI CDSHookEvents":
+					if newVersion("FunctionVersion") && str(dims["FunctionName"], "Ref") == fn+"Function" {
+						found[fmt.Sprint(dims[metrics.DimEvent])] = true
+					}
 				}
 			}
 			if !found["lambda"] || !found["ours"] {
 				t.Errorf("%sCanaryAlarm must watch AWS/Lambda Errors (FunctionName, Resource <fn>:live, ExecutedVersion = %s.Version) and our ServerErrors (FunctionVersion = the same): found %v", fn, version, found)
+			}
+			if fn == "CdsHooks" {
+				// The new version's refusals and 412s, against its calls.
+				for _, e := range []metrics.CDSEvent{metrics.CDSJWTRefused, metrics.CDSPrefetchMissing, metrics.CDSCall} {
+					if !found[string(e)] {
+						t.Errorf("CdsHooksCanaryAlarm does not watch the new version's CDSHookEvents Event=%s: found %v", e, found)
+					}
+				}
+				// The pre-traffic hook's own refused calls (twice, should
+				// Lambda retry it) must never roll a release back.
+				refusedByHook := 0
+				for _, c := range smoke.Checks["cdshooks"] {
+					if c.Status == 401 {
+						refusedByHook++
+					}
+				}
+				var expr string
+				for _, m := range listAt(res, fn+"CanaryAlarm", "Properties", "Metrics") {
+					if at(m, "ReturnData") == true {
+						expr = str(m, "Expression")
+					}
+				}
+				floor := regexp.MustCompile(`FILL\(refused, 0\) \+ FILL\(missing, 0\) >= ([0-9]+)`).FindStringSubmatch(expr)
+				if floor == nil {
+					t.Fatalf("CdsHooksCanaryAlarm expression %q has no floor on refusals and 412s", expr)
+				}
+				if n, _ := strconv.Atoi(floor[1]); n <= 2*refusedByHook {
+					t.Errorf("CdsHooksCanaryAlarm counts refusals from %d on; the pre-traffic hook alone sends %d (twice if retried)", n, refusedByHook)
+				}
 			}
 			envName := strings.ToUpper(fn) + "_FUNCTION_NAME"
 			if str(hookEnv, envName, "Ref") != fn+"Function" {
@@ -484,6 +566,11 @@ func TestNamesFitTheirLimits(t *testing.T) {
 	}
 	if checked < 8 {
 		t.Fatalf("checked only %d roles and functions", checked)
+	}
+	// The longest logical id of an API function: its generated name would
+	// leave the stack name no room to grow (63 characters for staging).
+	if name := str(res, "CdsHooksFunction", "Properties", "FunctionName", "Fn::Sub"); name != "${AWS::StackName}-cdshooks" {
+		t.Errorf("CdsHooksFunction FunctionName %q, want !Sub ${AWS::StackName}-cdshooks", name)
 	}
 }
 
@@ -724,6 +811,7 @@ func TestWebAcl(t *testing.T) {
 			t.Errorf("no managed rule group %s", g)
 		}
 	}
+	webAclBodyRules(t, listAt(res, "WebAcl", "Properties", "Rules"))
 	redacted := map[string]bool{}
 	for _, f := range listAt(res, "WebAclLogging", "Properties", "RedactedFields") {
 		redacted[strings.ToLower(str(f, "SingleHeader", "Name"))] = true
@@ -882,23 +970,469 @@ func TestCdsHooksFunction(t *testing.T) {
 			t.Errorf("CdsHooksBaseUrl %q accepted: %v, want %v", url, !ok, ok)
 		}
 	}
+	cors := regexp.MustCompile(str(tpl, "Parameters", "CdsHooksCorsOrigins", "AllowedPattern"))
+	for v, ok := range map[string]bool{
+		"": true, "*": true, "https://sandbox.cds-hooks.org": true, "https://ehr.example.org,http://localhost:8080": true,
+		"https://ehr.example.org, https://b.example.org": true,
+		"https://EHR.example.org":                        false, "https://ehr.example.org/": false, "https://ehr.example.org/app": false, "*,https://a.org": false, "ehr.example.org": false,
+	} {
+		if cors.MatchString(v) != ok {
+			t.Errorf("CdsHooksCorsOrigins %q accepted: %v, want %v", v, !ok, ok)
+		}
+	}
 	res := mapAt(translated(t), "Resources")
 	env := mapAt(res, "CdsHooksFunction", "Properties", "Environment", "Variables")
-	if str(env, "CDS_HOOKS_CLIENTS", "Ref") != "CdsHooksClients" || str(env, "CDS_HOOKS_BASE_URL", "Ref") != "CdsHooksBaseUrl" {
+	if str(env, "CDS_HOOKS_CORS_ORIGINS", "Ref") != "CdsHooksCorsOrigins" {
+		t.Errorf("CDS_HOOKS_CORS_ORIGINS = %v, want !Ref CdsHooksCorsOrigins", env["CDS_HOOKS_CORS_ORIGINS"])
+	}
+	if str(env, "CDS_HOOKS_CLIENTS", "Ref") != "CdsHooksClients" || !strings.Contains(fmt.Sprint(env["CDS_HOOKS_BASE_URL"]), "Ref:CdsHooksBaseUrl") {
 		t.Errorf("CdsHooksFunction environment %v, want CDS_HOOKS_CLIENTS and CDS_HOOKS_BASE_URL from the parameters", env)
 	}
 	if v := str(env, "CDS_HOOKS_ALLOW_HTTP"); v != "false" {
 		t.Errorf("CDS_HOOKS_ALLOW_HTTP = %q, want false (http JWKS and FHIR URLs are for local runs)", v)
 	}
+	// A share of the calls, not a rate: a small EHR refused on every call
+	// must alarm too, one refused call among two must not.
 	for alarm, event := range map[string]string{"CdsHooksPrefetchMissingAlarm": string(metrics.CDSPrefetchMissing), "CdsHooksJwtRefusedAlarm": string(metrics.CDSJWTRefused)} {
 		p := mapAt(res, alarm, "Properties")
-		dims := map[string]string{}
-		for _, d := range listAt(p, "Dimensions") {
-			dims[str(d, "Name")] = str(d, "Value")
+		if str(p, "ComparisonOperator") != "GreaterThanThreshold" || at(p, "Threshold") != float64(50) {
+			t.Errorf("%s fires at %v %v, want GreaterThanThreshold 50 (%%)", alarm, p["ComparisonOperator"], p["Threshold"])
 		}
-		if str(p, "Namespace") != metrics.Namespace || str(p, "MetricName") != metrics.CDSHookEvents.Name || dims[metrics.DimEvent] != event {
-			t.Errorf("%s watches %s/%s %v, want %s/%s Event=%s", alarm, str(p, "Namespace"), str(p, "MetricName"), dims,
-				metrics.Namespace, metrics.CDSHookEvents.Name, event)
+		events := map[string]string{}
+		var expr string
+		for _, m := range listAt(p, "Metrics") {
+			if e := str(m, "Expression"); e != "" {
+				expr = e
+				continue
+			}
+			ms := mapAt(m, "MetricStat", "Metric")
+			dims := map[string]string{}
+			for _, d := range listAt(ms, "Dimensions") {
+				dims[str(d, "Name")] = fmt.Sprint(at(d, "Value"))
+			}
+			if str(ms, "Namespace") != metrics.Namespace || str(ms, "MetricName") != metrics.CDSHookEvents.Name || len(dims) != 3 {
+				t.Errorf("%s: %s watches %v, want %s/%s by Service, Environment, Event", alarm, str(m, "Id"), ms, metrics.Namespace, metrics.CDSHookEvents.Name)
+			}
+			if at(m, "MetricStat", "Period") != float64(900) || str(m, "MetricStat", "Stat") != "Sum" {
+				t.Errorf("%s: %s is not a 15-minute sum", alarm, str(m, "Id"))
+			}
+			events[str(m, "Id")] = dims[metrics.DimEvent]
 		}
+		bad := map[string]string{string(metrics.CDSPrefetchMissing): "missing", string(metrics.CDSJWTRefused): "refused"}[event]
+		if events[bad] != event || events["calls"] != string(metrics.CDSCall) {
+			t.Errorf("%s: metrics %v, want %s = %s and calls = %s", alarm, events, bad, event, metrics.CDSCall)
+		}
+		floor := map[string]int{"missing": 3, "refused": deployRefusals(t) + 1}[bad]
+		if !strings.HasPrefix(expr, fmt.Sprintf("IF(%s >= %d, 100 * %s / ", bad, floor, bad)) {
+			t.Errorf("%s: expression %q, want the share in %% once there are %d events", alarm, expr, floor)
+		}
+	}
+	// In prod they are part of the one page; elsewhere warnings only.
+	for stage, want := range map[string]bool{"prod": true, "dev": false} {
+		params := []string{"Stage=" + stage}
+		if stage == "prod" {
+			params = append(params, "AlarmEmail=oncall@example.org")
+		}
+		rule := fmt.Sprint(at(resolveConditions(t, translated(t, params...), params), "Resources", "ServiceUnhealthyAlarm", "Properties", "AlarmRule"))
+		for _, a := range []string{"CdsHooksJwtRefusedAlarm", "CdsHooksPrefetchMissingAlarm"} {
+			if got := strings.Contains(rule, a); got != want {
+				t.Errorf("%s: service-unhealthy names %s: %v, want %v (%s)", stage, a, got, want, rule)
+			}
+		}
+	}
+}
+
+// TestCdsHooksBaseUrl: trusted clients need the URL their JWTs name in
+// aud; a custom domain supplies it.
+func TestCdsHooksBaseUrl(t *testing.T) {
+	tpl := loadTemplate(t)
+	failed := func(params map[string]string) bool {
+		r := mapAt(tpl, "Rules", "CdsHooksClientsNeedBaseUrl")
+		if !evalCondition(t, at(r, "RuleCondition"), params, tpl) {
+			return false
+		}
+		for _, a := range listAt(r, "Assertions") {
+			if !evalCondition(t, at(a, "Assert"), params, tpl) {
+				return true
+			}
+		}
+		return false
+	}
+	clients := `[{"iss":"https://ehr.example.org","jwks_url":"https://ehr.example.org/jwks"}]`
+	for _, c := range []struct {
+		params  map[string]string
+		refused bool
+	}{
+		{map[string]string{}, false},
+		{map[string]string{"CdsHooksClients": clients}, true},
+		{map[string]string{"CdsHooksClients": clients, "CdsHooksBaseUrl": "https://abc.execute-api.eu-west-1.amazonaws.com/prod"}, false},
+		{map[string]string{"CdsHooksClients": clients, "DomainName": "risk.example.org"}, false},
+	} {
+		if got := failed(c.params); got != c.refused {
+			t.Errorf("%v: refused %v, want %v", c.params, got, c.refused)
+		}
+	}
+	cert := "CertificateArn=arn:aws:acm:eu-west-1:123456789012:certificate/x"
+	for _, c := range []struct {
+		params []string
+		want   string
+	}{
+		{nil, "Ref CdsHooksBaseUrl"},
+		{[]string{"DomainName=risk.example.org", cert}, "Fn::Sub https://${DomainName}"},
+		{[]string{"DomainName=risk.example.org", cert, "CdsHooksBaseUrl=https://other.example.org"}, "Ref CdsHooksBaseUrl"},
+	} {
+		res := mapAt(resolveConditions(t, translated(t, c.params...), c.params), "Resources")
+		v := mapAt(res, "CdsHooksFunction", "Properties", "Environment", "Variables")["CDS_HOOKS_BASE_URL"]
+		got := ""
+		for k, x := range asMap(v) {
+			got = k + " " + fmt.Sprint(x)
+		}
+		if got != c.want {
+			t.Errorf("%v: CDS_HOOKS_BASE_URL = %v, want %s", c.params, v, c.want)
+		}
+	}
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+// TestCdsHooksClientsParameter: the parameter takes a JSON list or
+// nothing, small enough for Lambda's 4 KB of environment variables, and
+// the escaped samconfig.toml example in docs/sam.md reaches
+// CloudFormation as that JSON when SAM CLI reads it.
+func TestCdsHooksClientsParameter(t *testing.T) {
+	tpl := loadTemplate(t)
+	p := mapAt(tpl, "Parameters", "CdsHooksClients")
+	pattern := regexp.MustCompile(str(p, "AllowedPattern"))
+	for v, ok := range map[string]bool{"": true, "[]": true, `[{"iss":"https://ehr.example.org"}]`: true,
+		`{"iss":"https://ehr.example.org"}`: false, "x": false, "[] x": false} {
+		if pattern.MatchString(v) != ok {
+			t.Errorf("CdsHooksClients %q accepted: %v, want %v", v, !ok, ok)
+		}
+	}
+
+	// Lambda: at most 4 KB for all variables of a function. Measured
+	// conservatively as their JSON (quotes escaped), with each parameter at
+	// the longest value it accepts and a client list quoted as usual.
+	maxLen := func(name string) int {
+		n, err := strconv.Atoi(fmt.Sprint(at(tpl, "Parameters", name, "MaxLength")))
+		if err != nil {
+			t.Fatalf("parameter %s has no MaxLength: %v", name, err)
+		}
+		return n
+	}
+	client := `{"iss":"https://ehr.example.org","jwks_url":"https://ehr.example.org/.well-known/jwks.json","fhir_servers":["https://fhir.example.org/r4"]}`
+	list := "[" + client
+	for len(list)+len(client)+2 <= maxLen("CdsHooksClients") {
+		list += "," + client
+	}
+	list += "]"
+	worst := map[string]string{
+		"CdsHooksClients":     list,
+		"CdsHooksBaseUrl":     "https://" + strings.Repeat("x", maxLen("CdsHooksBaseUrl")-8),
+		"DomainName":          strings.Repeat("x", maxLen("DomainName")),
+		"CdsHooksCorsOrigins": strings.Repeat("x", maxLen("CdsHooksCorsOrigins")),
+		"ApiKeysSecretArn":    strings.Repeat("x", maxLen("ApiKeysSecretArn")),
+		"Stage":               "staging",
+		"LogLevel":            "debug",
+	}
+	res := mapAt(translated(t), "Resources")
+	vars := map[string]string{}
+	for k, v := range mapAt(res, "CdsHooksFunction", "Properties", "Environment", "Variables") {
+		vars[k] = worstValue(t, v, worst)
+	}
+	size, _ := json.Marshal(vars)
+	if len(size) > 4096 {
+		t.Errorf("the cdshooks function's variables may take %d bytes (4096 allowed): lower CdsHooksClients MaxLength", len(size))
+	}
+	t.Logf("the cdshooks function's variables take at most %d of 4096 bytes", len(size))
+
+	// The example in docs/sam.md, decoded as TOML and split as SAM CLI's
+	// CfnParameterOverridesType does (samcli/cli/types.py).
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "sam.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)```toml\n(parameter_overrides = [^\n]*CdsHooksClients[^\n]*)\n```").FindSubmatch(doc)
+	if block == nil {
+		t.Fatal("docs/sam.md has no ```toml block with parameter_overrides = \"... CdsHooksClients=...\"")
+	}
+	var conf struct {
+		ParameterOverrides string `toml:"parameter_overrides"`
+	}
+	if _, err := toml.Decode(string(block[1]), &conf); err != nil {
+		t.Fatalf("the docs/sam.md example is no TOML: %v", err)
+	}
+	got := samParameterOverrides(conf.ParameterOverrides)
+	var parsed []map[string]any
+	if err := json.Unmarshal([]byte(got["CdsHooksClients"]), &parsed); err != nil || len(parsed) == 0 {
+		t.Fatalf("the docs/sam.md example gives CdsHooksClients %q, no JSON list: %v", got["CdsHooksClients"], err)
+	}
+	if !pattern.MatchString(got["CdsHooksClients"]) || str(parsed[0], "iss") == "" || str(parsed[0], "jwks_url") == "" {
+		t.Errorf("the docs/sam.md example gives %v", parsed)
+	}
+	if got["CdsHooksBaseUrl"] == "" && got["DomainName"] == "" {
+		t.Errorf("the docs/sam.md example sets %v: CdsHooksClients needs CdsHooksBaseUrl or DomainName", slices.Sorted(maps.Keys(got)))
+	}
+}
+
+// worstValue is v (a translated environment value) with each parameter at
+// its worst value.
+func worstValue(t *testing.T, v any, worst map[string]string) string {
+	t.Helper()
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]any:
+		if ref := str(x, "Ref"); ref != "" {
+			if w, ok := worst[ref]; ok {
+				return w
+			}
+			return strings.Repeat("x", 64) // a generated resource name or ARN
+		}
+		if sub := str(x, "Fn::Sub"); sub != "" {
+			return regexp.MustCompile(`\$\{([^}]+)\}`).ReplaceAllStringFunc(sub, func(m string) string {
+				return worstValue(t, map[string]any{"Ref": m[2 : len(m)-1]}, worst)
+			})
+		}
+		if args := listAt(x, "Fn::If"); len(args) == 3 {
+			a, b := worstValue(t, args[1], worst), worstValue(t, args[2], worst)
+			if len(a) > len(b) {
+				return a
+			}
+			return b
+		}
+	}
+	t.Fatalf("cannot size %v", v)
+	return ""
+}
+
+// samParameterOverrides splits a parameter_overrides string as SAM CLI's
+// CfnParameterOverridesType does for Key=Value pairs: a value is a
+// double- or single-quoted string (backslash escapes inside) or a run of
+// non-space characters; wrapping quotes are removed and \" \' and "\ "
+// unescaped.
+func samParameterOverrides(s string) map[string]string {
+	value := `("(?:\\.|[^"\\]+)*"|'(?:\\.|[^'\\]+)*'|(?:\\.|[^ "\\]+)+)`
+	pair := regexp.MustCompile(`(?: )([A-Za-z0-9"']+)=` + value)
+	unquote := func(v string) string {
+		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
+			v = v[1 : len(v)-1]
+		}
+		return strings.NewReplacer(`\ `, " ", `\"`, `"`, `\'`, "'").Replace(v)
+	}
+	out := map[string]string{}
+	for _, m := range pair.FindAllStringSubmatch(" "+strings.TrimSpace(s), -1) {
+		out[unquote(m[1])] = unquote(m[2])
+	}
+	return out
+}
+
+// TestApiCompression: API Gateway compresses answers of 1 KiB or more for
+// clients that accept gzip (the Swagger UI bundle is 1.7 MB), and the API
+// declares no binary media types: the functions answer text.
+func TestApiCompression(t *testing.T) {
+	res := mapAt(translated(t), "Resources")
+	n := 0
+	for id, r := range res {
+		if str(r, "Type") != "AWS::ApiGateway::RestApi" {
+			continue
+		}
+		n++
+		p := mapAt(r, "Properties")
+		if got := fmt.Sprint(p["MinimumCompressionSize"]); got != "1024" {
+			t.Errorf("%s: MinimumCompressionSize %s, want 1024", id, got)
+		}
+		if p["BinaryMediaTypes"] != nil || at(p, "Body", "x-amazon-apigateway-binary-media-types") != nil {
+			t.Errorf("%s declares binary media types: text answers would arrive base64-encoded", id)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d REST APIs, want 1", n)
+	}
+}
+
+// webAclBodyRules: the common rule set's body rules would block FHIR
+// prefetch (XHTML narrative, Markdown, URLs) sent to the CDS Hooks routes.
+// They only count in the group, and a later rule blocks on their labels
+// everywhere else (AWS WAF's label-match pattern for excluding a path).
+func webAclBodyRules(t *testing.T, rules []any) {
+	t.Helper()
+	body := map[string]string{
+		"CrossSiteScripting_BODY": "CrossSiteScripting_Body", "GenericLFI_BODY": "GenericLFI_Body",
+		"GenericRFI_BODY": "GenericRFI_Body", "EC2MetaDataSSRF_BODY": "EC2MetaDataSSRF_Body",
+	}
+	var commonPriority float64 = -1
+	var block map[string]any
+	for _, r := range rules {
+		if str(r, "Statement", "ManagedRuleGroupStatement", "Name") == "AWSManagedRulesCommonRuleSet" {
+			commonPriority = at(r, "Priority").(float64)
+			counted := map[string]bool{}
+			for _, o := range listAt(r, "Statement", "ManagedRuleGroupStatement", "RuleActionOverrides") {
+				if mapAt(o, "ActionToUse", "Count") != nil {
+					counted[str(o, "Name")] = true
+				}
+			}
+			for rule := range body {
+				if !counted[rule] {
+					t.Errorf("the common rule set blocks %s itself: FHIR prefetch to /cds-services would be refused", rule)
+				}
+			}
+		}
+		if str(r, "Name") == "aws-common-body-outside-cds-hooks" {
+			block = asMap(r)
+		}
+	}
+	if block == nil {
+		t.Fatal("no rule aws-common-body-outside-cds-hooks: the counted body rules block nothing anywhere")
+	}
+	if p := at(block, "Priority").(float64); p <= commonPriority {
+		t.Errorf("aws-common-body-outside-cds-hooks has priority %v, not after the common rule set's %v (its labels come from there)", p, commonPriority)
+	}
+	if mapAt(block, "Action", "Block") == nil {
+		t.Errorf("aws-common-body-outside-cds-hooks action %v, want Block", block["Action"])
+	}
+	parts := listAt(block, "Statement", "AndStatement", "Statements")
+	if len(parts) != 2 {
+		t.Fatalf("aws-common-body-outside-cds-hooks: %v, want AND(labels, NOT path)", parts)
+	}
+	labels := map[string]bool{}
+	for _, l := range listAt(parts[0], "OrStatement", "Statements") {
+		if str(l, "LabelMatchStatement", "Scope") == "LABEL" {
+			labels[str(l, "LabelMatchStatement", "Key")] = true
+		}
+	}
+	for _, label := range body {
+		if !labels["awswaf:managed:aws:core-rule-set:"+label] {
+			t.Errorf("aws-common-body-outside-cds-hooks does not block on label %s (has %v)", label, labels)
+		}
+	}
+	rx := mapAt(parts[1], "NotStatement", "Statement", "RegexMatchStatement")
+	if mapAt(rx, "FieldToMatch", "UriPath") == nil {
+		t.Fatalf("the exemption matches %v, want the URI path", rx["FieldToMatch"])
+	}
+	var transforms []string
+	for _, tt := range listAt(rx, "TextTransformations") {
+		transforms = append(transforms, str(tt, "Type"))
+	}
+	if !slices.Equal(transforms, []string{"URL_DECODE", "NORMALIZE_PATH"}) {
+		t.Errorf("the exemption transforms the path with %v, want URL_DECODE then NORMALIZE_PATH (no ../ escape)", transforms)
+	}
+	re := regexp.MustCompile(strings.ReplaceAll(str(rx, "RegexString", "Fn::Sub"), "${Stage}", "prod"))
+	for path, exempt := range map[string]bool{
+		"/prod/cds-services": true, "/prod/cds-services/ascvd-pce": true, "/prod/cds-services/ascvd-pce/feedback": true,
+		"/cds-services/meld-na": true, // custom domain: no stage in the path
+		"/prod/predict":         false, "/predict": false, "/prod/cds-servicesx": false, "/prod/predict/cds-services": false,
+		"/staging/cds-services/ascvd-pce": false, "/prod/docs": false,
+	} {
+		if re.MatchString(path) != exempt {
+			t.Errorf("path %s exempt from the body rules: %v, want %v", path, !exempt, exempt)
+		}
+	}
+}
+
+// deployRefusals is how many CDS Hooks calls without a valid token a
+// deploy itself sends: the pre-traffic hook's (twice, should Lambda retry
+// it) and ci/smoke-test.sh's.
+func deployRefusals(t *testing.T) int {
+	t.Helper()
+	n := 0
+	for _, c := range smoke.Checks["cdshooks"] {
+		if c.Status == 401 {
+			n += 2
+		}
+	}
+	script, err := os.ReadFile(filepath.Join(root, "ci", "smoke-test.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n + strings.Count(string(script), `"${base}/cds-services/ascvd-pce"`)
+}
+
+// TestCdsHooksReplayTable: with CdsHooksClients the stack creates the
+// shared jti table as package replay uses it (partition key and TTL
+// attribute), on demand, encrypted, named under the stack (the CI role's
+// scope), deleted with the stack; the cdshooks function gets its name and
+// PutItem on it alone, and no other role touches DynamoDB. Without
+// clients there is no table, no permission and an empty variable (the
+// function then needs none: no JWT is accepted).
+func TestCdsHooksReplayTable(t *testing.T) {
+	dynamoActions := func(res map[string]any) map[string][]string {
+		out := map[string][]string{}
+		for id, r := range res {
+			if str(r, "Type") != "AWS::IAM::Role" {
+				continue
+			}
+			for _, s := range statements(res, id) {
+				if a := fmt.Sprint(at(s, "Action")); strings.Contains(a, "dynamodb:") {
+					out[id] = append(out[id], a)
+				}
+			}
+		}
+		return out
+	}
+
+	params := []string{"CdsHooksClients=[{\"iss\":\"https://ehr.example\",\"jwks_url\":\"https://ehr.example/jwks\"}]",
+		"CdsHooksBaseUrl=https://risk.example.org"}
+	res := mapAt(resolveConditions(t, translated(t, params...), params), "Resources")
+	table := mapAt(res, "CdsHooksReplayTable")
+	p := mapAt(table, "Properties")
+	if str(table, "Condition") != "HasCdsHooksClients" || str(table, "DeletionPolicy") != "Delete" || str(table, "UpdateReplacePolicy") != "Delete" {
+		t.Errorf("table condition %v, policies %v/%v; want HasCdsHooksClients, Delete/Delete", table["Condition"], table["DeletionPolicy"], table["UpdateReplacePolicy"])
+	}
+	if name := str(p, "TableName", "Fn::Sub"); !strings.HasPrefix(name, "${AWS::StackName}-") {
+		t.Errorf("TableName %v does not start with the stack name (the CI role's scope)", p["TableName"])
+	}
+	keys, attrs := listAt(p, "KeySchema"), listAt(p, "AttributeDefinitions")
+	if len(keys) != 1 || str(keys[0], "AttributeName") != replay.KeyAttribute || str(keys[0], "KeyType") != "HASH" ||
+		len(attrs) != 1 || str(attrs[0], "AttributeName") != replay.KeyAttribute || str(attrs[0], "AttributeType") != "S" {
+		t.Errorf("key %v %v, want %s (S) as the partition key alone", keys, attrs, replay.KeyAttribute)
+	}
+	if str(p, "TimeToLiveSpecification", "AttributeName") != replay.ExpiresAttribute || at(p, "TimeToLiveSpecification", "Enabled") != true {
+		t.Errorf("TTL %v, want enabled on %s", p["TimeToLiveSpecification"], replay.ExpiresAttribute)
+	}
+	if str(p, "BillingMode") != "PAY_PER_REQUEST" || at(p, "SSESpecification", "SSEEnabled") != true {
+		t.Errorf("billing %v, SSE %v; want on demand, encrypted with KMS", p["BillingMode"], p["SSESpecification"])
+	}
+	if env := mapAt(res, "CdsHooksFunction", "Properties", "Environment", "Variables"); str(env, "CDS_HOOKS_REPLAY_TABLE", "Ref") != "CdsHooksReplayTable" {
+		t.Errorf("CDS_HOOKS_REPLAY_TABLE = %v, want !Ref CdsHooksReplayTable", env["CDS_HOOKS_REPLAY_TABLE"])
+	}
+	granted := false
+	for _, s := range statements(res, "CdsHooksRole") {
+		if r, attr := getAtt(at(s, "Resource")); r == "CdsHooksReplayTable" && attr == "Arn" && str(s, "Action") == "dynamodb:PutItem" && str(s, "Effect") == "Allow" {
+			granted = true
+		}
+	}
+	if !granted {
+		t.Error("CdsHooksRole may not dynamodb:PutItem on the table")
+	}
+	if got := dynamoActions(res); len(got) != 1 || len(got["CdsHooksRole"]) != 1 {
+		t.Errorf("DynamoDB permissions %v, want dynamodb:PutItem for CdsHooksRole alone", got)
+	}
+
+	// The CI deploy role may create, update and delete it: the table ARNs
+	// under the stack's name.
+	ci, err := os.ReadFile(filepath.Join(root, "infra", "ci.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{":table/${!aws:PrincipalTag/sam-stack}-*", "dynamodb:CreateTable", "dynamodb:UpdateTimeToLive",
+		"dynamodb:DescribeTimeToLive", "dynamodb:TagResource", "dynamodb:DeleteTable", "kms:ViaService: !Sub dynamodb.${AWS::Region}.amazonaws.com"} {
+		if !strings.Contains(string(ci), want) {
+			t.Errorf("infra/ci.yaml lacks %q: the CI deploy role cannot manage the table", want)
+		}
+	}
+
+	res = mapAt(resolveConditions(t, translated(t), nil), "Resources")
+	if str(res, "CdsHooksReplayTable", "Condition") != "HasCdsHooksClients" {
+		t.Error("the table is not conditional on CdsHooksClients")
+	}
+	if env := mapAt(res, "CdsHooksFunction", "Properties", "Environment", "Variables"); str(env, "CDS_HOOKS_REPLAY_TABLE") != "" {
+		t.Errorf("without clients CDS_HOOKS_REPLAY_TABLE = %v, want empty", env["CDS_HOOKS_REPLAY_TABLE"])
+	}
+	if got := dynamoActions(res); len(got) != 0 {
+		t.Errorf("without clients: DynamoDB permissions %v", got)
 	}
 }

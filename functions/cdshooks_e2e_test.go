@@ -18,13 +18,18 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/healthcare-prediction/api/internal/moto/mototest"
+	"github.com/healthcare-prediction/api/internal/replay"
 )
 
 // TestCdsHooksUnderEmulator runs the cdshooks function's bootstrap under
 // aws-lambda-rie, trusting one CDS client whose JWKS a loopback server
 // publishes, and calls it with a REST API (payload 1.0) and an HTTP API
 // (payload 2.0) event: each a patient-view call with a real ES384 client
-// JWT, answered with one computed card; a replayed token is refused.
+// JWT, answered with one computed card; a replayed token is refused, also
+// by a second execution environment: both record jti values in one
+// DynamoDB table (moto_server), as deployed.
 func TestCdsHooksUnderEmulator(t *testing.T) {
 	paths, err := build()
 	if err != nil {
@@ -40,10 +45,15 @@ func TestCdsHooksUnderEmulator(t *testing.T) {
 	defer jwks.Close()
 	const issuer, base = "https://ehr.example.test", "https://cds.example.test/prod"
 	clients := fmt.Sprintf(`[{"iss":%q,"jwks_url":%q,"fhir_servers":[]}]`, issuer, jwks.URL)
-	e := startEmulator(t, paths["rie"], paths["cdshooks"], "cdshooks",
-		"CDS_HOOKS_CLIENTS="+clients, "CDS_HOOKS_BASE_URL="+base, "CDS_HOOKS_ALLOW_HTTP=true",
+	moto := mototest.Start(t)
+	moto.CreateTable("e2e-replay", replay.KeyAttribute, replay.ExpiresAttribute)
+	env := []string{"CDS_HOOKS_CLIENTS=" + clients, "CDS_HOOKS_BASE_URL=" + base, "CDS_HOOKS_ALLOW_HTTP=true",
+		"CDS_HOOKS_CORS_ORIGINS=https://sandbox.cds-hooks.org",
 		// The calls take client JWTs; no API key source is needed for them.
-		"AUTH_DISABLED=true")
+		"AUTH_DISABLED=true",
+		"CDS_HOOKS_REPLAY_TABLE=e2e-replay", "AWS_ENDPOINT_URL=" + moto.URL, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing"}
+	e := startEmulator(t, paths["rie"], paths["cdshooks"], "cdshooks", env...)
+	other := startEmulator(t, paths["rie"], paths["cdshooks"], "cdshooks", env...)
 
 	n := 0
 	token := func() string {
@@ -63,7 +73,7 @@ func TestCdsHooksUnderEmulator(t *testing.T) {
 	}
 	body := `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"patientId":"p1"},` +
 		`"prefetch":{"patient":{"resourceType":"Patient","id":"p1","gender":"female","birthDate":"1950-03-01"},` +
-		`"conditions":{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Condition","id":"c1",` +
+		`"conditions":{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Condition","id":"c1","subject":{"reference":"Patient/p1"},` +
 		`"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]},` +
 		`"code":{"coding":[{"system":"http://snomed.info/sct","code":"38341003"}]}}}]}}}`
 
@@ -96,15 +106,18 @@ func TestCdsHooksUnderEmulator(t *testing.T) {
 	replayed := token()
 	for _, c := range []struct {
 		name, event string
+		on          *emulator
 		want        int
 	}{
-		{"REST 1.0", rest(replayed), 200},
-		{"HTTP API 2.0", httpAPI(token()), 200},
-		{"REST 1.0 replayed token", rest(replayed), 401},
-		{"HTTP API 2.0 no token", httpAPI(""), 401},
+		{"REST 1.0", rest(replayed), e, 200},
+		{"HTTP API 2.0", httpAPI(token()), e, 200},
+		{"REST 1.0 replayed token", rest(replayed), e, 401},
+		{"HTTP API 2.0 no token", httpAPI(""), e, 401},
+		{"replayed token, other execution environment", httpAPI(replayed), other, 401},
+		{"fresh token, other execution environment", rest(token()), other, 200},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			resp := e.invokeFile(t, c.event, "", "")
+			resp := c.on.invokeFile(t, c.event, "", "")
 			if resp.StatusCode != c.want {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.want, resp.Body)
 			}
@@ -130,7 +143,26 @@ func TestCdsHooksUnderEmulator(t *testing.T) {
 			}
 		})
 	}
-	out := e.waitFor(func(out string) bool { return strings.Count(out, `"route":"/cds-services/{id}"`) >= 4 })
+	// A browser's CORS preflight through API Gateway (the OPTIONS event SAM
+	// routes to this function) reaches the preflight route under the stage.
+	preflight := writeEvent(t, "rest-post-predict.json", func(ev map[string]any) {
+		ev["httpMethod"], ev["resource"], ev["path"] = "OPTIONS", "/cds-services/{id}", "/cds-services/cha2ds2-vasc"
+		ev["pathParameters"] = map[string]any{"id": "cha2ds2-vasc"}
+		rc := ev["requestContext"].(map[string]any)
+		rc["httpMethod"], rc["resourcePath"], rc["path"] = "OPTIONS", "/cds-services/{id}", "/prod/cds-services/cha2ds2-vasc"
+		hdr := map[string]string{"Origin": "https://sandbox.cds-hooks.org", "Access-Control-Request-Method": "POST",
+			"Access-Control-Request-Headers": "authorization,content-type"}
+		for k, v := range hdr {
+			ev["headers"].(map[string]any)[k] = v
+			ev["multiValueHeaders"].(map[string]any)[k] = []any{v}
+		}
+		ev["body"] = nil
+	})
+	if resp := e.invokeFile(t, preflight, "", ""); resp.StatusCode != 204 || resp.header("Access-Control-Allow-Origin") != "https://sandbox.cds-hooks.org" ||
+		resp.header("Access-Control-Allow-Methods") != "POST" || resp.header("Access-Control-Allow-Headers") != "Authorization, Content-Type" {
+		t.Errorf("preflight under the emulator: %d %v", resp.StatusCode, resp.Headers)
+	}
+	out := e.waitFor(func(out string) bool { return strings.Count(out, `"route":"/cds-services/{id}"`) >= 5 })
 	if strings.Contains(out, `"p1"`) || strings.Contains(out, replayed) {
 		t.Errorf("the function's output holds the patient id or the token:\n%s", out)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/healthcare-prediction/api/internal/metrics"
+	"github.com/healthcare-prediction/api/internal/replay"
 	yamlv3 "gopkg.in/yaml.v3"
 )
 
@@ -160,3 +161,25 @@ const (
 	policyControllerNamespace      = "cosign-system"
 	policyControllerServiceAccount = "policy-controller-webhook"
 )
+
+// With CdsHooksReplayTableName, infra/eks.yaml creates the jti table as
+// package replay uses it and lets the workload PutItem on it alone.
+func TestWorkloadReplayTable(t *testing.T) {
+	src, err := os.ReadFile("../infra/eks.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"KeySchema: [{AttributeName: " + replay.KeyAttribute + ", KeyType: HASH}]",
+		"TimeToLiveSpecification: {AttributeName: " + replay.ExpiresAttribute + ", Enabled: true}",
+		"Action: dynamodb:PutItem\n                  Resource: !GetAtt CdsHooksReplayTable.Arn",
+		"Condition: CdsHooksReplayTable",
+	} {
+		if !bytes.Contains(src, []byte(want)) {
+			t.Errorf("infra/eks.yaml lacks %q", want)
+		}
+	}
+	if n := bytes.Count(src, []byte("dynamodb:")) - bytes.Count(src, []byte("dynamodb:PutItem")); n != 0 {
+		t.Errorf("infra/eks.yaml names %d DynamoDB actions besides dynamodb:PutItem, want none", n)
+	}
+}

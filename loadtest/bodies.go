@@ -82,7 +82,7 @@ var BadRequests = []BadRequest{
 	// a log or the refusal. Without CDS_HOOKS_CLIENTS nothing is fetched:
 	// the absent keys are a 412.
 	{"cds hook, required data absent", "POST", "/cds-services/ascvd-pce", `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",` +
-		`"fhirServer":"https://ehr.example.org/fhir","fhirAuthorization":{"access_token":"143.987651","token_type":"Bearer"},"context":{"patientId":"p1"},` +
+		`"fhirServer":"https://ehr.example.org/fhir","fhirAuthorization":{"access_token":"143.987651","token_type":"Bearer","expires_in":300,"scope":"patient/*.read","subject":"cds"},"context":{"patientId":"p1"},` +
 		`"prefetch":{"observations":{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Observation","id":"o1","status":"final",` +
 		`"code":{"coding":[{"system":"http://loinc.org","code":"2093-3"}]},"valueQuantity":{"value":213.456791,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}}]}}}`, 412},
 	{"cds hook, another patient's chart", "POST", "/cds-services/ckd-epi-2021", `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",` +

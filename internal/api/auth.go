@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/healthcare-prediction/api/internal/secrets"
 )
@@ -65,13 +66,18 @@ func authenticate(logger *slog.Logger, keys KeyStore, limits *limiter, next http
 		}
 		infoFrom(r.Context()).keyID = id
 		if wait := limits.take(id); wait > 0 {
-			p := newProblem(kindRateLimited, "this API key has exceeded its request rate; retry after the time in Retry-After")
-			p.retryAfter = max(1, int(math.Ceil(wait.Seconds())))
-			return p
+			return rateLimited("this API key has exceeded its request rate; retry after the time in Retry-After", wait)
 		}
 		next.ServeHTTP(w, r)
 		return nil
 	})
+}
+
+// rateLimited is the 429 of a caller out of tokens for wait.
+func rateLimited(detail string, wait time.Duration) *problem {
+	p := newProblem(kindRateLimited, detail)
+	p.retryAfter = max(1, int(math.Ceil(wait.Seconds())))
+	return p
 }
 
 func unauthorized(detail string) *problem {

@@ -66,6 +66,8 @@ func TestEveryRouteAuth(t *testing.T) {
 		"POST /predict": true, "GET /predict": false, "GET /docs": false, "GET /docs/{file}": false,
 		// Without CDS_HOOKS_CLIENTS the CDS calls take the API's keys.
 		"GET /cds-services": false, "POST /cds-services/{id}": true, "POST /cds-services/{id}/feedback": true,
+		// CORS preflights carry no credentials (Fetch standard): always public.
+		"OPTIONS /cds-services": false, "OPTIONS /cds-services/{id}": false, "OPTIONS /cds-services/{id}/feedback": false,
 	}
 	h := newAuthAPI(t, staticKeys(t), RateLimit{}, io.Discard)
 	table := routes(Options{Catalog: scoring.NewCatalog(), Lifecycle: NewLifecycle()})
@@ -78,8 +80,11 @@ func TestEveryRouteAuth(t *testing.T) {
 		}
 		delete(wantProtected, name)
 		wantOK := http.StatusOK
-		if name == "GET /predict" {
+		switch {
+		case name == "GET /predict":
 			wantOK = http.StatusMethodNotAllowed
+		case rt.method == "OPTIONS":
+			wantOK = http.StatusNoContent
 		}
 		t.Run(name, func(t *testing.T) {
 			cases := []struct {

@@ -109,8 +109,11 @@ func handleCDSFeedback(logger *slog.Logger, s *cdshooks.Service) func(http.Respo
 }
 
 // authenticateCDS admits a call whose client JWT s trusts (CDS Hooks 2.0,
-// "Trusting CDS Clients"); the audit log names the client's issuer.
-func authenticateCDS(logger *slog.Logger, s *cdshooks.Service, next http.Handler) http.Handler {
+// "Trusting CDS Clients"); the audit log names the client's issuer. Each
+// issuer has a bucket in limits (the API keys' limiter, "cds:"+issuer),
+// charged before the signature is checked: issuers are allow-listed, so
+// forged tokens cost at most one issuer's rate of signature checks.
+func authenticateCDS(logger *slog.Logger, s *cdshooks.Service, limits *limiter, next http.Handler) http.Handler {
 	return handle(logger, func(w http.ResponseWriter, r *http.Request) error {
 		info := infoFrom(r.Context())
 		info.audit = true
@@ -119,7 +122,12 @@ func authenticateCDS(logger *slog.Logger, s *cdshooks.Service, next http.Handler
 		if strings.HasSuffix(r.Pattern, "/feedback") {
 			path += "/feedback"
 		}
-		ctx, c, err := s.Authenticate(r, id, path)
+		ctx, c, err := s.Authenticate(r, id, path, func(issuer string) error {
+			if wait := limits.take("cds:" + issuer); wait > 0 {
+				return rateLimited("this CDS client has exceeded its request rate; retry after the time in Retry-After", wait)
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
@@ -145,4 +153,42 @@ func cdsProblem(e *cdshooks.Error) *problem {
 	}
 	p.errors = e.Fields
 	return p
+}
+
+// cdsCORSMaxAge is how long (seconds) a browser may reuse a preflight
+// answer: Chromium's own cap (two hours).
+const cdsCORSMaxAge = "7200"
+
+// cdsCORS lets the browser-based CDS clients of cfg.CORSOrigins read the
+// responses of a CDS Hooks route, problems included (CDS Hooks 2.0,
+// "Cross-Origin Resource Sharing"; OWASP HTML5 Security Cheat Sheet: an
+// allow-list of exact origins, no credentials). Tokens are bearer
+// headers, never cookies, so Access-Control-Allow-Credentials is never sent.
+func cdsCORS(cfg cdshooks.Config, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		if acao := cfg.AllowedOrigin(r.Header.Get("Origin")); acao != "" {
+			h.Set("Access-Control-Allow-Origin", acao)
+			h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, WWW-Authenticate")
+		}
+		h.Add("Vary", "Origin") // the answer depends on Origin: caches keep one per origin
+		next.ServeHTTP(w, r)
+	})
+}
+
+// handleCDSPreflight answers OPTIONS on a CDS Hooks path whose method is
+// method. Behind cdsCORS: an allowed origin's preflight gets the method
+// and the headers a CDS client sends (Authorization for its JWT,
+// Content-Type for JSON); any other OPTIONS gets only Allow.
+func handleCDSPreflight(method string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Allow", method+", OPTIONS")
+		if h.Get("Access-Control-Allow-Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", method)
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			h.Set("Access-Control-Max-Age", cdsCORSMaxAge)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 }

@@ -126,7 +126,7 @@ func operations(c *scoring.Catalog) map[string]operation {
 		"POST /cds-services/{id}": {
 			id: "cdsCall",
 			description: "One CDS Hooks 2.0 patient-view call. The service reads the patient's FHIR R4 resources from prefetch " +
-				"(or, for an absent key, from the request's allow-listed fhirServer with fhirAuthorization), maps them onto the " +
+				"(or, for an absent key, from the request's allow-listed fhirServer with fhirAuthorization, within CDS_HOOKS_FETCH_TIMEOUT), maps them onto the " +
 				"model's inputs and answers exactly one card: computed (its extension healthcare-prediction.prediction is the " +
 				"body POST /predict answers for the same inputs) or not computed (an info card naming each missing or " +
 				"out-of-range input). A required prefetch key absent with no usable FHIR server is a 412. Where " +
@@ -152,6 +152,9 @@ func operations(c *scoring.Catalog) map[string]operation {
 			ok:       map[int]object{200: jsonResponse("Received.", object{"type": "object"})},
 			problems: []kind{kindMalformed, kindDuplicateKey, kindBadHookRequest, kindUnknownService, kindTooLarge, kindMediaType},
 		},
+		"OPTIONS /cds-services":               cdsPreflightOperation("cdsDiscoveryPreflight", "GET", nil),
+		"OPTIONS /cds-services/{id}":          cdsPreflightOperation("cdsCallPreflight", "POST", cdsIDParameter(c)),
+		"OPTIONS /cds-services/{id}/feedback": cdsPreflightOperation("cdsFeedbackPreflight", "POST", cdsIDParameter(c)),
 		"GET /predict": {
 			id: "predictWithGet",
 			description: "Always refused with 405 and Allow: POST. Clinical values in a URL end up in gateway, load-balancer " +
@@ -171,6 +174,33 @@ var tags = []struct {
 	{Health, "health", "Health, liveness and readiness."},
 	{Predict, "predict", "Predictions."},
 	{CDSHooks, "cds-hooks", "CDS Hooks 2.0 services over FHIR R4: discovery, calls and feedback."},
+}
+
+// cdsPreflightOperation documents the CORS preflight of a CDS Hooks path
+// whose method is method; param is its {id}, or nil.
+func cdsPreflightOperation(id, method string, param object) operation {
+	op := operation{
+		id: id,
+		description: "CORS preflight for browser-based CDS clients (CDS Hooks 2.0, Cross-Origin Resource Sharing). " +
+			"From an origin in CDS_HOOKS_CORS_ORIGINS (\"*\": any) with Access-Control-Request-Method, the answer allows " + method +
+			" with the headers Authorization and Content-Type, cached for " + cdsCORSMaxAge + " s; never with credentials " +
+			"(client JWTs are bearer tokens). From any other origin, no CORS headers: the browser refuses the call. " +
+			"The " + method + " responses, problems included, carry Access-Control-Allow-Origin for the same origins.",
+		ok: map[int]object{204: {
+			"description": "Preflight answered.",
+			"headers": object{
+				"Allow":                        object{"$ref": "#/components/headers/Allow"},
+				"Access-Control-Allow-Origin":  object{"description": "The calling origin, or * ; absent for an origin not allowed.", "schema": object{"type": "string"}},
+				"Access-Control-Allow-Methods": object{"schema": object{"type": "string", "const": method}},
+				"Access-Control-Allow-Headers": object{"schema": object{"type": "string", "const": "Authorization, Content-Type"}},
+				"Access-Control-Max-Age":       object{"schema": object{"type": "string", "const": cdsCORSMaxAge}},
+			},
+		}},
+	}
+	if param != nil {
+		op.parameters = []any{param}
+	}
+	return op
 }
 
 // cdsIDParameter is the {id} of a CDS Hooks route: a service id.
@@ -455,7 +485,7 @@ func schemas(c *scoring.Catalog) object {
 			"service": str,
 			"version": str,
 			"endpoints": object{"type": "array", "items": objectSchema("", object{
-				"method": object{"type": "string", "enum": []string{"GET", "POST"}},
+				"method": object{"type": "string", "enum": []string{"GET", "POST", "OPTIONS"}},
 				"path":   str,
 			}, "method", "path")},
 			"models":        object{"type": "array", "items": object{"type": "string", "enum": c.IDs()}},
@@ -546,10 +576,11 @@ func schemas(c *scoring.Catalog) object {
 			"hook":         object{"type": "string", "const": "patient-view"},
 			"hookInstance": object{"type": "string", "format": "uuid"},
 			"fhirServer":   object{"type": "string", "format": "uri"},
-			"fhirAuthorization": objectSchema("OAuth 2.0 access to fhirServer.", object{
+			"fhirAuthorization": objectSchema("OAuth 2.0 access to fhirServer (CDS Hooks 2.0: every field but patient required). "+
+				"A token whose patient is not context.patientId is never used.", object{
 				"access_token": str, "token_type": object{"type": "string", "const": "Bearer"},
-				"expires_in": object{"type": "integer"}, "scope": str, "subject": str, "patient": str,
-			}, "access_token", "token_type"),
+				"expires_in": object{"type": "integer", "exclusiveMinimum": 0}, "scope": str, "subject": str, "patient": str,
+			}, "access_token", "token_type", "expires_in", "scope", "subject"),
 			"context": objectSchema("The hook's context.", object{
 				"patientId": object{"type": "string", "pattern": `^[A-Za-z0-9\-.]{1,64}$`}, "userId": str, "encounterId": str,
 			}, "patientId"),

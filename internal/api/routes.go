@@ -48,6 +48,9 @@ func routes(o Options) []route {
 		{"GET", "/cds-services", CDSHooks, public, "CDS Hooks discovery: one patient-view service per model", handleCDSDiscovery(cds)},
 		{"POST", "/cds-services/{id}", CDSHooks, cdsClient, "CDS Hooks call: one card from the patient's FHIR data", handle(o.Logger, handleCDSCall(cds))},
 		{"POST", "/cds-services/{id}/feedback", CDSHooks, cdsClient, "CDS Hooks card feedback", handle(o.Logger, handleCDSFeedback(o.Logger, cds))},
+		{"OPTIONS", "/cds-services", CDSHooks, public, "CORS preflight of CDS Hooks discovery", handleCDSPreflight("GET")},
+		{"OPTIONS", "/cds-services/{id}", CDSHooks, public, "CORS preflight of a CDS Hooks call", handleCDSPreflight("POST")},
+		{"OPTIONS", "/cds-services/{id}/feedback", CDSHooks, public, "CORS preflight of CDS Hooks feedback", handleCDSPreflight("POST")},
 	}
 	return table
 }
@@ -70,9 +73,12 @@ func addRoutes(mux *http.ServeMux, o Options, limits *limiter) {
 		h := rt.handler
 		switch {
 		case rt.auth == cdsClient && cds.TrustsClients():
-			h = authenticateCDS(o.Logger, cds, h)
+			h = authenticateCDS(o.Logger, cds, limits, h)
 		case rt.auth != public && o.Keys != nil:
 			h = authenticate(o.Logger, o.Keys, limits, h)
+		}
+		if rt.group == CDSHooks && len(o.CDSHooks.CORSOrigins) > 0 {
+			h = cdsCORS(o.CDSHooks, h) // outermost: refusals carry the CORS headers too
 		}
 		mux.Handle(rt.method+" "+rt.path, h)
 		if _, ok := allowed[rt.path]; !ok {

@@ -48,8 +48,15 @@ type Config struct {
 	MetricsEnv           string        // METRICS_ENV: the deployment's environment, on every metric
 
 	// CDSHooks: CDS_HOOKS_CLIENTS (trusted CDS clients, JSON), CDS_HOOKS_BASE_URL
-	// (public base URL the JWT aud is checked against), CDS_HOOKS_ALLOW_HTTP.
+	// (public base URL the JWT aud is checked against), CDS_HOOKS_ALLOW_HTTP,
+	// CDS_HOOKS_FETCH_TIMEOUT, CDS_HOOKS_CORS_ORIGINS.
 	CDSHooks cdshooks.Config
+	// CDSHooksReplayTable: CDS_HOOKS_REPLAY_TABLE, the DynamoDB table that
+	// records accepted client JWT ids for every instance (package replay).
+	// Required under Lambda with CDS_HOOKS_CLIENTS: each execution
+	// environment has its own memory, so an in-process record would let a
+	// replayed token through on another one.
+	CDSHooksReplayTable string
 }
 
 // Load reads the configuration through getenv and reports every problem at
@@ -175,6 +182,30 @@ func Load(getenv func(string) string) (Config, error) {
 	} else if len(c.CDSHooks.Clients) > 0 {
 		errs = append(errs, errors.New("CDS_HOOKS_BASE_URL must be set with CDS_HOOKS_CLIENTS: the public base URL (e.g. https://api.example.org/prod) that client JWTs name in aud"))
 	}
+	if origins, err := cdshooks.ParseCORSOrigins(getenv("CDS_HOOKS_CORS_ORIGINS")); err != nil {
+		errs = append(errs, fmt.Errorf("CDS_HOOKS_CORS_ORIGINS %w", err))
+	} else {
+		c.CDSHooks.CORSOrigins = origins
+	}
+	// The fetch path shares the EHR's wait for cards (about 500 ms): the
+	// default leaves room for the model; 5 s is the most any EHR waits.
+	c.CDSHooks.FetchTimeout = 400 * time.Millisecond
+	if s := getenv("CDS_HOOKS_FETCH_TIMEOUT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 100*time.Millisecond || d > 5*time.Second {
+			errs = append(errs, errors.New("CDS_HOOKS_FETCH_TIMEOUT must be a duration between 100ms and 5s (e.g. 400ms)"))
+		} else {
+			c.CDSHooks.FetchTimeout = d
+		}
+	}
+	c.CDSHooksReplayTable = getenv("CDS_HOOKS_REPLAY_TABLE")
+	switch {
+	case c.CDSHooksReplayTable != "" && !validTableName(c.CDSHooksReplayTable):
+		errs = append(errs, errors.New("CDS_HOOKS_REPLAY_TABLE must be a DynamoDB table name: 3 to 255 letters, digits, '_', '-' or '.'"))
+	case c.CDSHooksReplayTable == "" && len(c.CDSHooks.Clients) > 0 && getenv("AWS_LAMBDA_FUNCTION_NAME") != "":
+		errs = append(errs, errors.New("CDS_HOOKS_REPLAY_TABLE must be set under Lambda with CDS_HOOKS_CLIENTS: "+
+			"the DynamoDB table shared by every execution environment, without which a replayed client JWT passes on another one"))
+	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}
@@ -192,6 +223,20 @@ func cdshooksBaseURL(s string, allowHTTP bool) (string, error) {
 		return "", errors.New("must use https (http only with CDS_HOOKS_ALLOW_HTTP=true)")
 	}
 	return strings.TrimSuffix(s, "/"), nil
+}
+
+// validTableName is DynamoDB's rule for table names: 3 to 255 of
+// a-z, A-Z, 0-9, '_', '-' and '.'.
+func validTableName(s string) bool {
+	if len(s) < 3 || len(s) > 255 {
+		return false
+	}
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // syncWriter serialises whole writes: the logger and the EMF writer share
@@ -261,6 +306,31 @@ func (c Config) Keys(ctx context.Context, getenv func(string) string, logger *sl
 	logger.Warn("AUTHENTICATION IS OFF: AUTH_DISABLED=true, and every route is open to anyone who can reach it; " +
 		"set API_KEYS_SECRET_ID (or API_KEYS for local runs) instead to require keys")
 	return nil, nil
+}
+
+// ReplayStore returns the store that records accepted CDS client JWT ids,
+// for cdshooks.Config.Replay: the DynamoDB table CDS_HOOKS_REPLAY_TABLE
+// names, built by newStore, or nil for the in-process record of package
+// cdshooks, which protects one instance only and is logged as a warning
+// under Kubernetes (Load refuses it under Lambda). Without
+// CDS_HOOKS_CLIENTS no JWT is accepted, and no store is needed.
+func (c Config) ReplayStore(logger *slog.Logger, newStore func() (cdshooks.ReplayStore, error)) (cdshooks.ReplayStore, error) {
+	switch {
+	case len(c.CDSHooks.Clients) == 0:
+		return nil, nil
+	case c.CDSHooksReplayTable == "":
+		if c.Managed {
+			logger.Warn("cds hooks: CDS_HOOKS_REPLAY_TABLE is not set, so a client JWT's jti is recorded in this instance only: " +
+				"with more than one replica a replayed token can pass on another; set it to a DynamoDB table (docs/eks.md)")
+		}
+		return nil, nil
+	}
+	store, err := newStore()
+	if err != nil {
+		return nil, fmt.Errorf("cds hooks replay store: %w", err)
+	}
+	logger.Info("cds hooks: client JWT ids recorded in DynamoDB", "table", c.CDSHooksReplayTable)
+	return store, nil
 }
 
 // ErrNoKeySource is why a process with protected routes refuses to start

@@ -87,6 +87,10 @@ func TestLoadRefuses(t *testing.T) {
 		{"cds http base url", map[string]string{"CDS_HOOKS_BASE_URL": "http://a.example/prod"}, "CDS_HOOKS_BASE_URL must use https"},
 		{"cds base url with query", map[string]string{"CDS_HOOKS_BASE_URL": "https://a.example/prod?x=1"}, "CDS_HOOKS_BASE_URL must be an absolute URL"},
 		{"cds allow http spelling", map[string]string{"CDS_HOOKS_ALLOW_HTTP": "yes"}, "CDS_HOOKS_ALLOW_HTTP must be true or false"},
+		{"cds cors origin with path", map[string]string{"CDS_HOOKS_CORS_ORIGINS": "https://sandbox.cds-hooks.org/"}, "CDS_HOOKS_CORS_ORIGINS must be"},
+		{"cds fetch timeout too short", map[string]string{"CDS_HOOKS_FETCH_TIMEOUT": "50ms"}, "CDS_HOOKS_FETCH_TIMEOUT must be a duration between 100ms and 5s"},
+		{"cds fetch timeout too long", map[string]string{"CDS_HOOKS_FETCH_TIMEOUT": "6s"}, "CDS_HOOKS_FETCH_TIMEOUT must be"},
+		{"cds fetch timeout not a duration", map[string]string{"CDS_HOOKS_FETCH_TIMEOUT": "400"}, "CDS_HOOKS_FETCH_TIMEOUT must be"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,8 +117,59 @@ func TestLoadCDSHooks(t *testing.T) {
 		h.Clients[0].FHIRServers[0] != "http://127.0.0.1:9/fhir" {
 		t.Errorf("CDSHooks = %+v", h)
 	}
-	if c, err := Load(env(nil)); err != nil || c.CDSHooks.Clients != nil || c.CDSHooks.BaseURL != "" {
-		t.Errorf("unset: %+v, %v; want no clients", c.CDSHooks, err)
+	if c, err := Load(env(nil)); err != nil || c.CDSHooks.Clients != nil || c.CDSHooks.BaseURL != "" || c.CDSHooks.FetchTimeout != 400*time.Millisecond {
+		t.Errorf("unset: %+v, %v; want no clients and a 400ms fetch timeout", c.CDSHooks, err)
+	}
+	if c, err := Load(env(map[string]string{"CDS_HOOKS_CORS_ORIGINS": "https://sandbox.cds-hooks.org"})); err != nil ||
+		len(c.CDSHooks.CORSOrigins) != 1 || c.CDSHooks.CORSOrigins[0] != "https://sandbox.cds-hooks.org" {
+		t.Errorf("CDS_HOOKS_CORS_ORIGINS: %q, %v", c.CDSHooks.CORSOrigins, err)
+	}
+	if c, err := Load(env(map[string]string{"CDS_HOOKS_FETCH_TIMEOUT": "1500ms"})); err != nil || c.CDSHooks.FetchTimeout != 1500*time.Millisecond {
+		t.Errorf("CDS_HOOKS_FETCH_TIMEOUT=1500ms: %v, %v", c.CDSHooks.FetchTimeout, err)
+	}
+}
+
+// CDS_HOOKS_REPLAY_TABLE names the shared jti table: required under
+// Lambda with CDS_HOOKS_CLIENTS (every execution environment has its own
+// memory), optional elsewhere, a DynamoDB table name when set.
+func TestLoadCDSHooksReplayTable(t *testing.T) {
+	cds := map[string]string{"CDS_HOOKS_CLIENTS": `[{"iss":"https://ehr.example","jwks_url":"https://ehr.example/jwks"}]`,
+		"CDS_HOOKS_BASE_URL": "https://api.example/prod", "METRICS_ENV": "prod"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range cds {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, tt := range []struct {
+		name    string
+		env     map[string]string
+		want    string // the table loaded
+		wantErr string // part of the error
+	}{
+		{"lambda with clients", with("AWS_LAMBDA_FUNCTION_NAME", "cdshooks", "CDS_HOOKS_REPLAY_TABLE", "prod-api-CdsHooksReplay.1_x"), "prod-api-CdsHooksReplay.1_x", ""},
+		{"lambda with clients, no table", with("AWS_LAMBDA_FUNCTION_NAME", "cdshooks"), "", "CDS_HOOKS_REPLAY_TABLE must be set under Lambda"},
+		{"lambda without clients", map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "predict", "METRICS_ENV": "prod", "API_KEYS_SECRET_ID": "k"}, "", ""},
+		{"kubernetes: per instance, warned at start", with("KUBERNETES_SERVICE_HOST", "10.0.0.1"), "", ""},
+		{"local run", with(), "", ""},
+		{"too short", with("CDS_HOOKS_REPLAY_TABLE", "ab"), "", "CDS_HOOKS_REPLAY_TABLE must be a DynamoDB table name"},
+		{"an ARN is no name", with("CDS_HOOKS_REPLAY_TABLE", "arn:aws:dynamodb:eu-west-1:123456789012:table/t"), "", "CDS_HOOKS_REPLAY_TABLE must be a DynamoDB table name"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(env(tt.env))
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatal(err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("error %v, want one mentioning %q", err, tt.wantErr)
+			case tt.wantErr == "" && c.CDSHooksReplayTable != tt.want:
+				t.Errorf("CDSHooksReplayTable %q, want %q", c.CDSHooksReplayTable, tt.want)
+			}
+		})
 	}
 }
 

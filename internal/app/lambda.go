@@ -5,11 +5,15 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/healthcare-prediction/api/internal/api"
+	"github.com/healthcare-prediction/api/internal/awsjson"
+	"github.com/healthcare-prediction/api/internal/cdshooks"
 	"github.com/healthcare-prediction/api/internal/metrics"
+	"github.com/healthcare-prediction/api/internal/replay"
 	"github.com/healthcare-prediction/api/internal/secrets"
 	"github.com/healthcare-prediction/api/internal/secrets/envclient"
 )
@@ -38,6 +42,12 @@ func RunLambda(ctx context.Context, getenv func(string) string, stdout io.Writer
 	if err != nil {
 		return err
 	}
+	cfg.CDSHooks.Replay, err = cfg.ReplayStore(logger, func() (cdshooks.ReplayStore, error) {
+		return lambdaReplayStore(getenv, logger, cfg.CDSHooksReplayTable)
+	})
+	if err != nil {
+		return err
+	}
 	// Per-key limits on Lambda belong to API Gateway usage plans.
 	h := NewAPI(logger, emf, keys, api.RateLimit{}, nil, routes, api.NewLifecycle(), true, cfg.CDSHooks, docs)
 	lambda.StartWithOptions(api.LambdaHandler(h), lambda.WithContext(ctx))
@@ -59,12 +69,32 @@ func lambdaSecretsClient(getenv func(string) string, logger *slog.Logger) (secre
 	return envclient.FromEnv(getenv)
 }
 
+// lambdaReplayStore is the jti table of a function, called without the
+// AWS SDK (package awsjson). Started without credentials (`sam local`),
+// the function refuses every client JWT instead: the store fails closed.
+func lambdaReplayStore(getenv func(string) string, logger *slog.Logger, table string) (cdshooks.ReplayStore, error) {
+	if getenv("AWS_ACCESS_KEY_ID") == "" || getenv("AWS_SECRET_ACCESS_KEY") == "" {
+		logger.Error("cds hooks: no AWS credentials in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); " +
+			"every client JWT is refused until the function runs with credentials that may write CDS_HOOKS_REPLAY_TABLE")
+		return noCredentials{}, nil
+	}
+	client, err := awsjson.FromEnv(getenv, awsjson.DynamoDB, awsjson.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return replay.New(client, table), nil
+}
+
 // noCredentials is the client of a function started without credentials:
 // every call fails at once, as a transient failure (no network wait).
 type noCredentials struct{}
 
 func (noCredentials) SecretString(context.Context, string, string) (string, error) {
 	return "", errNoCredentials
+}
+
+func (noCredentials) Claim(context.Context, string, time.Time) (bool, error) {
+	return false, errNoCredentials
 }
 
 var errNoCredentials = errors.New("no AWS credentials in the environment")

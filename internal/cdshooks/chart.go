@@ -2,6 +2,7 @@ package cdshooks
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,9 +39,11 @@ type used struct {
 type gap struct{ name, reason string }
 
 // mapChart decodes the prefetch data (only the service's own keys) into a
-// chart and maps it onto model id's inputs at time now.
-func mapChart(model *scoring.Model, patientID string, prefetch map[string]json.RawMessage, now time.Time) (*mapped, error) {
-	var chart fhir.Chart
+// chart and maps it onto model id's inputs at time now. A key the service
+// fetched itself that does not decode is the EHR's FHIR server's failure
+// (412), not a bad request by the client (400).
+func mapChart(model *scoring.Model, patientID string, prefetch map[string]json.RawMessage, fetched map[string]bool, now time.Time) (*mapped, error) {
+	chart := fhir.NewChart(patientID) // other patients' resources are refused, never mixed in
 	keys := make([]string, 0, len(prefetch))
 	for k := range prefetch {
 		keys = append(keys, k)
@@ -48,19 +51,27 @@ func mapChart(model *scoring.Model, patientID string, prefetch map[string]json.R
 	slices.Sort(keys)
 	for _, key := range keys {
 		res, err := fhir.Decode(prefetch[key])
-		if err != nil {
+		if err == nil {
+			err = chart.Add(key, res)
+		}
+		switch {
+		case err != nil && fetched[key]:
+			return nil, refuse(KindPrefetchRequired, "required prefetch key "+key+" is absent and the FHIR server's answer to it "+
+				"is not a FHIR R4 resource or searchset Bundle of this patient's")
+		case err != nil:
+			var re *fhir.ResourceError
+			if errors.As(err, &re) {
+				// Entry, type and rule: never a value or an id.
+				msg := re.Type + ": " + re.Reason
+				if re.Entry >= 0 {
+					msg = "Bundle entry " + strconv.Itoa(re.Entry) + " (" + msg + ")"
+				}
+				return nil, badField("prefetch."+key, msg)
+			}
 			return nil, badField("prefetch."+key, "is not a FHIR R4 resource, a searchset Bundle or null")
 		}
-		for _, r := range res {
-			// A chart is one patient's: a Patient other than the context's
-			// would mix two people's data into one result.
-			if r.Type == "Patient" && r.ID != "" && r.ID != patientID {
-				return nil, badField("prefetch."+key, "holds a Patient other than context.patientId")
-			}
-		}
-		chart.Add(key, res)
 	}
-	m, ok := fhir.Map(model.ID, &chart, now)
+	m, ok := fhir.Map(model.ID, chart, now)
 	if !ok {
 		return nil, refuse(KindUnknownService, "no CDS service has this id; GET /cds-services lists them")
 	}

@@ -276,7 +276,10 @@ type ehr struct {
 	prom     *prom.Recorder
 }
 
-func newEHR(t testing.TB) *ehr {
+func newEHR(t testing.TB) *ehr { return newEHRWith(t, nil) }
+
+// newEHRWith is newEHR with the API's options edited by edit.
+func newEHRWith(t testing.TB, edit func(*api.Options)) *ehr {
 	e := &ehr{t: t, store: chart(), logs: &lockedBuffer{}}
 	e.es, e.rs = newSigner(t, jose.ES384, "ehr-es384"), newSigner(t, jose.RS384, "ehr-rs384")
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -290,7 +293,7 @@ func newEHR(t testing.TB) *ehr {
 	e.fhir, e.fhirHits = fhirServer(t, e.store)
 	e.rogue, e.rogueHit = fhirServer(t, e.store)
 	e.prom = prom.New("test", "v", "c")
-	h := api.New(api.Options{
+	o := api.Options{
 		Logger:    slog.New(slog.NewJSONHandler(e.logs, nil)),
 		Metrics:   e.prom,
 		Catalog:   scoring.NewCatalog(),
@@ -301,8 +304,11 @@ func newEHR(t testing.TB) *ehr {
 			BaseURL:   baseURL,
 			AllowHTTP: true,
 		},
-	})
-	e.api = httptest.NewServer(h)
+	}
+	if edit != nil {
+		edit(&o)
+	}
+	e.api = httptest.NewServer(api.New(o))
 	t.Cleanup(e.api.Close)
 	return e
 }
@@ -690,6 +696,102 @@ func TestEHR(t *testing.T) {
 			if strings.Contains(b, `"type":"urn:healthcare-api:problem:`) && strings.Contains(b, s) {
 				t.Errorf("an error body holds %q: %s", s, b)
 			}
+		}
+	}
+}
+
+// An unknown service id is a 404 whatever the token: the id is checked
+// before the client is authenticated.
+func TestUnknownServiceBeforeAuth(t *testing.T) {
+	e := newEHR(t)
+	for _, path := range []string{"/cds-services/no-such-service", "/cds-services/no-such-service/feedback"} {
+		status, b, _ := e.do("POST", path, "", hookBody(nil, ""))
+		var p struct{ Type string }
+		if status != 404 || json.Unmarshal(b, &p) != nil || p.Type != "urn:healthcare-api:problem:unknown-cds-service" {
+			t.Errorf("POST %s without a token: %d %s; want a 404 unknown-service problem", path, status, b)
+		}
+	}
+}
+
+// In JWT mode each issuer has a rate limit (RATE_LIMIT_RPS/BURST), charged
+// before the signature check: beyond it, even forged tokens naming the
+// issuer get a 429 without costing a signature verification.
+func TestCDSIssuerRateLimit(t *testing.T) {
+	e := newEHRWith(t, func(o *api.Options) { o.RateLimit = api.RateLimit{Rate: 0.01, Burst: 2} })
+	path := "/cds-services/cha2ds2-vasc"
+	forger := newSigner(t, jose.ES384, "ehr-es384") // the EHR's kid, another key
+	for i, want := range []int{200, 401, 429, 429} {
+		s := e.es
+		if i == 1 || i == 3 {
+			s = forger
+		}
+		status, b, h := e.do("POST", path, "Bearer "+s.token(t, path, nil), hookBody(e.prefetch(map[string]string{}), e.fhir.URL+"/fhir"))
+		if status != want {
+			t.Fatalf("call %d: %d %s; want %d", i, status, b, want)
+		}
+		if status == 429 && h.Get("Retry-After") == "" {
+			t.Errorf("call %d: a 429 without Retry-After", i)
+		}
+	}
+}
+
+// Browser-based CDS clients (CDS Hooks 2.0, "Cross-Origin Resource
+// Sharing"): an allowed origin's preflight on each CDS path is answered
+// with the method, the Authorization and Content-Type headers and a
+// max-age, never credentials; the responses themselves, problems
+// included, carry Access-Control-Allow-Origin; another origin gets none.
+func TestCORS(t *testing.T) {
+	const sandbox = "https://sandbox.cds-hooks.org"
+	e := newEHRWith(t, func(o *api.Options) { o.CDSHooks.CORSOrigins = []string{sandbox} })
+	send := func(method, path, origin string, header map[string]string, body string) (int, http.Header) {
+		req, _ := http.NewRequest(method, e.api.URL+path, strings.NewReader(body))
+		req.Header.Set("Origin", origin)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	preflight := map[string]string{"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
+	for path, method := range map[string]string{"/cds-services": "GET", "/cds-services/cha2ds2-vasc": "POST", "/cds-services/cha2ds2-vasc/feedback": "POST"} {
+		status, h := send("OPTIONS", path, sandbox, preflight, "")
+		if status != 204 || h.Get("Access-Control-Allow-Origin") != sandbox || h.Get("Access-Control-Allow-Methods") != method ||
+			h.Get("Access-Control-Allow-Headers") != "Authorization, Content-Type" || h.Get("Access-Control-Max-Age") == "" ||
+			h.Get("Access-Control-Allow-Credentials") != "" || !slices.Contains(h.Values("Vary"), "Origin") {
+			t.Errorf("preflight %s from the sandbox: %d %v", path, status, h)
+		}
+		if status, h := send("OPTIONS", path, "https://evil.example", preflight, ""); status != 204 || h.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("preflight %s from another origin: %d, Access-Control-Allow-Origin %q; want none", path, status, h.Get("Access-Control-Allow-Origin"))
+		}
+	}
+	path := "/cds-services/cha2ds2-vasc"
+	for _, c := range []struct {
+		name, path, auth string
+		want             int
+	}{
+		{"discovery", "/cds-services", "", 200},
+		{"call", path, "Bearer " + e.es.token(t, path, nil), 200},
+		{"call without a token", path, "", 401},
+		{"unknown service", "/cds-services/no-such-service", "", 404},
+	} {
+		method, body := "POST", hookBody(e.prefetch(map[string]string{}), e.fhir.URL+"/fhir")
+		if c.path == "/cds-services" {
+			method, body = "GET", ""
+		}
+		hdr := map[string]string{"Content-Type": "application/json"}
+		if c.auth != "" {
+			hdr["Authorization"] = c.auth
+		}
+		status, h := send(method, c.path, sandbox, hdr, body)
+		if status != c.want || h.Get("Access-Control-Allow-Origin") != sandbox || h.Get("Access-Control-Allow-Credentials") != "" {
+			t.Errorf("%s from the sandbox: %d, Access-Control-Allow-Origin %q; want %d and the origin", c.name, status, h.Get("Access-Control-Allow-Origin"), c.want)
+		}
+		if _, h := send(method, c.path, "https://evil.example", hdr, body); h.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("%s from another origin: Access-Control-Allow-Origin %q", c.name, h.Get("Access-Control-Allow-Origin"))
 		}
 	}
 }

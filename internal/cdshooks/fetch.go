@@ -7,6 +7,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -58,7 +61,8 @@ type fetcher struct {
 // Bundle with the entries of every page (at most MaxPages), or null when
 // an instance read finds nothing (404/410).
 func (f *fetcher) fetch(ctx context.Context, query string) (json.RawMessage, error) {
-	next := f.server + "/" + query
+	next := f.server + "/" + encodeQuery(query)
+	resourceType, _, _ := strings.Cut(query, "/")
 	var entries []json.RawMessage
 	for page := 0; ; page++ {
 		if page == f.o.MaxPages {
@@ -87,8 +91,10 @@ func (f *fetcher) fetch(ctx context.Context, query string) (json.RawMessage, err
 			return nil, errFetch
 		}
 		if bundle.ResourceType != "Bundle" || bundle.Type != "searchset" {
-			if page == 0 && !strings.Contains(query, "?") {
-				return body, nil // an instance read
+			// An instance read answers the resource asked for; anything
+			// else (a 200 OperationOutcome) is the server's failure.
+			if page == 0 && !strings.Contains(query, "?") && bundle.ResourceType == resourceType {
+				return body, nil
 			}
 			return nil, errFetch
 		}
@@ -104,7 +110,7 @@ func (f *fetcher) fetch(ctx context.Context, query string) (json.RawMessage, err
 		}
 		// A next link elsewhere than the allow-listed server is not followed
 		// (no SSRF through a crafted Bundle).
-		if !strings.HasPrefix(next, f.server+"/") && !strings.HasPrefix(next, f.server+"?") {
+		if !within(f.server, next) {
 			return nil, errFetch
 		}
 	}
@@ -118,6 +124,78 @@ func (f *fetcher) fetch(ctx context.Context, query string) (json.RawMessage, err
 		return nil, errFetch
 	}
 	return out, nil
+}
+
+// within reports whether link is under server (an allow-listed base URL):
+// the same scheme, host and port, no user information, no dot segments
+// (plain or percent-encoded) and no encoded slashes, and a path at or below
+// the server's. Comparing strings would let "<server>/../admin" through.
+func within(server, link string) bool {
+	base, err := url.Parse(server)
+	if err != nil {
+		return false
+	}
+	u, err := url.Parse(link)
+	if err != nil || u.Opaque != "" || u.User != nil || !strings.EqualFold(u.Scheme, base.Scheme) ||
+		!strings.EqualFold(u.Hostname(), base.Hostname()) || portOf(u) != portOf(base) {
+		return false
+	}
+	for _, seg := range strings.Split(u.EscapedPath(), "/") {
+		d, err := url.PathUnescape(seg)
+		if err != nil || d == "." || d == ".." || strings.ContainsAny(d, "/\\") {
+			return false
+		}
+	}
+	p, bp := path.Clean("/"+u.Path), strings.TrimSuffix(base.Path, "/")
+	return p == bp || strings.HasPrefix(p, bp+"/")
+}
+
+// portOf is u's port, or its scheme's default.
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "http") {
+		return "80"
+	}
+	return "443"
+}
+
+// encodeQuery percent-encodes the query part of a relative FHIR query
+// ("Observation?code=http://loinc.org|2093-3"): servers such as Tomcat
+// (under HAPI FHIR) refuse a raw '|' in a request line (RFC 3986 does not
+// allow it in a query). '&' and '=' stay separators; ':', '/', ',' and
+// the other characters a query may hold stay as they are.
+func encodeQuery(query string) string {
+	p, q, ok := strings.Cut(query, "?")
+	if !ok {
+		return query
+	}
+	params := strings.Split(q, "&")
+	for i, param := range params {
+		name, value, hasValue := strings.Cut(param, "=")
+		params[i] = escapeQueryPart(name)
+		if hasValue {
+			params[i] += "=" + escapeQueryPart(value)
+		}
+	}
+	return p + "?" + strings.Join(params, "&")
+}
+
+// escapeQueryPart percent-encodes every byte of s a query component may
+// not carry as is (RFC 3986 3.4), and '+', '&', '=' and '%'.
+func escapeQueryPart(s string) string {
+	const keep = "-._~:/,@!$'()*;"
+	var b strings.Builder
+	for i := range len(s) {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(keep, c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteString("%" + strings.ToUpper(strconv.FormatUint(uint64(c)>>4, 16)+strconv.FormatUint(uint64(c)&15, 16)))
+	}
+	return b.String()
 }
 
 // get performs one GET: bearer token, FHIR JSON, bounded body.

@@ -99,3 +99,72 @@ func TestFetchBounds(t *testing.T) {
 		t.Errorf("a slow server: %v after %s; want an error at the deadline", err, time.Since(start))
 	}
 }
+
+// A next link is followed only within the allow-listed server: parsed,
+// same scheme, host and port, no dot segments (even percent-encoded), a
+// cleaned path under the server's.
+func TestWithin(t *testing.T) {
+	const server = "https://ehr.example.org/fhir"
+	for _, tt := range []struct {
+		link string
+		want bool
+	}{
+		{"https://ehr.example.org/fhir/Observation?page=2", true},
+		{"https://ehr.example.org/fhir?_getpages=abc", true},
+		{"https://EHR.example.org:443/fhir/Observation?page=2", true},
+		{"https://ehr.example.org/fhir/../admin?x", false},
+		{"https://ehr.example.org/fhir/%2e%2e/admin", false},
+		{"https://ehr.example.org/fhir/%2E%2E/admin", false},
+		{"https://ehr.example.org/fhir/./Observation", false},
+		{"https://ehr.example.org/fhir/Observation%2f..%2fadmin", false},
+		{"https://ehr.example.org/fhirx/Observation", false},
+		{"https://ehr.example.org/admin", false},
+		{"http://ehr.example.org/fhir/Observation", false},
+		{"https://ehr.example.org:8443/fhir/Observation", false},
+		{"https://ehr.example.org.evil.test/fhir/Observation", false},
+		{"https://user@ehr.example.org/fhir/Observation", false},
+		{"/fhir/Observation", false},
+		{"https://ehr.example.org/fhir/Observation/%zz", false},
+	} {
+		if got := within(server, tt.link); got != tt.want {
+			t.Errorf("within(%q) = %v, want %v", tt.link, got, tt.want)
+		}
+	}
+}
+
+// A prefetch query goes out percent-encoded: '|' of system|code tokens is
+// not allowed raw in a query (RFC 3986) and Tomcat, under HAPI FHIR,
+// answers 400 to it. The server decodes exactly the original values.
+func TestFetchEncodesQuery(t *testing.T) {
+	var raw, code string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, code = r.URL.RawQuery, r.URL.Query().Get("code")
+		if strings.Contains(r.RequestURI, "|") {
+			w.WriteHeader(http.StatusBadRequest) // as Tomcat does
+			return
+		}
+		_, _ = w.Write([]byte(`{"resourceType":"Bundle","type":"searchset"}`))
+	}))
+	defer srv.Close()
+	f := &fetcher{o: FetchOptions{}.withDefaults(), server: srv.URL + "/fhir", token: "tok"}
+	const codes = "http://loinc.org|2093-3,http://loinc.org|2085-9"
+	if _, err := f.fetch(context.Background(), "Observation?patient=p1&code="+codes+"&_sort=-date"); err != nil {
+		t.Fatalf("fetch: %v (query sent: %s)", err, raw)
+	}
+	if code != codes || strings.Contains(raw, "|") {
+		t.Errorf("query sent %q decodes code to %q; want %q, no raw '|'", raw, code, codes)
+	}
+}
+
+// An instance read answered 200 with another resource (an
+// OperationOutcome) is the server's failure, not the resource.
+func TestFetchInstanceReadType(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing"}]}`))
+	}))
+	defer srv.Close()
+	f := &fetcher{o: FetchOptions{}.withDefaults(), server: srv.URL, token: "tok"}
+	if got, err := f.fetch(context.Background(), "Patient/p1"); err == nil {
+		t.Errorf("a 200 OperationOutcome for Patient/p1 returned %s", got)
+	}
+}

@@ -57,8 +57,11 @@ func (k testKey) sign(t *testing.T, c any) string { return k.signTyped(t, c, "JW
 
 func (k testKey) signTyped(t *testing.T, c any, typ jose.ContentType) string {
 	t.Helper()
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.priv, KeyID: k.kid}},
-		(&jose.SignerOptions{}).WithType(typ))
+	o := &jose.SignerOptions{}
+	if typ != "" {
+		o = o.WithType(typ)
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.priv, KeyID: k.kid}}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +119,9 @@ func TestVerify(t *testing.T) {
 		{"PS384", "Bearer " + ps384.sign(t, good("2c")), ""},
 		{"ES512 not allowed", "Bearer " + es512.sign(t, good("2d")), "JWS"},
 		{"typ not JWT", "Bearer " + es384.signTyped(t, good("2e"), "at+jwt"), "typ"},
+		{"no typ", "Bearer " + es384.signTyped(t, good("2f"), ""), "typ"},
+		{"jti of 257 bytes", "Bearer " + es384.sign(t, good(strings.Repeat("j", 257))), "jti"},
+		{"jti of 256 bytes", "Bearer " + es384.sign(t, good(strings.Repeat("j", 256))), ""},
 		{"no token", "", "Authorization"},
 		{"basic", "Basic abc", "Authorization"},
 		{"alg none", "Bearer " + unsigned(good("3")), "JWS"},
@@ -237,5 +243,205 @@ func TestParseClients(t *testing.T) {
 	}
 	if _, err := ParseClients(`[{"iss":"a","jwks_url":"http://127.0.0.1:1/j"}]`, true); err != nil {
 		t.Errorf("http with allowHTTP: %v", err)
+	}
+}
+
+// rotatingJWKS serves keys (changeable), can be down, and can be slow.
+type rotatingJWKS struct {
+	srv     *httptest.Server
+	fetches atomic.Int32
+	down    atomic.Bool
+	delay   atomic.Int64 // nanoseconds
+	keys    atomic.Pointer[[]testKey]
+}
+
+func newRotatingJWKS(t *testing.T, keys ...testKey) *rotatingJWKS {
+	j := &rotatingJWKS{}
+	j.keys.Store(&keys)
+	j.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		j.fetches.Add(1)
+		time.Sleep(time.Duration(j.delay.Load()))
+		if j.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		var set jose.JSONWebKeySet
+		for _, k := range *j.keys.Load() {
+			set.Keys = append(set.Keys, k.public())
+		}
+		_ = json.NewEncoder(w).Encode(set)
+	}))
+	t.Cleanup(j.srv.Close)
+	return j
+}
+
+// clock is a settable test clock.
+type clock struct{ ns atomic.Int64 }
+
+func (c *clock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *clock) add(d time.Duration) { c.ns.Add(int64(d)) }
+func newClock(t time.Time) *clock    { c := &clock{}; c.ns.Store(t.UnixNano()); return c }
+func (c *clock) token(t *testing.T, k testKey, jti string) string {
+	now := c.now()
+	return "Bearer " + k.sign(t, jwt.Claims{Issuer: "i", Audience: jwt.Audience{testBase + "/p"}, IssuedAt: jwt.NewNumericDate(now),
+		Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: jti})
+}
+
+// A JWKS that cannot be refreshed is trusted for 24 hours after its last
+// successful fetch, then every token of the issuer is refused until a
+// fetch succeeds again.
+func TestJWKSMaxStaleness(t *testing.T) {
+	k := newKey(t, jose.ES384, "k1")
+	j := newRotatingJWKS(t, k)
+	c := newClock(time.Unix(1_800_000_000, 0))
+	v := NewVerifier([]Client{{Issuer: "i", JWKSURL: j.srv.URL}}, testBase, VerifierOptions{Now: c.now})
+	if _, err := v.Verify(context.Background(), c.token(t, k, "1"), "/p"); err != nil {
+		t.Fatal(err)
+	}
+	j.down.Store(true)
+	c.add(23 * time.Hour)
+	if _, err := v.Verify(context.Background(), c.token(t, k, "2"), "/p"); err != nil {
+		t.Fatalf("23 h after the last fetch, JWKS down: %v; want the cached key", err)
+	}
+	c.add(time.Hour + time.Second)
+	if _, err := v.Verify(context.Background(), c.token(t, k, "3"), "/p"); err == nil || !strings.Contains(err.Error(), "24 hours") {
+		t.Fatalf("24 h after the last fetch, JWKS down: %v; want a refusal", err)
+	}
+	j.down.Store(false)
+	c.add(time.Minute)
+	if _, err := v.Verify(context.Background(), c.token(t, k, "4"), "/p"); err != nil {
+		t.Fatalf("JWKS back: %v", err)
+	}
+}
+
+// A client that sends an unknown kid and disconnects does not cancel the
+// JWKS fetch: the rotated key it loads serves the next call at once, and
+// calls with a cached key do not wait for the fetch.
+func TestJWKSFetchOutlivesCaller(t *testing.T) {
+	old, rotated := newKey(t, jose.ES384, "k1"), newKey(t, jose.ES384, "k2")
+	j := newRotatingJWKS(t, old)
+	c := newClock(time.Unix(1_800_000_000, 0))
+	v := NewVerifier([]Client{{Issuer: "i", JWKSURL: j.srv.URL}}, testBase, VerifierOptions{Now: c.now, MinRefresh: 10 * time.Second})
+	if _, err := v.Verify(context.Background(), c.token(t, old, "1"), "/p"); err != nil {
+		t.Fatal(err)
+	}
+	j.keys.Store(&[]testKey{old, rotated})
+	j.delay.Store(int64(300 * time.Millisecond))
+	c.add(11 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(ctx, c.token(t, rotated, "2"), "/p")
+		done <- err
+	}()
+	if err := <-done; err == nil {
+		t.Fatal("the cancelled caller was accepted")
+	}
+	if _, err := v.Verify(context.Background(), c.token(t, rotated, "3"), "/p"); err != nil {
+		t.Fatalf("the rotated key after the first caller disconnected: %v", err)
+	}
+	if n := j.fetches.Load(); n != 2 {
+		t.Errorf("%d JWKS fetches, want 2 (one at start, one for the rotation)", n)
+	}
+	// A slow fetch for an unknown kid does not hold up a cached key.
+	c.add(11 * time.Second)
+	go func() {
+		_, err := v.Verify(context.Background(), c.token(t, newKey(t, jose.ES384, "k3"), "4"), "/p")
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	if _, err := v.Verify(context.Background(), c.token(t, old, "5"), "/p"); err != nil || time.Since(start) > 150*time.Millisecond {
+		t.Fatalf("a cached key during a fetch: %v after %s; want it at once", err, time.Since(start))
+	}
+	<-done
+}
+
+// A JWK that names its algorithm verifies only tokens of that algorithm
+// (RFC 7517 4.4): an RSA key published for RS384 does not verify PS384.
+func TestJWKAlgMustMatch(t *testing.T) {
+	rs := newKey(t, jose.RS384, "rsa")
+	j := newRotatingJWKS(t, rs)
+	c := newClock(time.Unix(1_800_000_000, 0))
+	v := NewVerifier([]Client{{Issuer: "i", JWKSURL: j.srv.URL}}, testBase, VerifierOptions{Now: c.now})
+	if _, err := v.Verify(context.Background(), c.token(t, rs, "1"), "/p"); err != nil {
+		t.Fatal(err)
+	}
+	ps := rs
+	ps.alg = jose.PS384 // same RSA key, another algorithm than its JWK names
+	if _, err := v.Verify(context.Background(), c.token(t, ps, "2"), "/p"); err == nil {
+		t.Fatal("a PS384 token verified with a JWK whose alg is RS384")
+	}
+}
+
+// One issuer filling its share of the replay cache is refused; another
+// issuer's tokens are still accepted.
+func TestReplayCachePerIssuer(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	m := newMemoryReplay(func() time.Time { return now }, 3)
+	exp := now.Add(time.Minute)
+	for i := range 3 {
+		if fresh, _ := m.Claim(context.Background(), "a\x00"+string(rune('0'+i)), exp); !fresh {
+			t.Fatalf("jti %d of issuer a refused", i)
+		}
+	}
+	if fresh, _ := m.Claim(context.Background(), "a\x00x", exp); fresh {
+		t.Error("issuer a beyond its share was accepted")
+	}
+	if fresh, _ := m.Claim(context.Background(), "b\x00x", exp); !fresh {
+		t.Error("issuer b was refused because issuer a filled the cache")
+	}
+	now = now.Add(2 * time.Minute) // a's tokens expired: room again
+	if fresh, _ := m.Claim(context.Background(), "a\x00y", now.Add(time.Minute)); !fresh {
+		t.Error("issuer a refused after its tokens expired")
+	}
+}
+
+func TestParseCORSOrigins(t *testing.T) {
+	got, err := ParseCORSOrigins(" https://sandbox.cds-hooks.org, http://localhost:3000 ")
+	if err != nil || len(got) != 2 || got[0] != "https://sandbox.cds-hooks.org" || got[1] != "http://localhost:3000" {
+		t.Errorf("two origins: %q, %v", got, err)
+	}
+	if got, err := ParseCORSOrigins("*"); err != nil || len(got) != 1 || (Config{CORSOrigins: got}).AllowedOrigin("https://x.example") != "*" {
+		t.Errorf("*: %q, %v", got, err)
+	}
+	if got, err := ParseCORSOrigins(""); err != nil || got != nil {
+		t.Errorf("unset: %q, %v", got, err)
+	}
+	for _, bad := range []string{"sandbox.cds-hooks.org", "https://sandbox.cds-hooks.org/", "https://a.example/path", "ftp://a.example",
+		"https://u@a.example", "https://A.example", "https://a.example,*", "https://a.example?x"} {
+		if _, err := ParseCORSOrigins(bad); err == nil {
+			t.Errorf("ParseCORSOrigins(%q) accepted", bad)
+		}
+	}
+	c := Config{CORSOrigins: []string{"https://a.example"}}
+	if c.AllowedOrigin("https://a.example") != "https://a.example" || c.AllowedOrigin("https://b.example") != "" || c.AllowedOrigin("") != "" {
+		t.Error("AllowedOrigin does not match exactly")
+	}
+}
+
+// After the cache life a known key still verifies at once while the set
+// is refreshed behind it (within the 24 h bound).
+func TestJWKSRefreshBehindCachedKey(t *testing.T) {
+	k := newKey(t, jose.ES384, "k1")
+	j := newRotatingJWKS(t, k)
+	c := newClock(time.Unix(1_800_000_000, 0))
+	v := NewVerifier([]Client{{Issuer: "i", JWKSURL: j.srv.URL}}, testBase, VerifierOptions{Now: c.now})
+	if _, err := v.Verify(context.Background(), c.token(t, k, "1"), "/p"); err != nil {
+		t.Fatal(err)
+	}
+	j.delay.Store(int64(300 * time.Millisecond))
+	c.add(time.Hour + time.Minute)
+	start := time.Now()
+	if _, err := v.Verify(context.Background(), c.token(t, k, "2"), "/p"); err != nil || time.Since(start) > 150*time.Millisecond {
+		t.Fatalf("a cached key after the cache life: %v after %s; want it at once", err, time.Since(start))
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for j.fetches.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := j.fetches.Load(); n != 2 {
+		t.Errorf("%d JWKS fetches, want the refresh behind the cached key (2)", n)
 	}
 }

@@ -11,6 +11,7 @@ type hookRequest struct {
 	hookInstance string
 	fhirServer   string
 	accessToken  string
+	tokenPatient string // fhirAuthorization.patient: the patient the token is scoped to, "" when not said
 	patientID    string
 	// prefetch holds the keys the client sent: a resource, a Bundle, or
 	// null (the query found nothing). An absent key is not in the map.
@@ -64,15 +65,31 @@ func parseHookRequest(body []byte) (*hookRequest, error) {
 		if req.fhirServer == "" {
 			return nil, badField("fhirAuthorization", "comes only with fhirServer")
 		}
-		var tokenType string
-		if err := str(auth, "access_token", &req.accessToken, true); err != nil {
-			return nil, prefixed(err, "fhirAuthorization.")
-		}
-		if err := str(auth, "token_type", &tokenType, true); err != nil {
-			return nil, prefixed(err, "fhirAuthorization.")
+		// CDS Hooks 2.0 "Passing the Access Token to the CDS Service":
+		// access_token, token_type (Bearer), expires_in, scope and subject
+		// are REQUIRED, patient OPTIONAL.
+		var tokenType, scope, subject string
+		for _, f := range []struct {
+			name string
+			dst  *string
+		}{{"access_token", &req.accessToken}, {"token_type", &tokenType}, {"scope", &scope}, {"subject", &subject}} {
+			if err := str(auth, f.name, f.dst, true); err != nil {
+				return nil, prefixed(err, "fhirAuthorization.")
+			}
 		}
 		if tokenType != "Bearer" {
 			return nil, badField("fhirAuthorization.token_type", "must be Bearer")
+		}
+		var expiresIn float64
+		if raw, ok := auth["expires_in"]; !ok || json.Unmarshal(raw, &expiresIn) != nil || expiresIn <= 0 {
+			// The call's moment of issue is unknown, so only a lifetime
+			// left is checked, not an expiry time.
+			return nil, badField("fhirAuthorization.expires_in", "is required: the token's lifetime in seconds, above 0")
+		}
+		if _, ok := auth["patient"]; ok {
+			if err := str(auth, "patient", &req.tokenPatient, true); err != nil {
+				return nil, prefixed(err, "fhirAuthorization.")
+			}
 		}
 	}
 	var ctx map[string]json.RawMessage

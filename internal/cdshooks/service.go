@@ -39,6 +39,15 @@ type Config struct {
 	BaseURL string
 	// AllowHTTP lets JWKS and FHIR server URLs use http (tests, local runs).
 	AllowHTTP bool
+	// CORSOrigins are the browser origins allowed to call the services
+	// (CDS_HOOKS_CORS_ORIGINS): "*" or exact origins; empty: none.
+	CORSOrigins []string
+	// FetchTimeout bounds the FHIR fetches of one call together
+	// (CDS_HOOKS_FETCH_TIMEOUT; zero: 400 ms).
+	FetchTimeout time.Duration
+	// Replay records the jti of accepted client JWTs. nil: an in-process
+	// cache (bounded), which serves one instance only.
+	Replay ReplayStore
 }
 
 // PredictFunc computes model id on inputs exactly as POST /predict does and
@@ -86,10 +95,20 @@ func New(o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Fetch.Timeout == 0 {
+		o.Fetch.Timeout = o.FetchTimeout
+	}
 	o.Fetch = o.Fetch.withDefaults()
 	s := &Service{o: o, services: map[string]*service{}}
 	if len(o.Clients) > 0 {
-		s.verifier = NewVerifier(o.Clients, o.BaseURL, o.Verify)
+		vo := o.Verify
+		if vo.Replay == nil {
+			vo.Replay = o.Replay
+		}
+		if vo.Logger == nil {
+			vo.Logger = o.Logger
+		}
+		s.verifier = NewVerifier(o.Clients, o.BaseURL, vo)
 	}
 	if o.Catalog == nil {
 		return s
@@ -108,24 +127,24 @@ func New(o Options) *Service {
 // (CDS_HOOKS_CLIENTS is set) rather than by the API's keys.
 func (s *Service) TrustsClients() bool { return s != nil && s.verifier != nil }
 
-// serviceLabel is id as a metric label: a service's id, or "unknown".
-func (s *Service) serviceLabel(id string) string {
-	if _, ok := s.services[id]; ok {
-		return id
-	}
-	return metrics.CDSUnknownService
-}
-
 type clientKey struct{}
 
-// Authenticate verifies the client JWT of r, a call to path (the route
-// path without any stage prefix), and returns r's context carrying the
-// client. Feedback tokens may name the service's endpoint as aud as well
-// as the feedback endpoint.
-func (s *Service) Authenticate(r *http.Request, id, path string) (context.Context, *Client, error) {
-	c, err := s.verifier.Verify(r.Context(), r.Header.Get("Authorization"), path, s.verifier.baseURL+"/cds-services/"+id)
+// Authenticate verifies the client JWT of r, a call to service id at path
+// (the route path without any stage prefix), and returns r's context
+// carrying the client. An unknown id is refused first (404, whatever the
+// token). admit, when not nil, is called with the claimed issuer after the
+// allow-list and before any cryptography (the caller's rate limit); its
+// error is returned as is. Feedback tokens may name the service's endpoint
+// as aud as well as the feedback endpoint.
+func (s *Service) Authenticate(r *http.Request, id, path string, admit func(issuer string) error) (context.Context, *Client, error) {
+	if _, ok := s.services[id]; !ok {
+		return nil, nil, refuse(KindUnknownService, "no CDS service has this id; GET /cds-services lists them")
+	}
+	c, err := s.verifier.verify(r.Context(), r.Header.Get("Authorization"), path, admit, s.verifier.baseURL+"/cds-services/"+id)
 	if err != nil {
-		s.o.Metrics.CDSHook(r.Context(), s.serviceLabel(id), metrics.CDSJWTRefused)
+		if _, refused := err.(*Error); refused {
+			s.o.Metrics.CDSHook(r.Context(), id, metrics.CDSJWTRefused)
+		}
 		return nil, nil, err
 	}
 	return context.WithValue(r.Context(), clientKey{}, c), c, nil
@@ -186,12 +205,12 @@ func (s *Service) Call(ctx context.Context, id string, body []byte) (resp []byte
 	if err != nil {
 		return nil, "", err
 	}
-	prefetch, err := s.gather(ctx, sv, req)
+	prefetch, fetched, err := s.gather(ctx, sv, req)
 	if err != nil {
 		return nil, "", err
 	}
 	now := s.o.Now()
-	mp, err := mapChart(sv.model, req.patientID, prefetch, now)
+	mp, err := mapChart(sv.model, req.patientID, prefetch, fetched, now)
 	if err != nil {
 		return nil, "", err
 	}
@@ -215,9 +234,10 @@ func (s *Service) Call(ctx context.Context, id string, body []byte) (resp []byte
 
 // gather returns the data of every prefetch key of sv: what the client
 // sent, and for each absent key what the client's allow-listed FHIR
-// server answers. Without a usable server an absent key is a 412.
-func (s *Service) gather(ctx context.Context, sv *service, req *hookRequest) (map[string]json.RawMessage, error) {
-	data := map[string]json.RawMessage{}
+// server answers (the keys in fetched). Without a usable server an absent
+// key is a 412.
+func (s *Service) gather(ctx context.Context, sv *service, req *hookRequest) (data map[string]json.RawMessage, fetched map[string]bool, err error) {
+	data = map[string]json.RawMessage{}
 	var missing []string
 	for key := range sv.prefetch {
 		if v, ok := req.prefetch[key]; ok {
@@ -227,14 +247,14 @@ func (s *Service) gather(ctx context.Context, sv *service, req *hookRequest) (ma
 		}
 	}
 	if len(missing) == 0 {
-		return data, nil
+		return data, nil, nil
 	}
 	slices.Sort(missing)
 	id := sv.model.ID
 	f := s.fetcherFor(ctx, req)
 	if f == nil {
 		s.o.Metrics.CDSHook(ctx, id, metrics.CDSPrefetchMissing)
-		return nil, &Error{Kind: KindPrefetchRequired, Detail: "required prefetch keys are absent (" + strings.Join(missing, ", ") +
+		return nil, nil, &Error{Kind: KindPrefetchRequired, Detail: "required prefetch keys are absent (" + strings.Join(missing, ", ") +
 			") and the request carries no FHIR server this client may be fetched from with fhirAuthorization"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.o.Fetch.Timeout)
@@ -258,23 +278,28 @@ func (s *Service) gather(ctx context.Context, sv *service, req *hookRequest) (ma
 		// Why stays out of the log: the cause can hold the server's words.
 		s.o.Logger.WarnContext(ctx, "cds hooks: fhir fetch failed", "service", id)
 		s.o.Metrics.CDSHook(ctx, id, metrics.CDSPrefetchMissing)
-		return nil, &Error{Kind: KindPrefetchRequired, Detail: "required prefetch keys are absent (" + strings.Join(missing, ", ") +
+		return nil, nil, &Error{Kind: KindPrefetchRequired, Detail: "required prefetch keys are absent (" + strings.Join(missing, ", ") +
 			") and the FHIR server did not answer them in time and in full"}
 	}
+	fetched = map[string]bool{}
 	for i, key := range missing {
-		data[key] = results[i]
+		data[key], fetched[key] = results[i], true
 	}
-	return data, nil
+	return data, fetched, nil
 }
 
 // fetcherFor is the fetcher of the request's FHIR server, or nil when
 // there is none usable: no trusted client (API-key mode), no fhirServer
-// or fhirAuthorization, a server not allow-listed for the client, or
-// plain http where it is not allowed.
+// or fhirAuthorization, a token scoped to a patient other than the
+// context's, a server not allow-listed for the client, or plain http
+// where it is not allowed.
 func (s *Service) fetcherFor(ctx context.Context, req *hookRequest) *fetcher {
 	c := clientFrom(ctx)
 	if c == nil || req.fhirServer == "" || req.accessToken == "" {
 		return nil
+	}
+	if req.tokenPatient != "" && req.tokenPatient != req.patientID {
+		return nil // a token scoped to another patient: never used for this one's chart
 	}
 	server, err := checkURL(req.fhirServer, s.o.AllowHTTP)
 	if err != nil || !c.allowsServer(server) {

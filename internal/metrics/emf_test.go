@@ -1174,8 +1174,8 @@ func documentProblem(t *testing.T, dims map[string]string, ms []Metric) error {
 
 // Every dimension set of the vocabulary names the Service and the
 // Environment: a metric without them would mix deployments in an alarm.
-// Only Requests and ServerErrors have Lambda-only sets, which name the
-// function and its version for canary gates.
+// Only Requests, ServerErrors and CDSHookEvents have Lambda-only sets,
+// which name the function and its version for canary gates.
 func TestVocabularyDimensions(t *testing.T) {
 	for _, m := range Vocabulary() {
 		for _, set := range m.AllDimensions() {
@@ -1188,13 +1188,20 @@ func TestVocabularyDimensions(t *testing.T) {
 				t.Errorf("%s: %q names FunctionVersion, which only Lambda has: it belongs in LambdaDimensions", m.Name, set)
 			}
 		}
-		wantLambda := m.Name == Requests.Name || m.Name == ServerErrors.Name
-		if got := len(m.LambdaDimensions) > 0; got != wantLambda {
-			t.Errorf("%s: has Lambda-only sets %v, want %v", m.Name, got, wantLambda)
+		byVersion := []string{DimService, DimEnvironment, DimFunctionName, DimFunctionVersion}
+		wantSet := map[string][]string{
+			Requests.Name:     byVersion,
+			ServerErrors.Name: byVersion,
+			// The cdshooks canary gate reads the new version's jwt_refused
+			// and prefetch_missing rates.
+			CDSHookEvents.Name: append(slices.Clone(byVersion), DimEvent),
+		}[m.Name]
+		if got := len(m.LambdaDimensions) > 0; got != (wantSet != nil) {
+			t.Errorf("%s: has Lambda-only sets %v, want %v", m.Name, got, wantSet != nil)
 		}
 		for _, set := range m.LambdaDimensions {
-			if !slices.Equal(set, []string{DimService, DimEnvironment, DimFunctionName, DimFunctionVersion}) {
-				t.Errorf("%s: Lambda-only set %q, want {Service, Environment, FunctionName, FunctionVersion}", m.Name, set)
+			if !slices.Equal(set, wantSet) {
+				t.Errorf("%s: Lambda-only set %q, want %q", m.Name, set, wantSet)
 			}
 		}
 	}

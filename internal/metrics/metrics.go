@@ -99,9 +99,11 @@ var (
 		Dimensions: [][]string{{DimService, DimEnvironment}}}
 	// CDSHookEvents counts what happens to the CDS Hooks services: calls,
 	// cards computed or not, fetches from an EHR's FHIR server, 412s, JWT
-	// refusals, feedback (CDSEvent).
+	// refusals, feedback (CDSEvent). On Lambda also per function version
+	// and event, so that a canary gate sees the new version's refusals.
 	CDSHookEvents = Metric{Name: "CDSHookEvents", Unit: "Count",
-		Dimensions: [][]string{{DimService, DimEnvironment, DimCDSService, DimEvent}, {DimService, DimEnvironment, DimEvent}}}
+		Dimensions:       [][]string{{DimService, DimEnvironment, DimCDSService, DimEvent}, {DimService, DimEnvironment, DimEvent}},
+		LambdaDimensions: [][]string{{DimService, DimEnvironment, DimFunctionName, DimFunctionVersion, DimEvent}}}
 )
 
 // Vocabulary lists every metric the service emits.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,5 +53,20 @@ func TestCDSHookEMF(t *testing.T) {
 	}
 	if doc["CDSHookEvents"] != float64(1) || doc[DimCDSService] != "meld-na" || doc[DimEvent] != "prefetch_missing" {
 		t.Errorf("document = %s", line)
+	}
+	// The canary gate of the cdshooks function selects the new version's
+	// events by {Service, Environment, FunctionName, FunctionVersion, Event}.
+	if doc[DimFunctionName] != "cdshooks" || doc[DimFunctionVersion] != "3" {
+		t.Errorf("document lacks the function and version: %s", line)
+	}
+	want := []any{DimService, DimEnvironment, DimFunctionName, DimFunctionVersion, DimEvent}
+	found := false
+	for _, d := range doc["_aws"].(map[string]any)["CloudWatchMetrics"].([]any) {
+		for _, set := range d.(map[string]any)["Dimensions"].([]any) {
+			found = found || slices.Equal(set.([]any), want)
+		}
+	}
+	if !found {
+		t.Errorf("CDSHookEvents is not published under %v:\n%s", want, line)
 	}
 }

@@ -1,6 +1,6 @@
 // Package moto runs a real moto_server (a local AWS emulator: Secrets
-// Manager, CloudWatch, IAM) on a free loopback port, and can kill, hang
-// (SIGSTOP), resume and restart it to rehearse outages. The load tools use
+// Manager, CloudWatch, IAM, DynamoDB) on a free loopback port, and can
+// kill, hang (SIGSTOP), resume and restart it to rehearse outages. The load tools use
 // it as it is; tests use package mototest, which fails the test instead of
 // returning errors.
 package moto
@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -28,6 +29,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/healthcare-prediction/api/internal/awsjson"
 )
 
 // Region is the region the emulator's clients use.
@@ -229,7 +232,17 @@ func (s *Server) PutSecret(ctx context.Context, id, text string) (string, error)
 // every secret (moto authorises Secrets Manager calls against resource
 // "*" only) and returns an access key of it. Call it before EnforceAuth.
 func (s *Server) IAMUser(name string) (accessKeyID, secretAccessKey string, err error) {
-	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}`
+	return s.IAMUserAllowed(name, "secretsmanager:GetSecretValue")
+}
+
+// IAMUserAllowed is IAMUser with the given actions allowed on every
+// resource instead.
+func (s *Server) IAMUserAllowed(name string, actions ...string) (accessKeyID, secretAccessKey string, err error) {
+	list, err := json.Marshal(actions)
+	if err != nil {
+		return "", "", err
+	}
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":` + string(list) + `,"Resource":"*"}]}`
 	if _, err := s.iam(url.Values{"Action": {"CreateUser"}, "UserName": {name}}); err != nil {
 		return "", "", err
 	}
@@ -246,7 +259,7 @@ func (s *Server) IAMUser(name string) (accessKeyID, secretAccessKey string, err 
 	if err := xml.Unmarshal(body, &out); err != nil || out.Key.ID == "" {
 		return "", "", fmt.Errorf("moto CreateAccessKey: no key in the answer (%v)", err)
 	}
-	if _, err := s.iam(url.Values{"Action": {"PutUserPolicy"}, "UserName": {name}, "PolicyName": {"read-secrets"}, "PolicyDocument": {policy}}); err != nil {
+	if _, err := s.iam(url.Values{"Action": {"PutUserPolicy"}, "UserName": {name}, "PolicyName": {"allowed"}, "PolicyDocument": {policy}}); err != nil {
 		return "", "", err
 	}
 	return out.Key.ID, out.Key.Secret, nil
@@ -277,6 +290,40 @@ func (s *Server) iam(form url.Values) ([]byte, error) {
 		return nil, fmt.Errorf("moto IAM %s: HTTP %d\n%s", form.Get("Action"), resp.StatusCode, b)
 	}
 	return b, nil
+}
+
+// CreateTable creates an on-demand DynamoDB table with the string
+// partition key partitionKey and, when ttlAttribute is set, TTL on it.
+func (s *Server) CreateTable(ctx context.Context, name, partitionKey, ttlAttribute string) error {
+	c, err := awsjson.FromEnv(s.Getenv, awsjson.DynamoDB, awsjson.Options{})
+	if err != nil {
+		return err
+	}
+	calls := []struct {
+		op string
+		in any
+	}{{"CreateTable", map[string]any{
+		"TableName":            name,
+		"AttributeDefinitions": []map[string]string{{"AttributeName": partitionKey, "AttributeType": "S"}},
+		"KeySchema":            []map[string]string{{"AttributeName": partitionKey, "KeyType": "HASH"}},
+		"BillingMode":          "PAY_PER_REQUEST",
+	}}}
+	if ttlAttribute != "" {
+		calls = append(calls, struct {
+			op string
+			in any
+		}{"UpdateTimeToLive", map[string]any{"TableName": name, "TimeToLiveSpecification": map[string]any{"AttributeName": ttlAttribute, "Enabled": true}}})
+	}
+	for _, call := range calls {
+		body, err := json.Marshal(call.in)
+		if err != nil {
+			return err
+		}
+		if _, err := c.Call(ctx, call.op, body); err != nil {
+			return fmt.Errorf("moto: %w", err)
+		}
+	}
+	return nil
 }
 
 // EnforceAuth makes the server check every later call's SigV4 signature

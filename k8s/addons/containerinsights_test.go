@@ -1,6 +1,7 @@
 package addons
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -35,6 +36,43 @@ func TestContainerInsightsAddon(t *testing.T) {
 		if got != w {
 			t.Errorf("ContainerInsightsAddon %s = %q, want %q", path, got, w)
 		}
+	}
+
+	// The configuration is pinned (the add-on's defaults change between
+	// versions): Container Insights and container logs, no Application
+	// Signals (it does not instrument Go), no accelerated-compute metrics.
+	var conf struct {
+		Agent struct {
+			Config map[string]any `json:"config"`
+		} `json:"agent"`
+		ContainerLogs struct {
+			Enabled *bool `json:"enabled"`
+		} `json:"containerLogs"`
+	}
+	raw := get(addon, "Properties", "ConfigurationValues")
+	if raw == nil {
+		t.Fatal("ContainerInsightsAddon has no ConfigurationValues: the add-on's defaults (Application Signals on) would apply")
+	}
+	dec := json.NewDecoder(strings.NewReader(raw.Value))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&conf); err != nil {
+		t.Fatalf("ConfigurationValues: %v\n%s", err, raw.Value)
+	}
+	if conf.ContainerLogs.Enabled == nil || !*conf.ContainerLogs.Enabled {
+		t.Error("ConfigurationValues: containerLogs.enabled is not set to true")
+	}
+	agent, _ := json.Marshal(conf.Agent.Config)
+	if strings.Contains(string(agent), "application_signals") || conf.Agent.Config["traces"] != nil {
+		t.Errorf("the agent's configuration collects Application Signals or traces: %s", agent)
+	}
+	k8s, _ := conf.Agent.Config["logs"].(map[string]any)["metrics_collected"].(map[string]any)["kubernetes"].(map[string]any)
+	if k8s["enhanced_container_insights"] != true || k8s["accelerated_compute_metrics"] != false {
+		t.Errorf("the agent's kubernetes metrics %v, want enhanced_container_insights true, accelerated_compute_metrics false", k8s)
+	}
+	// The role trusts one OIDC provider: the parameter says the cluster
+	// must be that provider's.
+	if d := get(tp.root, "Parameters", "ContainerInsightsClusterName", "Description"); d == nil || !strings.Contains(d.Value, "OidcProviderArn") {
+		t.Error("ContainerInsightsClusterName does not say it must be the cluster of OidcProviderArn")
 	}
 
 	// The add-on's agent runs as amazon-cloudwatch/cloudwatch-agent (EKS

@@ -2,6 +2,7 @@ package addons
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -92,10 +93,19 @@ type esoObjects struct {
 
 func renderESO(t *testing.T) esoObjects {
 	t.Helper()
-	dir := filled(t, "k8s/external-secrets", map[string]string{
+	return renderESOWith(t, nil)
+}
+
+// renderESOWith renders k8s/external-secrets with further values.env
+// entries set.
+func renderESOWith(t *testing.T, more map[string]string) esoObjects {
+	t.Helper()
+	values := map[string]string{
 		"AWS_REGION":                    testRegion,
 		"ALERTMANAGER_SECRETS_ROLE_ARN": "arn:aws:iam::" + testAccount + ":role/healthcare-api-alertmanager-secrets",
-	})
+	}
+	maps.Copy(values, more)
+	dir := filled(t, "k8s/external-secrets", values)
 	objs := decodeStrict(t, kustomize(t, dir), func(apiVersion, kind string) any {
 		switch apiVersion + " " + kind {
 		case "v1 ServiceAccount":
@@ -231,5 +241,86 @@ func TestExternalSecretsRole(t *testing.T) {
 	}
 	if len(patterns) != len(r.secret.Spec.Data) {
 		t.Errorf("%s reads %d resources, the ExternalSecret %d", role, len(patterns), len(r.secret.Spec.Data))
+	}
+}
+
+// The secrets' names come from values.env, whose defaults are infra/eks.yaml's
+// (AlertmanagerSlackWebhookSecretName, AlertmanagerSmtpPasswordSecretName):
+// a stack deployed with other names gets an ExternalSecret that reads them,
+// and the role, given the same names, may read exactly those.
+func TestExternalSecretsNamesFromValues(t *testing.T) {
+	tp := readTemplate(t)
+	params := map[string]string{
+		"slack-webhook-url": "AlertmanagerSlackWebhookSecretName",
+		"smtp-password":     "AlertmanagerSmtpPasswordSecretName",
+	}
+	valueOf := map[string]string{"slack-webhook-url": "SLACK_WEBHOOK_SECRET_NAME", "smtp-password": "SMTP_PASSWORD_SECRET_NAME"}
+
+	keys := func(r esoObjects) map[string]string {
+		out := map[string]string{}
+		for _, d := range r.secret.Spec.Data {
+			out[d.SecretKey] = d.RemoteRef.Key
+		}
+		return out
+	}
+	defaults := keys(renderESO(t))
+	for secretKey, param := range params {
+		if want := get(tp.root, "Parameters", param, "Default").Value; defaults[secretKey] != want {
+			t.Errorf("values.env %s renders %q, infra/eks.yaml's %s defaults to %q", valueOf[secretKey], defaults[secretKey], param, want)
+		}
+	}
+
+	custom := map[string]string{"slack-webhook-url": "ops/prod/slack", "smtp-password": "ops/prod/smtp"}
+	got := keys(renderESOWith(t, map[string]string{
+		valueOf["slack-webhook-url"]: custom["slack-webhook-url"],
+		valueOf["smtp-password"]:     custom["smtp-password"],
+	}))
+	vars := tp.vars()
+	for secretKey, param := range params {
+		if got[secretKey] != custom[secretKey] {
+			t.Errorf("with %s=%s the ExternalSecret reads %q", valueOf[secretKey], custom[secretKey], got[secretKey])
+		}
+		vars[param] = custom[secretKey]
+	}
+	var patterns []string
+	for _, s := range get(get(tp.resource(t, "AlertmanagerSecretsRole"), "Properties", "Policies").Content[0], "PolicyDocument", "Statement").Content {
+		if s.Tag == "!If" {
+			continue
+		}
+		for _, res := range get(s, "Resource").Content {
+			arn, err := sub(res.Value, vars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			patterns = append(patterns, arn)
+		}
+	}
+	for secretKey, name := range custom {
+		arn := "arn:aws:secretsmanager:" + testRegion + ":" + testAccount + ":secret:" + name + "-AbC123"
+		if !slices.ContainsFunc(patterns, func(p string) bool { return iamMatch(p, arn) }) {
+			t.Errorf("the role, deployed with %s=%s, may not read %s (%v)", params[secretKey], name, arn, patterns)
+		}
+	}
+}
+
+// The KMS key parameters take single-Region key ids (UUIDs) and
+// multi-Region ones (mrk- and 32 hex digits), and nothing else.
+func TestKmsKeyParameters(t *testing.T) {
+	tp := readTemplate(t)
+	for _, param := range []string{"ApiKeysSecretKmsKeyArn", "AlertmanagerSecretsKmsKeyArn"} {
+		re := regexp.MustCompile(get(tp.root, "Parameters", param, "AllowedPattern").Value)
+		for v, ok := range map[string]bool{
+			"": true,
+			"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab":            true,
+			"arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab":            true,
+			"arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab": true,
+			"arn:aws:kms:eu-west-1:111122223333:alias/alertmanager":                                  false,
+			"arn:aws:kms:eu-west-1:111122223333:key/mrk-1234":                                        false,
+			"1234abcd-12ab-34cd-56ef-1234567890ab":                                                   false,
+		} {
+			if re.MatchString(v) != ok {
+				t.Errorf("%s %q accepted = %v, want %v", param, v, !ok, ok)
+			}
+		}
 	}
 }

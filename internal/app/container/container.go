@@ -24,10 +24,13 @@ import (
 
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/app"
+	"github.com/healthcare-prediction/api/internal/awsjson"
+	"github.com/healthcare-prediction/api/internal/cdshooks"
 	"github.com/healthcare-prediction/api/internal/docs"
 	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/metrics/cloudwatch"
 	"github.com/healthcare-prediction/api/internal/metrics/prom"
+	"github.com/healthcare-prediction/api/internal/replay"
 	"github.com/healthcare-prediction/api/internal/secrets"
 	"github.com/healthcare-prediction/api/internal/secrets/sdkclient"
 )
@@ -63,7 +66,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	flushed := make(chan struct{})
 	metricsCtx, stopMetrics := context.WithCancel(context.Background())
 	defer stopMetrics()
-	// One AWS SDK configuration for both AWS clients the container may
+	// One AWS SDK configuration for every AWS client the container may
 	// build, loaded only if one is: the credentials chain (IRSA's web
 	// identity exchange) then runs once, and the SDK's log lines go to our
 	// logger.
@@ -100,6 +103,22 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	if keys != nil {
 		defer keys.Close()
+	}
+	// The jti table is called as on Lambda (package awsjson), with the
+	// SDK's credentials chain (IRSA) and region.
+	cfg.CDSHooks.Replay, err = cfg.ReplayStore(logger, func() (cdshooks.ReplayStore, error) {
+		awsCfg, err := awsConfig()
+		if err != nil {
+			return nil, fmt.Errorf("load AWS configuration: %w", err)
+		}
+		client, err := awsjson.FromEnv(getenv, awsjson.DynamoDB, awsjson.Options{Region: awsCfg.Region, Credentials: awsCfg.Credentials})
+		if err != nil {
+			return nil, err
+		}
+		return replay.New(client, cfg.CDSHooksReplayTable), nil
+	})
+	if err != nil {
+		return err
 	}
 	mux.Handle("/", prometheus.InFlight(app.NewAPI(logger, rec, keys, cfg.RateLimit, cfg.TrustedProxies, api.All, lifecycle, false, cfg.CDSHooks, docs.New())))
 	srv := &http.Server{

@@ -81,6 +81,10 @@ func (s *Server) Restart() { s.t.Helper(); s.check(s.moto.Restart()) }
 // (see moto.Server.Getenv).
 func (s *Server) Getenv(name string) string { return s.moto.Getenv(name) }
 
+// Environ is Getenv's environment as NAME=value entries, for a child
+// process (see moto.Server.Env).
+func (s *Server) Environ() []string { return s.moto.Env() }
+
 // Env sets Getenv's environment for the rest of the test (so the test
 // cannot run in parallel).
 func (s *Server) Env(t *testing.T) {
@@ -119,6 +123,22 @@ func (s *Server) IAMUser(name string) (accessKeyID, secretAccessKey string) {
 	id, secret, err := s.moto.IAMUser(name)
 	s.check(err)
 	return id, secret
+}
+
+// IAMUserAllowed creates an IAM user allowed actions on every resource
+// and returns an access key of it (see moto.Server.IAMUserAllowed).
+func (s *Server) IAMUserAllowed(name string, actions ...string) (accessKeyID, secretAccessKey string) {
+	s.t.Helper()
+	id, secret, err := s.moto.IAMUserAllowed(name, actions...)
+	s.check(err)
+	return id, secret
+}
+
+// CreateTable creates an on-demand DynamoDB table (see
+// moto.Server.CreateTable).
+func (s *Server) CreateTable(name, partitionKey, ttlAttribute string) {
+	s.t.Helper()
+	s.check(s.moto.CreateTable(context.Background(), name, partitionKey, ttlAttribute))
 }
 
 // EnforceAuth makes the server check every later call's signature and

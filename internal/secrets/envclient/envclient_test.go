@@ -12,100 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
 	"github.com/healthcare-prediction/api/internal/moto/mototest"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
-// The built-in endpoints are the SDK's own: its Secrets Manager resolver
-// (endpoint rules of every partition) is the reference, for every
-// partition's regions, with and without FIPS and dual-stack.
-func TestEndpointsMatchTheSDK(t *testing.T) {
-	resolver := secretsmanager.NewDefaultEndpointResolverV2()
-	regions := []string{"us-east-1", "eu-west-1", "ap-southeast-5", "il-central-1", "us-gov-west-1",
-		"cn-north-1", "cn-northwest-1", "eusc-de-east-1", "us-iso-east-1", "us-isob-east-1", "us-isof-south-1", "eu-isoe-west-1"}
-	for _, region := range regions {
-		for _, fips := range []bool{false, true} {
-			for _, dual := range []bool{false, true} {
-				want, sdkErr := resolver.ResolveEndpoint(context.Background(), secretsmanager.EndpointParameters{
-					Region: aws.String(region), UseFIPS: aws.Bool(fips), UseDualStack: aws.Bool(dual)})
-				got, err := resolveEndpoint(env(map[string]string{
-					"AWS_USE_FIPS_ENDPOINT": map[bool]string{true: "true"}[fips], "AWS_USE_DUALSTACK_ENDPOINT": map[bool]string{true: "true"}[dual],
-				}), region)
-				switch {
-				case sdkErr != nil && err == nil:
-					t.Errorf("%s fips=%v dualstack=%v: %s, but the SDK refuses: %v", region, fips, dual, got, sdkErr)
-				case sdkErr == nil && err != nil:
-					t.Errorf("%s fips=%v dualstack=%v: %v, but the SDK resolves %s", region, fips, dual, err, want.URI.String())
-				case sdkErr == nil && got != want.URI.String():
-					t.Errorf("%s fips=%v dualstack=%v: %s, the SDK %s", region, fips, dual, got, want.URI.String())
-				}
-			}
-		}
-	}
-}
-
-func TestFromEnv(t *testing.T) {
-	base := map[string]string{"AWS_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret"}
-	with := func(kv ...string) map[string]string {
-		m := map[string]string{}
-		for k, v := range base {
-			m[k] = v
-		}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
-	for _, tc := range []struct {
-		name         string
-		env          map[string]string
-		endpoint     string
-		region       string
-		attempts     int
-		wantErrParts []string
-	}{
-		{"region's endpoint", base, "https://secretsmanager.eu-central-1.amazonaws.com", "eu-central-1", 2, nil},
-		{"AWS_DEFAULT_REGION", with("AWS_REGION", "", "AWS_DEFAULT_REGION", "us-west-2"), "https://secretsmanager.us-west-2.amazonaws.com", "us-west-2", 2, nil},
-		{"general endpoint variable", with("AWS_ENDPOINT_URL", "http://127.0.0.1:1/"), "http://127.0.0.1:1", "eu-central-1", 2, nil},
-		{"service endpoint variable wins", with("AWS_ENDPOINT_URL", "http://127.0.0.1:1", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:2"), "http://127.0.0.1:2", "eu-central-1", 2, nil},
-		{"endpoint variables ignored", with("AWS_ENDPOINT_URL", "http://127.0.0.1:1", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"), "https://secretsmanager.eu-central-1.amazonaws.com", "eu-central-1", 2, nil},
-		{"AWS_MAX_ATTEMPTS", with("AWS_MAX_ATTEMPTS", "5"), "https://secretsmanager.eu-central-1.amazonaws.com", "eu-central-1", 5, nil},
-		{"nothing set", map[string]string{}, "", "", 0, []string{"AWS_REGION", "AWS_ACCESS_KEY_ID"}},
-		{"no secret key", with("AWS_SECRET_ACCESS_KEY", ""), "", "", 0, []string{"AWS_SECRET_ACCESS_KEY"}},
-		{"AWS_MAX_ATTEMPTS=0 is the default", with("AWS_MAX_ATTEMPTS", "0"), "https://secretsmanager.eu-central-1.amazonaws.com", "eu-central-1", 2, nil},
-		{"bad attempts", with("AWS_MAX_ATTEMPTS", "-1"), "", "", 0, []string{"AWS_MAX_ATTEMPTS"}},
-		{"booleans in any case", with("AWS_USE_FIPS_ENDPOINT", "TRUE", "AWS_USE_DUALSTACK_ENDPOINT", "False"), "https://secretsmanager-fips.eu-central-1.amazonaws.com", "eu-central-1", 2, nil},
-		{"a boolean that is neither", with("AWS_USE_FIPS_ENDPOINT", "yes"), "", "", 0, []string{"AWS_USE_FIPS_ENDPOINT must be true or false"}},
-		{"FIPS with an endpoint URL", with("AWS_USE_FIPS_ENDPOINT", "true", "AWS_ENDPOINT_URL", "http://127.0.0.1:1"), "", "", 0, []string{"cannot be combined"}},
-		{"endpoint without scheme", with("AWS_ENDPOINT_URL", "localhost:4566"), "", "", 0, []string{"https://"}},
-		{"region that is no name", with("AWS_REGION", "eu-west-1.evil.example/"), "", "", 0, []string{"AWS_REGION"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := FromEnv(env(tc.env))
-			if tc.wantErrParts != nil {
-				if err == nil {
-					t.Fatalf("FromEnv accepted it: endpoint %s", c.endpoint)
-				}
-				for _, part := range tc.wantErrParts {
-					if !strings.Contains(err.Error(), part) {
-						t.Errorf("error %q does not mention %s", err, part)
-					}
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if c.endpoint != tc.endpoint || c.region != tc.region || c.maxAttempts != tc.attempts {
-				t.Errorf("endpoint %s, region %s, attempts %d; want %s, %s, %d", c.endpoint, c.region, c.maxAttempts, tc.endpoint, tc.region, tc.attempts)
-			}
-		})
-	}
-}
 
 // fakeSecretsManager answers with the next of answers per call, after
 // checking the request is a signed awsJson1_1 GetSecretValue.
@@ -165,26 +75,26 @@ func TestAnswers(t *testing.T) {
 	}{
 		{"success", []func(http.ResponseWriter){ok}, "", `{"keys":[]}`, nil, false},
 		{"not found: not tried again", []func(http.ResponseWriter){answer(400, "", `{"__type":"ResourceNotFoundException","message":"Secrets Manager can't find the specified secret."}`)}, "",
-			"", &APIError{400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."}, false},
+			"", &APIError{StatusCode: 400, Code: "ResourceNotFoundException", Message: "Secrets Manager can't find the specified secret."}, false},
 		{"code field, message cut at its first line", []func(http.ResponseWriter){answer(400, "", `{"code":"InvalidSignatureException","message":"The request signature we calculated does not match.\n\nThe Canonical String for this request should have been\n'x-amz-security-token:SESSION'"}`)}, "",
-			"", &APIError{400, "InvalidSignatureException", "The request signature we calculated does not match."}, false},
+			"", &APIError{StatusCode: 400, Code: "InvalidSignatureException", Message: "The request signature we calculated does not match."}, false},
 		{"a redirect is not followed", []func(http.ResponseWriter){func(w http.ResponseWriter) {
 			w.Header().Set("Location", "http://elsewhere.invalid/")
 			w.WriteHeader(http.StatusTemporaryRedirect)
-		}}, "", "", &APIError{307, "HTTP307", ""}, false},
-		{"501 is not tried again", []func(http.ResponseWriter){answer(501, "", ``)}, "", "", &APIError{501, "HTTP501", ""}, false},
+		}}, "", "", &APIError{StatusCode: 307, Code: "HTTP307", Message: ""}, false},
+		{"501 is not tried again", []func(http.ResponseWriter){answer(501, "", ``)}, "", "", &APIError{StatusCode: 501, Code: "HTTP501", Message: ""}, false},
 		{"capital Message, namespaced type", []func(http.ResponseWriter){answer(400, "", `{"__type":"com.amazonaws.secretsmanager#AccessDeniedException","Message":"not authorized"}`)}, "",
-			"", &APIError{400, "AccessDeniedException", "not authorized"}, false},
+			"", &APIError{StatusCode: 400, Code: "AccessDeniedException", Message: "not authorized"}, false},
 		{"error type header wins, URI dropped", []func(http.ResponseWriter){answer(400, "DecryptionFailure:http://internal.amazon.com/coral/com.amazonaws.secretsmanager/", `{"__type":"Other","message":"KMS key is disabled"}`)}, "",
-			"", &APIError{400, "DecryptionFailure", "KMS key is disabled"}, false},
+			"", &APIError{StatusCode: 400, Code: "DecryptionFailure", Message: "KMS key is disabled"}, false},
 		{"5xx then success", []func(http.ResponseWriter){answer(500, "", `{"__type":"InternalServiceError","message":"oops"}`), ok}, "", `{"keys":[]}`, nil, false},
 		{"throttled then success", []func(http.ResponseWriter){answer(400, "", `{"__type":"ThrottlingException","message":"Rate exceeded"}`), ok}, "", `{"keys":[]}`, nil, false},
 		{"5xx twice: two attempts", []func(http.ResponseWriter){answer(503, "", `<html>busy</html>`), answer(502, "", `<html>bad gateway</html>`)}, "",
-			"", &APIError{502, "HTTP502", ""}, false},
+			"", &APIError{StatusCode: 502, Code: "HTTP502", Message: ""}, false},
 		{"one attempt when told", []func(http.ResponseWriter){answer(500, "", `{"__type":"InternalServiceError","message":"oops"}`)}, "1",
-			"", &APIError{500, "InternalServiceError", "oops"}, false},
+			"", &APIError{StatusCode: 500, Code: "InternalServiceError", Message: "oops"}, false},
 		{"control bytes and length bounded", []func(http.ResponseWriter){answer(400, "", `{"__type":"Bad\nCode","message":"`+strings.Repeat("x", 300)+`\u001b[31m"}`)}, "",
-			"", &APIError{400, "BadCode", strings.Repeat("x", 256)}, false},
+			"", &APIError{StatusCode: 400, Code: "BadCode", Message: strings.Repeat("x", 256)}, false},
 		{"binary secret", []func(http.ResponseWriter){answer(200, "", `{"Name":"prod/keys","SecretBinary":"AAEC"}`)}, "", "", nil, true},
 		{"not JSON", []func(http.ResponseWriter){answer(200, "", `{"SecretString":"{\"keys\":[{\"id\":\"a\",\"sha256\":\"0123`)}, "", "", nil, true},
 	} {
