@@ -259,12 +259,60 @@ func TestFalcoRulesMatchManifests(t *testing.T) {
 	if ptrFalse := r.deploy.Spec.Template.Spec.AutomountServiceAccountToken; ptrFalse == nil || *ptrFalse {
 		t.Error("the pod mounts the Kubernetes API token: the token rule assumes it does not")
 	}
-	for list, dir := range map[string]string{
-		"healthcare_api_k8s_token_dirs":  "/var/run/secrets/kubernetes.io/serviceaccount",
-		"healthcare_api_irsa_token_dirs": "/var/run/secrets/eks.amazonaws.com",
+	// EKS Pod Identity mounts its token under pods.eks.amazonaws.com
+	// (docs/eks.md, "EKS Pod Identity instead of IRSA").
+	for list, dirs := range map[string][]string{
+		"healthcare_api_k8s_token_dirs":  {"/var/run/secrets/kubernetes.io/serviceaccount"},
+		"healthcare_api_irsa_token_dirs": {"/var/run/secrets/eks.amazonaws.com", "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount"},
 	} {
-		if !slices.Contains(byName[list].Items, any(dir)) {
-			t.Errorf("list %s = %v, want %s among them", list, byName[list].Items, dir)
+		for _, dir := range dirs {
+			if !slices.Contains(byName[list].Items, any(dir)) {
+				t.Errorf("list %s = %v, want %s among them", list, byName[list].Items, dir)
+			}
+		}
+	}
+}
+
+// The rules' exemptions and reach, as the security review asked: the
+// server is its binary as PID 1 (another exec of the same path is not
+// exempt); every rule that exempts the binary does so through that macro;
+// EKS Pod Identity's agent is allowed to the server only, on port 80;
+// writes include creating, renaming, removing and linking; credential
+// theft and exfiltration page (CRITICAL); no output carries the command
+// line (falcosidekick turns each output field into a label).
+func TestFalcoRulesExemptions(t *testing.T) {
+	byName := map[string]falcoItem{}
+	for _, it := range falcoRules(t, falcoRulesFile) {
+		byName[it.Rule+it.Macro+it.List] = it
+	}
+	const server = "healthcare_api_server"
+	if got := byName[server].Condition; got != "proc.exepath in (healthcare_api_binaries) and proc.vpid = 1" {
+		t.Errorf("macro %s = %q, want the binary as the container's PID 1", server, got)
+	}
+	for name, it := range byName {
+		if it.Rule == "" {
+			continue
+		}
+		if strings.Contains(it.Condition, "healthcare_api_binaries") {
+			t.Errorf("rule %q exempts the binary by path alone; use %s", name, server)
+		}
+		if strings.Contains(it.Output, "%proc.cmdline") {
+			t.Errorf("rule %q outputs %%proc.cmdline: falcosidekick would make it an Alertmanager label", name)
+		}
+		tags := strings.Join(it.Tags, " ")
+		if (strings.Contains(tags, "mitre_exfiltration") || strings.Contains(tags, "mitre_credential_access")) && it.Priority != "CRITICAL" {
+			t.Errorf("rule %q (%s) is %s, want CRITICAL: it should page", name, tags, it.Priority)
+		}
+	}
+	conn := byName["Healthcare API disallowed outbound connection"].Condition
+	if agent := byName["healthcare_api_pod_identity_agent"].Items; !slices.Equal(agent, []any{"169.254.170.23"}) ||
+		!strings.Contains(conn, "not ("+server+" and fd.sip in (healthcare_api_pod_identity_agent) and fd.sport = 80)") {
+		t.Errorf("the outbound rule does not allow EKS Pod Identity's agent (%v) to the server alone on port 80:\n%s", agent, conn)
+	}
+	write := byName["healthcare_api_open_for_write"].Condition
+	for _, ev := range []string{"creat", "rename", "renameat2", "unlink", "unlinkat", "rmdir", "mkdir", "mkdirat", "link", "symlink"} {
+		if !regexp.MustCompile(`\b` + ev + `\b`).MatchString(write) {
+			t.Errorf("macro healthcare_api_open_for_write lacks the event %s:\n%s", ev, write)
 		}
 	}
 }
@@ -372,5 +420,43 @@ func TestFalcoDeployment(t *testing.T) {
 		if !strings.Contains(text, setFile) {
 			t.Errorf("%s does not install the rules with %s", name, setFile)
 		}
+	}
+}
+
+// Each overlay's cluster has its falcosidekick values: the environment
+// label its Alertmanager route reads (eks-<overlay>), the same alertname
+// as values.yaml, and nothing else; the docs install one of them.
+func TestFalcoValuesPerEnvironment(t *testing.T) {
+	doc, err := os.ReadFile("../docs/eks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, overlay := range overlays {
+		env := "eks-" + filepath.Base(overlay)
+		file := filepath.Join(falcoDir, "values-"+env+".yaml")
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Errorf("%s: %v", overlay, err)
+			continue
+		}
+		var v struct {
+			Falcosidekick struct {
+				Config struct {
+					Alertmanager struct {
+						ExtraLabels string `json:"extralabels"`
+					} `json:"alertmanager"`
+				} `json:"config"`
+			} `json:"falcosidekick"`
+		}
+		if err := yaml.UnmarshalStrict(raw, &v); err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		if got, want := v.Falcosidekick.Config.Alertmanager.ExtraLabels, "alertname:FalcoRuntimeEvent,environment:"+env; got != want {
+			t.Errorf("%s: extralabels %q, want %q", file, got, want)
+		}
+	}
+	if !strings.Contains(string(doc), "-f k8s/falco/values.yaml -f k8s/falco/values-eks-prod.yaml") {
+		t.Error("docs/eks.md: the Falco install does not layer values-eks-<env>.yaml over values.yaml")
 	}
 }

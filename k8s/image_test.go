@@ -414,8 +414,12 @@ func writeBase(t *testing.T, path string) {
 func verifySignatures(t *testing.T, ctx context.Context, dir, cosign, tester, crane, registry, tarball, version, unsignedRef string) {
 	t.Helper()
 
-	signed := strings.TrimSpace(run(t, ctx, "", nil, crane, "push", "--insecure", tarball, registry+"/healthcare-api:"+version))
-	unsigned := registry + "/base@" + strings.TrimSpace(run(t, ctx, "", nil, crane, "digest", "--insecure", unsignedRef))
+	repo := registry + "/healthcare-api"
+	signed := strings.TrimSpace(run(t, ctx, "", nil, crane, "push", "--insecure", tarball, repo+":"+version))
+	// The unsigned image in the same repository: the policy covers it, and
+	// refuses it for want of a signature, not for its name.
+	run(t, ctx, "", nil, crane, "copy", "--insecure", unsignedRef, repo+":unsigned")
+	unsigned := repo + "@" + strings.TrimSpace(run(t, ctx, "", nil, crane, "digest", "--insecure", unsignedRef))
 	for _, ref := range []string{signed, unsigned} {
 		if !regexp.MustCompile(`@sha256:[0-9a-f]{64}$`).MatchString(ref) {
 			t.Fatalf("%q is not a digest reference", ref)
@@ -432,15 +436,14 @@ func verifySignatures(t *testing.T, ctx context.Context, dir, cosign, tester, cr
 	key := func(owner, file string) string { return filepath.Join(dir, owner, file) }
 	run(t, ctx, "", env, cosign, "sign", "--key", key("ci", "cosign.key"), "--tlog-upload=false", "--yes", "--allow-http-registry", signed)
 
-	// A key-based copy of the ClusterImagePolicy: same images, CI's test key
-	// instead of the keyless identity, no transparency log.
+	// A key-based copy of the ClusterImagePolicy as k8s/policy/signatures
+	// renders it with this registry's repository in IMAGE_REPOSITORY: same
+	// images, CI's test key instead of the keyless identity, no
+	// transparency log.
+	rendered := renderSignatures(t, repo)
 	policyFor := func(owner string) string {
-		raw, err := os.ReadFile(filepath.Join(policySignatures, "clusterimagepolicy.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
 		var cip map[string]any
-		if err := yaml.UnmarshalStrict(raw, &cip); err != nil {
+		if err := yaml.UnmarshalStrict(rendered, &cip); err != nil {
 			t.Fatal(err)
 		}
 		pub, err := os.ReadFile(key(owner, "cosign.pub"))

@@ -2,6 +2,8 @@ package k8s
 
 import (
 	"bytes"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/replay"
+	yamlv3 "gopkg.in/yaml.v3"
 )
 
 func TestCloudFormationLint(t *testing.T) {
@@ -59,6 +62,105 @@ func TestWorkloadRoleMatchesManifests(t *testing.T) {
 		}
 	}
 }
+
+// The sigstore policy-controller's role (infra/eks.yaml) trusts exactly
+// the ServiceAccount the documented Helm install names and annotates, and
+// reads only our repository: the ECR login (no resource) and pulls.
+func TestPolicyControllerRole(t *testing.T) {
+	raw, err := os.ReadFile("../infra/eks.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type resource struct {
+		Type       string `yaml:"Type"`
+		Condition  string `yaml:"Condition"`
+		Properties struct {
+			AssumeRolePolicyDocument []any `yaml:"AssumeRolePolicyDocument"`
+			Policies                 []struct {
+				PolicyDocument struct {
+					Statement []struct {
+						Effect   string `yaml:"Effect"`
+						Action   any    `yaml:"Action"`
+						Resource any    `yaml:"Resource"`
+					} `yaml:"Statement"`
+				} `yaml:"PolicyDocument"`
+			} `yaml:"Policies"`
+			ManagedPolicyArns []any `yaml:"ManagedPolicyArns"`
+		} `yaml:"Properties"`
+	}
+	var tpl struct {
+		Resources map[string]yamlv3.Node `yaml:"Resources"`
+		Outputs   map[string]struct {
+			Condition string `yaml:"Condition"`
+		} `yaml:"Outputs"`
+	}
+	// yaml.v3 drops CloudFormation's short-form tags (!Sub) and keeps their
+	// arguments: the strings below are the template's own.
+	if err := yamlv3.Unmarshal(raw, &tpl); err != nil {
+		t.Fatal(err)
+	}
+	node, ok := tpl.Resources["PolicyControllerRole"]
+	var role resource
+	if ok {
+		if err := node.Decode(&role); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !ok || role.Type != "AWS::IAM::Role" || role.Condition != "PolicyController" {
+		t.Fatalf("infra/eks.yaml: PolicyControllerRole %+v, want an AWS::IAM::Role under the condition PolicyController", role)
+	}
+	if tpl.Outputs["PolicyControllerRoleArn"].Condition != "PolicyController" {
+		t.Error("infra/eks.yaml: no output PolicyControllerRoleArn under the condition PolicyController")
+	}
+	const sub = "system:serviceaccount:" + policyControllerNamespace + ":" + policyControllerServiceAccount
+	trust, _ := role.Properties.AssumeRolePolicyDocument[0].(string)
+	if strings.Count(trust, `"${Issuer}:sub": "`+sub+`"`) != 1 || !strings.Contains(trust, `"${Issuer}:aud": "sts.amazonaws.com"`) ||
+		strings.Count(trust, `"Effect"`) != 1 {
+		t.Errorf("PolicyControllerRole trusts\n%s\nwant one IRSA statement for %s", trust, sub)
+	}
+	if len(role.Properties.ManagedPolicyArns) != 0 {
+		t.Errorf("PolicyControllerRole has managed policies %v", role.Properties.ManagedPolicyArns)
+	}
+	const repo = "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${RepositoryName}"
+	want := map[string]string{"ecr:GetAuthorizationToken": "*", "ecr:BatchGetImage": repo, "ecr:GetDownloadUrlForLayer": repo}
+	got := map[string]string{}
+	for _, p := range role.Properties.Policies {
+		for _, st := range p.PolicyDocument.Statement {
+			if st.Effect != "Allow" {
+				t.Errorf("PolicyControllerRole: a statement with effect %q", st.Effect)
+			}
+			actions, ok := st.Action.([]any)
+			if !ok {
+				actions = []any{st.Action}
+			}
+			for _, a := range actions {
+				got[fmt.Sprint(a)] = fmt.Sprint(st.Resource)
+			}
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("PolicyControllerRole allows %v, want exactly %v", got, want)
+	}
+
+	// The install the docs give names and annotates that ServiceAccount.
+	doc, err := os.ReadFile("../docs/eks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--namespace " + policyControllerNamespace, "webhook.serviceAccount.name=" + policyControllerServiceAccount,
+		`webhook.serviceAccount.annotations.eks\.amazonaws\.com/role-arn=`} {
+		if !bytes.Contains(doc, []byte(want)) {
+			t.Errorf("docs/eks.md: the policy-controller install lacks %s", want)
+		}
+	}
+}
+
+// Where the sigstore policy-controller's webhook runs (docs/eks.md's Helm
+// install; the chart's default name for release policy-controller).
+const (
+	policyControllerNamespace      = "cosign-system"
+	policyControllerServiceAccount = "policy-controller-webhook"
+)
 
 // With CdsHooksReplayTableName, infra/eks.yaml creates the jti table as
 // package replay uses it and lets the workload PutItem on it alone.

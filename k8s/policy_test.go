@@ -41,7 +41,7 @@ const (
 	gatorSuite        = "policy/suite.yaml"
 	regoTestsDir      = "policy/rego"
 	repositoryValue   = "IMAGE_REPOSITORY"
-	policyValuesFile  = "policy/constraints/values.env"
+	policyValuesFile  = "policy/values/values.env" // constraints and signatures
 	enforcementAction = "deny"
 )
 
@@ -107,7 +107,7 @@ var (
 )
 
 // renderedPolicy returns the deployable copy of k8s/ (filledTree) with
-// policy/constraints/values.env filled in as a cluster administrator does:
+// policy/values/values.env filled in as a cluster administrator does:
 // the repository of the image the overlays pin. Each constraint of
 // policy/production is written to policy/rendered/<template>.yaml there,
 // where suite.yaml reads it.
@@ -548,13 +548,18 @@ func TestGatorVerify(t *testing.T) {
 				if len(got) != 0 {
 					t.Errorf("%s/%s (%s): %d violations against all constraints, want none: %+v", tc.Name, cs.Name, cs.Object, len(got), got)
 				}
-			case 1.0, "1", int64(1):
+			case 1.0, 2.0, 3.0:
 				seen[c.Kind] = true
-				if len(got) != 1 || got[0].Constraint.Kind != c.Kind || !regexp.MustCompile(a.Message).MatchString(got[0].Msg) {
-					t.Errorf("%s/%s (%s): violations %+v against all constraints, want exactly one of %s matching %q", tc.Name, cs.Name, cs.Object, got, c.Kind, a.Message)
+				n := int(a.Violations.(float64))
+				ok := len(got) == n
+				for _, v := range got {
+					ok = ok && v.Constraint.Kind == c.Kind && regexp.MustCompile(a.Message).MatchString(v.Msg)
+				}
+				if !ok {
+					t.Errorf("%s/%s (%s): violations %+v against all constraints, want exactly %d of %s matching %q", tc.Name, cs.Name, cs.Object, got, n, c.Kind, a.Message)
 				}
 			default:
-				t.Errorf("%s/%s: violations %v (%T); the suite asserts no or exactly 1", tc.Name, cs.Name, a.Violations, a.Violations)
+				t.Errorf("%s/%s: violations %v (%T); the suite asserts no or a count of 1 to 3", tc.Name, cs.Name, a.Violations, a.Violations)
 			}
 		}
 	}
@@ -649,12 +654,31 @@ var policyTester = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
+// renderSignatures renders k8s/policy/signatures with IMAGE_REPOSITORY
+// set to repo, as a cluster administrator applies it.
+func renderSignatures(t *testing.T, repo string) []byte {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.CopyFS(filepath.Join(root, "policy"), os.DirFS("policy")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, policyValuesFile), []byte(repositoryValue+"="+repo+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return kustomize(t, filepath.Join(root, policySignatures))
+}
+
 // The admission policy for signatures is what the policy-controller
 // accepts (its tester decodes it strictly into its own Go type and runs
 // the webhook's validation), opts our namespace in, and trusts exactly the
 // issuer and workflow identity the deploy workflow verifies with cosign.
 func TestImagePolicyMatchesDeploy(t *testing.T) {
-	file := filepath.Join(policySignatures, "clusterimagepolicy.yaml")
+	repo, _, _ := strings.Cut(testImage, "@")
+	rendered := renderSignatures(t, repo)
+	file := filepath.Join(t.TempDir(), "clusterimagepolicy.yaml")
+	if err := os.WriteFile(file, rendered, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tester, err := policyTester()
 	if err != nil {
 		t.Fatal(err)
@@ -689,13 +713,24 @@ func TestImagePolicyMatchesDeploy(t *testing.T) {
 			} `json:"authorities"`
 		} `json:"spec"`
 	}
-	objs := objects(t, policySignatures)
-	if len(objs) != 1 {
-		t.Fatalf("%s renders %d objects, want the ClusterImagePolicy", policySignatures, len(objs))
+	if docs := splitDocs(rendered); len(docs) != 1 {
+		t.Fatalf("%s renders %d objects, want the ClusterImagePolicy", policySignatures, len(docs))
 	}
-	raw, _ := json.Marshal(objs[0])
-	if err := json.Unmarshal(raw, &cip); err != nil {
+	if err := yaml.Unmarshal(rendered, &cip); err != nil {
 		t.Fatal(err)
+	}
+	// Our repository by digest only: a sidecar's image (Istio's proxy) is
+	// not required to carry CI's signature. The tester, whose no-match
+	// policy is deny, reports such an image as uncovered without fetching
+	// anything; it is run only once the glob is known not to cover it.
+	if len(cip.Spec.Images) != 1 || cip.Spec.Images[0].Glob != repo+"@**" {
+		t.Errorf("%s: images %+v, want the one glob %s@** (IMAGE_REPOSITORY from %s)", policySignatures, cip.Spec.Images, repo, policyValuesFile)
+	} else {
+		proxy := "docker.io/istio/proxyv2@sha256:" + strings.Repeat("ab", 32)
+		out, err := exec.Command(tester, "-policy", file, "-image", proxy, "-log-level", "warn").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "is uncovered by policy") {
+			t.Errorf("policy-controller tester, %s: err %v, want uncovered by the policy\n%s", proxy, err, out)
+		}
 	}
 	if cip.APIVersion != imagePolicyAPI || cip.Kind != "ClusterImagePolicy" || len(cip.Spec.Authorities) != 1 || len(cip.Spec.Authorities[0].Keyless.Identities) != 1 {
 		t.Fatalf("%s: want one %s ClusterImagePolicy with one keyless authority and one identity: %+v", file, imagePolicyAPI, cip)
@@ -741,5 +776,112 @@ func TestImagePolicyMatchesDeploy(t *testing.T) {
 	b := decode(kustomize(t, bootstrapDir))
 	if b.ns == nil || b.ns.Labels[sigstoreOptInKey] != "true" {
 		t.Errorf("namespace %s lacks the label %s: \"true\" (the policy-controller would not check it)", namespace, sigstoreOptInKey)
+	}
+}
+
+// The documented applies of k8s/policy (docs/eks.md) are guarded: each
+// line that applies a kustomization reading values.env refuses while it
+// holds REPLACE_ME and applies once it is filled in. The lines run in bash
+// from the repository's root with kubectl replaced by a script that
+// records its arguments: the guard is what is under test, not kubectl.
+func TestPolicyApplyGuard(t *testing.T) {
+	doc, err := os.ReadFile("../docs/eks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(doc), "\n") {
+		if strings.Contains(l, "kubectl apply -k k8s/policy/production") || strings.Contains(l, "kubectl apply -k k8s/policy/signatures") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("docs/eks.md: %d lines apply k8s/policy/production or signatures, want 2:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	run := func(values string) []string {
+		root := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(root, "k8s", filepath.Dir(policyValuesFile)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "k8s", policyValuesFile), []byte(values), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		bin, record := filepath.Join(root, "bin"), filepath.Join(root, "kubectl.log")
+		if err := os.Mkdir(bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		stub := "#!/bin/sh\necho \"$*\" >>" + record + "\n"
+		if err := os.WriteFile(filepath.Join(bin, "kubectl"), []byte(stub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var applied []string
+		for _, l := range lines {
+			cmd := exec.Command("bash", "-c", l)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+			out, err := cmd.CombinedOutput()
+			raw, _ := os.ReadFile(record)
+			_ = os.Remove(record)
+			if got := strings.TrimSpace(string(raw)); got != "" {
+				applied = append(applied, got)
+			} else if err == nil {
+				t.Errorf("%q applied nothing and exited 0: a script would carry on\n%s", l, out)
+			}
+		}
+		return applied
+	}
+	if got := run(repositoryValue + "=" + placeholder + "\n"); len(got) != 0 {
+		t.Errorf("with %s=%s the documented lines ran kubectl %q", repositoryValue, placeholder, got)
+	}
+	repo, _, _ := strings.Cut(testImage, "@")
+	if got := run(repositoryValue + "=" + repo + "\n"); len(got) != 2 {
+		t.Errorf("with %s filled in the documented lines ran kubectl %q, want both applies", repositoryValue, got)
+	}
+}
+
+// The mesh and the admission policies do not combine yet (docs/eks.md,
+// "Not with the Istio component yet"): prod with k8s/components/istio is
+// refused by production's constraints, before istiod even injects its
+// sidecars (the gateway's `image: auto` is not our repository by digest).
+// When this passes without violations, the docs' exclusion is stale.
+func TestIstioRefusedByPolicy(t *testing.T) {
+	filled := renderedPolicy(t)
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS(filled)); err != nil {
+		t.Fatal(err)
+	}
+	kfile := filepath.Join(root, "overlays/prod/kustomization.yaml")
+	k, err := os.ReadFile(kfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const anchor = "  - ../../components/production\n"
+	if !bytes.Contains(k, []byte(anchor)) {
+		t.Fatalf("overlays/prod/kustomization.yaml lists no %q", strings.TrimSpace(anchor))
+	}
+	k = bytes.Replace(k, []byte(anchor), []byte(anchor+"  - ../../components/istio\n"), 1)
+	if err := os.WriteFile(kfile, k, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(root, "meshed.yaml")
+	if err := os.WriteFile(file, kustomize(t, filepath.Join(root, "overlays/prod")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var images []string
+	for _, v := range gatorTest(t, root, filepath.Join(root, policyRendered), file) {
+		if v.Constraint.Kind == "ImageFromRepository" {
+			images = append(images, v.Msg)
+		}
+	}
+	t.Logf("ImageFromRepository on prod with Istio: %q", images)
+	if len(images) == 0 {
+		t.Error("prod with the Istio component passes ImageFromRepository: the docs' exclusion of the mesh is stale")
+	}
+	doc, err := os.ReadFile("../docs/eks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(doc, []byte("**Not with the Istio component yet.**")) {
+		t.Error("docs/eks.md does not say the Istio component and the admission policies do not combine")
 	}
 }

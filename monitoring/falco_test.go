@@ -1,10 +1,16 @@
 package monitoring
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -112,5 +118,100 @@ func TestFalcoAlertsRoute(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("alertmanager.yml has %d routes for source=\"falco\", want 1", n)
+	}
+}
+
+// TestFalcoAlertsDelivered posts a critical and a warning Falco detection
+// of the same pod to the real Alertmanager: both reach Slack. Every Falco
+// alert has the same alertname and no namespace label, so an inhibit rule
+// that let Falco's critical alerts inhibit would mute every Falco warning
+// of the environment.
+func TestFalcoAlertsDelivered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an Alertmanager; not in -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	api, slackMessages := localAlertmanager(ctx, t)
+	detection := func(rule, priority string) map[string]any {
+		return map[string]any{
+			"labels": map[string]string{
+				"alertname": "FalcoRuntimeEvent", "environment": "eks-prod", "source": "falco", "eventsource": "syscall",
+				"rule": rule, "priority": priority, "severity": falcoSeverity[priority],
+				"k8s_ns_name": "healthcare-api", "k8s_pod_name": "healthcare-api-7d9c5b6f4-x2x7q", "container_name": "api",
+			},
+			"annotations": map[string]string{"summary": rule, "description": rule + " in healthcare-api"},
+		}
+	}
+	alerts, _ := json.Marshal([]any{
+		detection("Unexpected_process_in_healthcare-api_container", "CRITICAL"),
+		detection("Write_attempt_in_healthcare-api_container", "WARNING"),
+	})
+	resp, err := http.Post(api+"alerts", "application/json", bytes.NewReader(alerts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST alerts: %s", resp.Status)
+	}
+	poll(ctx, t, "two Slack messages", func() (bool, string) {
+		n := len(slackMessages())
+		return n >= 2, fmt.Sprintf("%d messages", n)
+	})
+	time.Sleep(2 * time.Second)
+	if msgs := slackMessages(); len(msgs) != 2 {
+		t.Errorf("%d Slack messages, want 2 (the critical detection and the warning):\n%s", len(msgs), strings.Join(msgs, "\n"))
+	}
+}
+
+// The on-call email's subject names where it happened for Falco's
+// detections too: they carry k8s_ns_name and the rule, not namespace.
+// amtool renders the subject of alertmanager.yml with Alertmanager's own
+// template engine.
+func TestFalcoEmailSubject(t *testing.T) {
+	var cfg struct {
+		Receivers []struct {
+			Name         string `yaml:"name"`
+			EmailConfigs []struct {
+				Headers map[string]string `yaml:"headers"`
+			} `yaml:"email_configs"`
+		} `yaml:"receivers"`
+	}
+	readYAML(t, alertmanagerFile, &cfg)
+	subject := ""
+	for _, r := range cfg.Receivers {
+		if r.Name == "oncall-critical" && len(r.EmailConfigs) == 1 {
+			subject = r.EmailConfigs[0].Headers["Subject"]
+		}
+	}
+	if subject == "" {
+		t.Fatal("alertmanager.yml: oncall-critical has no email Subject")
+	}
+	dir := t.TempDir()
+	glob := dir + "/empty.tmpl"
+	if err := os.WriteFile(glob, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		labels map[string]string
+		want   string
+	}{
+		"falco": {map[string]string{"alertname": "FalcoRuntimeEvent", "environment": "eks-prod", "source": "falco",
+			"k8s_ns_name": "healthcare-api", "rule": "Healthcare_API_unexpected_process", "severity": "critical"},
+			"[FIRING] FalcoRuntimeEvent in eks-prod (healthcare-api: Healthcare_API_unexpected_process)"},
+		"api": {map[string]string{"alertname": "HealthcareAPITargetDown", "environment": "eks-prod", "namespace": "healthcare-api", "severity": "critical"},
+			"[FIRING] HealthcareAPITargetDown in eks-prod (healthcare-api)"},
+	} {
+		data, _ := json.Marshal(map[string]any{"status": "firing", "commonLabels": tc.labels, "groupLabels": tc.labels,
+			"alerts": []any{map[string]any{"status": "firing", "labels": tc.labels}}})
+		file := dir + "/" + name + ".json"
+		if err := os.WriteFile(file, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got := strings.TrimSpace(runTool(t, "amtool", "template", "render", "--template.glob="+glob, "--template.text="+subject, "--template.data="+file))
+		if got != tc.want {
+			t.Errorf("%s: subject %q, want %q", name, got, tc.want)
+		}
 	}
 }

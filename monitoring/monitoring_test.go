@@ -1311,45 +1311,9 @@ func TestAlertmanagerDelivers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts an Alertmanager; not in -short")
 	}
-	am := tool(t, "prometheus-alertmanager", "alertmanager")
-	var mu sync.Mutex
-	var slack []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		slack = append(slack, string(body))
-		mu.Unlock()
-		_, _ = io.WriteString(w, "ok")
-	}))
-	t.Cleanup(hook.Close)
-
-	dir := t.TempDir()
-	secrets := filepath.Join(dir, "secrets") + "/"
-	if err := os.Mkdir(secrets, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for name, value := range map[string]string{"slack-webhook-url": hook.URL, "smtp-password": "not-a-secret"} {
-		if err := os.WriteFile(secrets+name, []byte(value), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raw, err := os.ReadFile(alertmanagerFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Nothing may leave the machine: the SMTP host becomes a closed local port.
-	local := strings.NewReplacer(
-		"/etc/alertmanager/secrets/", secrets,
-		"smtp.example.org:587", "127.0.0.1:"+strconv.Itoa(freePort(t)),
-		"group_wait: 30s", "group_wait: 1s",
-	).Replace(string(raw))
-	configPath := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(configPath, []byte(local), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	api := startAlertmanager(ctx, t, am, dir, configPath)
+	api, slackMessages := localAlertmanager(ctx, t)
 	alert := func(name, severity, env string) map[string]any {
 		return map[string]any{
 			"labels": map[string]string{"alertname": name, "severity": severity, "service": "healthcare-api", "namespace": "healthcare-api", "environment": env},
@@ -1379,13 +1343,11 @@ func TestAlertmanagerDelivers(t *testing.T) {
 	// One Slack message per group (alertname, environment, namespace,
 	// severity), none for the inhibited warning.
 	poll(ctx, t, "four Slack messages", func() (bool, string) {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(slack) >= 4, fmt.Sprintf("%d messages", len(slack))
+		n := len(slackMessages())
+		return n >= 4, fmt.Sprintf("%d messages", n)
 	})
 	time.Sleep(2 * time.Second) // a fifth message would be the inhibited warning
-	mu.Lock()
-	defer mu.Unlock()
+	slack := slackMessages()
 	if len(slack) != 4 {
 		t.Errorf("%d Slack messages, want 4 (TargetDown in eks-prod and eks-staging, CPUHigh, ErrorBudgetBurn critical):\n%s", len(slack), strings.Join(slack, "\n"))
 	}
@@ -1420,6 +1382,57 @@ func TestAlertmanagerDelivers(t *testing.T) {
 		if m.Channel != "#healthcare-api-alerts" {
 			t.Errorf("%q: channel %q", a.Title, m.Channel)
 		}
+	}
+}
+
+// localAlertmanager starts the real Alertmanager with alertmanager.yml,
+// secret paths, SMTP host and group_wait swapped for local ones (nothing
+// leaves the machine: the SMTP host is a closed local port, Slack a local
+// server). It returns the v2 API's base URL and a function that returns
+// the Slack messages received so far.
+func localAlertmanager(ctx context.Context, t *testing.T) (string, func() []string) {
+	t.Helper()
+	am := tool(t, "prometheus-alertmanager", "alertmanager")
+	var mu sync.Mutex
+	var slack []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		slack = append(slack, string(body))
+		mu.Unlock()
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(hook.Close)
+
+	dir := t.TempDir()
+	secrets := filepath.Join(dir, "secrets") + "/"
+	if err := os.Mkdir(secrets, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, value := range map[string]string{"slack-webhook-url": hook.URL, "smtp-password": "not-a-secret"} {
+		if err := os.WriteFile(secrets+name, []byte(value), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(alertmanagerFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing may leave the machine: the SMTP host becomes a closed local port.
+	local := strings.NewReplacer(
+		"/etc/alertmanager/secrets/", secrets,
+		"smtp.example.org:587", "127.0.0.1:"+strconv.Itoa(freePort(t)),
+		"group_wait: 30s", "group_wait: 1s", "group_wait: 10s", "group_wait: 1s",
+	).Replace(string(raw))
+	configPath := filepath.Join(dir, "alertmanager.yml")
+	if err := os.WriteFile(configPath, []byte(local), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	api := startAlertmanager(ctx, t, am, dir, configPath)
+	return api, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(slack)
 	}
 }
 
