@@ -312,10 +312,19 @@ func (mp *mapper) smoker() (Input, string) {
 func (mp *mapper) egfr() (Input, string) {
 	recorded, recordedWhy := mp.lab(lab{input: "egfr", loinc: labCodes("egfr")})
 	creat, creatWhy := mp.lab(lab{input: "creatinine", loinc: labCodes("creatinine")})
-	if recordedWhy == "" && (creatWhy != "" || !creat.Date.After(recorded.Date)) {
+	return recordedOrDerived(recorded, recordedWhy, creat, creatWhy, mp.ckdEPI)
+}
+
+// recordedOrDerived chooses between a recorded value and one derived from
+// a newer source measurement (creatinine for eGFR, weight for BMI): the
+// recorded value unless the source is usable and newer; the derived one
+// when it can be computed; else the recorded one if usable.
+func recordedOrDerived(recorded Input, recordedWhy string, source Input, sourceWhy string,
+	derive func(Input, string) (Input, string)) (Input, string) {
+	if recordedWhy == "" && (sourceWhy != "" || !source.Date.After(recorded.Date)) {
 		return recorded, ""
 	}
-	derived, why := mp.ckdEPI(creat, creatWhy)
+	derived, why := derive(source, sourceWhy)
 	switch {
 	case why == "":
 		return derived, ""
@@ -354,17 +363,7 @@ func (mp *mapper) ckdEPI(creat Input, creatWhy string) (Input, string) {
 func (mp *mapper) bmi() (Input, string) {
 	recorded, recordedWhy := mp.lab(lab{input: "bmi", loinc: labCodes("bmi")})
 	w, wWhy := mp.body(loincWeight, "weight", weightToKg)
-	if recordedWhy == "" && (wWhy != "" || !w.Date.After(recorded.Date)) {
-		return recorded, ""
-	}
-	derived, why := mp.quetelet(w, wWhy)
-	switch {
-	case why == "":
-		return derived, ""
-	case recordedWhy == "":
-		return recorded, ""
-	}
-	return Input{}, recordedWhy + "; it cannot be computed either (" + why + ")"
+	return recordedOrDerived(recorded, recordedWhy, w, wWhy, mp.quetelet)
 }
 
 // quetelet computes BMI as weight / height².
