@@ -25,8 +25,10 @@ import (
 )
 
 // imageBudget is the most the image may weigh, uncompressed, as podman
-// reports it.
-const imageBudget = 20 << 20
+// reports it: 20 MiB until issues 19 and 20 added the /docs page (1.9 MB
+// of Swagger UI embedded) and the CDS Hooks service (go-jose, the FHIR
+// mapping), which brought it to 20.1 MiB; 22 MiB leaves room, not a habit.
+const imageBudget = 22 << 20
 
 // imageToolsModfile pins ko and crane apart from go.mod: ko v0.18.1 needs
 // k8s.io/apimachinery v0.34, which kube-score v1.20.0 (in go.mod) does not
