@@ -2,8 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -50,16 +48,9 @@ func computePrediction(buf, ref []byte, m *scoring.Model, inputs map[string]json
 // one strict JSON object (as decodePredict: media type, no duplicate keys,
 // no trailing data, no NaN or hex numbers).
 func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if !isJSON(r.Header.Get("Content-Type")) {
-		return nil, newProblem(kindMediaType, "send the body as application/json")
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	data, err := readBody(w, r, limit)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, err
-		}
-		return nil, newProblem(kindMalformed, "the request body could not be read")
+		return nil, err
 	}
 	if err := scanObject(data, func(name, value []byte) {}); err != nil {
 		return nil, err

@@ -29,16 +29,9 @@ type predictRequest struct {
 // on: their texts can echo the value received.
 func decodePredict(w http.ResponseWriter, r *http.Request) (predictRequest, error) {
 	var req predictRequest
-	if !isJSON(r.Header.Get("Content-Type")) {
-		return req, newProblem(kindMediaType, "send the body as application/json")
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	data, err := readBody(w, r, maxBodyBytes)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return req, err
-		}
-		return req, newProblem(kindMalformed, "the request body could not be read")
+		return req, err
 	}
 	var model, inputs, unknown []byte
 	err = scanObject(data, func(name, value []byte) {
@@ -100,4 +93,21 @@ func isJSON(contentType string) bool {
 		return false
 	}
 	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// readBody reads a JSON request body of at most limit bytes; a body that
+// is too large is the http.MaxBytesError the problem writer answers 413.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if !isJSON(r.Header.Get("Content-Type")) {
+		return nil, newProblem(kindMediaType, "send the body as application/json")
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, err
+		}
+		return nil, newProblem(kindMalformed, "the request body could not be read")
+	}
+	return data, nil
 }

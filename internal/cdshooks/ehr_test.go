@@ -27,7 +27,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,6 +39,7 @@ import (
 	"github.com/healthcare-prediction/api/internal/fhir"
 	"github.com/healthcare-prediction/api/internal/metrics/prom"
 	"github.com/healthcare-prediction/api/internal/scoring"
+	"github.com/healthcare-prediction/api/internal/testutil"
 )
 
 // Sentinels: values only the EHR knows. None may appear in a log line, the
@@ -244,24 +244,6 @@ func (s signer) token(t testing.TB, path string, edit func(*jwt.Claims)) string 
 	return tok
 }
 
-// lockedBuffer collects the API's log lines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type ehr struct {
 	t        testing.TB
 	api      *httptest.Server
@@ -272,7 +254,7 @@ type ehr struct {
 	es, rs   signer
 	store    store
 	bodies   []string // every response body, for the sentinel scan
-	logs     *lockedBuffer
+	logs     *testutil.Buffer
 	prom     *prom.Recorder
 }
 
@@ -280,7 +262,7 @@ func newEHR(t testing.TB) *ehr { return newEHRWith(t, nil) }
 
 // newEHRWith is newEHR with the API's options edited by edit.
 func newEHRWith(t testing.TB, edit func(*api.Options)) *ehr {
-	e := &ehr{t: t, store: chart(), logs: &lockedBuffer{}}
+	e := &ehr{t: t, store: chart(), logs: &testutil.Buffer{}}
 	e.es, e.rs = newSigner(t, jose.ES384, "ehr-es384"), newSigner(t, jose.RS384, "ehr-rs384")
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		set := jose.JSONWebKeySet{}
