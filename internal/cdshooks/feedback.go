@@ -59,7 +59,7 @@ func (s *Service) Feedback(ctx context.Context, id string, body []byte) (Feedbac
 		if err := str(it, "card", &cardID, true); err != nil {
 			return sum, prefixed(err, field)
 		}
-		if !uuidRE.MatchString(cardID) {
+		if !isUUID(cardID) {
 			return sum, badField(field+"card", "must be the uuid of a card")
 		}
 		if err := str(it, "outcomeTimestamp", &ts, true); err != nil {

@@ -2,8 +2,8 @@ package cdshooks
 
 import (
 	"encoding/json"
-	"regexp"
-	"strings"
+
+	"github.com/healthcare-prediction/api/internal/token"
 )
 
 // hookRequest is what a call carries (CDS Hooks 2.0, "HTTP Request").
@@ -18,11 +18,31 @@ type hookRequest struct {
 	prefetch map[string]json.RawMessage
 }
 
-var (
-	// fhirID is FHIR R4's id datatype: 1-64 of A-Z a-z 0-9 - .
-	fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
-	uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-)
+// isFHIRID reports whether s is FHIR R4's id datatype: 1-64 of A-Z a-z
+// 0-9 - . (token.Valid, not a regexp: compiling one at package init costs
+// every function's cold start).
+func isFHIRID(s string) bool { return token.Valid(s, 64, "-.") }
+
+// isUUID reports whether s is a UUID in its 8-4-4-4-12 hex form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // parseHookRequest reads a call body that internal/api has already found
 // to be one JSON object with no duplicate keys. Field names match exactly;
@@ -51,7 +71,7 @@ func parseHookRequest(body []byte) (*hookRequest, error) {
 	if err := str(top, "hookInstance", &req.hookInstance, true); err != nil {
 		return nil, err
 	}
-	if !uuidRE.MatchString(req.hookInstance) {
+	if !isUUID(req.hookInstance) {
 		return nil, badField("hookInstance", "must be a UUID")
 	}
 	if err := str(top, "fhirServer", &req.fhirServer, false); err != nil {
@@ -99,7 +119,7 @@ func parseHookRequest(body []byte) (*hookRequest, error) {
 	if err := str(ctx, "patientId", &req.patientID, true); err != nil {
 		return nil, prefixed(err, "context.")
 	}
-	if !fhirID.MatchString(req.patientID) {
+	if !isFHIRID(req.patientID) {
 		return nil, badField("context.patientId", "must be a FHIR id (1-64 letters, digits, '-' or '.')")
 	}
 	if raw, ok := top["prefetch"]; ok && string(raw) != "null" {
@@ -145,7 +165,7 @@ func prefixed(err error, prefix string) error {
 // printable is a client-sent name as it may be echoed: 1-64 letters,
 // digits and _.- ; anything else could carry free text into a log.
 func printable(name string) string {
-	if len(name) > 0 && len(name) <= 64 && strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == "" {
+	if token.Valid(name, 64, "_.-") {
 		return name
 	}
 	return "(unprintable name)"

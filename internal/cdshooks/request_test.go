@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,13 @@ import (
 // Whatever the body, parsing a hook request returns a request or a 400
 // *Error, never a panic; and no error text echoes the patient id or the
 // access token.
+// The regexps are the fuzz target's oracle for the hand-written checks
+// (isFHIRID, isUUID), which avoid compiling them at package init.
+var (
+	fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+	uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+)
+
 func FuzzHookRequest(f *testing.F) {
 	f.Add(`{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"patientId":"p1"},"prefetch":{"patient":null}}`)
 	f.Add(`{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","fhirServer":"https://f/fhir",` +

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/healthcare-prediction/api/internal/token"
 )
 
 // Resource is one FHIR R4 resource of a prefetch or fetch result. Type and
@@ -246,16 +248,4 @@ func shapeError(what string, err error) error {
 
 // validID reports whether s is a FHIR id: 1 to 64 letters, digits, '-' or
 // '.' (R4 datatypes, id: [A-Za-z0-9\-\.]{1,64}).
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		switch {
-		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', r == '-', r == '.':
-		default:
-			return false
-		}
-	}
-	return true
-}
+func validID(s string) bool { return token.Valid(s, 64, "-.") }
