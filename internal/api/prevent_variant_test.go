@@ -15,6 +15,7 @@ func TestPREVENTVariantOnTheWire(t *testing.T) {
 		{``, "base"},
 		{`,"uacr":{"value":4.5,"unit":"mg/mmol"}`, "uacr"},
 		{`,"hba1c":{"value":58,"unit":"mmol/mol"}`, "hba1c"},
+		{`,"sdi_decile":8`, "sdi"},
 		{`,"uacr":40,"hba1c":7.5,"sdi_decile":8`, "full"},
 	} {
 		inputs := `{"age":50,"sex":"female","total_cholesterol":200,"hdl_cholesterol":45,"systolic_bp":160,` +
@@ -41,7 +42,7 @@ func TestPREVENTVariantOnTheWire(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil || w.Code != 200 {
 		t.Fatalf("GET /models/prevent-30y: status %d, %v", w.Code, err)
 	}
-	if !slices.Equal(m.Variants, []string{"base", "uacr", "hba1c", "full"}) {
+	if !slices.Equal(m.Variants, []string{"base", "uacr", "hba1c", "sdi", "full"}) {
 		t.Errorf("variants = %q", m.Variants)
 	}
 	optional := map[string]string{"uacr": "mg/mmol", "hba1c": "mmol/mol", "sdi_decile": ""}

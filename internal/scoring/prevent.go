@@ -50,12 +50,13 @@ const (
 	pvVariantBase = iota
 	pvVariantUACR
 	pvVariantHbA1c
+	pvVariantSDI
 	pvVariantFull
 	pvVariants
 )
 
 // preventVariantNames are the variant names a prediction reports.
-var preventVariantNames = [pvVariants]string{"base", "uacr", "hba1c", "full"}
+var preventVariantNames = [pvVariants]string{"base", "uacr", "hba1c", "sdi", "full"}
 
 // preventTermInputs names the inputs each term is built from.
 var preventTermInputs = [pvTerms]string{
@@ -186,7 +187,6 @@ const (
 const (
 	warnUACRLow  = "uacr is below 0.1 mg/g; counted as 0.1 mg/g, as the AHA's PREVENT equations do (outside the range preventr accepts, 0.1-25000)"
 	warnHbA1cLow = "hba1c is below 4.5 %, outside the range preventr accepts (4.5-15 %); the equations are published for values down to 3 %"
-	warnSDIOnly  = "sdi_decile was not used: the SDI-only PREVENT model is not available here, so the base model was used; give uacr or hba1c as well for the full model"
 	// The full model's missing-value terms stand for a typical absent
 	// value, not the patient's: say which input they replaced.
 	warnFullNoUACR  = "full model without uacr: its published missing-UACR term was used in place of a value"
@@ -197,25 +197,20 @@ const (
 // preventVariant chooses the model as preventr's estimate_risk does when
 // it is not told which: no optional input, the base model; exactly one,
 // the model adding it; two or three, the full model, whose missing
-// indicators account for the one still absent. The SDI-only model's
-// coefficients could not be read (see prevent_coefs.go), so SDI alone falls
-// back to the base model, not to the full model with UACR and HbA1c
-// missing: for the Table S12 woman (diabetic) that full model gives 7.1 %
-// 10-year CVD risk where Table S12 gives 15.65 % for the SDI model and the
-// base model gives 14.7 %.
-func preventVariant(v *Values) (variant int, sdiOnly bool) {
+// indicators account for the one still absent.
+func preventVariant(v *Values) int {
 	uacr, a1c, sdi := v.has(inUACR), v.has(inHbA1c), v.has(inSDIDecile)
 	switch n := int(points(uacr) + points(a1c) + points(sdi)); {
 	case n == 0:
-		return pvVariantBase, false
+		return pvVariantBase
 	case n >= 2:
-		return pvVariantFull, false
+		return pvVariantFull
 	case uacr:
-		return pvVariantUACR, false
+		return pvVariantUACR
 	case a1c:
-		return pvVariantHbA1c, false
+		return pvVariantHbA1c
 	}
-	return pvVariantBase, true
+	return pvVariantSDI
 }
 
 // preventRisk is the logistic risk in percent; contributions go to p when
@@ -237,13 +232,10 @@ func preventRisk(c *preventCoef, z *preventCoef, p *Prediction) float64 {
 	return 100 / (1 + math.Exp(-sum))
 }
 
-// preventWarnings appends the warnings of the optional inputs: SDI given
-// alone, the full model's missing-value terms, values outside preventr's
-// ranges. Fixed texts only, so nothing is allocated once p has room.
-func preventWarnings(v *Values, variant int, sdiOnly bool, p *Prediction) {
-	if sdiOnly {
-		p.Warnings = append(p.Warnings, warnSDIOnly)
-	}
+// preventWarnings appends the warnings of the optional inputs: the full
+// model's missing-value terms, values outside preventr's ranges. Fixed
+// texts only, so nothing is allocated once p has room.
+func preventWarnings(v *Values, variant int, p *Prediction) {
 	if variant == pvVariantFull {
 		for _, w := range [...]struct {
 			id   inputID
@@ -290,8 +282,7 @@ func preventModel(years int) *Model {
 			{ID: "heart_failure", Label: y + "-year heart failure risk", Unit: "%"},
 		},
 		Notes: []string{
-			"Sex-specific and race-free. Optional uacr, hba1c and sdi_decile choose the variant as preventr does: none, the base model; one, the model adding it (uacr or hba1c); two or three, the full model, with the published missing-indicator term for the one absent (and a warning naming it). The prediction's variant field names the model used.",
-			"The SDI-only model is not offered: its coefficients were not available in a readable source. sdi_decile alone gives the base model and a warning that it was not used (the full model with UACR and HbA1c counted as missing gives the diabetic Table S12 woman 7.1 % 10-year CVD risk, against 15.65 % from the SDI model and 14.7 % from the base model).",
+			"Sex-specific and race-free. Optional uacr, hba1c and sdi_decile choose the variant as preventr does: none, the base model; one, the model adding it (uacr, hba1c or sdi); two or three, the full model, with the published missing-indicator term for the one absent (and a warning naming it). The prediction's variant field names the model used.",
 			"Add-on terms: ln(UACR, mg/g); HbA1c - 5.3 %, with separate coefficients with and without diabetes; SDI deciles 4-6 and 7-10 against 1-3. UACR in mg/mmol is converted at 8.84 mg/g per mg/mmol, HbA1c in mmol/mol with the IFCC-NGSP master equation (NGSP = 0.09148 IFCC + 2.152).",
 			"UACR below 0.1 mg/g counts as 0.1, as the AHA's equations do; UACR below 0.1 and HbA1c below 4.5 % (preventr's range is UACR 0.1-25000 mg/g, HbA1c 4.5-15 %) are computed with a warning.",
 			"Ranges are those of the preventr package (age 30-79, total cholesterol 130-320 mg/dL, HDL 20-100 mg/dL, systolic BP 90-180 mmHg, BMI 18.5-39.9, eGFR 15-140); other implementations accept systolic BP to 200 and eGFR to 150.",
@@ -313,9 +304,9 @@ func preventModel(years int) *Model {
 			sex = 0
 		}
 		z := preventTerms(v)
-		variant, sdiOnly := preventVariant(v)
+		variant := preventVariant(v)
 		p.Variant = preventVariantNames[variant]
-		preventWarnings(v, variant, sdiOnly, p)
+		preventWarnings(v, variant, p)
 		t := &preventVariantTables[variant][horizon][sex]
 		cvd := preventRisk(&t[pvCVD], &z, p)
 		p.addOutcome(m.Outcomes[pvCVD], cvd)

@@ -24,8 +24,8 @@ func s12With(t testing.TB, sex string, kv ...any) string {
 	return with(t, s12(sex), kv...)
 }
 
-// preventAddOnCases are the published worked examples of the UACR, HbA1c
-// and full models, as percentages. Proportions printed with 4 decimals are
+// preventAddOnCases are the published worked examples of the UACR, HbA1c,
+// SDI and full models, as percentages. Proportions printed with 4 decimals are
 // percentages to 2 (tol2dp), with 3 decimals to 1 (tol1dp).
 func preventAddOnCases(t testing.TB) []preventAddOnCase {
 	var cases []preventAddOnCase
@@ -52,12 +52,15 @@ func preventAddOnCases(t testing.TB) []preventAddOnCase {
 	const s12src = "Table S12"
 	add(s12src, "prevent-10y", "uacr", "total_cvd", tol2dp, fs(15.99, 17.18), uacr40...)
 	add(s12src, "prevent-10y", "hba1c", "total_cvd", tol2dp, fs(13.59, 15.51), a1c75...)
+	add(s12src, "prevent-10y", "sdi", "total_cvd", tol2dp, fs(15.65, 18.23), "sdi_decile", 8)
 	add(s12src, "prevent-10y", "full", "total_cvd", tol2dp, fs(15.60, 18.08), full...)
 	add(s12src, "prevent-10y", "uacr", "heart_failure", tol2dp, fs(8.93, 10.99), uacr40...)
 	add(s12src, "prevent-10y", "hba1c", "heart_failure", tol2dp, fs(8.06, 10.13), a1c75...)
+	add(s12src, "prevent-10y", "sdi", "heart_failure", tol2dp, fs(8.86, 12.26), "sdi_decile", 8)
 	add(s12src, "prevent-10y", "full", "heart_failure", tol2dp, fs(9.27, 12.06), full...)
 	add(s12src, "prevent-30y", "uacr", "ascvd", tol1dp, fs(36.3, 35.5), uacr40...)
 	add(s12src, "prevent-30y", "hba1c", "ascvd", tol1dp, fs(32.2, 31.7), a1c75...)
+	add(s12src, "prevent-30y", "sdi", "ascvd", tol1dp, fs(36.7, 36.1), "sdi_decile", 8)
 	add(s12src, "prevent-30y", "full", "ascvd", tol1dp, fs(34.4, 33.8), full...)
 	// Full model with SDI missing: the AHA online calculator's values (3 dp)
 	// quoted in PooledCohort test-predict_10yr_cvd_risk.R @ db2fa500.
@@ -79,6 +82,37 @@ func preventAddOnCases(t testing.TB) []preventAddOnCase {
 	add(pr, "prevent-30y", "uacr", "total_cvd", tol1dp, fs(56.5, 53.5), "uacr", 92)
 	add(pr, "prevent-30y", "uacr", "ascvd", tol1dp, fs(38.1, 36.8), "uacr", 92)
 	add(pr, "prevent-30y", "uacr", "heart_failure", tol1dp, fs(43.7, 44.8), "uacr", 92)
+
+	// preventr @ 126eccd1, tests/testthat/_snaps/prevent_equations.md, "Zip
+	// model 10-year (30-year) risks give expected results & SDI lookup
+	// works": the Table S12 profile with zip codes 03883, 49544 and 49507,
+	// which get_sdi maps to SDI deciles 3, 5 and 10 (printed to 0.1 %). One
+	// decile of each SDI group, so every SDI row is used with each term.
+	for _, z := range []struct {
+		decile               int
+		cvd10, ascvd10, hf10 map[string]float64
+		cvd30, ascvd30, hf30 map[string]float64
+	}{
+		{3, fs(12.7, 14.3), fs(8.0, 8.8), fs(7.0, 8.9), fs(48.5, 48.0), fs(32.2, 31.7), fs(35.8, 38.4)},
+		{5, fs(14.4, 15.4), fs(9.2, 9.4), fs(8.0, 9.9), fs(51.4, 48.7), fs(34.8, 32.2), fs(38.0, 40.0)},
+		{10, fs(15.7, 18.2), fs(10.0, 11.4), fs(8.9, 12.3), fs(53.5, 53.0), fs(36.7, 36.1), fs(40.4, 44.7)},
+	} {
+		src := fmt.Sprintf("preventr SDI %d", z.decile)
+		add(src, "prevent-10y", "sdi", "total_cvd", tol1dp, z.cvd10, "sdi_decile", z.decile)
+		add(src, "prevent-10y", "sdi", "ascvd", tol1dp, z.ascvd10, "sdi_decile", z.decile)
+		add(src, "prevent-10y", "sdi", "heart_failure", tol1dp, z.hf10, "sdi_decile", z.decile)
+		add(src, "prevent-30y", "sdi", "total_cvd", tol1dp, z.cvd30, "sdi_decile", z.decile)
+		add(src, "prevent-30y", "sdi", "ascvd", tol1dp, z.ascvd30, "sdi_decile", z.decile)
+		add(src, "prevent-30y", "sdi", "heart_failure", tol1dp, z.hf30, "sdi_decile", z.decile)
+	}
+	// Same snapshots, "Full model 10-year risks give expected results":
+	// age 75, no diabetes, smoker, on a statin, HbA1c 7.5 %, UACR 40 mg/g,
+	// zip 49507 (SDI 10), the rest as in Table S12. (Its 30-year twin is
+	// outside this service's age range for 30-year risk.)
+	full75 := []any{"age", 75, "diabetes", false, "current_smoker", true, "on_statin", true, "hba1c", 7.5, "uacr", 40, "sdi_decile", 10}
+	add(pr, "prevent-10y", "full", "total_cvd", tol1dp, fs(36.1, 39.4), full75...)
+	add(pr, "prevent-10y", "full", "ascvd", tol1dp, fs(22.7, 26.3), full75...)
+	add(pr, "prevent-10y", "full", "heart_failure", tol1dp, fs(29.5, 33.9), full75...)
 	return cases
 }
 
@@ -101,9 +135,7 @@ func TestPREVENTAddOnPublishedValues(t *testing.T) {
 
 // Every combination of the optional inputs picks the variant preventr's
 // estimate_risk picks (its documentation, "Model selection when model =
-// NULL"), except SDI alone: that model is not available, so the base model
-// is used and a warning says sdi_decile was ignored. The full model warns
-// which input its missing-value term replaced.
+// NULL"). The full model warns which input its missing-value term replaced.
 func TestPREVENTVariantChoice(t *testing.T) {
 	for _, tt := range []struct {
 		uacr, hba1c, sdi bool
@@ -113,7 +145,7 @@ func TestPREVENTVariantChoice(t *testing.T) {
 		{false, false, false, "base", ""},
 		{true, false, false, "uacr", ""},
 		{false, true, false, "hba1c", ""},
-		{false, false, true, "base", warnSDIOnly},
+		{false, false, true, "sdi", ""},
 		{true, true, false, "full", warnFullNoSDI},
 		{true, false, true, "full", warnFullNoHbA1c},
 		{false, true, true, "full", warnFullNoUACR},
@@ -143,16 +175,10 @@ func TestPREVENTVariantChoice(t *testing.T) {
 			}
 		}
 	}
-	// SDI alone changes nothing: it is the base model's prediction.
-	base := mustPredict(t, "prevent-10y", s12("male"))
-	sdi := mustPredict(t, "prevent-10y", s12With(t, "male", "sdi_decile", 9))
-	if base.Result.Value != sdi.Result.Value {
-		t.Errorf("sdi alone: %v, want the base model's %v", sdi.Result.Value, base.Result.Value)
-	}
 	// The catalog lists the variants a prediction may name.
 	for _, id := range []string{"prevent-10y", "prevent-30y"} {
 		m, _ := testCatalog.Model(id)
-		if !slices.Equal(m.Variants, []string{"base", "uacr", "hba1c", "full"}) {
+		if !slices.Equal(m.Variants, []string{"base", "uacr", "hba1c", "sdi", "full"}) {
 			t.Errorf("%s variants = %q", id, m.Variants)
 		}
 		for _, name := range []string{"uacr", "hba1c", "sdi_decile"} {
@@ -177,19 +203,22 @@ func inputNamed(t *testing.T, m *Model, name string) Input {
 
 // SDI deciles 1-3 are the reference; 4-6 and 7-10 each share one term
 // (Khan 2024; preventr prep_terms: is_between(sdi, 4, 6), (7, 10)).
+// Checked in the SDI model (SDI alone) and the full model (with UACR).
 func TestPREVENTSDIDeciles(t *testing.T) {
-	risk := func(d int) float64 {
-		return mustPredict(t, "prevent-10y", s12With(t, "female", "uacr", 40, "sdi_decile", d)).Result.Value
-	}
-	for _, group := range [][]int{{1, 2, 3}, {4, 5, 6}, {7, 8, 9, 10}} {
-		for _, d := range group[1:] {
-			if risk(d) != risk(group[0]) {
-				t.Errorf("decile %d: %v, want decile %d's %v", d, risk(d), group[0], risk(group[0]))
+	for _, others := range [][]any{nil, {"uacr", 40}} {
+		risk := func(d int) float64 {
+			return mustPredict(t, "prevent-10y", s12With(t, "female", join(others, "sdi_decile", d)...)).Result.Value
+		}
+		for _, group := range [][]int{{1, 2, 3}, {4, 5, 6}, {7, 8, 9, 10}} {
+			for _, d := range group[1:] {
+				if risk(d) != risk(group[0]) {
+					t.Errorf("with %v, decile %d: %v, want decile %d's %v", others, d, risk(d), group[0], risk(group[0]))
+				}
 			}
 		}
-	}
-	if !(risk(1) < risk(4) && risk(4) < risk(7)) {
-		t.Errorf("deciles 1, 4, 7: %v, %v, %v, want increasing", risk(1), risk(4), risk(7))
+		if !(risk(1) < risk(4) && risk(4) < risk(7)) {
+			t.Errorf("with %v, deciles 1, 4, 7: %v, %v, %v, want increasing", others, risk(1), risk(4), risk(7))
+		}
 	}
 }
 

@@ -9,8 +9,11 @@ package scoring
 // hba1c_10yr, hba1c_30yr, uacr_10yr, uacr_30yr, full_10yr, full_30yr, which
 // preventr's R/prep_data_for_use.R says come from the supplement's Excel
 // file), as published in a public JavaScript port that extracted them with
-// pyreadr. Each row keeps that dump's term order (preventSourceLayout), so
-// it can be compared with the dump line by line.
+// pyreadr. The SDI-only rows (sdi_10yr, sdi_30yr), which that port left
+// out, are copied from a public Python port of the AHA's R package
+// AHAprevent (pred_risk_sdi, written as expressions). Each row keeps the
+// dump's term order (preventSourceLayout), so it can be compared with the
+// dump line by line.
 //
 // Cross-check: every full_10yr and full_30yr row was compared term by term
 // with a second, independent transcription, a TypeScript port of the AHA's
@@ -20,9 +23,13 @@ package scoring
 // prevent_addon_test.go (Table S12 via bcjaeger/PooledCohort, and preventr's
 // own tests), which exercise every row at the Table S12 profile.
 //
-// Not transcribed: the SDI-only model (sdi_10, sdi_30). Its coefficients are
-// only in the supplement's Excel file, PooledCohort's coefs_prevent.xlsx and
-// preventr's sysdata.rda, none readable as text here; see preventVariant.
+// The SDI rows were compared term by term with a second, independent
+// transcription, a TypeScript port's arrays for Tables S12D and S12I: all 306
+// values (coefficients and constants) agree. That port leaves out the
+// missing-SDI term, which the SDI model never uses: it is chosen only when
+// sdi_decile is given. The rows are checked by Table S12's SDI worked
+// examples and preventr's zip-code snapshots at SDI deciles 3, 5 and 10,
+// which exercise every row (prevent_addon_test.go).
 
 // preventSourceLayout lists the base terms in the dump's order: the 30-year
 // tables have age squared after age, the 10-year ones do not.
@@ -40,6 +47,7 @@ func preventSourceLayout(horizon int) []int {
 var (
 	preventHbA1cTerms = []int{pvHbA1cDM, pvHbA1cNoDM, pvHbA1cMissing}
 	preventUACRTerms  = []int{pvLnUACR, pvUACRMissing}
+	preventSDITerms   = []int{pvSDIMid, pvSDIHigh, pvSDIMissing}
 	preventFullTerms  = []int{pvSDIMid, pvSDIHigh, pvSDIMissing, pvLnUACR, pvUACRMissing, pvHbA1cDM, pvHbA1cNoDM, pvHbA1cMissing}
 )
 
@@ -100,6 +108,32 @@ var preventSourceRows = [pvVariants][2][2][pvOutcomes][]float64{
 			},
 		},
 	},
+	pvVariantSDI: {
+		{ // sdi_10yr
+			{
+				{0.7754083, 0.0221756, -0.1650828, -0.2180808, 0.3381188, 0.8624372, 0.4663953, 0, 0, 0.5919004, 0.0516821, 0.3182166, -0.1460816, -0.0574455, 0.1302287, -0.083509, 0.0282181, -0.0952647, -0.2718966, -0.0641738, 0, -0.1717026, 0.1442776, 0.2421409, 0.1885076, -3.461564},
+				{0.7028123, 0.1056078, -0.1502263, -0.0488757, 0.3402681, 0.838022, 0.4064592, 0, 0, 0.4838394, 0.0480415, 0.2270648, -0.0585626, -0.0349485, 0.1017299, -0.062389, 0.0285106, -0.1033711, -0.2477845, -0.0544326, 0, -0.1735372, 0.1473705, 0.2451878, 0.1691593, -3.955898},
+				{0.8819156, 0, 0, -0.4495491, 0.3457405, 1.02632, 0.5371646, -0.0168447, 0.2805126, 0.7315223, 0.0651679, 0.3491487, 0, -0.0890335, 0, 0, 0, -0.0971028, -0.3528078, -0.106216, 0.0064998, -0.1899413, 0.1343318, 0.2496522, 0.1915023, -4.409382},
+			},
+			{
+				{0.7756377, 0.0715325, -0.0976775, -0.5186614, 0.3235653, 0.7722496, 0.3761129, 0, 0, 0.5180893, 0.0118451, 0.2634094, -0.1455263, -0.0367013, 0.1617785, -0.0507669, 0.0178356, -0.1059337, -0.2236755, -0.0723216, 0, -0.1548205, 0.0889119, 0.291897, 0.1508151, -3.159572},
+				{0.7150087, 0.1627339, -0.1194988, -0.363659, 0.3179476, 0.7156422, 0.3404477, 0, 0, 0.3545754, 0.0157875, 0.1786233, -0.1018269, -0.028313, 0.1209467, -0.0285806, 0.0247348, -0.0919494, -0.1981491, -0.0776891, 0, -0.1284899, 0.0728242, 0.2824453, 0.1437348, -3.624712},
+				{0.894179, 0, 0, -0.7067398, 0.350241, 0.9252453, 0.4364765, -0.0866297, 0.3706765, 0.6696768, 0.0237374, 0.2688352, 0, -0.0434892, 0, 0, 0, -0.1297155, -0.299086, -0.1079522, 0.0130483, -0.1797791, 0.1235632, 0.3592212, 0.17924, -4.058977},
+			},
+		},
+		{ // sdi_30yr
+			{
+				{0.5124233, -0.0978159, 0.0322131, -0.1717884, -0.1364536, 0.3074443, 0.6709275, 0.2897728, 0, 0, 0.1670658, 0.0618439, 0.2969806, -0.0665514, -0.0458917, 0.1168505, -0.0770419, 0.027634, -0.0992045, -0.3208137, -0.134847, 0, -0.1399842, 0.1129725, 0.1975843, 0.1627381, -1.493211},
+				{0.4396545, -0.0918489, 0.1132729, -0.1544977, 0.036315, 0.3049229, 0.6344794, 0.234514, 0, 0, 0.0898312, 0.0564502, 0.1933487, 0.0220467, -0.0229229, 0.0903326, -0.0579383, 0.0274011, -0.1039749, -0.2785102, -0.1167267, 0, -0.1269382, 0.1149139, 0.1976537, 0.1391241, -2.116951},
+				{0.5919097, -0.1023133, 0, 0, -0.3864727, 0.301876, 0.8162909, 0.3449647, 0.0574975, 0.2367826, 0.2790347, 0.0742645, 0.3352935, 0, -0.0772532, 0, 0, 0, -0.0995144, -0.4000423, -0.1770335, 0.0083046, -0.149585, 0.0960646, 0.1987543, 0.1562214, -2.317899},
+			},
+			{
+				{0.437377, -0.104443, 0.0812573, -0.1069199, -0.2786727, 0.2729256, 0.5279006, 0.1878949, 0, 0, 0.0866569, 0.0594948, 0.2028246, -0.0308404, -0.0283679, 0.1439353, -0.0510854, 0.0150236, -0.1095448, -0.2561109, -0.1282945, 0, -0.1011023, 0.0314626, 0.2003953, 0.0927451, -1.251031},
+				{0.3749788, -0.0990063, 0.1708505, -0.1272841, -0.1275555, 0.2659339, 0.4676531, 0.1610104, 0, 0, -0.0465144, 0.0596996, 0.1147096, 0.0052906, -0.0186687, 0.1063151, -0.0307797, 0.0218126, -0.0898242, -0.210054, -0.1246327, 0, -0.0629358, 0.0199201, 0.194949, 0.0863835, -1.836632},
+				{0.5387527, -0.1090333, 0, 0, -0.4829094, 0.2843569, 0.6827667, 0.2406677, 0.0618028, 0.2705615, 0.2255837, 0.0653632, 0.2263243, 0, -0.0316851, 0, 0, 0, -0.1258716, -0.3243709, -0.1596172, -0.0103092, -0.1204785, 0.0680528, 0.2619865, 0.1151424, -2.060187},
+			},
+		},
+	},
 	pvVariantFull: {
 		{ // full_10yr
 			{
@@ -134,7 +168,7 @@ var preventVariantTables = buildPreventVariantTables()
 
 func buildPreventVariantTables() (t [pvVariants][2][2][pvOutcomes]preventCoef) {
 	t[pvVariantBase] = preventTables
-	addOns := [pvVariants][]int{pvVariantHbA1c: preventHbA1cTerms, pvVariantUACR: preventUACRTerms, pvVariantFull: preventFullTerms}
+	addOns := [pvVariants][]int{pvVariantHbA1c: preventHbA1cTerms, pvVariantUACR: preventUACRTerms, pvVariantSDI: preventSDITerms, pvVariantFull: preventFullTerms}
 	for variant, terms := range addOns {
 		if terms == nil {
 			continue
