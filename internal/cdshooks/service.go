@@ -2,8 +2,9 @@
 // (shared/CDS_HOOKS.md): discovery, the patient-view call that answers one
 // card, and card feedback; the fetch path to an EHR's FHIR server; and the
 // trust of CDS clients by JWT. internal/api routes to it and answers its
-// errors as problems; the FHIR-to-inputs mapping is package fhir's, and the
-// prediction is POST /predict's own code, handed in as Options.Predict.
+// errors as problems; the FHIR-to-inputs mapping is package fhir's, the
+// prediction the model's (scoring.Model.Predict, as for POST /predict),
+// and its encoding POST /predict's own, handed in as Options.Encode.
 package cdshooks
 
 import (
@@ -50,17 +51,16 @@ type Config struct {
 	Replay ReplayStore
 }
 
-// PredictFunc computes model id on inputs exactly as POST /predict does and
-// returns its response body; a *scoring.ValidationError names the inputs
-// outside the model's range.
-type PredictFunc func(id string, inputs map[string]json.RawMessage) ([]byte, error)
+// EncodeFunc returns the body POST /predict answers for prediction p of
+// model m.
+type EncodeFunc func(m *scoring.Model, p *scoring.Prediction) ([]byte, error)
 
 // Options are the dependencies of the services. Zero Fetch, Verify and Now
 // take their defaults; nil Metrics records nothing.
 type Options struct {
 	Config
 	Catalog *scoring.Catalog
-	Predict PredictFunc
+	Encode  EncodeFunc
 	Metrics metrics.Recorder
 	Logger  *slog.Logger
 	Fetch   FetchOptions
