@@ -543,7 +543,7 @@ func TestEHR(t *testing.T) {
 	t.Run("not computed", func(t *testing.T) {
 		path := "/cds-services/prevent-10y"
 		p := e.prefetch(map[string]string{"patient": "Patient/{{context.patientId}}"})
-		tmpl, _ := fhir.Prefetch("prevent-10y")
+		tmpl, _ := fhir.Prefetch(scoring.NewCatalog(), "prevent-10y")
 		for key := range tmpl {
 			if key != "patient" {
 				p[key] = nil

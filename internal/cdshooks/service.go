@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/healthcare-prediction/api/internal/fhir"
 	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
@@ -114,7 +115,7 @@ func New(o Options) *Service {
 		return s
 	}
 	for _, m := range o.Catalog.Models() {
-		if p, ok := templates(m.ID); ok && m.DOI != "" {
+		if p, ok := fhir.Prefetch(o.Catalog, m.ID); ok && m.DOI != "" {
 			sv := &service{model: m, prefetch: p}
 			s.services[m.ID] = sv
 			s.order = append(s.order, sv)
@@ -210,7 +211,7 @@ func (s *Service) Call(ctx context.Context, id string, body []byte) (resp []byte
 		return nil, "", err
 	}
 	now := s.o.Now()
-	mp, err := mapChart(sv.model, req.patientID, prefetch, fetched, now)
+	mp, err := mapChart(s.o.Catalog, sv.model, req.patientID, prefetch, fetched, now)
 	if err != nil {
 		return nil, "", err
 	}
