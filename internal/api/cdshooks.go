@@ -14,8 +14,8 @@ import (
 // The CDS Hooks routes (shared/CDS_HOOKS.md) delegate to package cdshooks;
 // this file only reads bodies, authenticates and answers.
 
-// newCDSHooks builds the services, their predictions computed by
-// computePrediction: the code path of POST /predict.
+// newCDSHooks builds the services, a card's prediction extension encoded
+// by appendPrediction: the encoder of POST /predict.
 func newCDSHooks(o Options) *cdshooks.Service {
 	refs := sync.OnceValue(func() map[string][]byte { return modelRefs(o.Catalog) }) // at the first card, as for /predict
 	return cdshooks.New(cdshooks.Options{
@@ -23,19 +23,15 @@ func newCDSHooks(o Options) *cdshooks.Service {
 		Catalog: o.Catalog,
 		Metrics: o.Metrics,
 		Logger:  o.Logger,
-		Predict: func(id string, inputs map[string]json.RawMessage) ([]byte, error) {
-			m, ok := o.Catalog.Model(id)
-			if !ok {
-				return nil, unknownModel(o.Catalog)
-			}
-			return computePrediction(nil, refs()[id], m, inputs)
+		Encode: func(m *scoring.Model, p *scoring.Prediction) ([]byte, error) {
+			return appendPrediction(nil, refs()[m.ID], p)
 		},
 	})
 }
 
 // computePrediction computes m on inputs and appends the body POST /predict
-// answers to buf: the one code path of a prediction, for /predict and for
-// a CDS Hooks card's prediction extension.
+// answers to buf. A CDS Hooks card computes its prediction the same way
+// (scoring.Model.Predict, then appendPrediction).
 func computePrediction(buf, ref []byte, m *scoring.Model, inputs map[string]json.RawMessage) ([]byte, error) {
 	p, err := m.Predict(inputs)
 	if err != nil {

@@ -53,7 +53,7 @@ func (s *Service) card(sv *service, mp *mapped) (card, error) {
 	if len(mp.gaps) > 0 {
 		return s.notComputed(c, m, mp.gaps, mp), nil
 	}
-	body, err := s.o.Predict(m.ID, mp.inputs)
+	p, err := m.Predict(mp.inputs)
 	var invalid *scoring.ValidationError
 	if errors.As(err, &invalid) {
 		var gaps []gap
@@ -65,10 +65,8 @@ func (s *Service) card(sv *service, mp *mapped) (card, error) {
 	if err != nil {
 		return card{}, err
 	}
-	var p struct {
-		Result scoring.Result `json:"result"`
-	}
-	if err := json.Unmarshal(body, &p); err != nil {
+	body, err := s.o.Encode(m, p)
+	if err != nil {
 		return card{}, err
 	}
 	r := p.Result

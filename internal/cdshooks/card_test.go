@@ -53,20 +53,25 @@ func TestSummaryLength(t *testing.T) {
 }
 
 // A model that refuses the mapped inputs (a value out of its range) gives
-// a not-computed card naming the input, never an error.
+// a not-computed card naming the input, never an error; a prediction that
+// cannot be encoded is an error, never a card.
 func TestOutOfRangeCard(t *testing.T) {
 	c := scoring.NewCatalog()
 	m, _ := c.Model("ascvd-pce")
-	s := New(Options{Catalog: c})
-	s.o.Predict = func(string, map[string]json.RawMessage) ([]byte, error) {
-		return nil, &scoring.ValidationError{Errors: []scoring.FieldError{{Field: "age", Message: "must be between 40 and 79 years"}}}
+	s := New(Options{Catalog: c, Encode: func(*scoring.Model, *scoring.Prediction) ([]byte, error) { return nil, errors.New("boom") }})
+	withAge := func(age string) *mapped {
+		var in map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(`{"age":`+age+`,"sex":"male","race":"white","total_cholesterol":213,"hdl_cholesterol":50,`+
+			`"systolic_bp":120,"on_bp_treatment":false,"diabetes":false,"current_smoker":false}`), &in); err != nil {
+			t.Fatal(err)
+		}
+		return &mapped{inputs: in}
 	}
-	card, err := s.card(&service{model: m}, &mapped{})
+	card, err := s.card(&service{model: m}, withAge("30"))
 	if err != nil || card.Extension != nil || card.Indicator != "info" || !strings.Contains(card.Summary, "age") {
 		t.Errorf("card = %+v, %v; want a not-computed info card naming age", card, err)
 	}
-	s.o.Predict = func(string, map[string]json.RawMessage) ([]byte, error) { return nil, errors.New("boom") }
-	if _, err := s.card(&service{model: m}, &mapped{}); err == nil {
-		t.Error("an unexpected prediction error became a card")
+	if _, err := s.card(&service{model: m}, withAge("55")); err == nil {
+		t.Error("an encoding error became a card")
 	}
 }

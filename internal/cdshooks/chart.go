@@ -12,9 +12,6 @@ import (
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
 
-// templates are the prefetch templates of model id (package fhir's).
-func templates(id string) (map[string]string, bool) { return fhir.Prefetch(id) }
-
 // mapped is what the chart gives a card: the /predict inputs, each input
 // used with its provenance, the required inputs missing, and what was
 // assumed.
@@ -39,10 +36,10 @@ type used struct {
 type gap struct{ name, reason string }
 
 // mapChart decodes the prefetch data (only the service's own keys) into a
-// chart and maps it onto model id's inputs at time now. A key the service
-// fetched itself that does not decode is the EHR's FHIR server's failure
-// (412), not a bad request by the client (400).
-func mapChart(model *scoring.Model, patientID string, prefetch map[string]json.RawMessage, fetched map[string]bool, now time.Time) (*mapped, error) {
+// chart and maps it onto the inputs of model, of catalog c, at time now. A
+// key the service fetched itself that does not decode is the EHR's FHIR
+// server's failure (412), not a bad request by the client (400).
+func mapChart(c *scoring.Catalog, model *scoring.Model, patientID string, prefetch map[string]json.RawMessage, fetched map[string]bool, now time.Time) (*mapped, error) {
 	chart := fhir.NewChart(patientID) // other patients' resources are refused, never mixed in
 	keys := make([]string, 0, len(prefetch))
 	for k := range prefetch {
@@ -71,7 +68,7 @@ func mapChart(model *scoring.Model, patientID string, prefetch map[string]json.R
 			return nil, badField("prefetch."+key, "is not a FHIR R4 resource, a searchset Bundle or null")
 		}
 	}
-	m, ok := fhir.Map(model.ID, chart, now)
+	m, ok := fhir.Map(c, model.ID, chart, now)
 	if !ok {
 		return nil, refuse(KindUnknownService, "no CDS service has this id; GET /cds-services lists them")
 	}

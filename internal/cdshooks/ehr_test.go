@@ -543,7 +543,7 @@ func TestEHR(t *testing.T) {
 	t.Run("not computed", func(t *testing.T) {
 		path := "/cds-services/prevent-10y"
 		p := e.prefetch(map[string]string{"patient": "Patient/{{context.patientId}}"})
-		tmpl, _ := fhir.Prefetch("prevent-10y")
+		tmpl, _ := fhir.Prefetch(scoring.NewCatalog(), "prevent-10y")
 		for key := range tmpl {
 			if key != "patient" {
 				p[key] = nil
@@ -683,7 +683,8 @@ func TestEHR(t *testing.T) {
 }
 
 // An unknown service id is a 404 whatever the token: the id is checked
-// before the client is authenticated.
+// before the client is authenticated, so it records no CDS event either
+// (a client's path never becomes a metric label).
 func TestUnknownServiceBeforeAuth(t *testing.T) {
 	e := newEHR(t)
 	for _, path := range []string{"/cds-services/no-such-service", "/cds-services/no-such-service/feedback"} {
@@ -691,6 +692,13 @@ func TestUnknownServiceBeforeAuth(t *testing.T) {
 		var p struct{ Type string }
 		if status != 404 || json.Unmarshal(b, &p) != nil || p.Type != "urn:healthcare-api:problem:unknown-cds-service" {
 			t.Errorf("POST %s without a token: %d %s; want a 404 unknown-service problem", path, status, b)
+		}
+	}
+	rec := httptest.NewRecorder()
+	e.prom.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if strings.HasPrefix(line, "healthcare_api_cds_hook_events_total{") {
+			t.Errorf("a call to an unknown service recorded %s", line)
 		}
 	}
 }

@@ -101,7 +101,8 @@ func TestFHIRAuthorization(t *testing.T) {
 // client sent it, and the EHR's FHIR server's (412) when the service
 // fetched it.
 func TestUndecodablePrefetchBlame(t *testing.T) {
-	m, _ := scoring.NewCatalog().Model("cha2ds2-vasc")
+	c := scoring.NewCatalog()
+	m, _ := c.Model("cha2ds2-vasc")
 	for name, bad := range map[string]json.RawMessage{
 		"an OperationOutcome": json.RawMessage(`{"resourceType":"OperationOutcome","issue":[]}`),
 		"another patient":     json.RawMessage(`{"resourceType":"Patient","id":"p2","gender":"male","birthDate":"1950-01-01"}`),
@@ -112,7 +113,7 @@ func TestUndecodablePrefetchBlame(t *testing.T) {
 			fetched map[string]bool
 			want    Kind
 		}{{nil, KindBadRequest}, {map[string]bool{"patient": true}, KindPrefetchRequired}} {
-			_, err := mapChart(m, "p1", map[string]json.RawMessage{"patient": bad}, tt.fetched, time.Now())
+			_, err := mapChart(c, m, "p1", map[string]json.RawMessage{"patient": bad}, tt.fetched, time.Now())
 			var e *Error
 			if !errors.As(err, &e) || e.Kind != tt.want || strings.Contains(e.Error()+fmtFields(e), "p2") {
 				t.Errorf("%s, fetched %v: %v; want kind %d, no id echoed", name, tt.fetched, err, tt.want)

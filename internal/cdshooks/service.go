@@ -2,8 +2,9 @@
 // (shared/CDS_HOOKS.md): discovery, the patient-view call that answers one
 // card, and card feedback; the fetch path to an EHR's FHIR server; and the
 // trust of CDS clients by JWT. internal/api routes to it and answers its
-// errors as problems; the FHIR-to-inputs mapping is package fhir's, and the
-// prediction is POST /predict's own code, handed in as Options.Predict.
+// errors as problems; the FHIR-to-inputs mapping is package fhir's, the
+// prediction the model's (scoring.Model.Predict, as for POST /predict),
+// and its encoding POST /predict's own, handed in as Options.Encode.
 package cdshooks
 
 import (
@@ -17,6 +18,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/healthcare-prediction/api/internal/fhir"
 	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
@@ -50,17 +52,16 @@ type Config struct {
 	Replay ReplayStore
 }
 
-// PredictFunc computes model id on inputs exactly as POST /predict does and
-// returns its response body; a *scoring.ValidationError names the inputs
-// outside the model's range.
-type PredictFunc func(id string, inputs map[string]json.RawMessage) ([]byte, error)
+// EncodeFunc returns the body POST /predict answers for prediction p of
+// model m.
+type EncodeFunc func(m *scoring.Model, p *scoring.Prediction) ([]byte, error)
 
 // Options are the dependencies of the services. Zero Fetch, Verify and Now
 // take their defaults; nil Metrics records nothing.
 type Options struct {
 	Config
 	Catalog *scoring.Catalog
-	Predict PredictFunc
+	Encode  EncodeFunc
 	Metrics metrics.Recorder
 	Logger  *slog.Logger
 	Fetch   FetchOptions
@@ -114,7 +115,7 @@ func New(o Options) *Service {
 		return s
 	}
 	for _, m := range o.Catalog.Models() {
-		if p, ok := templates(m.ID); ok && m.DOI != "" {
+		if p, ok := fhir.Prefetch(o.Catalog, m.ID); ok && m.DOI != "" {
 			sv := &service{model: m, prefetch: p}
 			s.services[m.ID] = sv
 			s.order = append(s.order, sv)
@@ -210,7 +211,7 @@ func (s *Service) Call(ctx context.Context, id string, body []byte) (resp []byte
 		return nil, "", err
 	}
 	now := s.o.Now()
-	mp, err := mapChart(sv.model, req.patientID, prefetch, fetched, now)
+	mp, err := mapChart(s.o.Catalog, sv.model, req.patientID, prefetch, fetched, now)
 	if err != nil {
 		return nil, "", err
 	}

@@ -84,7 +84,7 @@ func TestChartOtherPatientNeverUsed(t *testing.T) {
 		}
 		_ = c.Add(key, rs) // the observations key is refused
 	}
-	m, _ := Map("ascvd-pce", c, now)
+	m, _ := Map(testCatalog, "ascvd-pce", c, now)
 	if in, ok := m.Inputs["total_cholesterol"]; ok {
 		t.Fatalf("total_cholesterol %v from %s: another patient's data was used", in.Value, in.Source)
 	}

@@ -137,7 +137,7 @@ func FuzzDecode(f *testing.F) {
 				_ = c.Add(key, rs) // a refusal leaves the key out
 			}
 			for _, model := range services {
-				m, _ := Map(model, c, now)
+				m, _ := Map(testCatalog, model, c, now)
 				_ = m.Raw()
 			}
 		}
@@ -173,7 +173,7 @@ func TestInvalidIDNeverUsed(t *testing.T) {
 		if err := c.Add(KeyObservations, rs); err != nil {
 			t.Fatalf("id %q: %v", tt.id, err)
 		}
-		m, _ := Map("ascvd-pce", c, now)
+		m, _ := Map(testCatalog, "ascvd-pce", c, now)
 		in, ok := m.Inputs["total_cholesterol"]
 		if ok != tt.used {
 			t.Errorf("id %q: used %v, want %v", tt.id, ok, tt.used)
@@ -193,7 +193,7 @@ func TestInvalidIDNeverUsed(t *testing.T) {
 	if err := c.Add(KeyMedications, rs); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := Map("prevent-10y", c, now)
+	m, _ := Map(testCatalog, "prevent-10y", c, now)
 	if in, ok := m.Inputs["on_statin"]; ok && in.Value == true {
 		t.Errorf("on_statin true from a Medication with an invalid id")
 	}

@@ -5,15 +5,16 @@
 //
 // The flow, for one hook call:
 //
-//	templates, ok := fhir.Prefetch("ascvd-pce") // key → query, for discovery
-//	chart := fhir.NewChart(patientID)            // context.patientId
-//	for key, data := range prefetch {           // and fetched queries
+//	catalog := scoring.NewCatalog()                      // the one the caller predicts with
+//	templates, ok := fhir.Prefetch(catalog, "ascvd-pce") // key → query, for discovery
+//	chart := fhir.NewChart(patientID)                    // context.patientId
+//	for key, data := range prefetch {                    // and fetched queries
 //		res, err := fhir.Decode(data)
 //		...
-//		err = chart.Add(key, res)                // another patient's data: a 400
+//		err = chart.Add(key, res) // another patient's data: a 400
 //		...
 //	}
-//	m, ok := fhir.Map("ascvd-pce", chart, now)
+//	m, ok := fhir.Map(catalog, "ascvd-pce", chart, now)
 //	raw := m.Raw() // the /predict "inputs" object, canonical units
 //
 // Every input of a mapping records where it came from ("Observation/123",

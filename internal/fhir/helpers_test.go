@@ -5,10 +5,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/healthcare-prediction/api/internal/scoring"
 )
 
 // now is the time of the test hook call.
 var now = time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+
+// testCatalog is the scoring catalog the tests map onto, as the CDS
+// service passes its own.
+var testCatalog = scoring.NewCatalog()
 
 // day is a FHIR date daysAgo days before now.
 func day(daysAgo int) string { return now.AddDate(0, 0, -daysAgo).Format(time.DateOnly) }
@@ -109,7 +115,7 @@ func chartOf(t *testing.T, keys map[string]string) *Chart {
 // mapOne maps model from keys and returns the named input, or its gap.
 func mapOne(t *testing.T, model, name string, keys map[string]string) (Input, *Gap) {
 	t.Helper()
-	m, ok := Map(model, chartOf(t, keys), now)
+	m, ok := Map(testCatalog, model, chartOf(t, keys), now)
 	if !ok {
 		t.Fatalf("Map(%s): no service", model)
 	}

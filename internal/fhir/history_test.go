@@ -63,7 +63,7 @@ func TestConditionStatus(t *testing.T) {
 				conditionRes("dm", systemSNOMED, "44054006", cs, vs),
 				conditionRes("mi", systemSNOMED, "22298006", cs, vs),
 			)
-			m, _ := Map("cha2ds2-vasc", chartOf(t, map[string]string{KeyConditions: conds}), now)
+			m, _ := Map(testCatalog, "cha2ds2-vasc", chartOf(t, map[string]string{KeyConditions: conds}), now)
 			refuted := vs == "refuted" || vs == "entered-in-error"
 			active := cs == "active" || cs == "recurrence" || cs == "relapse"
 			if got, want := m.Inputs["diabetes"].Value, active && !refuted; got != want {
@@ -80,14 +80,14 @@ func TestConditionStatus(t *testing.T) {
 // unsatisfied key leaves every condition missing. null counts as satisfied.
 func TestConditionKey(t *testing.T) {
 	for _, value := range []string{"null", bundle(), bundle(conditionRes("x", systemSNOMED, "195967001", "active", ""))} { // 195967001 Asthma
-		m, _ := Map("cha2ds2-vasc", chartOf(t, map[string]string{KeyConditions: value}), now)
+		m, _ := Map(testCatalog, "cha2ds2-vasc", chartOf(t, map[string]string{KeyConditions: value}), now)
 		for _, c := range conditions {
 			if in := m.Inputs[c.input]; in.Value != false || in.Source != "absent" {
 				t.Errorf("%s with conditions %.40s: %+v, want false from absent", c.input, value, in)
 			}
 		}
 	}
-	m, _ := Map("cha2ds2-vasc", chartOf(t, map[string]string{KeyPatient: patient("female", "1950-01-01")}), now)
+	m, _ := Map(testCatalog, "cha2ds2-vasc", chartOf(t, map[string]string{KeyPatient: patient("female", "1950-01-01")}), now)
 	for _, c := range conditions {
 		if _, ok := m.Inputs[c.input]; ok {
 			t.Errorf("%s mapped without the conditions key", c.input)
@@ -99,7 +99,7 @@ func TestConditionKey(t *testing.T) {
 	// Conditions arriving under another key still count once the conditions key is satisfied.
 	c := chartOf(t, map[string]string{"extra": bundle(conditionRes("c9", systemSNOMED, "84114007", "active", ""))})
 	c.Add(KeyConditions, nil)
-	m, _ = Map("cha2ds2-vasc", c, now)
+	m, _ = Map(testCatalog, "cha2ds2-vasc", c, now)
 	if m.Inputs["chf"].Source != "Condition/c9" {
 		t.Errorf("chf from another key: %+v", m.Inputs["chf"])
 	}
@@ -151,7 +151,7 @@ func TestMedications(t *testing.T) {
 		{"MedicationStatement not-taken", `{"resourceType":"MedicationStatement","id":"m","status":"not-taken","medicationCodeableConcept":{"text":"valsartan 80 mg"},"subject":{"reference":"Patient/p1"}}`, false, false, false},
 	}
 	for _, tt := range tests {
-		m, _ := Map("prevent-10y", chartOf(t, map[string]string{KeyMedications: bundle(tt.resource)}), now)
+		m, _ := Map(testCatalog, "prevent-10y", chartOf(t, map[string]string{KeyMedications: bundle(tt.resource)}), now)
 		for input, want := range map[string]bool{"on_bp_treatment": tt.bp, "on_statin": tt.statin} {
 			in, ok := m.Inputs[input]
 			if !want && tt.unknown {
@@ -177,12 +177,12 @@ func TestMedications(t *testing.T) {
 		KeyMedications: bundle(`{"resourceType":"MedicationRequest","id":"m","status":"active","intent":"order","medicationReference":{"reference":"Medication/x9"}}`,
 			`{"resourceType":"Medication","id":"x9","code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"52175","display":"losartan"}]}}`),
 	})
-	m, _ := Map("prevent-10y", c, now)
+	m, _ := Map(testCatalog, "prevent-10y", c, now)
 	if m.Inputs["on_bp_treatment"].Value != true {
 		t.Errorf("referenced Medication in the chart: %+v", m.Inputs["on_bp_treatment"])
 	}
 	// Without the medications key both are missing.
-	m, _ = Map("prevent-10y", chartOf(t, nil), now)
+	m, _ = Map(testCatalog, "prevent-10y", chartOf(t, nil), now)
 	for _, input := range []string{"on_bp_treatment", "on_statin"} {
 		if _, ok := m.Inputs[input]; ok {
 			t.Errorf("%s mapped without the medications key", input)

@@ -3,7 +3,6 @@ package fhir
 import (
 	"encoding/json"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/healthcare-prediction/api/internal/scoring"
@@ -67,13 +66,9 @@ func (m Mapping) Raw() map[string]json.RawMessage {
 	return raw
 }
 
-// catalog is the scoring catalog the mapping reads input lists from and
-// derives eGFR with; built once, read-only.
-var catalog = sync.OnceValue(scoring.NewCatalog)
-
-// serviceInputs lists the input names of a model with a service.
-func serviceInputs(model string) ([]string, bool) {
-	m, ok := serviceModel(model)
+// serviceInputs lists the input names of a model of c with a service.
+func serviceInputs(c *scoring.Catalog, model string) ([]string, bool) {
+	m, ok := serviceModel(c, model)
 	if !ok {
 		return nil, false
 	}
@@ -84,11 +79,11 @@ func serviceInputs(model string) ([]string, bool) {
 	return names, true
 }
 
-func serviceModel(model string) (*scoring.Model, bool) {
+func serviceModel(c *scoring.Catalog, model string) (*scoring.Model, bool) {
 	if !slices.Contains(services, model) {
 		return nil, false
 	}
-	return catalog().Model(model)
+	return c.Model(model)
 }
 
 // source is the prefetch key an input is read from; "" for an input this
@@ -117,18 +112,19 @@ func source(name string) string {
 	return ""
 }
 
-// Map picks the inputs of model from chart at time now (the time of the
-// call; ages and staleness are counted to it). ok is false for a model
+// Map picks the inputs of model, as catalog c lists them, from chart at
+// time now (the time of the call; ages and staleness are counted to it);
+// a derived eGFR is computed by c's ckd-epi-2021. ok is false for a model
 // with no service.
-func Map(model string, chart *Chart, now time.Time) (m Mapping, ok bool) {
-	sm, ok := serviceModel(model)
+func Map(c *scoring.Catalog, model string, chart *Chart, now time.Time) (m Mapping, ok bool) {
+	sm, ok := serviceModel(c, model)
 	if !ok {
 		return Mapping{}, false
 	}
 	if chart == nil {
 		chart = &Chart{}
 	}
-	mp := &mapper{model: model, chart: chart, now: now}
+	mp := &mapper{catalog: c, model: model, chart: chart, now: now}
 	m = Mapping{Model: model, Inputs: map[string]Input{}}
 	for _, in := range sm.Inputs {
 		v, reason := mp.input(in.Name)

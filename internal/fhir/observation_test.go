@@ -38,7 +38,7 @@ func observationCodesOf(t *testing.T, templates map[string]string) []string {
 // takes them, once the catalog has them).
 func modelFor(input string) string {
 	for _, id := range services {
-		names, _ := serviceInputs(id)
+		names, _ := serviceInputs(testCatalog, id)
 		if contains(names, input) {
 			return id
 		}
@@ -91,7 +91,7 @@ func TestLabCodes(t *testing.T) {
 			if in.Source != "Observation/o1" || in.Date.Format("2006-01-02") != day(3) {
 				t.Errorf("provenance = %q %v, want Observation/o1 on %s", in.Source, in.Date, day(3))
 			}
-			templates, _ := Prefetch(model)
+			templates, _ := Prefetch(testCatalog, model)
 			if !contains(observationCodesOf(t, templates), "http://loinc.org|"+tt.loinc) {
 				t.Errorf("prefetch of %s does not ask for %s", model, tt.loinc)
 			}
@@ -111,9 +111,9 @@ func TestOptionalLabsOnlyWhereAccepted(t *testing.T) {
 		quantityObs("h3", "59261-8", day(5), 43, "mmol/mol"),
 	)
 	for _, model := range services {
-		names, _ := serviceInputs(model)
-		m, _ := Map(model, chartOf(t, map[string]string{KeyObservations: obs}), now)
-		templates, _ := Prefetch(model)
+		names, _ := serviceInputs(testCatalog, model)
+		m, _ := Map(testCatalog, model, chartOf(t, map[string]string{KeyObservations: obs}), now)
+		templates, _ := Prefetch(testCatalog, model)
 		for input, codes := range map[string][]string{"uacr": {"9318-7", "14959-1", "32294-1"}, "hba1c": {"4548-4", "17856-6", "59261-8"}} {
 			_, mapped := m.Inputs[input]
 			takes := contains(names, input)
@@ -311,7 +311,7 @@ func TestMaximumAges(t *testing.T) {
 			}
 		}
 		for _, model := range models {
-			if names, _ := serviceInputs(model); !contains(names, row.input) {
+			if names, _ := serviceInputs(testCatalog, model); !contains(names, row.input) {
 				continue // albumin: MELD 3.0 only
 			}
 			oldest := row.oldest(now)
@@ -338,7 +338,7 @@ func TestMaximumAges(t *testing.T) {
 	}
 	// Every observation input of every service has a limit.
 	for _, model := range services {
-		names, _ := serviceInputs(model)
+		names, _ := serviceInputs(testCatalog, model)
 		for _, n := range names {
 			if source(n) != KeyObservations {
 				continue

@@ -27,7 +27,7 @@ func TestAge(t *testing.T) {
 	}
 	for _, tt := range tests {
 		c := chartOf(t, map[string]string{KeyPatient: patient("male", tt.birth, "2106-3")})
-		m, _ := Map("cha2ds2-vasc", c, tt.at)
+		m, _ := Map(testCatalog, "cha2ds2-vasc", c, tt.at)
 		in, ok := m.Inputs["age"]
 		if tt.want < 0 {
 			if ok {

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/healthcare-prediction/api/internal/scoring"
 )
 
 // Prefetch keys. A key is satisfied when the caller has added its data to
@@ -69,10 +71,10 @@ func Services() []string { return slices.Clone(services) }
 // MedicationRequests, and dialysis Procedures. MedicationStatements count
 // when a caller adds them to the chart, but are not asked for: CDS clients
 // hold the medication list as MedicationRequests (US Core), and an extra
-// key a client cannot satisfy would only cost a fetch. ok is false for a
-// model with no service.
-func Prefetch(model string) (templates map[string]string, ok bool) {
-	names, ok := serviceInputs(model)
+// key a client cannot satisfy would only cost a fetch. The inputs are
+// model's in catalog c. ok is false for a model with no service.
+func Prefetch(c *scoring.Catalog, model string) (templates map[string]string, ok bool) {
+	names, ok := serviceInputs(c, model)
 	if !ok {
 		return nil, false
 	}

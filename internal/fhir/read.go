@@ -9,9 +9,10 @@ import (
 
 // mapper reads one model's inputs from one chart at one time.
 type mapper struct {
-	model string
-	chart *Chart
-	now   time.Time
+	catalog *scoring.Catalog
+	model   string
+	chart   *Chart
+	now     time.Time
 }
 
 // input reads one input; a non-empty reason means it is missing: why, in
@@ -347,7 +348,7 @@ func (mp *mapper) ckdEPI(creat Input, creatWhy string) (Input, string) {
 	if why != "" {
 		return Input{}, "sex: " + why
 	}
-	m, _ := catalog().Model("ckd-epi-2021")
+	m, _ := mp.catalog.Model("ckd-epi-2021") // every catalog with a service has it
 	p, err := m.Predict(Mapping{Inputs: map[string]Input{"creatinine": creat, "age": age, "sex": sex}}.Raw())
 	if err != nil {
 		return Input{}, "creatinine or age is outside the range of CKD-EPI 2021"

@@ -19,11 +19,11 @@ func TestServices(t *testing.T) {
 		t.Error("Services returns the package's own slice")
 	}
 	for _, id := range []string{"qsofa", "news2", "no-such-model", ""} {
-		if _, ok := Prefetch(id); ok {
+		if _, ok := Prefetch(testCatalog, id); ok {
 			t.Errorf("Prefetch(%q) ok", id)
 		}
-		if _, ok := Map(id, &Chart{}, now); ok {
-			t.Errorf("Map(%q) ok", id)
+		if _, ok := Map(testCatalog, id, &Chart{}, now); ok {
+			t.Errorf("Map(testCatalog, %q) ok", id)
 		}
 	}
 }
@@ -48,7 +48,7 @@ func TestPrefetchTemplates(t *testing.T) {
 		"meld-3.0":     {KeyKidney, KeyLiver, KeyPatient, KeyProcedures, KeySodium},
 	}
 	for _, model := range Services() {
-		templates, ok := Prefetch(model)
+		templates, ok := Prefetch(testCatalog, model)
 		if !ok {
 			t.Fatalf("%s: no templates", model)
 		}
@@ -112,7 +112,7 @@ func TestPrefetchTemplates(t *testing.T) {
 			t.Errorf("%s: keys %v, want %v", model, keys, wantKeys[model])
 		}
 	}
-	p, _ := Prefetch("ascvd-pce")
+	p, _ := Prefetch(testCatalog, "ascvd-pce")
 	for key, want := range map[string]string{
 		KeyLipids: "Observation?patient={{context.patientId}}&code=http://loinc.org|2093-3,http://loinc.org|14647-2,http://loinc.org|2085-9,http://loinc.org|14646-4" +
 			"&status=final,amended,corrected&_sort=-date&_count=100",
@@ -124,7 +124,7 @@ func TestPrefetchTemplates(t *testing.T) {
 			t.Errorf("ascvd-pce %s:\n got %s\nwant %s", key, p[key], want)
 		}
 	}
-	p, _ = Prefetch("meld-na")
+	p, _ = Prefetch(testCatalog, "meld-na")
 	if p[KeyProcedures] != "Procedure?patient={{context.patientId}}&code=http://snomed.info/sct|108241001,http://snomed.info/sct|265764009&_sort=-date" {
 		t.Errorf("meld-na procedures: %s", p[KeyProcedures])
 	}
@@ -154,23 +154,23 @@ func TestCompleteCharts(t *testing.T) {
 		KeyProcedures:  "null",
 	}
 	for _, model := range Services() {
-		m, _ := Map(model, chartOf(t, full), now)
+		m, _ := Map(testCatalog, model, chartOf(t, full), now)
 		if !m.Complete() {
 			t.Errorf("%s: incomplete: %+v", model, m.Missing)
 			continue
 		}
-		sm, _ := catalog().Model(model)
+		sm, _ := testCatalog.Model(model)
 		if _, err := sm.Predict(m.Raw()); err != nil {
 			t.Errorf("%s: the mapped inputs do not predict: %v", model, err)
 		}
 	}
-	m, _ := Map("ascvd-pce", chartOf(t, full), now)
+	m, _ := Map(testCatalog, "ascvd-pce", chartOf(t, full), now)
 	got, _ := json.Marshal(m.Raw())
 	want := `{"age":55,"current_smoker":false,"diabetes":false,"hdl_cholesterol":50,"on_bp_treatment":false,"race":"white","sex":"male","systolic_bp":120,"total_cholesterol":213}`
 	if string(got) != want {
 		t.Errorf("PCE inputs\n got %s\nwant %s", got, want)
 	}
-	sm, _ := catalog().Model("ascvd-pce")
+	sm, _ := testCatalog.Model("ascvd-pce")
 	p, _ := sm.Predict(m.Raw())
 	if p.Result.Value < 5.3 || p.Result.Value > 5.4 {
 		t.Errorf("PCE for the Goff example = %v %%, want 5.38 (exact equation)", p.Result.Value)
@@ -199,7 +199,7 @@ func TestReasonsCarryNoPatientValue(t *testing.T) {
 		),
 	}
 	for _, model := range Services() {
-		m, _ := Map(model, chartOf(t, keys), now)
+		m, _ := Map(testCatalog, model, chartOf(t, keys), now)
 		if len(m.Missing) == 0 {
 			t.Errorf("%s: no gaps", model)
 		}
@@ -232,8 +232,8 @@ func TestInputsNotFromFHIR(t *testing.T) {
 // for under one key only: one page per key holds each code's latest.
 func TestObservationGroups(t *testing.T) {
 	for _, model := range Services() {
-		names, _ := serviceInputs(model)
-		templates, _ := Prefetch(model)
+		names, _ := serviceInputs(testCatalog, model)
+		templates, _ := Prefetch(testCatalog, model)
 		if _, ok := templates[""]; ok {
 			t.Errorf("%s: a template under an empty key", model)
 		}

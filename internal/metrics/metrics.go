@@ -132,12 +132,8 @@ func CDSEvents() []CDSEvent {
 	return []CDSEvent{CDSCall, CDSComputed, CDSNotComputed, CDSFetch, CDSFetchFailed, CDSPrefetchMissing, CDSJWTRefused, CDSFeedback}
 }
 
-// CDSUnknownService is the CDSService value of an event on an id that is
-// no service: a client's path never becomes a dimension value.
-const CDSUnknownService = "unknown"
-
 // CDSObservations is what event e of CDS Hooks service (a catalog model
-// id, or CDSUnknownService) records in environment env.
+// id) records in environment env.
 func CDSObservations(env, service string, e CDSEvent) []Observation {
 	return []Observation{{CDSHookEvents, 1, map[string]string{DimService: Service, DimEnvironment: env, DimCDSService: service, DimEvent: string(e)}}}
 }
@@ -161,8 +157,8 @@ type Recorder interface {
 	Request(ctx context.Context, r Request)
 	// KeyRefreshFailed records a failed refresh of the API keys.
 	KeyRefreshFailed(ctx context.Context)
-	// CDSHook records event e of CDS Hooks service (a catalog model id,
-	// or CDSUnknownService).
+	// CDSHook records event e of CDS Hooks service (a catalog model id;
+	// a call to any other id is refused before it records anything).
 	CDSHook(ctx context.Context, service string, e CDSEvent)
 }
 

@@ -1,7 +1,9 @@
 package scoring
 
 import (
+	"encoding/json"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -26,5 +28,40 @@ func TestToCanonical(t *testing.T) {
 		if ok != tt.ok || (ok && math.Abs(got-tt.want) > 1e-9) {
 			t.Errorf("ToCanonical(%q, %v, %q) = %v, %v; want %v, %v", tt.input, tt.x, tt.unit, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// ToCanonical (the FHIR mapping's conversion) and the parser of
+// {"value", "unit"} inputs (POST /predict) agree, bit for bit, on every
+// accepted unit of every input of every model, and both refuse a unit the
+// input does not accept.
+func TestToCanonicalAgreesWithParser(t *testing.T) {
+	units := 0
+	for _, m := range NewCatalog().Models() {
+		for i := range m.Inputs {
+			in := &m.Inputs[i]
+			if len(in.AcceptedUnits) == 0 {
+				continue
+			}
+			for _, u := range append(slices.Clone(in.AcceptedUnits), "[ft_i]") {
+				accepted := slices.Contains(in.AcceptedUnits, u)
+				units++
+				for _, x := range []float64{0.5, 7, 120.25} {
+					raw, err := json.Marshal(map[string]any{"value": x, "unit": u})
+					if err != nil {
+						t.Fatal(err)
+					}
+					parsed, fe := in.parseQuantity(raw)
+					converted, ok := ToCanonical(in.Name, x, u)
+					if (fe == nil) != accepted || ok != accepted || parsed != converted {
+						t.Errorf("%s %s, %v %s: parser %v (%v), ToCanonical %v (%v); accepted: %v",
+							m.ID, in.Name, x, u, parsed, fe, converted, ok, accepted)
+					}
+				}
+			}
+		}
+	}
+	if units < 100 {
+		t.Errorf("%d units checked; the catalog lost its inputs?", units)
 	}
 }

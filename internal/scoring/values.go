@@ -176,13 +176,8 @@ func (in *Input) parseQuantity(r json.RawMessage) (float64, *FieldError) {
 		if json.Unmarshal(q["unit"], &code) != nil {
 			return 0, &FieldError{in.Name + ".unit", "must be one of: " + strings.Join(in.AcceptedUnits, ", ")}
 		}
-		for _, u := range vocabulary[in.id].units {
-			if code == u.code || slices.Contains(u.aliases, code) {
-				if u.toCanonical != nil {
-					x = u.toCanonical(x)
-				}
-				return x, nil
-			}
+		if c, ok := vocabulary[in.id].toCanonical(x, code); ok {
+			return c, nil
 		}
 		return 0, &FieldError{in.Name + ".unit", "must be one of: " + strings.Join(in.AcceptedUnits, ", ")}
 	}

@@ -140,7 +140,7 @@ func (p *Recorder) requestSeries(k seriesKey) requestSeries {
 func (p *Recorder) KeyRefreshFailed(context.Context) { p.keyFailures.Inc() }
 
 // CDSHook implements Recorder. Both labels are bounded: service is a
-// catalog model id or "unknown", e a fixed word.
+// catalog model id, e a fixed word.
 func (p *Recorder) CDSHook(_ context.Context, service string, e metrics.CDSEvent) {
 	p.cdsEvents.WithLabelValues(service, string(e)).Inc()
 }

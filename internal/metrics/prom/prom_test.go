@@ -85,11 +85,11 @@ func TestCDSHook(t *testing.T) {
 	p := New("dev", "v", "c")
 	p.CDSHook(context.Background(), "ascvd-pce", metrics.CDSComputed)
 	p.CDSHook(context.Background(), "ascvd-pce", metrics.CDSComputed)
-	p.CDSHook(context.Background(), metrics.CDSUnknownService, metrics.CDSJWTRefused)
+	p.CDSHook(context.Background(), "cha2ds2-vasc", metrics.CDSJWTRefused)
 	body := scrape(t, p)
 	for _, want := range []string{
 		`healthcare_api_cds_hook_events_total{cds_service="ascvd-pce",environment="dev",event="computed"} 2`,
-		`healthcare_api_cds_hook_events_total{cds_service="unknown",environment="dev",event="jwt_refused"} 1`,
+		`healthcare_api_cds_hook_events_total{cds_service="cha2ds2-vasc",environment="dev",event="jwt_refused"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("exposition lacks %s", want)
