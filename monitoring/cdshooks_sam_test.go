@@ -1,9 +1,12 @@
 package monitoring
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"maps"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -339,4 +342,66 @@ func runPromtoolCases(t *testing.T, cases []promtoolCase) {
 		t.Fatalf("promtool test rules on the cases from %s: %v\n%s\nthe cases:\n%s", samFile, err, res, index.String())
 	}
 	t.Logf("the cases from %s, all passed:\n%s", samFile, index.String())
+}
+
+// checkCDSAlertsLive sends CDS Hooks calls to the real server srv, whose
+// real Prometheus (1 s scrape and evaluation, rules.yaml) answers at api:
+// 5 token-less calls on a fresh pod are counted whole and stay silent, a
+// 6th fires the JWT warning and nothing critical, and 3 trusted calls
+// without their prefetch (every call a 412) fire the critical 412 alert.
+// This is the server's own exposition: its counter series appear at the
+// first event, which the recording rule must count.
+func checkCDSAlertsLive(ctx context.Context, t *testing.T, api string, srv server) {
+	t.Helper()
+	hc := &http.Client{Timeout: 10 * time.Second}
+	body := `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"userId":"Practitioner/example","patientId":"example"}}`
+	call := func(auth string, want int) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+srv.addr+"/cds-services/ascvd-pce", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("POST /cds-services/ascvd-pce = %d, want %d", resp.StatusCode, want)
+		}
+	}
+	waitFor := func(q string, want int) {
+		t.Helper()
+		poll(ctx, t, q, func() (bool, string) {
+			n, err := query(ctx, api, q)
+			if err != nil {
+				return false, err.Error()
+			}
+			return n == want, fmt.Sprintf("%d series", n)
+		})
+	}
+	const counted = `environment_namespace_event:healthcare_api_cds_hook_events:increase15m{environment="` + testEnvironment + `", namespace="healthcare-api", event=%q} == %d`
+	jwtAlert := `ALERTS{alertname="HealthcareAPICDSHooksJWTRefused", alertstate="firing", severity="warning", environment="` + testEnvironment + `", namespace="healthcare-api"}`
+	for range 5 {
+		call("", http.StatusUnauthorized)
+	}
+	waitFor(fmt.Sprintf(counted, "jwt_refused", 5), 1)
+	// Two more evaluations of the alerts group, still under the floor.
+	time.Sleep(2500 * time.Millisecond)
+	waitFor(`ALERTS{alertname=~"HealthcareAPICDSHooks.*"}`, 0)
+
+	call("", http.StatusUnauthorized)
+	waitFor(jwtAlert, 1)
+	waitFor(`ALERTS{severity="critical"}`, 0)
+
+	for range 3 {
+		call("Bearer "+srv.cds.token(t, "ascvd-pce"), http.StatusPreconditionFailed)
+	}
+	waitFor(fmt.Sprintf(counted, "prefetch_missing", 3), 1)
+	waitFor(`ALERTS{alertname="HealthcareAPICDSHooksPrefetchMissing", alertstate="firing", severity="critical", environment="`+testEnvironment+`", namespace="healthcare-api"}`, 1)
 }
