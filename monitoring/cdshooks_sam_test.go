@@ -221,7 +221,7 @@ func yamlValue(n *yaml.Node, key string) string {
 type promtoolCase struct {
 	name     string
 	alert    string
-	series   map[string]string // event -> promtool values
+	series   map[string]string // event -> promtool values; "process_start_time_seconds" for a fresh pod
 	at       int               // minutes
 	severity string            // "" when the alert must be silent
 }
@@ -245,6 +245,9 @@ func (a samShareAlarm) cases(alert, severity string) []promtoolCase {
 		}
 		pc := promtoolCase{name: fmt.Sprintf("%s: %s (%d %s, %d other requests)", alert, name, bad, a.bad, good), alert: alert,
 			series: map[string]string{a.bad: values(bad)}, at: at}
+		if fresh { // the pod started half a minute before its first scrape
+			pc.series["process_start_time_seconds"] = fmt.Sprintf("_x%d %dx%d", start, start*60-30, win+10)
+		}
 		if calls > 0 {
 			pc.series["call"] = values(calls)
 		}
@@ -321,6 +324,10 @@ func runPromtoolCases(t *testing.T, cases []promtoolCase) {
 				tc.InputSeries = append(tc.InputSeries, series{fmt.Sprintf(
 					`healthcare_api_cds_hook_events_total{job="healthcare-api",environment="eks-prod",namespace=%q,pod="healthcare-api-a",cds_service="ascvd-pce",event=%q}`, ns, event), v})
 			}
+		}
+		if v, ok := c.series["process_start_time_seconds"]; ok {
+			tc.InputSeries = append(tc.InputSeries, series{fmt.Sprintf(
+				`process_start_time_seconds{job="healthcare-api",environment="eks-prod",namespace=%q,pod="healthcare-api-a"}`, ns), v})
 		}
 		et := exprTest{Expr: fmt.Sprintf(`ALERTS{alertname=%q,namespace=%q}`, c.alert, ns), EvalTime: fmt.Sprintf("%dm", c.at), ExpSamples: []sample{}}
 		if c.severity != "" {
