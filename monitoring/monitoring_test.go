@@ -927,7 +927,7 @@ scrape_configs:
 		}
 	})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 75*time.Second)
 	defer cancel()
 	// Traffic every 250 ms while we wait, loopback only, until the test ends.
 	trafficDone := make(chan struct{})
@@ -1029,6 +1029,7 @@ scrape_configs:
 	if err != nil || n != 0 {
 		t.Errorf("alerts pending or firing against a healthy server: %d (%v)", n, err)
 	}
+	checkCDSAlertsLive(ctx, t, api, srv)
 }
 
 func poll(ctx context.Context, t *testing.T, what string, f func() (bool, string)) {
