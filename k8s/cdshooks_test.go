@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/healthcare-prediction/api/internal/awsjson"
 )
 
 // Every overlay's CDS Hooks settings reach the server: no trusted clients
@@ -181,4 +183,122 @@ func keysOf[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// testReplayTable and testDynamoDBEndpoint are the jti table and the
+// DynamoDB endpoint's URL (infra/vpc-endpoints.yaml DynamoDbEndpointUrl)
+// of the fictitious prod account.
+const (
+	testReplayTable      = "prod-healthcare-api-cds-replay"
+	testDynamoDBEndpoint = "https://vpce-0a1b2c3d4e5f67890-k2m4n6p8.dynamodb.eu-west-1.vpce.amazonaws.com"
+)
+
+// replayOverlay writes prod with the jti table, set up as docs/eks.md
+// ("CDS Hooks: the shared jti table") says: the CDS_HOOKS_REPLAY_TABLE
+// literal and, with replacement, the documented replacement of
+// DYNAMODB_ENDPOINT_URL. It returns the directory and a function that
+// writes its values.env, with DYNAMODB_ENDPOINT_URL unless url is "".
+func replayOverlay(t *testing.T, name string, replacement bool) (string, func(url string)) {
+	t.Helper()
+	root := filledTree(t)
+	prod := filepath.Join(root, "overlays", "prod")
+	dir := filepath.Join(root, name, "prod")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	kust, err := os.ReadFile(filepath.Join(prod, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, err := os.ReadFile(filepath.Join(prod, "values.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := strings.Replace(string(kust), "    literals:\n", "    literals:\n      - CDS_HOOKS_REPLAY_TABLE="+testReplayTable+"\n", 1)
+	if replacement {
+		doc, err := os.ReadFile(filepath.Join("..", "docs", "eks.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, section, _ := strings.Cut(string(doc), "#### CDS Hooks: the shared jti table\n")
+		block := regexp.MustCompile("(?m)^( *)```yaml\n *replacements:\n((?:.*\n)*?) *```").FindStringSubmatch(section)
+		if block == nil || !strings.Contains(block[2], "data.DYNAMODB_ENDPOINT_URL") {
+			t.Fatal(`docs/eks.md, "CDS Hooks: the shared jti table", no longer shows the replacement of DYNAMODB_ENDPOINT_URL`)
+		}
+		items := regexp.MustCompile("(?m)^"+block[1]).ReplaceAllString(block[2], "")
+		k = strings.Replace(k, "\nreplacements:\n", "\nreplacements:\n"+items, 1)
+	}
+	if !strings.Contains(k, testReplayTable) || (replacement && !strings.Contains(k, "AWS_ENDPOINT_URL_DYNAMODB")) {
+		t.Fatal("overlays/prod no longer has configMapGenerator literals or replacements")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, func(url string) {
+		t.Helper()
+		v := string(values)
+		if url != "" {
+			v += "DYNAMODB_ENDPOINT_URL=" + url + "\n"
+		}
+		if err := os.WriteFile(filepath.Join(dir, "values.env"), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Prod with the shared jti table, set up exactly as docs/eks.md says: the
+// guard passes it, the pods get the DynamoDB endpoint's own name as
+// AWS_ENDPOINT_URL_DYNAMODB and the server's DynamoDB client
+// (internal/awsjson, as container.go builds it) calls that URL, inside
+// VPC_CIDR's egress, which is unchanged. The guard refuses the public
+// DynamoDB name, another region's endpoint, and the table without the
+// endpoint, where every client JWT would be refused.
+func TestCDSHooksReplayTableEndpoint(t *testing.T) {
+	dir, writeValues := replayOverlay(t, "replay", true)
+	writeValues(testDynamoDBEndpoint)
+	if ok, out := guard(t, dir); !ok {
+		t.Fatalf("scripts/k8s-check.sh refuses prod with the jti table and its endpoint:\n%s", out)
+	}
+	r := build(t, "replay/prod")
+	r.complete(t)
+	checkNetworkPolicies(t, r, true)
+	if got := r.cm.Data["AWS_ENDPOINT_URL_DYNAMODB"]; got != testDynamoDBEndpoint {
+		t.Errorf("ConfigMap AWS_ENDPOINT_URL_DYNAMODB = %q, want %q", got, testDynamoDBEndpoint)
+	}
+	cfg, _ := r.config(t)
+	if cfg.CDSHooksReplayTable != testReplayTable {
+		t.Errorf("CDS_HOOKS_REPLAY_TABLE loads as %q, want %q", cfg.CDSHooksReplayTable, testReplayTable)
+	}
+	env := map[string]string{"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret"}
+	for k, v := range r.cm.Data {
+		env[k] = v
+	}
+	client, err := awsjson.FromEnv(func(k string) string { return env[k] }, awsjson.DynamoDB, awsjson.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if client.Endpoint() != testDynamoDBEndpoint || client.Region() != r.values["AWS_REGION"] {
+		t.Errorf("the pods' DynamoDB client calls %s in %s, want %s in %s", client.Endpoint(), client.Region(), testDynamoDBEndpoint, r.values["AWS_REGION"])
+	}
+	if got, want := r.netpols["healthcare-api-egress"], build(t, "overlays/prod").netpols["healthcare-api-egress"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("healthcare-api-egress = %+v, want prod's %+v", got, want)
+	}
+
+	for _, bad := range []string{
+		"https://dynamodb.eu-west-1.amazonaws.com",
+		"https://vpce-0a1b2c3d4e5f67890-k2m4n6p8.dynamodb.us-east-1.vpce.amazonaws.com",
+		"http://vpce-0a1b2c3d4e5f67890-k2m4n6p8.dynamodb.eu-west-1.vpce.amazonaws.com",
+		"https://vpce-0a1b2c3d4e5f67890-k2m4n6p8.secretsmanager.eu-west-1.vpce.amazonaws.com",
+	} {
+		writeValues(bad)
+		if ok, out := guard(t, dir); ok || !strings.Contains(out, "DYNAMODB_ENDPOINT_URL") {
+			t.Errorf("scripts/k8s-check.sh with DYNAMODB_ENDPOINT_URL=%s: passed %v, want a refusal naming it:\n%s", bad, ok, out)
+		}
+	}
+
+	bare, writeBare := replayOverlay(t, "replay-without-endpoint", false)
+	writeBare("")
+	if ok, out := guard(t, bare); ok || !strings.Contains(out, "AWS_ENDPOINT_URL_DYNAMODB") {
+		t.Errorf("scripts/k8s-check.sh with CDS_HOOKS_REPLAY_TABLE and no endpoint: passed %v, want a refusal naming AWS_ENDPOINT_URL_DYNAMODB:\n%s", ok, out)
+	}
 }

@@ -2,10 +2,15 @@ package k8s
 
 import (
 	"encoding/json"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -268,15 +273,71 @@ func TestValuesNameInfraOutputs(t *testing.T) {
 	}
 }
 
+// endpointURLOnly are the services whose interface endpoints have no
+// private DNS, with the variable that gives the client the endpoint's own
+// DNS name. AWS PrivateLink for DynamoDB does not support private DNS
+// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/privatelink-interface-endpoints.html,
+// "Considerations"): the pods call it by the endpoint's Regional name.
+var endpointURLOnly = map[string]string{"dynamodb": "AWS_ENDPOINT_URL_DYNAMODB"}
+
+// awsjsonServices reads internal/awsjson's Service variables: name ->
+// the Service literal's fields (Host is the endpoint service's last part,
+// com.amazonaws.<region>.<Host>; EndpointVar the client's endpoint URL
+// variable).
+func awsjsonServices(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join("..", "internal", "awsjson", "awsjson.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]string{}
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.VAR {
+			continue
+		}
+		for _, spec := range g.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, v := range vs.Values {
+				lit, ok := v.(*ast.CompositeLit)
+				if !ok {
+					continue
+				}
+				if typ, ok := lit.Type.(*ast.Ident); !ok || typ.Name != "Service" {
+					continue
+				}
+				fields := map[string]string{}
+				for _, e := range lit.Elts {
+					kv := e.(*ast.KeyValueExpr)
+					if b, ok := kv.Value.(*ast.BasicLit); ok && b.Kind == token.STRING {
+						fields[kv.Key.(*ast.Ident).Name], _ = strconv.Unquote(b.Value)
+					}
+				}
+				out[vs.Names[i].Name] = fields
+			}
+		}
+	}
+	if out["SecretsManager"]["Host"] != "secretsmanager" || out["DynamoDB"]["Host"] != "dynamodb" {
+		t.Fatalf("internal/awsjson services %v: want SecretsManager and DynamoDB with their Host", out)
+	}
+	return out
+}
+
 // Every AWS API the server's code calls, plus STS for IRSA, has an
-// interface endpoint with private DNS in infra/vpc-endpoints.yaml, whose
-// security group admits HTTPS from the VPC CIDR that the public overlays'
-// egress policy allows.
+// interface endpoint in infra/vpc-endpoints.yaml, whose security group
+// admits HTTPS from the VPC CIDR that the public overlays' egress policy
+// allows. The code reaches AWS through SDK service clients and through
+// internal/awsjson's services (Secrets Manager, DynamoDB), which import no
+// SDK client: both count. Each endpoint has private DNS, unless its
+// service has none (endpointURLOnly): then the stack outputs the
+// endpoint's own DNS name, and the client reads its endpoint variable.
 func TestVPCEndpointsCoverTheCode(t *testing.T) {
 	// The AWS SDK client package -> the endpoint service it reaches.
 	endpointOf := map[string]string{"secretsmanager": "secretsmanager", "cloudwatch": "monitoring", "sts": "sts"}
 	need := map[string]bool{"sts": true, "logs": true} // IRSA's credentials; node log shippers
 	imports := regexp.MustCompile(`"github\.com/aws/aws-sdk-go-v2/service/([a-z0-9]+)"`)
+	services := awsjsonServices(t)
+	uses := regexp.MustCompile(`\bawsjson\.([A-Z]\w*)\b`)
 	// Only the code linked into the container: the Lambda-only packages
 	// (the pre-traffic hook's Lambda and CodeDeploy clients) never run in
 	// the cluster.
@@ -296,9 +357,17 @@ func TestVPCEndpointsCoverTheCode(t *testing.T) {
 			}
 			need[svc] = true
 		}
+		if filepath.Base(filepath.Dir(path)) == "awsjson" {
+			continue // declares the services; the callers name them
+		}
+		for _, m := range uses.FindAllStringSubmatch(string(src), -1) {
+			if s, ok := services[m[1]]; ok {
+				need[s["Host"]] = true
+			}
+		}
 	}
-	if !need["secretsmanager"] || !need["monitoring"] {
-		t.Fatalf("found no Secrets Manager or CloudWatch client under internal/: %v", need)
+	if !need["secretsmanager"] || !need["monitoring"] || !need["dynamodb"] {
+		t.Fatalf("found no Secrets Manager, CloudWatch or DynamoDB client in the server: %v", need)
 	}
 	tmpl := cfn(t, "vpc-endpoints.yaml")
 	have := map[string]bool{}
@@ -308,10 +377,39 @@ func TestVPCEndpointsCoverTheCode(t *testing.T) {
 		}
 		p := at(r, "Properties")
 		svc, ok := strings.CutPrefix(at(p, "ServiceName").(string), "com.amazonaws.${AWS::Region}.")
-		if !ok || at(p, "VpcEndpointType") != "Interface" || at(p, "PrivateDnsEnabled") != true {
-			t.Errorf("%s: %v, want an Interface endpoint of com.amazonaws.${AWS::Region}.<service> with private DNS", name, p)
+		if !ok || at(p, "VpcEndpointType") != "Interface" {
+			t.Errorf("%s: %v, want an Interface endpoint of com.amazonaws.${AWS::Region}.<service>", name, p)
 		}
 		have[svc] = true
+		variable, byURL := endpointURLOnly[svc]
+		if !byURL {
+			if at(p, "PrivateDnsEnabled") != true {
+				t.Errorf("%s: PrivateDnsEnabled %v, want true: the pods call %s by its usual name", name, at(p, "PrivateDnsEnabled"), svc)
+			}
+			continue
+		}
+		// No private DNS: the stack gives the endpoint's Regional DNS name
+		// (the first of DnsEntries, "zone:name") as an https URL, which the
+		// client takes from its endpoint variable.
+		if at(p, "PrivateDnsEnabled") != false {
+			t.Errorf("%s: PrivateDnsEnabled %v, want false: %s has no private DNS for interface endpoints", name, at(p, "PrivateDnsEnabled"), svc)
+		}
+		var output string
+		for o, v := range at(tmpl, "Outputs").(map[string]any) {
+			if at(v, "Value", 0) == "https://${Name}" && fmt.Sprint(at(v, "Value", 1, "Name")) == fmt.Sprintf("[1 [: [0 %s.DnsEntries]]]", name) {
+				output = o
+			}
+		}
+		if output == "" {
+			t.Errorf("%s: no output gives https:// and the first of its DnsEntries' names (the Regional one)", name)
+		}
+		found := false
+		for _, s := range services {
+			found = found || (s["Host"] == svc && s["EndpointVar"] == variable)
+		}
+		if !found {
+			t.Errorf("%s: no internal/awsjson service of %s reads %s", name, svc, variable)
+		}
 	}
 	for svc := range need {
 		if !have[svc] {
@@ -324,15 +422,66 @@ func TestVPCEndpointsCoverTheCode(t *testing.T) {
 	}
 }
 
+// replayActions are the IAM actions of the DynamoDB calls internal/replay
+// makes, read from its source: the operation named in each
+// <client>.Call(ctx, "Operation", body).
+func replayActions(t *testing.T) []string {
+	t.Helper()
+	dir := filepath.Join("..", "internal", "replay")
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			if sel, ok := call.Fun.(*ast.SelectorExpr); !ok || sel.Sel.Name != "Call" || len(call.Args) != 3 {
+				return true
+			}
+			op, ok := call.Args[1].(*ast.BasicLit)
+			if !ok || op.Kind != token.STRING {
+				t.Errorf("%s: a Call whose operation is not a string literal: the endpoint policy cannot be checked against it", path)
+				return true
+			}
+			name, _ := strconv.Unquote(op.Value)
+			if !slices.Contains(actions, "dynamodb:"+name) {
+				actions = append(actions, "dynamodb:"+name)
+			}
+			return true
+		})
+	}
+	if len(actions) == 0 {
+		t.Fatal("internal/replay makes no DynamoDB Call")
+	}
+	slices.Sort(actions)
+	return actions
+}
+
 // Every endpoint has a policy that admits only this account's principals
 // (aws:PrincipalAccount); Secrets Manager only reads, and only the API-key
-// secrets of the parameter; STS admits web-identity calls (IRSA, which
-// carry no AWS principal) only into this account's roles.
+// secrets of the parameter; DynamoDB allows exactly the calls
+// internal/replay makes, on the jti tables of its parameter only; STS
+// admits web-identity calls (IRSA, which carry no AWS principal) only into
+// this account's roles.
 func TestVPCEndpointPolicies(t *testing.T) {
 	tmpl := cfn(t, "vpc-endpoints.yaml")
-	if at(tmpl, "Parameters", "ApiKeysSecretArns", "Type") != "CommaDelimitedList" {
-		t.Error("infra/vpc-endpoints.yaml has no ApiKeysSecretArns list parameter")
+	for _, p := range []string{"ApiKeysSecretArns", "CdsHooksReplayTableArns"} {
+		if at(tmpl, "Parameters", p, "Type") != "CommaDelimitedList" {
+			t.Errorf("infra/vpc-endpoints.yaml has no %s list parameter", p)
+		}
 	}
+	wantDynamo := replayActions(t)
 	n := 0
 	for name, r := range at(tmpl, "Resources").(map[string]any) {
 		if at(r, "Type") != "AWS::EC2::VPCEndpoint" {
@@ -365,10 +514,182 @@ func TestVPCEndpointPolicies(t *testing.T) {
 						t.Errorf("%s statement %d: allows %v; the pods only read their secret", name, i, a)
 					}
 				}
+			case svc == "dynamodb":
+				if at(st, "Resource") != "CdsHooksReplayTableArns" {
+					t.Errorf("%s statement %d: resource %v, want the jti tables (CdsHooksReplayTableArns) only", name, i, at(st, "Resource"))
+				}
+				var got []string
+				for _, a := range at(st, "Action").([]any) {
+					got = append(got, fmt.Sprint(a))
+				}
+				slices.Sort(got)
+				if !slices.Equal(got, wantDynamo) {
+					t.Errorf("%s statement %d: actions %v, want exactly the calls of internal/replay %v", name, i, got, wantDynamo)
+				}
+			case svc != "sts" && svc != "monitoring" && svc != "logs":
+				t.Errorf("%s statement %d: no check of what the %s endpoint allows: add one here", name, i, svc)
 			}
 		}
 	}
 	if n == 0 {
 		t.Fatal("infra/vpc-endpoints.yaml has no endpoints")
+	}
+}
+
+// cfnLong reads a CloudFormation template of infra/ with its short-form
+// intrinsic functions in their long form ({"Fn::Not": ...}, {"Ref": ...}),
+// as CloudFormation sees them, so that conditions can be evaluated.
+func cfnLong(t *testing.T, name string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "infra", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("infra/%s: %v", name, err)
+	}
+	var long func(n *yaml.Node) any
+	long = func(n *yaml.Node) any {
+		var v any
+		switch n.Kind {
+		case yaml.DocumentNode:
+			return long(n.Content[0])
+		case yaml.AliasNode:
+			return long(n.Alias)
+		case yaml.MappingNode:
+			m := map[string]any{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				m[n.Content[i].Value] = long(n.Content[i+1])
+			}
+			v = m
+		case yaml.SequenceNode:
+			l := []any{}
+			for _, c := range n.Content {
+				l = append(l, long(c))
+			}
+			v = l
+		default:
+			if strings.HasPrefix(n.Tag, "!!") {
+				if err := n.Decode(&v); err != nil {
+					t.Fatalf("infra/%s line %d: %v", name, n.Line, err)
+				}
+			} else {
+				v = n.Value
+			}
+		}
+		fn, ok := strings.CutPrefix(n.Tag, "!")
+		if !ok || strings.HasPrefix(fn, "!") {
+			return v
+		}
+		switch fn {
+		case "Ref", "Condition":
+			return map[string]any{fn: v}
+		case "GetAtt":
+			if s, ok := v.(string); ok {
+				res, attr, _ := strings.Cut(s, ".")
+				v = []any{res, attr}
+			}
+		}
+		return map[string]any{"Fn::" + fn: v}
+	}
+	m, _ := long(&doc).(map[string]any)
+	return m
+}
+
+// cfnEval evaluates the intrinsic functions this repository's conditions
+// use, with parameter values (lists for list parameters; a parameter not
+// given takes its default, a CommaDelimitedList's split at commas).
+func cfnEval(t *testing.T, tmpl map[string]any, v any, params map[string]any) any {
+	t.Helper()
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	if len(m) != 1 {
+		t.Fatalf("cannot evaluate %v", v)
+	}
+	for fn, arg := range m {
+		args, _ := arg.([]any)
+		switch fn {
+		case "Ref":
+			name := arg.(string)
+			if p, ok := params[name]; ok {
+				return p
+			}
+			def := fmt.Sprint(at(tmpl, "Parameters", name, "Default"))
+			if at(tmpl, "Parameters", name, "Type") == "CommaDelimitedList" {
+				var l []any
+				for _, s := range strings.Split(def, ",") {
+					l = append(l, s)
+				}
+				return l
+			}
+			return def
+		case "Condition":
+			return cfnEval(t, tmpl, at(tmpl, "Conditions", arg.(string)), params)
+		case "Fn::Not":
+			return !cfnEval(t, tmpl, args[0], params).(bool)
+		case "Fn::Equals":
+			return fmt.Sprint(cfnEval(t, tmpl, args[0], params)) == fmt.Sprint(cfnEval(t, tmpl, args[1], params))
+		case "Fn::Join":
+			var parts []string
+			list := cfnEval(t, tmpl, args[1], params)
+			if l, ok := list.([]any); ok {
+				for _, p := range l {
+					parts = append(parts, fmt.Sprint(cfnEval(t, tmpl, p, params)))
+				}
+			} else if l, ok := list.([]string); ok {
+				parts = l
+			}
+			return strings.Join(parts, args[0].(string))
+		}
+		t.Fatalf("cannot evaluate %s", fn)
+	}
+	return nil
+}
+
+// The DynamoDB endpoint (and the output the overlay takes its URL from)
+// exists exactly when the stack is given jti tables: none by default or
+// with an empty list, one for one table or several. Its policy names the
+// parameter itself, so it serves exactly the tables given.
+func TestDynamoDBEndpointCondition(t *testing.T) {
+	tmpl := cfnLong(t, "vpc-endpoints.yaml")
+	var endpoint string
+	for name, r := range at(tmpl, "Resources").(map[string]any) {
+		if fmt.Sprint(at(r, "Properties", "ServiceName")) == "map[Fn::Sub:com.amazonaws.${AWS::Region}.dynamodb]" {
+			endpoint = name
+		}
+	}
+	if endpoint == "" {
+		t.Fatal("infra/vpc-endpoints.yaml has no com.amazonaws.${AWS::Region}.dynamodb endpoint")
+	}
+	cond, _ := at(tmpl, "Resources", endpoint, "Condition").(string)
+	if cond == "" {
+		t.Fatalf("%s has no Condition: it would be created (and billed) in VPCs whose clusters have no jti table", endpoint)
+	}
+	if got := fmt.Sprint(at(tmpl, "Resources", endpoint, "Properties", "PolicyDocument", "Statement", 0, "Resource")); got != "map[Ref:CdsHooksReplayTableArns]" {
+		t.Errorf("%s policy resource %s, want !Ref CdsHooksReplayTableArns", endpoint, got)
+	}
+	for name, o := range at(tmpl, "Outputs").(map[string]any) {
+		b, _ := json.Marshal(o)
+		if strings.Contains(string(b), `"`+endpoint+`"`) && at(o, "Condition") != cond {
+			t.Errorf("output %s uses %s without its condition %s", name, endpoint, cond)
+		}
+	}
+	arn := func(table string) string { return "arn:aws:dynamodb:eu-west-1:345678901234:table/" + table }
+	for _, c := range []struct {
+		name   string
+		params map[string]any
+		want   bool
+	}{
+		{"the default", map[string]any{}, false},
+		{"an empty list", map[string]any{"CdsHooksReplayTableArns": []any{""}}, false},
+		{"one table", map[string]any{"CdsHooksReplayTableArns": []any{arn("prod-healthcare-api-cds-replay")}}, true},
+		{"two tables", map[string]any{"CdsHooksReplayTableArns": []any{arn("staging-healthcare-api-cds-replay"), arn("prod-healthcare-api-cds-replay")}}, true},
+	} {
+		if got := cfnEval(t, tmpl, map[string]any{"Condition": cond}, c.params); got != c.want {
+			t.Errorf("%s: condition %s = %v, want %v", c.name, cond, got, c.want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -181,5 +182,14 @@ func TestWorkloadReplayTable(t *testing.T) {
 	}
 	if n := bytes.Count(src, []byte("dynamodb:")) - bytes.Count(src, []byte("dynamodb:PutItem")); n != 0 {
 		t.Errorf("infra/eks.yaml names %d DynamoDB actions besides dynamodb:PutItem, want none", n)
+	}
+	if got := replayActions(t); !slices.Equal(got, []string{"dynamodb:PutItem"}) {
+		t.Errorf("internal/replay calls %v: grant exactly those to the workload role here", got)
+	}
+	// Its ARN is infra/vpc-endpoints.yaml's CdsHooksReplayTableArns (the
+	// DynamoDB endpoint staging and prod call it through).
+	out := at(cfnLong(t, "eks.yaml"), "Outputs", "CdsHooksReplayTableArn")
+	if at(out, "Condition") != "CdsHooksReplayTable" || fmt.Sprint(at(out, "Value")) != "map[Fn::GetAtt:[CdsHooksReplayTable Arn]]" {
+		t.Errorf("output CdsHooksReplayTableArn = %v, want !GetAtt CdsHooksReplayTable.Arn under the table's condition", out)
 	}
 }

@@ -106,6 +106,15 @@ for key in "${keys[@]}"; do
 		# narrower, never the internet.
 		{ cidr "$v" && ((10#${v#*/} >= 16)); } || bad "$key" "the EHR's IPv4 range, /16 or narrower (203.0.113.0/24)"
 		;;
+	DYNAMODB_ENDPOINT_URL)
+		# infra/vpc-endpoints.yaml output DynamoDbEndpointUrl: the DynamoDB
+		# interface endpoint's Regional DNS name in this region (DynamoDB's
+		# PrivateLink has no private DNS; the public dynamodb.<region> name
+		# leads outside the VPC, where the egress policy refuses it).
+		if [[ ! $v =~ ^https://vpce-[0-9a-f]+-[a-z0-9]+\.dynamodb\.${region}\.vpce\.amazonaws\.com(\.cn)?$ ]]; then
+			bad "$key" "the DynamoDB interface endpoint's URL https://vpce-<id>-<suffix>.dynamodb.$region.vpce.amazonaws.com (infra/vpc-endpoints.yaml output DynamoDbEndpointUrl)"
+		fi
+		;;
 	*) report "values.env: $key is not a key the guard knows (add its check to scripts/k8s-check.sh)" "$key=$v" ;;
 	esac
 done
@@ -117,6 +126,16 @@ marker '(^|[^0-9])(111122223333|123456789012)([^0-9]|$)' "an AWS documentation e
 marker '[.](example|test|localhost|invalid)([^a-z0-9-]|$)|(^|[^a-z0-9-])example[.](com|net|org)([^a-z0-9-]|$)' "an example host name (RFC 2606, RFC 6761)"
 marker '0{8}-0{4}-0{4}-0{4}-0{12}' "an all-zero certificate id"
 marker 'set-by-deploy' "the image is not set (kustomize edit set image healthcare-api=<repository>@sha256:<digest>)"
+
+# The jti table in an overlay whose egress stops at the VPC (VPC_CIDR): the
+# pods reach DynamoDB only through its interface endpoint, by name
+# (docs/eks.md, "CDS Hooks: the shared jti table"). Without it every client
+# JWT is refused.
+if [[ -n ${values[VPC_CIDR]-} ]] && grep -qE '^[[:space:]]+CDS_HOOKS_REPLAY_TABLE: *[^ "'"'"']' <<<"$out" &&
+	! grep -qE '^[[:space:]]+AWS_ENDPOINT_URL_DYNAMODB: *https://' <<<"$out"; then
+	report "CDS_HOOKS_REPLAY_TABLE is set but the pods have no AWS_ENDPOINT_URL_DYNAMODB: set DYNAMODB_ENDPOINT_URL in values.env and its replacement (docs/eks.md)" \
+		"$(grep -nE '^[[:space:]]+CDS_HOOKS_REPLAY_TABLE:' <<<"$out")"
+fi
 
 # Every container image by digest: a tag can be pushed again elsewhere.
 if unpinned=$(grep -nE '^[[:space:]]*image: ' <<<"$out" | grep -vE '@sha256:[0-9a-f]{64}"?[[:space:]]*$'); then
