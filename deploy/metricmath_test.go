@@ -423,8 +423,8 @@ func readMathAlarm(t *testing.T, props map[string]any) *mathAlarm {
 }
 
 // value evaluates the watched expression, the MetricStats' data points
-// coming from metric.
-func (a *mathAlarm) value(metric func(id string, stat map[string]any) mathPoint) (mathPoint, error) {
+// coming from metric; points holds every Id's.
+func (a *mathAlarm) value(metric func(id string, stat map[string]any) mathPoint) (watched mathPoint, points map[string]mathPoint, err error) {
 	memo := map[string]mathPoint{}
 	var lookup func(id string) (mathPoint, error)
 	lookup = func(id string) (mathPoint, error) {
@@ -443,7 +443,8 @@ func (a *mathAlarm) value(metric func(id string, stat map[string]any) mathPoint)
 		memo[id] = p
 		return p, nil
 	}
-	return lookup(a.returned)
+	watched, err = lookup(a.returned)
+	return watched, memo, err
 }
 
 // breaching reports whether an alarm with these properties, evaluated on
