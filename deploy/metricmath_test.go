@@ -16,6 +16,11 @@ package deploy
 //     a false one falseValue (no point where it has none);
 //   - FILL(series, number) gives the number where the series has no point.
 //
+// The page does not say what a series without a point does against a
+// number (m > 5 where m has none): here it gives no point, and the canary
+// test requires every expression of the alarm to keep its point, so no
+// verdict rests on that guess.
+//
 // Anything else (unary minus, ^, REPEAT, METRICS(), another function, or
 // AND mixed with OR without parentheses, whose precedence the page does
 // not give) is an error, so a template change outside the subset fails the
@@ -529,5 +534,52 @@ func TestMetricMathEvaluator(t *testing.T) {
 	}
 	if _, err := parseMath("(a AND b) OR c"); err != nil {
 		t.Errorf("(a AND b) OR c: %v", err)
+	}
+}
+
+// TestMetricMathAlarmsFitPutMetricAlarm: every metric-math alarm of the
+// template keeps PutMetricAlarm's rules for its Metrics (MetricDataQuery:
+// at most 10 MetricStats and 10 Expressions, exactly one ReturnData true,
+// on an expression, and ReturnData false stated on every other entry: it
+// defaults to true; Ids valid and unique), which cfn-lint does not check.
+func TestMetricMathAlarmsFitPutMetricAlarm(t *testing.T) {
+	checked := 0
+	for id, a := range resourcesOfType(loadTemplate(t), "AWS::CloudWatch::Alarm") {
+		queries := listAt(a, "Properties", "Metrics")
+		if queries == nil {
+			continue
+		}
+		checked++
+		stats, exprs, returned := 0, 0, 0
+		ids := map[string]bool{}
+		for _, m := range queries {
+			mid := str(m, "Id")
+			if !idRule.MatchString(mid) || ids[mid] {
+				t.Errorf("%s: Id %q is invalid or repeated", id, mid)
+			}
+			ids[mid] = true
+			isExpr := at(m, "Expression") != nil
+			if isExpr {
+				exprs++
+			} else {
+				stats++
+			}
+			switch at(m, "ReturnData") {
+			case false:
+			case true:
+				returned++
+				if !isExpr {
+					t.Errorf("%s: ReturnData true on metric %s; the alarm must watch an expression", id, mid)
+				}
+			default:
+				t.Errorf("%s: %s states no ReturnData (true by default): want false on all but the watched expression", id, mid)
+			}
+		}
+		if stats > 10 || exprs > 10 || returned != 1 {
+			t.Errorf("%s: %d MetricStats, %d Expressions, %d with ReturnData true; want at most 10, 10, and exactly 1", id, stats, exprs, returned)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("found no metric-math alarm; the parser is broken")
 	}
 }
