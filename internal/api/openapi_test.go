@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -227,6 +228,81 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 			t.Errorf("404 body does not match the Problem schema:\n%s", openapitest.Errors(errs))
 		}
 	})
+}
+
+// TestOpenAPIProblemExamplesAnswered sends, for each problem type, a
+// request the service refuses with it and compares the answer with the
+// type's example in the document, but for the request id: the examples
+// show what the service writes. Not sent: internal (no request reaches it)
+// and the CDS Hooks types, whose details package cdshooks writes (their
+// examples have none).
+func TestOpenAPIProblemExamplesAnswered(t *testing.T) {
+	h := New(openAPIOptions())
+	spec := openapitest.Fetch(t, h)
+	limited := openAPIOptions()
+	limited.RateLimit = RateLimit{Rate: 0.001, Burst: 1}
+	noKeys := openAPIOptions()
+	noKeys.Keys = unavailableKeys{}
+	serve := func(h http.Handler, e exchange) []byte {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, e.request())
+		return rec.Body.Bytes()
+	}
+	get := func(h http.Handler, path string) func() []byte {
+		return func() []byte { return serve(h, exchange{method: "GET", path: path}) }
+	}
+	post := func(contentType, body string) func() []byte {
+		return func() []byte {
+			return serve(h, exchange{method: "POST", path: "/predict", contentType: contentType, body: body})
+		}
+	}
+	invalid := strings.Replace(strings.Replace(validPredictions["ascvd-pce"], `"age":55`, `"age":20`, 1), `"systolic_bp":120,`, "", 1)
+	answers := map[string]func() []byte{
+		"malformed-json":         post("application/json", `{"model":"qsofa",`),
+		"duplicate-key":          post("application/json", `{"model":"qsofa","model":"qsofa","inputs":{}}`),
+		"unknown-field":          post("application/json", `{"model":"qsofa","Inputs":{}}`),
+		"body-too-large":         post("application/json", predictBody("qsofa", validPredictions["qsofa"])+strings.Repeat(" ", maxBodyBytes)),
+		"validation":             post("application/json", predictBody("ascvd-pce", invalid)),
+		"unsupported-media-type": post("text/plain", predictBody("qsofa", validPredictions["qsofa"])),
+		"bad-event": func() []byte {
+			return []byte(invokeLambda(t, lambdaContext(t, gwLambdaRequestID), h, json.RawMessage(`[]`)).Body)
+		},
+		"unauthorized":       func() []byte { return serve(h, exchange{method: "GET", path: "/models", anonymous: true}) },
+		"not-found":          get(h, "/nope"),
+		"unknown-model":      get(h, "/models/nope"),
+		"method-not-allowed": func() []byte { return serve(h, exchange{method: "DELETE", path: "/health"}) },
+		"rate-limited": func() []byte {
+			hLimited := New(limited)
+			get(hLimited, "/models")()
+			return get(hLimited, "/models")()
+		},
+		"not-ready": get(New(noKeys), "/models"),
+	}
+	notSent := []string{"internal", "invalid-hook-request", "unknown-cds-service", "prefetch-required"}
+	for _, k := range problemKinds {
+		answer, ok := answers[k.slug]
+		if !ok {
+			if !slices.Contains(notSent, k.slug) {
+				t.Errorf("problem type %s: no request answers it here", k.slug)
+			}
+			continue
+		}
+		t.Run(k.slug, func(t *testing.T) {
+			var got, want map[string]any
+			if err := json.Unmarshal(answer(), &got); err != nil {
+				t.Fatal(err)
+			}
+			example := spec.ExampleValue(t, openapitest.At(spec.JSON, "components", "examples", "problem-"+k.slug))
+			if err := json.Unmarshal(example, &want); err != nil {
+				t.Fatal(err)
+			}
+			delete(got, "request_id")
+			delete(want, "request_id")
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("the service answers\n  %v\nthe document shows\n  %v", got, want)
+			}
+		})
+	}
 }
 
 // TestOpenAPIPredictRequestPerModel shows the per-model request schemas are
