@@ -1,12 +1,15 @@
 // Package api is the HTTP surface of the service: routes, strict request
 // decoding, RFC 9457 problem responses and middleware. The same handler
 // serves Lambda (through the api-proxy adapter) and the container server.
+// GET /openapi.json serves the document package openapi builds from the
+// route table and the problem kinds.
 package api
 
 import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,7 +92,8 @@ type Options struct {
 	// Lambda needs it; the container serves bare paths.
 	StripBasePath bool
 
-	cds *cdshooks.Service // built by New from CDSHooks
+	cds  *cdshooks.Service        // built by New from CDSHooks
+	refs func() map[string][]byte // built by New: each model's encoded reference (modelRefs)
 }
 
 // New builds the handler: the routes of o.Routes behind the middleware.
@@ -97,6 +101,7 @@ func New(o Options) http.Handler {
 	if o.Metrics == nil {
 		o.Metrics = metrics.Discard{}
 	}
+	o.refs = sync.OnceValue(func() map[string][]byte { return modelRefs(o.Catalog) }) // at the first prediction, not at start-up
 	if o.Routes&CDSHooks != 0 {
 		o.cds = newCDSHooks(o) // only where served: the other functions' cold starts skip it
 	}

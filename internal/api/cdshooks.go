@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/healthcare-prediction/api/internal/cdshooks"
 	"github.com/healthcare-prediction/api/internal/scoring"
@@ -17,7 +16,7 @@ import (
 // newCDSHooks builds the services, a card's prediction extension encoded
 // by appendPrediction: the encoder of POST /predict.
 func newCDSHooks(o Options) *cdshooks.Service {
-	refs := sync.OnceValue(func() map[string][]byte { return modelRefs(o.Catalog) }) // at the first card, as for /predict
+	refs := o.refs // built once by New, shared with /predict
 	return cdshooks.New(cdshooks.Options{
 		Config:  o.CDSHooks,
 		Catalog: o.Catalog,

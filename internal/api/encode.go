@@ -14,15 +14,8 @@ import (
 // The body of a prediction is written without reflection: under load,
 // encoding/json's reflective walk was the largest part of a prediction's
 // cost after the network. TestPredictionEncoding holds the output byte for
-// byte equal to encoding/json's for predictionResponse, so a field added
-// to the wire types without a line here fails it.
-
-// predictionResponse is the body of a prediction, for encoding/json in
-// the test and the OpenAPI document.
-type predictionResponse struct {
-	Model modelRef `json:"model"`
-	*scoring.Prediction
-}
+// byte equal to encoding/json's for the same wire types, so a field added
+// to them without a line here fails it.
 
 // modelRef identifies the model in a prediction.
 type modelRef struct {
@@ -33,7 +26,8 @@ type modelRef struct {
 	DOI      string `json:"doi,omitempty"`
 }
 
-// modelRefs encodes each model's reference once.
+// modelRefs encodes each model's reference; New does it once, on first use,
+// for /predict, the CDS Hooks cards and the OpenAPI examples.
 func modelRefs(c *scoring.Catalog) map[string][]byte {
 	refs := map[string][]byte{}
 	for _, m := range c.Models() {

@@ -13,6 +13,13 @@ import (
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
 
+// predictionResponse is the body of a prediction as encoding/json writes
+// it: the reference for appendPrediction.
+type predictionResponse struct {
+	Model modelRef `json:"model"`
+	*scoring.Prediction
+}
+
 // encodingJSON is the reference: what json.Encoder writes for the body.
 func encodingJSON(t testing.TB, ref modelRef, p *scoring.Prediction) []byte {
 	t.Helper()

@@ -2,12 +2,14 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/healthcare-prediction/api/internal/openapi"
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
 
@@ -38,6 +40,37 @@ func handleIndex(b Build, c *scoring.Catalog, table *[]route) http.Handler {
 			eps = append(eps, endpoint{rt.method, rt.publicPath()})
 		}
 		return response{Service: serviceName, Version: b.Version, Endpoints: eps, Models: c.IDs(), Documentation: "/openapi.json"}
+	})
+}
+
+// handleOpenAPI serves the OpenAPI document (package openapi) of the routes
+// in table and the problem kinds, its examples answered by the code paths
+// of POST /predict and writeProblem.
+func handleOpenAPI(b Build, c *scoring.Catalog, refs func() map[string][]byte, table *[]route) http.Handler {
+	tags := map[Group]string{Info: "info", Health: "health", Predict: "predict", CDSHooks: "cds-hooks"}
+	return staticJSON(func() any {
+		s := openapi.Service{Version: b.Version, Catalog: c, RequestIDPattern: requestIDPattern, CORSMaxAge: cdsCORSMaxAge,
+			Predict: func(m *scoring.Model, inputs map[string]json.RawMessage) any {
+				body, err := computePrediction(nil, refs()[m.ID], m, inputs)
+				if invalid := (*scoring.ValidationError)(nil); errors.As(err, &invalid) {
+					return validationProblem(invalid).body("")
+				} else if err != nil {
+					panic(err) // the examples' inputs are valid, or invalid only in range
+				}
+				return json.RawMessage(body)
+			},
+			ProblemBody: func(p openapi.Problem, detail string, errs []scoring.FieldError, requestID string) any {
+				return (&problem{kind: kind{p.Status, p.Slug, p.Title}, detail: detail, errors: errs}).body(requestID)
+			},
+		}
+		for _, rt := range *table {
+			s.Routes = append(s.Routes, openapi.Route{Method: rt.method, Path: rt.publicPath(), Tag: tags[rt.group],
+				Summary: rt.summary, Protected: rt.auth != public, CDSClient: rt.auth == cdsClient})
+		}
+		for _, k := range problemKinds {
+			s.Problems = append(s.Problems, openapi.Problem{Slug: k.slug, Type: problemTypeBase + k.slug, Title: k.title, Status: k.status})
+		}
+		return openapi.Document(s)
 	})
 }
 
@@ -98,8 +131,7 @@ func unknownModel(c *scoring.Catalog) error {
 	return newProblem(kindUnknownModel, "no model has this id; known ids: "+strings.Join(c.IDs(), ", "))
 }
 
-func handlePredict(c *scoring.Catalog) func(http.ResponseWriter, *http.Request) error {
-	refs := sync.OnceValue(func() map[string][]byte { return modelRefs(c) }) // at the first prediction, not at start-up
+func handlePredict(c *scoring.Catalog, refs func() map[string][]byte) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decodePredict(w, r)
 		if err != nil {

@@ -8,21 +8,22 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/pb33f/libopenapi"
-	validator "github.com/pb33f/libopenapi-validator"
-	"github.com/pb33f/libopenapi-validator/config"
-	"github.com/pb33f/libopenapi-validator/errors"
 	"github.com/pb33f/libopenapi-validator/schema_validation"
-	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
 	"github.com/healthcare-prediction/api/internal/docs"
+	"github.com/healthcare-prediction/api/internal/openapi/openapitest"
 	"github.com/healthcare-prediction/api/internal/scoring"
 	"github.com/healthcare-prediction/api/internal/secrets"
 )
+
+// These tests hold the service's answers to the OpenAPI document it serves
+// (package openapi tests the document itself): every exchange validates
+// against it in strict mode, and what it refuses the service refuses.
 
 // openAPIOptions are the options of the handler under test: every route.
 // openAPITestKey is the API key every documented exchange sends.
@@ -41,101 +42,6 @@ func openAPIOptions() Options {
 		Keys:      keys,
 		Routes:    All,
 		Docs:      docs.New(),
-	}
-}
-
-// openAPISpec is the document as the handler serves it, parsed.
-type openAPISpec struct {
-	doc       libopenapi.Document
-	model     *libopenapi.DocumentModel[v3.Document]
-	validator validator.Validator
-	// lax validates without strict mode, for the one free-form body: the
-	// document itself, checked by TestOpenAPIDocumentIsValid instead.
-	lax validator.Validator
-}
-
-// fetchOpenAPI gets GET /openapi.json from h and builds a validator on it.
-// Strict mode reports any body property or response header the document
-// does not declare, so the document cannot fall behind the code.
-func fetchOpenAPI(t *testing.T, h http.Handler) openAPISpec {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/openapi.json", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("GET /openapi.json: status %d", rec.Code)
-	}
-	doc, err := libopenapi.NewDocument(rec.Body.Bytes())
-	if err != nil {
-		t.Fatalf("parse document: %v", err)
-	}
-	model, err := doc.BuildV3Model()
-	if err != nil {
-		t.Fatalf("build model: %v", err)
-	}
-	v, errs := validator.NewValidator(doc, config.WithStrictMode())
-	if len(errs) > 0 {
-		t.Fatalf("build validator: %v", errs)
-	}
-	lax, errs := validator.NewValidator(doc)
-	if len(errs) > 0 {
-		t.Fatalf("build validator: %v", errs)
-	}
-	return openAPISpec{doc: doc, model: model, validator: v, lax: lax}
-}
-
-func TestOpenAPIDocumentIsValid(t *testing.T) {
-	spec := fetchOpenAPI(t, New(openAPIOptions()))
-	if got, want := spec.doc.GetVersion(), "3.1.0"; got != want {
-		t.Errorf("openapi = %q, want %q", got, want)
-	}
-	if ok, errs := spec.validator.ValidateDocument(); !ok {
-		t.Errorf("document does not validate against the OpenAPI 3.1 schema:\n%s", validationErrors(errs))
-	}
-	if got, want := spec.model.Model.Info.Version, "test"; got != want {
-		t.Errorf("info.version = %q, want %q", got, want)
-	}
-	ids := map[string]string{}
-	for path, item := range spec.model.Model.Paths.PathItems.FromOldest() {
-		for method, op := range item.GetOperations().FromOldest() {
-			where := strings.ToUpper(method) + " " + path
-			if op.OperationId == "" || op.Summary == "" || op.Description == "" {
-				t.Errorf("%s: operationId, summary and description must all be set", where)
-			}
-			if other, dup := ids[op.OperationId]; dup {
-				t.Errorf("operationId %q used by %s and %s", op.OperationId, other, where)
-			}
-			ids[op.OperationId] = where
-			if op.Responses.Codes.GetOrZero("500") == nil {
-				t.Errorf("%s: no 500 response", where)
-			}
-		}
-	}
-}
-
-// TestOpenAPIDocumentsEveryRoute compares the document with the route
-// table both ways, and checks that every route has its operation entry.
-func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
-	o := openAPIOptions()
-	spec := fetchOpenAPI(t, New(o))
-	var table, documented []string
-	for _, rt := range routes(o) {
-		table = append(table, rt.method+" "+rt.publicPath())
-		if _, ok := operations(o.Catalog)[rt.method+" "+rt.path]; !ok {
-			t.Errorf("route %s %s has no entry in operations()", rt.method, rt.path)
-		}
-	}
-	for path, item := range spec.model.Model.Paths.PathItems.FromOldest() {
-		for method := range item.GetOperations().KeysFromOldest() {
-			documented = append(documented, strings.ToUpper(method)+" "+path)
-		}
-	}
-	slices.Sort(table)
-	slices.Sort(documented)
-	if !slices.Equal(documented, table) {
-		t.Errorf("documented operations:\n  %s\nroute table:\n  %s", strings.Join(documented, "\n  "), strings.Join(table, "\n  "))
-	}
-	if n := len(operations(o.Catalog)); n != len(table) {
-		t.Errorf("operations() has %d entries for %d routes", n, len(table))
 	}
 }
 
@@ -203,7 +109,7 @@ func (e exchange) request() *http.Request {
 func TestOpenAPIResponsesMatch(t *testing.T) {
 	o := openAPIOptions()
 	h := New(o)
-	spec := fetchOpenAPI(t, h)
+	spec := openapitest.Fetch(t, h)
 
 	drained := openAPIOptions()
 	drained.Lifecycle.Drain()
@@ -270,21 +176,21 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 			t.Fatalf("status %d, want %d; body %.400s", rec.Code, e.wantStatus, rec.Body)
 		}
 		if e.requestOutsideContract {
-			if ok, _ := spec.validator.ValidateHttpRequest(e.request()); ok {
+			if ok, _ := spec.Validator.ValidateHttpRequest(e.request()); ok {
 				t.Errorf("the document accepts the request, but the service answers %d", rec.Code)
 			}
-			if ok, errs := spec.validator.ValidateHttpResponse(e.request(), rec.Result()); !ok {
-				t.Errorf("response does not match the document:\n%s\nbody: %.400s", validationErrors(errs), rec.Body)
+			if ok, errs := spec.Validator.ValidateHttpResponse(e.request(), rec.Result()); !ok {
+				t.Errorf("response does not match the document:\n%s\nbody: %.400s", openapitest.Errors(errs), rec.Body)
 			}
 			return
 		}
-		v := spec.validator
+		v := spec.Validator
 		if e.freeForm {
-			v = spec.lax
+			v = spec.Lax
 		}
 		ok, errs := v.ValidateHttpRequestResponse(e.request(), rec.Result())
 		if !ok {
-			t.Errorf("request or response does not match the document:\n%s\nbody: %.400s", validationErrors(errs), rec.Body)
+			t.Errorf("request or response does not match the document:\n%s\nbody: %.400s", openapitest.Errors(errs), rec.Body)
 		}
 	}
 	for _, e := range exchanges {
@@ -317,11 +223,86 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 		if rec.Code != http.StatusNotFound || rec.Header().Get("Content-Type") != "application/problem+json" {
 			t.Fatalf("status %d, content type %q; want a 404 problem", rec.Code, rec.Header().Get("Content-Type"))
 		}
-		problem := spec.model.Model.Components.Schemas.GetOrZero("Problem").Schema()
+		problem := spec.Model.Model.Components.Schemas.GetOrZero("Problem").Schema()
 		if ok, errs := schema_validation.NewSchemaValidator().ValidateSchemaBytes(problem, rec.Body.Bytes()); !ok {
-			t.Errorf("404 body does not match the Problem schema:\n%s", validationErrors(errs))
+			t.Errorf("404 body does not match the Problem schema:\n%s", openapitest.Errors(errs))
 		}
 	})
+}
+
+// TestOpenAPIProblemExamplesAnswered sends, for each problem type, a
+// request the service refuses with it and compares the answer with the
+// type's example in the document, but for the request id: the examples
+// show what the service writes. Not sent: internal (no request reaches it)
+// and the CDS Hooks types, whose details package cdshooks writes (their
+// examples have none).
+func TestOpenAPIProblemExamplesAnswered(t *testing.T) {
+	h := New(openAPIOptions())
+	spec := openapitest.Fetch(t, h)
+	limited := openAPIOptions()
+	limited.RateLimit = RateLimit{Rate: 0.001, Burst: 1}
+	noKeys := openAPIOptions()
+	noKeys.Keys = unavailableKeys{}
+	serve := func(h http.Handler, e exchange) []byte {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, e.request())
+		return rec.Body.Bytes()
+	}
+	get := func(h http.Handler, path string) func() []byte {
+		return func() []byte { return serve(h, exchange{method: "GET", path: path}) }
+	}
+	post := func(contentType, body string) func() []byte {
+		return func() []byte {
+			return serve(h, exchange{method: "POST", path: "/predict", contentType: contentType, body: body})
+		}
+	}
+	invalid := strings.Replace(strings.Replace(validPredictions["ascvd-pce"], `"age":55`, `"age":20`, 1), `"systolic_bp":120,`, "", 1)
+	answers := map[string]func() []byte{
+		"malformed-json":         post("application/json", `{"model":"qsofa",`),
+		"duplicate-key":          post("application/json", `{"model":"qsofa","model":"qsofa","inputs":{}}`),
+		"unknown-field":          post("application/json", `{"model":"qsofa","Inputs":{}}`),
+		"body-too-large":         post("application/json", predictBody("qsofa", validPredictions["qsofa"])+strings.Repeat(" ", maxBodyBytes)),
+		"validation":             post("application/json", predictBody("ascvd-pce", invalid)),
+		"unsupported-media-type": post("text/plain", predictBody("qsofa", validPredictions["qsofa"])),
+		"bad-event": func() []byte {
+			return []byte(invokeLambda(t, lambdaContext(t, gwLambdaRequestID), h, json.RawMessage(`[]`)).Body)
+		},
+		"unauthorized":       func() []byte { return serve(h, exchange{method: "GET", path: "/models", anonymous: true}) },
+		"not-found":          get(h, "/nope"),
+		"unknown-model":      get(h, "/models/nope"),
+		"method-not-allowed": func() []byte { return serve(h, exchange{method: "DELETE", path: "/health"}) },
+		"rate-limited": func() []byte {
+			hLimited := New(limited)
+			get(hLimited, "/models")()
+			return get(hLimited, "/models")()
+		},
+		"not-ready": get(New(noKeys), "/models"),
+	}
+	notSent := []string{"internal", "invalid-hook-request", "unknown-cds-service", "prefetch-required"}
+	for _, k := range problemKinds {
+		answer, ok := answers[k.slug]
+		if !ok {
+			if !slices.Contains(notSent, k.slug) {
+				t.Errorf("problem type %s: no request answers it here", k.slug)
+			}
+			continue
+		}
+		t.Run(k.slug, func(t *testing.T) {
+			var got, want map[string]any
+			if err := json.Unmarshal(answer(), &got); err != nil {
+				t.Fatal(err)
+			}
+			example := spec.ExampleValue(t, openapitest.At(spec.JSON, "components", "examples", "problem-"+k.slug))
+			if err := json.Unmarshal(example, &want); err != nil {
+				t.Fatal(err)
+			}
+			delete(got, "request_id")
+			delete(want, "request_id")
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("the service answers\n  %v\nthe document shows\n  %v", got, want)
+			}
+		})
+	}
 }
 
 // TestOpenAPIPredictRequestPerModel shows the per-model request schemas are
@@ -331,7 +312,7 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 func TestOpenAPIPredictRequestPerModel(t *testing.T) {
 	o := openAPIOptions()
 	h := New(o)
-	spec := fetchOpenAPI(t, h)
+	spec := openapitest.Fetch(t, h)
 	if got, want := slices.Sorted(maps.Keys(validPredictions)), o.Catalog.IDs(); !slices.Equal(got, want) {
 		t.Fatalf("validPredictions covers %v, the catalog has %v", got, want)
 	}
@@ -349,8 +330,8 @@ func TestOpenAPIPredictRequestPerModel(t *testing.T) {
 	for _, m := range o.Catalog.Models() {
 		t.Run(m.ID, func(t *testing.T) {
 			valid := validPredictions[m.ID]
-			if ok, errs := spec.validator.ValidateHttpRequest(post(predictBody(m.ID, valid))); !ok {
-				t.Errorf("valid prediction fails request validation:\n%s", validationErrors(errs))
+			if ok, errs := spec.Validator.ValidateHttpRequest(post(predictBody(m.ID, valid))); !ok {
+				t.Errorf("valid prediction fails request validation:\n%s", openapitest.Errors(errs))
 			}
 			var inputs map[string]json.RawMessage
 			if err := json.Unmarshal([]byte(valid), &inputs); err != nil {
@@ -378,7 +359,7 @@ func TestOpenAPIPredictRequestPerModel(t *testing.T) {
 			extra["not_an_input"] = json.RawMessage(`true`)
 			invalid["unknown input"] = predictBody(m.ID, mustJSON(t, extra))
 			for name, body := range invalid {
-				if ok, _ := spec.validator.ValidateHttpRequest(post(body)); ok {
+				if ok, _ := spec.Validator.ValidateHttpRequest(post(body)); ok {
 					t.Errorf("%s: passes request validation", name)
 				}
 				if got := serve(body); got != http.StatusUnprocessableEntity {
@@ -396,17 +377,6 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func validationErrors(errs []*errors.ValidationError) string {
-	var b strings.Builder
-	for _, e := range errs {
-		b.WriteString("  " + e.Message + ": " + e.Reason + "\n")
-		for _, f := range e.SchemaValidationErrors {
-			b.WriteString("    " + f.FieldPath + " (" + f.KeywordLocation + "): " + f.Reason + "\n")
-		}
-	}
-	return b.String()
 }
 
 // The document's server resolves against the URL the document was fetched

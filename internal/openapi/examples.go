@@ -1,10 +1,10 @@
-package api
+package openapi
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
@@ -113,12 +113,10 @@ func predictRequestExamples() object {
 // status: what the service answers each request example, computed by the
 // models themselves when the document is built (so the page shows the
 // unrounded value the service returns).
-func predictResponseExamples(c *scoring.Catalog) map[int]object {
-	refs := modelRefs(c)
+func predictResponseExamples(s Service) map[int]object {
 	out := map[int]object{}
 	for _, e := range predictExamples {
-		var value any
-		m, ok := c.Model(e.model)
+		m, ok := s.Catalog.Model(e.model)
 		if !ok {
 			continue // a catalog without the model: the document lists no such example response
 		}
@@ -126,62 +124,50 @@ func predictResponseExamples(c *scoring.Catalog) map[int]object {
 		if err := json.Unmarshal([]byte(e.inputs), &raw); err != nil {
 			panic(err) // a literal above
 		}
-		p, err := m.Predict(raw)
-		var invalid *scoring.ValidationError
-		switch {
-		case err == nil:
-			b, err := appendPrediction(nil, refs[m.ID], p)
-			if err != nil {
-				panic(err)
-			}
-			value = json.RawMessage(b)
-		case errors.As(err, &invalid):
-			value = validationProblem(invalid).body("")
-		default:
-			panic(err)
-		}
 		if out[e.status] == nil {
 			out[e.status] = object{}
 		}
-		out[e.status][e.name] = object{"summary": e.summary, "value": value}
+		out[e.status][e.name] = object{"summary": e.summary, "value": s.Predict(m, raw)}
 	}
 	return out
 }
 
 // problemExamples are an example body of each problem type, as the service
-// writes them (the details are those of the code paths named), in the
-// document's components; responses refer to those of their kinds.
-func problemExamples(c *scoring.Catalog) object {
-	detail := map[kind]string{
-		kindMalformed:        "the body is not well-formed JSON",
-		kindDuplicateKey:     "the key model appears more than once in one object",
-		kindUnknownField:     "unknown field Inputs; the body takes only model and inputs",
-		kindBadEvent:         "the Lambda event is not an API Gateway proxy request this function can serve; see README",
-		kindUnauthorized:     "send an API key as X-API-Key: <key> or Authorization: Bearer <key>",
-		kindNotFound:         "no such route; GET / lists the endpoints",
-		kindUnknownModel:     unknownModel(c).(*problem).detail,
-		kindMethodNotAllowed: "this route accepts GET, HEAD",
-		kindTooLarge:         "the request body is larger than the limit",
-		kindRateLimited:      "this API key has exceeded its request rate; retry after the time in Retry-After",
-		kindMediaType:        "send the body as application/json",
-		kindInternal:         "an unexpected error occurred; quote the request id when reporting it",
-		kindNotReady:         "API keys cannot be checked right now; retry shortly",
+// writes them (the details are those of the code paths that answer the
+// requests of package api's TestOpenAPIProblemExamplesAnswered), in the
+// document's components; responses refer to those of their types.
+func problemExamples(s Service) object {
+	detail := map[string]string{
+		"malformed-json":         "the body is not well-formed JSON",
+		"duplicate-key":          "the key model appears more than once in one object",
+		"unknown-field":          "unknown field Inputs; the body takes only model and inputs",
+		"bad-event":              "the Lambda event is not an API Gateway proxy request this function can serve; invoke it through API Gateway, or with an event like those in events/",
+		"unauthorized":           "send an API key in X-API-Key or Authorization: Bearer",
+		"not-found":              "no such route; GET / lists the endpoints",
+		"unknown-model":          "no model has this id; known ids: " + strings.Join(s.Catalog.IDs(), ", "),
+		"method-not-allowed":     "this route accepts GET, HEAD",
+		"body-too-large":         "the request body is larger than the limit",
+		"rate-limited":           "this API key has exceeded its request rate; retry after the time in Retry-After",
+		"unsupported-media-type": "send the body as application/json",
+		"validation":             "one or more inputs are invalid; see errors",
+		"internal":               "an unexpected error occurred; quote the request id when reporting it",
+		"not-ready":              "API keys cannot be checked right now; retry shortly",
 	}
 	out := object{}
-	for _, k := range problemKinds {
-		p := newProblem(k, detail[k])
-		if k == kindValidation {
-			p = validationProblem(&scoring.ValidationError{Errors: []scoring.FieldError{
-				{Field: "age", Message: "must be between 40 and 79 years"},
-				{Field: "systolic_bp", Message: "is required"},
-			}})
+	for _, p := range s.Problems {
+		var errs []scoring.FieldError
+		if p.Slug == "validation" {
+			errs = []scoring.FieldError{
+				{Field: "inputs.age", Message: "must be between 40 and 79 years"},
+				{Field: "inputs.systolic_bp", Message: "is required"},
+			}
 		}
-		out[problemExampleName(k)] = object{
-			"summary": k.title,
-			"value":   p.body("4f1c2a9e0b7d4c3e8a6f5b2d1c0e9a87"),
+		out[problemExampleName(p)] = object{
+			"summary": p.Title,
+			"value":   s.ProblemBody(p, detail[p.Slug], errs, "4f1c2a9e0b7d4c3e8a6f5b2d1c0e9a87"),
 		}
 	}
 	return out
 }
 
-func problemExampleName(k kind) string { return "problem-" + k.slug }
+func problemExampleName(p Problem) string { return "problem-" + p.Slug }

@@ -1,6 +1,13 @@
-package api
+// Package openapi builds the service's OpenAPI 3.1 document: an operation
+// per route, the schemas of the wire and catalog types, one request schema
+// per model, and runnable examples computed by the models themselves.
+// Package api serves it (GET /openapi.json, and GET /docs as a page) and
+// hands over what it describes as plain data, a Service, so this package
+// imports nothing of the HTTP surface.
+package openapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strconv"
@@ -9,9 +16,56 @@ import (
 	"github.com/healthcare-prediction/api/internal/scoring"
 )
 
-// handleOpenAPI serves the OpenAPI 3.1 document of the routes in table.
-func handleOpenAPI(b Build, c *scoring.Catalog, table *[]route) http.Handler {
-	return staticJSON(func() any { return openAPIDocument(b, c, *table) })
+// Service is what the document describes, as package api has it.
+type Service struct {
+	Version  string           // the running build's, as info.version
+	Catalog  *scoring.Catalog // the models: ids, request schemas, examples
+	Routes   []Route          // the route table, in its order
+	Problems []Problem        // every problem type, in the order the document lists them
+	// RequestIDPattern matches the X-Request-Id the service sets.
+	RequestIDPattern string
+	// CORSMaxAge is the Access-Control-Max-Age (seconds) of a CDS Hooks preflight.
+	CORSMaxAge string
+	// Predict is the body POST /predict answers for model m and inputs:
+	// the prediction, or the validation problem without a request id. The
+	// examples' responses are computed by it, so the page shows the
+	// unrounded values the service returns.
+	Predict func(m *scoring.Model, inputs map[string]json.RawMessage) any
+	// ProblemBody is the body of a problem of type p, as the service writes
+	// it for a request with requestID.
+	ProblemBody func(p Problem, detail string, errs []scoring.FieldError, requestID string) any
+}
+
+// Route is one route of the API.
+type Route struct {
+	Method  string
+	Path    string // as clients write it: "/", not the ServeMux's "/{$}"
+	Tag     string // its group's, one of tags
+	Summary string
+	// Protected routes need an API key (when keys are configured), or a
+	// client JWT where CDSClient says so.
+	Protected bool
+	// CDSClient routes take a trusted CDS client's JWT where
+	// CDS_HOOKS_CLIENTS is set, else an API key.
+	CDSClient bool
+}
+
+// Problem is one problem type the service answers.
+type Problem struct {
+	Slug   string // the end of Type, which names its example
+	Type   string // the stable URN clients switch on
+	Title  string
+	Status int
+}
+
+// problem is the problem type of slug; operations name their problems by
+// slug, so a misspelt one fails every test that fetches the document.
+func (s Service) problem(slug string) Problem {
+	i := slices.IndexFunc(s.Problems, func(p Problem) bool { return p.Slug == slug })
+	if i < 0 {
+		panic("openapi: no problem type " + slug)
+	}
+	return s.Problems[i]
 }
 
 // object is one JSON object of the document; encoding/json writes its keys
@@ -25,16 +79,18 @@ type operation struct {
 	parameters  []any
 	body        object         // request body, if any
 	ok          map[int]object // non-problem responses by status
-	problems    []kind         // problem responses the handler can return
+	problems    []string       // slugs of the problems the handler can return
 	examples    map[int]object // named response examples by status, beside the problem kinds' own
 }
 
-// operations documents every route of routes.go, keyed like its ServeMux
-// patterns. A route missing here still appears in the document, with only
-// its summary; TestOpenAPIDocumentsEveryRoute makes sure none is missing.
-func operations(c *scoring.Catalog) map[string]operation {
+// operations documents every route of package api's routes.go, keyed by
+// method and path as clients write them. A route missing here still appears
+// in the document, with only its summary; TestDocumentsEveryRoute makes
+// sure none is missing.
+func operations(s Service) map[string]operation {
+	c := s.Catalog
 	return map[string]operation{
-		"GET /{$}": {
+		"GET /": {
 			id:          "getIndex",
 			description: "Names the service and its version, lists every endpoint and the ids of the models, and points to this document.",
 			ok:          map[int]object{200: jsonResponse("The service index.", ref("Index"))},
@@ -53,7 +109,7 @@ func operations(c *scoring.Catalog) map[string]operation {
 				"schema":      object{"type": "string", "enum": c.IDs()},
 			}},
 			ok:       map[int]object{200: jsonResponse("The model's catalog entry.", ref("Model"))},
-			problems: []kind{kindUnknownModel},
+			problems: []string{"unknown-model"},
 		},
 		"GET /openapi.json": {
 			id:          "getOpenAPI",
@@ -76,7 +132,7 @@ func operations(c *scoring.Catalog) map[string]operation {
 				"schema":      object{"type": "string"},
 			}},
 			ok:       map[int]object{200: docsResponse("The file.", "text/javascript", "text/css", "text/plain")},
-			problems: []kind{kindNotFound},
+			problems: []string{"not-found"},
 		},
 		"GET /health": {
 			id:          "getHealth",
@@ -113,9 +169,9 @@ func operations(c *scoring.Catalog) map[string]operation {
 					"examples": predictRequestExamples(),
 				}},
 			},
-			examples: predictResponseExamples(c),
+			examples: predictResponseExamples(s),
 			ok:       map[int]object{200: jsonResponse("The model's result, outcomes, contributions and warnings.", ref("PredictResponse"))},
-			problems: []kind{kindMalformed, kindDuplicateKey, kindUnknownField, kindUnknownModel, kindTooLarge, kindMediaType, kindValidation},
+			problems: []string{"malformed-json", "duplicate-key", "unknown-field", "unknown-model", "body-too-large", "unsupported-media-type", "validation"},
 		},
 		"GET /cds-services": {
 			id: "cdsDiscovery",
@@ -138,7 +194,7 @@ func operations(c *scoring.Catalog) map[string]operation {
 				"content":  object{"application/json": object{"schema": ref("CDSRequest")}},
 			},
 			ok:       map[int]object{200: jsonResponse("One card.", ref("CDSResponse"))},
-			problems: []kind{kindMalformed, kindDuplicateKey, kindBadHookRequest, kindUnknownService, kindPrefetchRequired, kindTooLarge, kindMediaType},
+			problems: []string{"malformed-json", "duplicate-key", "invalid-hook-request", "unknown-cds-service", "prefetch-required", "body-too-large", "unsupported-media-type"},
 		},
 		"POST /cds-services/{id}/feedback": {
 			id: "cdsFeedback",
@@ -150,40 +206,37 @@ func operations(c *scoring.Catalog) map[string]operation {
 				"content":  object{"application/json": object{"schema": ref("CDSFeedback")}},
 			},
 			ok:       map[int]object{200: jsonResponse("Received.", object{"type": "object"})},
-			problems: []kind{kindMalformed, kindDuplicateKey, kindBadHookRequest, kindUnknownService, kindTooLarge, kindMediaType},
+			problems: []string{"malformed-json", "duplicate-key", "invalid-hook-request", "unknown-cds-service", "body-too-large", "unsupported-media-type"},
 		},
-		"OPTIONS /cds-services":               cdsPreflightOperation("cdsDiscoveryPreflight", "GET", nil),
-		"OPTIONS /cds-services/{id}":          cdsPreflightOperation("cdsCallPreflight", "POST", cdsIDParameter(c)),
-		"OPTIONS /cds-services/{id}/feedback": cdsPreflightOperation("cdsFeedbackPreflight", "POST", cdsIDParameter(c)),
+		"OPTIONS /cds-services":               cdsPreflightOperation("cdsDiscoveryPreflight", "GET", s.CORSMaxAge, nil),
+		"OPTIONS /cds-services/{id}":          cdsPreflightOperation("cdsCallPreflight", "POST", s.CORSMaxAge, cdsIDParameter(c)),
+		"OPTIONS /cds-services/{id}/feedback": cdsPreflightOperation("cdsFeedbackPreflight", "POST", s.CORSMaxAge, cdsIDParameter(c)),
 		"GET /predict": {
 			id: "predictWithGet",
 			description: "Always refused with 405 and Allow: POST. Clinical values in a URL end up in gateway, load-balancer " +
 				"and proxy logs and in browser history (OWASP ASVS V8.3.1, CWE-598): use POST /predict.",
-			problems: []kind{kindMethodNotAllowed},
+			problems: []string{"method-not-allowed"},
 		},
 	}
 }
 
-// tags name the route groups, one per Lambda function.
-var tags = []struct {
-	group       Group
-	name        string
-	description string
-}{
-	{Info, "info", "The service index, the model catalog and this document."},
-	{Health, "health", "Health, liveness and readiness."},
-	{Predict, "predict", "Predictions."},
-	{CDSHooks, "cds-hooks", "CDS Hooks 2.0 services over FHIR R4: discovery, calls and feedback."},
+// tags name the route groups, one per Lambda function (Route.Tag).
+var tags = []struct{ name, description string }{
+	{"info", "The service index, the model catalog and this document."},
+	{"health", "Health, liveness and readiness."},
+	{"predict", "Predictions."},
+	{"cds-hooks", "CDS Hooks 2.0 services over FHIR R4: discovery, calls and feedback."},
 }
 
 // cdsPreflightOperation documents the CORS preflight of a CDS Hooks path
-// whose method is method; param is its {id}, or nil.
-func cdsPreflightOperation(id, method string, param object) operation {
+// whose method is method, cached for maxAge seconds; param is its {id}, or
+// nil.
+func cdsPreflightOperation(id, method, maxAge string, param object) operation {
 	op := operation{
 		id: id,
 		description: "CORS preflight for browser-based CDS clients (CDS Hooks 2.0, Cross-Origin Resource Sharing). " +
 			"From an origin in CDS_HOOKS_CORS_ORIGINS (\"*\": any) with Access-Control-Request-Method, the answer allows " + method +
-			" with the headers Authorization and Content-Type, cached for " + cdsCORSMaxAge + " s; never with credentials " +
+			" with the headers Authorization and Content-Type, cached for " + maxAge + " s; never with credentials " +
 			"(client JWTs are bearer tokens). From any other origin, no CORS headers: the browser refuses the call. " +
 			"The " + method + " responses, problems included, carry Access-Control-Allow-Origin for the same origins.",
 		ok: map[int]object{204: {
@@ -193,7 +246,7 @@ func cdsPreflightOperation(id, method string, param object) operation {
 				"Access-Control-Allow-Origin":  object{"description": "The calling origin, or * ; absent for an origin not allowed.", "schema": object{"type": "string"}},
 				"Access-Control-Allow-Methods": object{"schema": object{"type": "string", "const": method}},
 				"Access-Control-Allow-Headers": object{"schema": object{"type": "string", "const": "Authorization, Content-Type"}},
-				"Access-Control-Max-Age":       object{"schema": object{"type": "string", "const": cdsCORSMaxAge}},
+				"Access-Control-Max-Age":       object{"schema": object{"type": "string", "const": maxAge}},
 			},
 		}},
 	}
@@ -209,18 +262,20 @@ func cdsIDParameter(c *scoring.Catalog) object {
 		"schema": object{"type": "string", "enum": c.IDs()}}
 }
 
-// openAPIDocument describes every route of table, its requests and its
-// responses; request bodies and the catalog schemas come from c.
-func openAPIDocument(b Build, c *scoring.Catalog, table []route) object {
-	ops := operations(c)
+// Document describes every route of s, its requests and its responses;
+// request bodies and the catalog schemas come from s.Catalog. Its keys are
+// sorted when encoding/json writes it, so the document is byte-for-byte
+// stable.
+func Document(s Service) map[string]any {
+	ops := operations(s)
 	paths := object{}
-	for _, rt := range table {
-		item, _ := paths[rt.publicPath()].(object)
+	for _, rt := range s.Routes {
+		item, _ := paths[rt.Path].(object)
 		if item == nil {
 			item = object{}
-			paths[rt.publicPath()] = item
+			paths[rt.Path] = item
 		}
-		item[strings.ToLower(rt.method)] = operationObject(rt, ops[rt.method+" "+rt.path])
+		item[strings.ToLower(rt.Method)] = s.operationObject(rt, ops[rt.Method+" "+rt.Path])
 	}
 	var tagList []any
 	for _, t := range tags {
@@ -230,7 +285,7 @@ func openAPIDocument(b Build, c *scoring.Catalog, table []route) object {
 		"openapi": "3.1.0",
 		"info": object{
 			"title":       "Healthcare Prediction API",
-			"version":     b.Version,
+			"version":     s.Version,
 			"description": infoDescription,
 			"license":     object{"name": "MIT", "identifier": "MIT"},
 		},
@@ -241,11 +296,11 @@ func openAPIDocument(b Build, c *scoring.Catalog, table []route) object {
 		"tags":    tagList,
 		"paths":   paths,
 		"components": object{
-			"schemas":         schemas(c),
-			"headers":         headers(),
+			"schemas":         schemas(s.Catalog, s.Problems),
+			"headers":         headers(s.RequestIDPattern),
 			"parameters":      object{"X-Request-Id": requestIDParameter},
 			"securitySchemes": securitySchemes,
-			"examples":        problemExamples(c),
+			"examples":        problemExamples(s),
 		},
 	}
 }
@@ -257,19 +312,19 @@ const infoDescription = "Published, clinically validated risk scores (ASCVD, PRE
 	"metrics, error texts or URLs. Every response carries X-Request-Id: quote it when reporting a problem."
 
 // operationObject is the OpenAPI operation of one route.
-func operationObject(rt route, op operation) object {
+func (s Service) operationObject(rt Route, op operation) object {
 	if op.id == "" {
-		op.id = strings.ToLower(rt.method) + strings.NewReplacer("/", "_", "{", "", "}", "", "$", "", ".", "_").Replace(rt.path)
+		op.id = strings.ToLower(rt.Method) + strings.NewReplacer("/", "_", "{", "", "}", "", ".", "_").Replace(rt.Path)
 	}
-	if rt.auth != public {
-		op.problems = append(slices.Clone(op.problems), kindUnauthorized, kindRateLimited, kindNotReady)
+	if rt.Protected {
+		op.problems = append(slices.Clone(op.problems), "unauthorized", "rate-limited", "not-ready")
 	}
 	o := object{
 		"operationId": op.id,
-		"summary":     rt.summary,
-		"tags":        groupTags(rt.group),
+		"summary":     rt.Summary,
+		"tags":        []string{rt.Tag},
 		"parameters":  append([]any{object{"$ref": "#/components/parameters/X-Request-Id"}}, op.parameters...),
-		"responses":   responses(op),
+		"responses":   s.responses(op),
 	}
 	if op.description != "" {
 		o["description"] = op.description
@@ -277,12 +332,12 @@ func operationObject(rt route, op operation) object {
 	if op.body != nil {
 		o["requestBody"] = op.body
 	}
-	switch rt.auth {
-	case protected:
+	switch {
+	case rt.CDSClient:
+		o["security"] = []any{object{"CDSClientJWT": []any{}}, object{"ApiKey": []any{}}, object{"Bearer": []any{}}}
+	case rt.Protected:
 		// Either header carries the key; deployments without keys ignore it.
 		o["security"] = []any{object{"ApiKey": []any{}}, object{"Bearer": []any{}}}
-	case cdsClient:
-		o["security"] = []any{object{"CDSClientJWT": []any{}}, object{"ApiKey": []any{}}, object{"Bearer": []any{}}}
 	}
 	return o
 }
@@ -297,30 +352,21 @@ var securitySchemes = object{
 			"in the allow-listed issuer's JWKS; aud the endpoint URL under CDS_HOOKS_BASE_URL; exp at most 5 minutes after iat; jti once."},
 }
 
-func groupTags(g Group) []string {
-	var names []string
-	for _, t := range tags {
-		if g&t.group != 0 {
-			names = append(names, t.name)
-		}
-	}
-	return names
-}
-
 // responses lists an operation's responses: its own, a problem for each
 // status its problem kinds have, and a 500 for every operation (any panic
 // becomes one).
-func responses(op operation) object {
+func (s Service) responses(op operation) object {
 	rs := object{}
 	for status, r := range op.ok {
 		rs[strconv.Itoa(status)] = r
 	}
-	byStatus := map[int][]kind{}
-	for _, k := range append(slices.Clone(op.problems), kindInternal) {
-		byStatus[k.status] = append(byStatus[k.status], k)
+	byStatus := map[int][]Problem{}
+	for _, slug := range append(slices.Clone(op.problems), "internal") {
+		p := s.problem(slug)
+		byStatus[p.Status] = append(byStatus[p.Status], p)
 	}
-	for status, kinds := range byStatus {
-		rs[strconv.Itoa(status)] = problemResponse(kinds)
+	for status, problems := range byStatus {
+		rs[strconv.Itoa(status)] = problemResponse(problems)
 	}
 	// The operation's own examples join the media type's examples.
 	for status, examples := range op.examples {
@@ -396,18 +442,18 @@ func jsonResponse(description string, schema object) object {
 	}
 }
 
-// problemResponse is a response for problems of kinds, which share one
-// status: the body's status and type are pinned to theirs.
-func problemResponse(kinds []kind) object {
+// problemResponse is a response for problems, which share one status: the
+// body's status and type are pinned to theirs.
+func problemResponse(problems []Problem) object {
 	var titles []string
 	var types []any
 	examples := object{}
-	for _, k := range kinds {
-		titles = append(titles, k.title)
-		types = append(types, problemTypeBase+k.slug)
-		examples[problemExampleName(k)] = object{"$ref": "#/components/examples/" + problemExampleName(k)}
+	for _, p := range problems {
+		titles = append(titles, p.Title)
+		types = append(types, p.Type)
+		examples[problemExampleName(p)] = object{"$ref": "#/components/examples/" + problemExampleName(p)}
 	}
-	status := kinds[0].status
+	status := problems[0].Status
 	h := responseHeaders()
 	switch status {
 	case http.StatusMethodNotAllowed:
@@ -439,7 +485,7 @@ var requestIDParameter = object{
 	"schema": object{"type": "string"},
 }
 
-func headers() object {
+func headers(requestIDPattern string) object {
 	return object{
 		"X-Request-Id": object{
 			"description": "The service's id for the request (the Lambda request id, or a random one), never the client's. Quote it when reporting a problem.",
@@ -473,10 +519,10 @@ func headers() object {
 	}
 }
 
-// schemas are the components: the wire types of handlers.go and
-// problems.go, the catalog types of package scoring (by their JSON tags),
+// schemas are the components: the wire types of package api (handlers.go,
+// problems.go), the catalog types of package scoring (by their JSON tags),
 // and one request schema per model.
-func schemas(c *scoring.Catalog) object {
+func schemas(c *scoring.Catalog, problems []Problem) object {
 	str := object{"type": "string"}
 	strs := object{"type": "array", "items": str}
 	num := object{"type": "number"}
@@ -614,7 +660,7 @@ func schemas(c *scoring.Catalog) object {
 				"outcomeTimestamp":    object{"type": "string", "format": "date-time"},
 			}, "card", "outcome", "outcomeTimestamp")},
 		}, "feedback"),
-		"Problem": problemSchema(),
+		"Problem": problemSchema(problems),
 		"FieldError": objectSchema("One bad field and what is allowed; never the value received.", object{
 			"field":   object{"type": "string", "examples": []string{"inputs.age"}},
 			"message": object{"type": "string", "examples": []string{"must be between 40 and 79 years"}},
@@ -639,10 +685,10 @@ func objectSchema(description string, properties object, required ...string) obj
 	return o
 }
 
-func problemSchema() object {
+func problemSchema(problems []Problem) object {
 	var types []any
-	for _, k := range problemKinds {
-		types = append(types, problemTypeBase+k.slug)
+	for _, p := range problems {
+		types = append(types, p.Type)
 	}
 	o := objectSchema("An RFC 9457 problem document.", object{
 		"type":       object{"type": "string", "format": "uri", "enum": types, "description": "Stable URN of the kind of problem."},
