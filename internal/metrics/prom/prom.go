@@ -147,11 +147,11 @@ func (p *Recorder) CDSHook(_ context.Context, service string, e metrics.CDSEvent
 
 // InitCDSHooks creates the event counter of every CDS Hooks service in
 // services (cdshooks.ServiceIDs) and every metrics.CDSEvents() at 0, with
-// the labels CDSHook records them under, before any event. Prometheus'
-// instrumentation practices ("Avoid missing metrics": "export a 0 for any
-// time series you know may exist in advance"): a series that appears at
-// its first event starts at 1 or more, and increase() sees no growth in
-// a single first sample, so a pod's first refusals would count 0.
+// the labels CDSHook records them under, as Prometheus' instrumentation
+// practices ask ("Avoid missing metrics": export a 0 for any time series
+// you know may exist in advance). A series that appeared at its first
+// event would start at 1 or more, and increase() sees no growth in a
+// first sample: a pod's first refusals would count 0.
 func (p *Recorder) InitCDSHooks(services []string) {
 	for _, service := range services {
 		for _, e := range metrics.CDSEvents() {
