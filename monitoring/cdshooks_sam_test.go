@@ -2,6 +2,7 @@ package monitoring
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -221,10 +222,14 @@ func yamlValue(n *yaml.Node, key string) string {
 type promtoolCase struct {
 	name     string
 	alert    string
-	series   map[string]string // event -> promtool values; "process_start_time_seconds" for a fresh pod
+	series   map[string]string // event -> promtool values
 	at       int               // minutes
 	severity string            // "" when the alert must be silent
 }
+
+// cdsEvents are the events the alerts read. The server exports each at 0
+// from its start (prom.Recorder.InitCDSHooks), so every case has all three.
+var cdsEvents = []string{"call", "prefetch_missing", "jwt_refused"}
 
 // cases are the promtool cases of a: its floor, its share and its window.
 func (a samShareAlarm) cases(alert, severity string) []promtoolCase {
@@ -238,18 +243,22 @@ func (a samShareAlarm) cases(alert, severity string) []promtoolCase {
 			calls += bad
 		}
 		values := func(n int) string {
-			if fresh {
-				return fmt.Sprintf("_x%d %dx%d", start, n, win+10)
+			if fresh { // the pod's first scrape, at 0, one minute before its events
+				return fmt.Sprintf("_x%d 0 %dx%d", start-1, n, win+10)
 			}
 			return fmt.Sprintf("0x%d %dx%d", start-1, n, win+10)
 		}
 		pc := promtoolCase{name: fmt.Sprintf("%s: %s (%d %s, %d other requests)", alert, name, bad, a.bad, good), alert: alert,
-			series: map[string]string{a.bad: values(bad)}, at: at}
-		if fresh { // the pod started half a minute before its first scrape
-			pc.series["process_start_time_seconds"] = fmt.Sprintf("_x%d %dx%d", start, start*60-30, win+10)
-		}
-		if calls > 0 {
-			pc.series["call"] = values(calls)
+			series: map[string]string{}, at: at}
+		for _, e := range cdsEvents {
+			n := 0
+			switch e {
+			case a.bad:
+				n = bad
+			case "call":
+				n = calls
+			}
+			pc.series[e] = values(n)
 		}
 		if fires {
 			pc.severity = severity
@@ -260,7 +269,7 @@ func (a samShareAlarm) cases(alert, severity string) []promtoolCase {
 	out := []promtoolCase{
 		c("one under the floor, no other request: silent", a.floor-1, 0, false, soon, false),
 		c("at the floor, no other request: fires", a.floor, 0, false, soon, true),
-		c("at the floor on a fresh pod (its first scrape already counts them): fires", a.floor, 0, true, soon, true),
+		c("at the floor on a fresh pod (its series at 0 from its first scrape, one minute before): fires", a.floor, 0, true, soon, true),
 		c("still inside the window: fires", a.floor, 0, false, start+win-1, true),
 		c("the events older than the window: silent", a.floor, 0, false, start+win+1, false),
 	}
@@ -319,15 +328,9 @@ func runPromtoolCases(t *testing.T, cases []promtoolCase) {
 		ns := fmt.Sprintf("case-%02d", i)
 		fmt.Fprintf(&index, "%s: %s at %dm, firing %q\n", ns, c.name, c.at, c.severity)
 		tc := test{Name: c.name, Interval: "1m"}
-		for _, event := range []string{"call", "prefetch_missing", "jwt_refused"} {
-			if v, ok := c.series[event]; ok {
-				tc.InputSeries = append(tc.InputSeries, series{fmt.Sprintf(
-					`healthcare_api_cds_hook_events_total{job="healthcare-api",environment="eks-prod",namespace=%q,pod="healthcare-api-a",cds_service="ascvd-pce",event=%q}`, ns, event), v})
-			}
-		}
-		if v, ok := c.series["process_start_time_seconds"]; ok {
+		for _, event := range cdsEvents {
 			tc.InputSeries = append(tc.InputSeries, series{fmt.Sprintf(
-				`process_start_time_seconds{job="healthcare-api",environment="eks-prod",namespace=%q,pod="healthcare-api-a"}`, ns), v})
+				`healthcare_api_cds_hook_events_total{job="healthcare-api",environment="eks-prod",namespace=%q,pod="healthcare-api-a",cds_service="ascvd-pce",event=%q}`, ns, event), c.series[event]})
 		}
 		et := exprTest{Expr: fmt.Sprintf(`ALERTS{alertname=%q,namespace=%q}`, c.alert, ns), EvalTime: fmt.Sprintf("%dm", c.at), ExpSamples: []sample{}}
 		if c.severity != "" {
@@ -352,12 +355,13 @@ func runPromtoolCases(t *testing.T, cases []promtoolCase) {
 }
 
 // checkCDSAlertsLive sends CDS Hooks calls to the real server srv, whose
-// real Prometheus (1 s scrape and evaluation, rules.yaml) answers at api:
-// 5 token-less calls on a fresh pod are counted whole and stay silent, a
-// 6th fires the JWT warning and nothing critical, and 3 trusted calls
-// without their prefetch (every call a 412) fire the critical 412 alert.
-// This is the server's own exposition: its counter series appear at the
-// first event, which the recording rule must count.
+// real Prometheus (1 s scrape and evaluation, rules.yaml) answers at api.
+// Before any call, every service the server discovers has its call,
+// prefetch_missing and jwt_refused series at 0 (the server creates them at
+// start), so the recording rule's plain increase() counts the first
+// events: 5 token-less calls count as 5 and stay silent, a 6th fires the
+// JWT warning and nothing critical, and 3 trusted calls without their
+// prefetch (every call a 412) fire the critical 412 alert.
 func checkCDSAlertsLive(ctx context.Context, t *testing.T, api string, srv server) {
 	t.Helper()
 	hc := &http.Client{Timeout: 10 * time.Second}
@@ -392,12 +396,20 @@ func checkCDSAlertsLive(ctx context.Context, t *testing.T, api string, srv serve
 			return n == want, fmt.Sprintf("%d series", n)
 		})
 	}
-	const counted = `environment_namespace_event:healthcare_api_cds_hook_events:increase15m{environment="` + testEnvironment + `", namespace="healthcare-api", event=%q} == %d`
+	services := discoveredServices(ctx, t, hc, srv)
+	for _, e := range cdsEvents {
+		waitFor(fmt.Sprintf(`healthcare_api_cds_hook_events_total{environment=%q, namespace="healthcare-api", event=%q} == 0`, testEnvironment, e), len(services))
+	}
+	// increase() extrapolates from the last scrape to the evaluation, by at
+	// most a scrape interval over the series' age: after 15 scrapes, 5
+	// events read less than 5.4, under the floor of 6 as they must.
+	waitFor(`count_over_time(healthcare_api_cds_hook_events_total{cds_service="ascvd-pce", event="jwt_refused"}[1m]) >= 15`, 1)
+	const counted = `environment_namespace_event:healthcare_api_cds_hook_events:increase15m{environment="` + testEnvironment + `", namespace="healthcare-api", event=%q} >= %d < %d`
 	jwtAlert := `ALERTS{alertname="HealthcareAPICDSHooksJWTRefused", alertstate="firing", severity="warning", environment="` + testEnvironment + `", namespace="healthcare-api"}`
 	for range 5 {
 		call("", http.StatusUnauthorized)
 	}
-	waitFor(fmt.Sprintf(counted, "jwt_refused", 5), 1)
+	waitFor(fmt.Sprintf(counted, "jwt_refused", 5, 6), 1)
 	// Two more evaluations of the alerts group, still under the floor.
 	time.Sleep(2500 * time.Millisecond)
 	waitFor(`ALERTS{alertname=~"HealthcareAPICDSHooks.*"}`, 0)
@@ -409,6 +421,29 @@ func checkCDSAlertsLive(ctx context.Context, t *testing.T, api string, srv serve
 	for range 3 {
 		call("Bearer "+srv.cds.token(t, "ascvd-pce"), http.StatusPreconditionFailed)
 	}
-	waitFor(fmt.Sprintf(counted, "prefetch_missing", 3), 1)
+	waitFor(fmt.Sprintf(counted, "prefetch_missing", 3, 4), 1)
 	waitFor(`ALERTS{alertname="HealthcareAPICDSHooksPrefetchMissing", alertstate="firing", severity="critical", environment="`+testEnvironment+`", namespace="healthcare-api"}`, 1)
+}
+
+// discoveredServices lists the service ids of srv's GET /cds-services.
+func discoveredServices(ctx context.Context, t *testing.T, hc *http.Client, srv server) []string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+srv.addr+"/cds-services", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d struct{ Services []struct{ ID string } }
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil || len(d.Services) == 0 {
+		t.Fatalf("GET /cds-services: %s, %d services (%v)", resp.Status, len(d.Services), err)
+	}
+	ids := make([]string, len(d.Services))
+	for i, s := range d.Services {
+		ids[i] = s.ID
+	}
+	return ids
 }

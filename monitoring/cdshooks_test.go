@@ -111,7 +111,8 @@ func (c *cdsClient) sendCDSTraffic(t *testing.T, hc *http.Client, base string) {
 // With the client's JWKS URL unreachable (a closed loopback port, as a
 // NetworkPolicy without the EHR's egress leaves it), the server starts and
 // is ready, /predict works, and a CDS call with a well-signed JWT fails
-// closed: 401, counted as jwt_refused, and still ready afterwards.
+// closed: 401, counted as jwt_refused (its series from 0 to 1), and still
+// ready afterwards.
 func TestReadinessWithoutJWKS(t *testing.T) {
 	cds := newCDSClient(t)
 	cds.jwksURL = "http://127.0.0.1:" + strconv.Itoa(freePort(t)) + "/jwks"
@@ -157,7 +158,15 @@ func TestReadinessWithoutJWKS(t *testing.T) {
 	if got := do("POST", "/predict", predictBody, ""); got != http.StatusOK {
 		t.Errorf("POST /predict = %d, want 200", got)
 	}
-	if !scrape(t, s)["healthcare_api_cds_hook_events_total"]["event"]["jwt_refused"] {
-		t.Error("the refused call is not counted as jwt_refused")
+	// The series exists at 0 from the start: the refusal moves it to 1.
+	resp, err := hc.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposition, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	const refused = `healthcare_api_cds_hook_events_total{cds_service="ascvd-pce",environment="` + testEnvironment + `",event="jwt_refused"} 1` + "\n"
+	if !strings.Contains(string(exposition), refused) {
+		t.Errorf("the refused call is not counted as jwt_refused: /metrics lacks %s", strings.TrimSpace(refused))
 	}
 }

@@ -471,6 +471,10 @@ func TestEHR(t *testing.T) {
 			t.Errorf("discovery lacks %s (has %v)", id, ids)
 		}
 	}
+	// The container creates these services' counters at 0 (prom.Recorder.InitCDSHooks).
+	if got := cdshooks.ServiceIDs(scoring.NewCatalog()); !slices.Equal(got, ids) {
+		t.Errorf("ServiceIDs = %v, discovery lists %v", got, ids)
+	}
 
 	for i, s := range disc.Services {
 		t.Run("prefetch/"+s.ID, func(t *testing.T) {

@@ -85,7 +85,7 @@ type service struct {
 
 // New builds the services of every catalog model that the FHIR layer has
 // prefetch templates for and whose source has a DOI (a card's source links
-// it).
+// it): the ones ServiceIDs lists.
 func New(o Options) *Service {
 	if o.Metrics == nil {
 		o.Metrics = metrics.Discard{}
@@ -115,13 +115,33 @@ func New(o Options) *Service {
 		return s
 	}
 	for _, m := range o.Catalog.Models() {
-		if p, ok := fhir.Prefetch(o.Catalog, m.ID); ok && m.DOI != "" {
+		if p, ok := offered(o.Catalog, m); ok {
 			sv := &service{model: m, prefetch: p}
 			s.services[m.ID] = sv
 			s.order = append(s.order, sv)
 		}
 	}
 	return s
+}
+
+// offered returns the prefetch templates of model m of catalog c when m is
+// served as a CDS service: the FHIR layer has templates for it and its
+// source has a DOI (a card's source links it).
+func offered(c *scoring.Catalog, m *scoring.Model) (prefetch map[string]string, ok bool) {
+	p, ok := fhir.Prefetch(c, m.ID)
+	return p, ok && m.DOI != ""
+}
+
+// ServiceIDs lists the ids of the CDS services New builds from catalog c,
+// in catalog order: the cds_service values their metrics can carry.
+func ServiceIDs(c *scoring.Catalog) []string {
+	var ids []string
+	for _, m := range c.Models() {
+		if _, ok := offered(c, m); ok {
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids
 }
 
 // TrustsClients reports whether calls are authenticated by client JWTs

@@ -31,6 +31,7 @@ import (
 	"github.com/healthcare-prediction/api/internal/metrics/cloudwatch"
 	"github.com/healthcare-prediction/api/internal/metrics/prom"
 	"github.com/healthcare-prediction/api/internal/replay"
+	"github.com/healthcare-prediction/api/internal/scoring"
 	"github.com/healthcare-prediction/api/internal/secrets"
 	"github.com/healthcare-prediction/api/internal/secrets/sdkclient"
 )
@@ -58,6 +59,10 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	lifecycle := api.NewLifecycle()
 	build := app.Build()
 	prometheus := prom.New(cfg.MetricsEnv, build.Version, build.Commit)
+	// The CDS Hooks alerts divide increase()s of these counters: each
+	// service's series exist at 0 from the first scrape, so a pod's first
+	// events count. The services are those of the catalog NewAPI serves.
+	prometheus.InitCDSHooks(cdshooks.ServiceIDs(scoring.NewCatalog()))
 	// /metrics is served beside the API, not through it: scrapes are not
 	// requests of the API and stay out of its logs and metrics.
 	mux := http.NewServeMux()

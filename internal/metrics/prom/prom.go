@@ -145,6 +145,21 @@ func (p *Recorder) CDSHook(_ context.Context, service string, e metrics.CDSEvent
 	p.cdsEvents.WithLabelValues(service, string(e)).Inc()
 }
 
+// InitCDSHooks creates the event counter of every CDS Hooks service in
+// services (cdshooks.ServiceIDs) and every metrics.CDSEvents() at 0, with
+// the labels CDSHook records them under, as Prometheus' instrumentation
+// practices ask ("Avoid missing metrics": export a 0 for any time series
+// you know may exist in advance). A series that appeared at its first
+// event would start at 1 or more, and increase() sees no growth in a
+// first sample: a pod's first refusals would count 0.
+func (p *Recorder) InitCDSHooks(services []string) {
+	for _, service := range services {
+		for _, e := range metrics.CDSEvents() {
+			p.cdsEvents.WithLabelValues(service, string(e))
+		}
+	}
+}
+
 // InFlight wraps h so the in-flight gauge counts its requests.
 func (p *Recorder) InFlight(h http.Handler) http.Handler {
 	return promhttp.InstrumentHandlerInFlight(p.inFlight, h)

@@ -2,13 +2,17 @@ package prom
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/healthcare-prediction/api/internal/cdshooks"
 	"github.com/healthcare-prediction/api/internal/metrics"
+	"github.com/healthcare-prediction/api/internal/scoring"
 )
 
 func scrape(t *testing.T, p *Recorder) string {
@@ -95,4 +99,64 @@ func TestCDSHook(t *testing.T) {
 			t.Errorf("exposition lacks %s", want)
 		}
 	}
+}
+
+// A freshly started recorder exposes every CDS Hooks counter at 0: each
+// service the catalog offers (cdshooks.ServiceIDs) times each event, under
+// exactly the labels an event later moves, so the alerts' increase() sees
+// a pod's first events (Prometheus instrumentation practices, "Avoid
+// missing metrics"). The key refresh counter has no labels and is at 0
+// without help.
+func TestInitCDSHooks(t *testing.T) {
+	services := cdshooks.ServiceIDs(scoring.NewCatalog())
+	if !slices.Contains(services, "ascvd-pce") {
+		t.Fatalf("the catalog offers CDS services %v, without ascvd-pce", services)
+	}
+	p := New("prod", "v", "c")
+	p.InitCDSHooks(services)
+	body := scrape(t, p)
+	zero := cdsSeries(t, body)
+	if want := len(services) * len(metrics.CDSEvents()); len(zero) != want {
+		t.Errorf("%d CDS Hooks series before any event, want %d (%d services × %d events)", len(zero), want, len(services), len(metrics.CDSEvents()))
+	}
+	for _, s := range services {
+		for _, e := range metrics.CDSEvents() {
+			key := fmt.Sprintf(`{cds_service=%q,environment="prod",event=%q}`, s, e)
+			if v, ok := zero[key]; !ok || v != "0" {
+				t.Errorf("healthcare_api_cds_hook_events_total%s = %q (exposed: %v), want 0", key, v, ok)
+			}
+		}
+	}
+	if !strings.Contains(body, `healthcare_api_key_refresh_failures_total{environment="prod"} 0`) {
+		t.Error("the key refresh failure counter is not exposed at 0")
+	}
+
+	// An event moves its zero series; it adds none.
+	p.CDSHook(context.Background(), "ascvd-pce", metrics.CDSJWTRefused)
+	after := cdsSeries(t, scrape(t, p))
+	if len(after) != len(zero) {
+		t.Errorf("%d series after one event, %d before: the event was recorded under other labels", len(after), len(zero))
+	}
+	if v := after[`{cds_service="ascvd-pce",environment="prod",event="jwt_refused"}`]; v != "1" {
+		t.Errorf("ascvd-pce jwt_refused = %q after one refusal, want 1", v)
+	}
+}
+
+// cdsSeries maps the labels of each healthcare_api_cds_hook_events_total
+// sample in the exposition text body to its value.
+func cdsSeries(t *testing.T, body string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for line := range strings.Lines(body) {
+		labels, ok := strings.CutPrefix(strings.TrimSpace(line), "healthcare_api_cds_hook_events_total{")
+		if !ok {
+			continue
+		}
+		labels, value, ok := strings.Cut(labels, "} ")
+		if !ok {
+			t.Fatalf("cannot read exposition line %q", line)
+		}
+		out["{"+labels+"}"] = value
+	}
+	return out
 }
