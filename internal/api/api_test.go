@@ -333,6 +333,35 @@ func TestPanicIsAGeneric500(t *testing.T) {
 	}
 }
 
+// A static document that cannot be built (its builder panics, or holds a
+// value encoding/json refuses) is a 500 problem on every request, not an
+// empty 200: staticJSON builds the body before it writes the status. One
+// that can be built is built once.
+func TestStaticJSONBuiltBeforeStatus(t *testing.T) {
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	for name, v := range map[string]func() any{
+		"builder panics": func() any { panic("no document") },
+		"not encodable":  func() any { return map[string]float64{"x": math.NaN()} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := requestID(recoverPanics(logger, staticJSON(v)))
+			for i := range 2 {
+				w := do(h, "GET", "/", "", "")
+				if w.Code != 500 || w.Header().Get("Content-Type") != "application/problem+json" {
+					t.Errorf("request %d: %d %q %q; want a 500 problem", i+1, w.Code, w.Header().Get("Content-Type"), w.Body)
+				}
+			}
+		})
+	}
+	builds := 0
+	h := staticJSON(func() any { builds++; return map[string]int{"builds": builds} })
+	for range 3 {
+		if w := do(h, "GET", "/", "", ""); w.Code != 200 || w.Body.String() != `{"builds":1}`+"\n" {
+			t.Errorf("%d %q; want 200 and the first build", w.Code, w.Body)
+		}
+	}
+}
+
 // explode takes its values on the stack (arrays are never passed in
 // registers), where a goroutine dump prints them.
 //

@@ -76,19 +76,23 @@ func handleOpenAPI(b Build, c *scoring.Catalog, refs func() map[string][]byte, t
 
 // staticJSON serves the JSON of what v returns, encoded on first use and
 // kept (as writeJSON writes it): the index, the catalog and the OpenAPI
-// document do not change while the process runs.
+// document do not change while the process runs. The body is built before
+// the status is written, so a document that cannot be built is a 500
+// problem (recoverPanics), not an empty 200; sync.OnceValue panics again
+// on every later request.
 func staticJSON(v func() any) http.Handler {
 	body := sync.OnceValue(func() []byte {
 		b, err := json.Marshal(v())
 		if err != nil {
-			panic(err) // the service's own types: cannot fail
+			panic(err) // the service's own types: a bug, not a request's fault
 		}
 		return append(b, '\n')
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := body()
 		w.Header()["Content-Type"] = jsonContentType
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(body())
+		_, _ = w.Write(b)
 	})
 }
 

@@ -13,8 +13,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/pb33f/libopenapi-validator/schema_validation"
 
+	"github.com/healthcare-prediction/api/internal/cdshooks"
+	"github.com/healthcare-prediction/api/internal/cdshooks/cdshookstest"
 	"github.com/healthcare-prediction/api/internal/docs"
 	"github.com/healthcare-prediction/api/internal/openapi/openapitest"
 	"github.com/healthcare-prediction/api/internal/scoring"
@@ -233,12 +236,29 @@ func TestOpenAPIResponsesMatch(t *testing.T) {
 // TestOpenAPIProblemExamplesAnswered sends, for each problem type, a
 // request the service refuses with it and compares the answer with the
 // type's example in the document, but for the request id: the examples
-// show what the service writes. Not sent: internal (no request reaches it)
-// and the CDS Hooks types, whose details package cdshooks writes (their
-// examples have none).
+// show what the service writes. Not sent: internal (no request reaches it).
+// The CDS Hooks calls come from a trusted client, as an EHR makes them: a
+// client JWT signed by a key of the client's JWKS, served on loopback.
 func TestOpenAPIProblemExamplesAnswered(t *testing.T) {
 	h := New(openAPIOptions())
 	spec := openapitest.Fetch(t, h)
+	ehr := cdshookstest.NewSigner(t, "https://ehr.example.test", jose.ES384, "ehr-es384")
+	trusted := openAPIOptions()
+	trusted.CDSHooks = cdshooks.Config{BaseURL: "https://cds.example.test/prod", AllowHTTP: true,
+		Clients: []cdshooks.Client{{Issuer: ehr.Issuer, JWKSURL: cdshookstest.JWKS(t, ehr).URL}}}
+	hTrusted := New(trusted)
+	cds := func(id, body string) func() []byte {
+		return func() []byte {
+			r := httptest.NewRequest("POST", "/cds-services/"+id, strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Authorization", "Bearer "+ehr.Token(t, trusted.CDSHooks.BaseURL+"/cds-services/"+id, nil))
+			rec := httptest.NewRecorder()
+			hTrusted.ServeHTTP(rec, r)
+			return rec.Body.Bytes()
+		}
+	}
+	// A valid call with neither prefetch nor fhirServer.
+	bare := `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"patientId":"p1"}}`
 	limited := openAPIOptions()
 	limited.RateLimit = RateLimit{Rate: 0.001, Burst: 1}
 	noKeys := openAPIOptions()
@@ -276,9 +296,12 @@ func TestOpenAPIProblemExamplesAnswered(t *testing.T) {
 			get(hLimited, "/models")()
 			return get(hLimited, "/models")()
 		},
-		"not-ready": get(New(noKeys), "/models"),
+		"not-ready":            get(New(noKeys), "/models"),
+		"invalid-hook-request": cds("cha2ds2-vasc", strings.Replace(cdsCallBody, `"patient-view"`, `"order-sign"`, 1)),
+		"unknown-cds-service":  cds("nope", bare),
+		"prefetch-required":    cds("cha2ds2-vasc", bare),
 	}
-	notSent := []string{"internal", "invalid-hook-request", "unknown-cds-service", "prefetch-required"}
+	notSent := []string{"internal"}
 	for _, k := range problemKinds {
 		answer, ok := answers[k.slug]
 		if !ok {

@@ -25,7 +25,7 @@ func BenchmarkHook(b *testing.B) {
 	path := "/cds-services/ascvd-pce"
 	prefetched := hookBody(e.prefetch(templates), "")
 	fetched := hookBody(nil, e.fhir.URL+"/fhir")
-	_, card, _ := e.do("POST", path, "Bearer "+e.es.token(b, path, nil), prefetched)
+	_, card, _ := e.do("POST", path, "Bearer "+e.es.Token(b, baseURL+path, nil), prefetched)
 	var resp struct {
 		Cards []struct {
 			Extension map[string]json.RawMessage
@@ -46,7 +46,7 @@ func BenchmarkHook(b *testing.B) {
 		tokens := make([]string, b.N)
 		for i := range tokens {
 			if jwt {
-				tokens[i] = "Bearer " + e.es.token(b, path, nil)
+				tokens[i] = "Bearer " + e.es.Token(b, baseURL+path, nil)
 			}
 		}
 		e.bodies = nil

@@ -11,11 +11,6 @@ package cdshooks_test
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -36,6 +31,7 @@ import (
 
 	"github.com/healthcare-prediction/api/internal/api"
 	"github.com/healthcare-prediction/api/internal/cdshooks"
+	"github.com/healthcare-prediction/api/internal/cdshooks/cdshookstest"
 	"github.com/healthcare-prediction/api/internal/fhir"
 	"github.com/healthcare-prediction/api/internal/metrics/prom"
 	"github.com/healthcare-prediction/api/internal/scoring"
@@ -199,51 +195,6 @@ func fhirServer(t testing.TB, s store) (*httptest.Server, *atomic.Int32) {
 	return srv, &calls
 }
 
-// signer is one of the EHR's signing keys.
-type signer struct {
-	alg  jose.SignatureAlgorithm
-	kid  string
-	priv crypto.Signer
-}
-
-func newSigner(t testing.TB, alg jose.SignatureAlgorithm, kid string) signer {
-	t.Helper()
-	var priv crypto.Signer
-	var err error
-	if alg == jose.ES384 {
-		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	} else {
-		priv, err = rsa.GenerateKey(rand.Reader, 2048)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signer{alg, kid, priv}
-}
-
-var jtis atomic.Int64
-
-// token is a client JWT as CDS Hooks 2.0 describes it, for endpoint path.
-func (s signer) token(t testing.TB, path string, edit func(*jwt.Claims)) string {
-	t.Helper()
-	now := time.Now()
-	c := jwt.Claims{Issuer: issuer, Subject: "ehr-client", Audience: jwt.Audience{baseURL + path},
-		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(2 * time.Minute)), ID: fmt.Sprintf("jti-%d", jtis.Add(1))}
-	if edit != nil {
-		edit(&c)
-	}
-	sg, err := jose.NewSigner(jose.SigningKey{Algorithm: s.alg, Key: jose.JSONWebKey{Key: s.priv, KeyID: s.kid}},
-		(&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := jwt.Signed(sg).Claims(c).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
 type ehr struct {
 	t        testing.TB
 	api      *httptest.Server
@@ -251,7 +202,7 @@ type ehr struct {
 	rogue    *httptest.Server
 	fhirHits *atomic.Int32
 	rogueHit *atomic.Int32
-	es, rs   signer
+	es, rs   cdshookstest.Signer
 	store    store
 	bodies   []string // every response body, for the sentinel scan
 	logs     *testutil.Buffer
@@ -263,15 +214,8 @@ func newEHR(t testing.TB) *ehr { return newEHRWith(t, nil) }
 // newEHRWith is newEHR with the API's options edited by edit.
 func newEHRWith(t testing.TB, edit func(*api.Options)) *ehr {
 	e := &ehr{t: t, store: chart(), logs: &testutil.Buffer{}}
-	e.es, e.rs = newSigner(t, jose.ES384, "ehr-es384"), newSigner(t, jose.RS384, "ehr-rs384")
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		set := jose.JSONWebKeySet{}
-		for _, s := range []signer{e.es, e.rs} {
-			set.Keys = append(set.Keys, jose.JSONWebKey{Key: s.priv.Public(), KeyID: s.kid, Algorithm: string(s.alg), Use: "sig"})
-		}
-		_ = json.NewEncoder(w).Encode(set)
-	}))
-	t.Cleanup(jwks.Close)
+	e.es, e.rs = cdshookstest.NewSigner(t, issuer, jose.ES384, "ehr-es384"), cdshookstest.NewSigner(t, issuer, jose.RS384, "ehr-rs384")
+	jwks := cdshookstest.JWKS(t, e.es, e.rs)
 	e.fhir, e.fhirHits = fhirServer(t, e.store)
 	e.rogue, e.rogueHit = fhirServer(t, e.store)
 	e.prom = prom.New("test", "v", "c")
@@ -478,9 +422,9 @@ func TestEHR(t *testing.T) {
 
 	for i, s := range disc.Services {
 		t.Run("prefetch/"+s.ID, func(t *testing.T) {
-			sg := []signer{e.es, e.rs}[i%2] // ES384 and RS384 in turn
+			sg := []cdshookstest.Signer{e.es, e.rs}[i%2] // ES384 and RS384 in turn
 			path := "/cds-services/" + s.ID
-			status, body, _ := e.do("POST", path, "Bearer "+sg.token(t, path, nil), hookBody(e.prefetch(s.Prefetch), ""))
+			status, body, _ := e.do("POST", path, "Bearer "+sg.Token(t, baseURL+path, nil), hookBody(e.prefetch(s.Prefetch), ""))
 			if status != 200 {
 				t.Fatalf("call: %d %s", status, body)
 			}
@@ -496,7 +440,7 @@ func TestEHR(t *testing.T) {
 	t.Run("fetch path", func(t *testing.T) {
 		path := "/cds-services/ascvd-pce"
 		before := e.fhirHits.Load()
-		status, body, _ := e.do("POST", path, "Bearer "+e.es.token(t, path, nil), hookBody(nil, e.fhir.URL+"/fhir"))
+		status, body, _ := e.do("POST", path, "Bearer "+e.es.Token(t, baseURL+path, nil), hookBody(nil, e.fhir.URL+"/fhir"))
 		if status != 200 {
 			t.Fatalf("call: %d %s", status, body)
 		}
@@ -517,7 +461,7 @@ func TestEHR(t *testing.T) {
 				s = sv.Prefetch
 			}
 		}
-		_, body2, _ := e.do("POST", path, "Bearer "+e.es.token(t, path, nil), hookBody(e.prefetch(s), ""))
+		_, body2, _ := e.do("POST", path, "Bearer "+e.es.Token(t, baseURL+path, nil), hookBody(e.prefetch(s), ""))
 		_, ext2 := checkCard(t, body2)
 		if !bytes.Equal(ext[cdshooks.ExtInputs], ext2[cdshooks.ExtInputs]) {
 			t.Errorf("fetched inputs %s differ from prefetched %s", ext[cdshooks.ExtInputs], ext2[cdshooks.ExtInputs])
@@ -526,7 +470,7 @@ func TestEHR(t *testing.T) {
 
 	t.Run("412 without a FHIR server", func(t *testing.T) {
 		path := "/cds-services/meld-na"
-		status, body, _ := e.do("POST", path, "Bearer "+e.rs.token(t, path, nil),
+		status, body, _ := e.do("POST", path, "Bearer "+e.rs.Token(t, baseURL+path, nil),
 			hookBody(map[string]any{"patient": e.prefetch(map[string]string{"p": "Patient/{{context.patientId}}"})["p"]}, ""))
 		if status != http.StatusPreconditionFailed || !strings.Contains(string(body), "prefetch-required") {
 			t.Fatalf("status %d %s; want a 412 problem", status, body)
@@ -535,7 +479,7 @@ func TestEHR(t *testing.T) {
 
 	t.Run("un-allow-listed FHIR server never called", func(t *testing.T) {
 		path := "/cds-services/ckd-epi-2021"
-		status, body, _ := e.do("POST", path, "Bearer "+e.es.token(t, path, nil), hookBody(nil, e.rogue.URL+"/fhir"))
+		status, body, _ := e.do("POST", path, "Bearer "+e.es.Token(t, baseURL+path, nil), hookBody(nil, e.rogue.URL+"/fhir"))
 		if status != http.StatusPreconditionFailed {
 			t.Fatalf("status %d %s; want 412", status, body)
 		}
@@ -553,7 +497,7 @@ func TestEHR(t *testing.T) {
 				p[key] = nil
 			}
 		}
-		status, body, _ := e.do("POST", path, "Bearer "+e.es.token(t, path, nil), hookBody(p, ""))
+		status, body, _ := e.do("POST", path, "Bearer "+e.es.Token(t, baseURL+path, nil), hookBody(p, ""))
 		if status != 200 {
 			t.Fatalf("%d %s", status, body)
 		}
@@ -579,7 +523,7 @@ func TestEHR(t *testing.T) {
 		}
 		old["birthDate"] = time.Now().AddDate(-70, 0, 0).Format(time.DateOnly) // PREVENT 30-year: 30-59
 		p["patient"] = old
-		status, body, _ := e.do("POST", path, "Bearer "+e.rs.token(t, path, nil), hookBody(p, ""))
+		status, body, _ := e.do("POST", path, "Bearer "+e.rs.Token(t, baseURL+path, nil), hookBody(p, ""))
 		card, ext := checkCard(t, body)
 		if status != 200 || ext != nil || card["indicator"] != "info" || !strings.Contains(card["summary"].(string), "age") {
 			t.Errorf("want a not-computed info card naming age: %d %v", status, card)
@@ -589,7 +533,7 @@ func TestEHR(t *testing.T) {
 	t.Run("feedback", func(t *testing.T) {
 		path := "/cds-services/ascvd-pce/feedback"
 		fb := `{"feedback":[{"card":"9368d37b-283f-44a0-93ea-547cebab93ed","outcome":"overridden","overrideReason":{"reason":{"code":"x","system":"y"},"userComment":"free text"},"outcomeTimestamp":"2026-12-05T10:00:00Z"}]}`
-		if status, body, _ := e.do("POST", path, "Bearer "+e.rs.token(t, path, nil), fb); status != 200 {
+		if status, body, _ := e.do("POST", path, "Bearer "+e.rs.Token(t, baseURL+path, nil), fb); status != 200 {
 			t.Fatalf("feedback: %d %s", status, body)
 		}
 		if !strings.Contains(e.logs.String(), `"msg":"cds feedback"`) {
@@ -599,14 +543,14 @@ func TestEHR(t *testing.T) {
 
 	t.Run("refusals", func(t *testing.T) {
 		path := "/cds-services/cha2ds2-vasc"
-		other := newSigner(t, jose.ES384, "ehr-es384") // the EHR's kid, another key
+		other := cdshookstest.NewSigner(t, issuer, jose.ES384, "ehr-es384") // the EHR's kid, another key
 		none := func() string {
 			h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT","kid":"ehr-es384"}`))
 			c, _ := json.Marshal(map[string]any{"iss": issuer, "sub": "x", "aud": baseURL + path, "jti": "n1",
 				"iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix()})
 			return h + "." + base64.RawURLEncoding.EncodeToString(c) + "."
 		}
-		replayed := e.es.token(t, path, nil)
+		replayed := e.es.Token(t, baseURL+path, nil)
 		body := hookBody(e.prefetch(map[string]string{"patient": "Patient/{{context.patientId}}",
 			"conditions": "Condition?patient={{context.patientId}}"}), "")
 		if status, b, _ := e.do("POST", path, "Bearer "+replayed, body); status != 200 {
@@ -615,12 +559,12 @@ func TestEHR(t *testing.T) {
 		for _, c := range []struct{ name, auth string }{
 			{"no token", ""},
 			{"alg none", "Bearer " + none()},
-			{"wrong key", "Bearer " + other.token(t, path, nil)},
-			{"expired", "Bearer " + e.es.token(t, path, func(c *jwt.Claims) {
+			{"wrong key", "Bearer " + other.Token(t, baseURL+path, nil)},
+			{"expired", "Bearer " + e.es.Token(t, baseURL+path, func(c *jwt.Claims) {
 				c.IssuedAt, c.Expiry = jwt.NewNumericDate(time.Now().Add(-5*time.Minute)), jwt.NewNumericDate(time.Now().Add(-2*time.Minute))
 			})},
-			{"wrong aud", "Bearer " + e.es.token(t, path, func(c *jwt.Claims) { c.Audience = jwt.Audience{baseURL + "/cds-services/meld-na"} })},
-			{"unknown issuer", "Bearer " + e.es.token(t, path, func(c *jwt.Claims) { c.Issuer = "https://other-ehr.example.test" })},
+			{"wrong aud", "Bearer " + e.es.Token(t, baseURL+path, func(c *jwt.Claims) { c.Audience = jwt.Audience{baseURL + "/cds-services/meld-na"} })},
+			{"unknown issuer", "Bearer " + e.es.Token(t, baseURL+path, func(c *jwt.Claims) { c.Issuer = "https://other-ehr.example.test" })},
 			{"replayed jti", "Bearer " + replayed},
 			{"an API key", "Bearer key-a-cQyHDNrK8iYON03DDyUIlvF6V18Ypf7TWdQJDYkg"},
 		} {
@@ -641,12 +585,12 @@ func TestEHR(t *testing.T) {
 			{"duplicate key", `{"hook":"patient-view","hook":"patient-view"}`, "duplicate"},
 			{"prefetch not a resource", strings.Replace(hookBody(map[string]any{"patient": 1}, ""), `"patient":1`, `"patient":[1]`, 1), "prefetch.patient"},
 		} {
-			status, b, _ := e.do("POST", path, "Bearer "+e.es.token(t, path, nil), c.body)
+			status, b, _ := e.do("POST", path, "Bearer "+e.es.Token(t, baseURL+path, nil), c.body)
 			if status != 400 || !strings.Contains(string(b), c.want) {
 				t.Errorf("%s: %d %s; want a 400 naming %s", c.name, status, b, c.want)
 			}
 		}
-		if status, b, _ := e.do("POST", "/cds-services/news2", "Bearer "+e.es.token(t, "/cds-services/news2", nil), hookBody(nil, "")); status != 404 {
+		if status, b, _ := e.do("POST", "/cds-services/news2", "Bearer "+e.es.Token(t, baseURL+"/cds-services/news2", nil), hookBody(nil, "")); status != 404 {
 			t.Errorf("unknown service: %d %s", status, b)
 		}
 	})
@@ -713,13 +657,13 @@ func TestUnknownServiceBeforeAuth(t *testing.T) {
 func TestCDSIssuerRateLimit(t *testing.T) {
 	e := newEHRWith(t, func(o *api.Options) { o.RateLimit = api.RateLimit{Rate: 0.01, Burst: 2} })
 	path := "/cds-services/cha2ds2-vasc"
-	forger := newSigner(t, jose.ES384, "ehr-es384") // the EHR's kid, another key
+	forger := cdshookstest.NewSigner(t, issuer, jose.ES384, "ehr-es384") // the EHR's kid, another key
 	for i, want := range []int{200, 401, 429, 429} {
 		s := e.es
 		if i == 1 || i == 3 {
 			s = forger
 		}
-		status, b, h := e.do("POST", path, "Bearer "+s.token(t, path, nil), hookBody(e.prefetch(map[string]string{}), e.fhir.URL+"/fhir"))
+		status, b, h := e.do("POST", path, "Bearer "+s.Token(t, baseURL+path, nil), hookBody(e.prefetch(map[string]string{}), e.fhir.URL+"/fhir"))
 		if status != want {
 			t.Fatalf("call %d: %d %s; want %d", i, status, b, want)
 		}
@@ -768,7 +712,7 @@ func TestCORS(t *testing.T) {
 		want             int
 	}{
 		{"discovery", "/cds-services", "", 200},
-		{"call", path, "Bearer " + e.es.token(t, path, nil), 200},
+		{"call", path, "Bearer " + e.es.Token(t, baseURL+path, nil), 200},
 		{"call without a token", path, "", 401},
 		{"unknown service", "/cds-services/no-such-service", "", 404},
 	} {

@@ -152,19 +152,30 @@ func problemExamples(s Service) object {
 		"validation":             "one or more inputs are invalid; see errors",
 		"internal":               "an unexpected error occurred; quote the request id when reporting it",
 		"not-ready":              "API keys cannot be checked right now; retry shortly",
+		// CDS Hooks, as package cdshooks writes them. invalid-hook-request
+		// names its field in errors; prefetch-required is the call to
+		// cha2ds2-vasc without prefetch or fhirServer (its other details:
+		// the FHIR server did not answer, or answered no resource).
+		"invalid-hook-request": "the hook request is invalid; see errors",
+		"unknown-cds-service":  "no CDS service has this id; GET /cds-services lists them",
+		"prefetch-required": "required prefetch keys are absent (conditions, patient) and the request carries no FHIR server " +
+			"this client may be fetched from with fhirAuthorization",
+	}
+	// The field errors of the problems that have them: a missing input and
+	// one out of range; a call for a hook other than patient-view (an EHR
+	// that registered a service for another hook).
+	errors := map[string][]scoring.FieldError{
+		"validation": {
+			{Field: "inputs.age", Message: "must be between 40 and 79 years"},
+			{Field: "inputs.systolic_bp", Message: "is required"},
+		},
+		"invalid-hook-request": {{Field: "hook", Message: "must be patient-view: the only hook these services answer"}},
 	}
 	out := object{}
 	for _, p := range s.Problems {
-		var errs []scoring.FieldError
-		if p.Slug == "validation" {
-			errs = []scoring.FieldError{
-				{Field: "inputs.age", Message: "must be between 40 and 79 years"},
-				{Field: "inputs.systolic_bp", Message: "is required"},
-			}
-		}
 		out[problemExampleName(p)] = object{
 			"summary": p.Title,
-			"value":   s.ProblemBody(p, detail[p.Slug], errs, "4f1c2a9e0b7d4c3e8a6f5b2d1c0e9a87"),
+			"value":   s.ProblemBody(p, detail[p.Slug], errors[p.Slug], "4f1c2a9e0b7d4c3e8a6f5b2d1c0e9a87"),
 		}
 	}
 	return out

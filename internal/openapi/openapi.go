@@ -696,7 +696,7 @@ func problemSchema(problems []Problem) object {
 		"status":     object{"type": "integer", "minimum": 400, "maximum": 599},
 		"detail":     object{"type": "string", "description": "What went wrong and what to do; never a value received."},
 		"request_id": object{"type": "string"},
-		"errors":     object{"type": "array", "items": ref("FieldError"), "description": "Every bad field, for validation problems."},
+		"errors":     object{"type": "array", "items": ref("FieldError"), "description": "Every bad field, for validation and invalid-hook-request problems."},
 	}, "type", "title", "status", "detail")
 	return o
 }
