@@ -29,7 +29,7 @@ var (
 	kindDuplicateKey     = kind{http.StatusBadRequest, "duplicate-key", "Duplicate JSON key"}
 	kindUnknownField     = kind{http.StatusBadRequest, "unknown-field", "Unknown field"}
 	kindBadEvent         = kind{http.StatusBadRequest, "bad-event", "Not an API Gateway request"} // Lambda: see LambdaHandler
-	kindUnauthorized     = kind{http.StatusUnauthorized, "unauthorized", "Missing or invalid API key"}
+	kindUnauthorized     = kind{http.StatusUnauthorized, "unauthorized", "Missing or invalid credentials"}
 	kindNotFound         = kind{http.StatusNotFound, "not-found", "Not found"}
 	kindUnknownModel     = kind{http.StatusNotFound, "unknown-model", "Unknown model"}
 	kindMethodNotAllowed = kind{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"}
