@@ -2,7 +2,9 @@ package deploy
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/healthcare-prediction/api/internal/metrics"
@@ -33,8 +35,9 @@ func (m versionMinute) events(t *testing.T, e string) int {
 	return 0
 }
 
-// cdsCanary is CdsHooksCanaryAlarm as template.yaml states it, and fires
-// evaluates it on one minute of the new and the old version.
+// cdsCanary is CdsHooksCanaryAlarm as template.yaml states it: point
+// evaluates it on one minute of the new and the old version, fires on the
+// alarm's evaluation range.
 type cdsCanary struct {
 	props map[string]any
 	alarm *mathAlarm
@@ -46,12 +49,18 @@ func loadCdsCanary(t *testing.T) cdsCanary {
 	return cdsCanary{props, readMathAlarm(t, props)}
 }
 
-// fires maps each MetricStat of the alarm to the minute by what it
+// canaryMinute is what both versions did in a minute, as CloudWatch has it
+// when the alarm is evaluated: a minute whose EMF data has not arrived yet
+// is canaryMinute{}.
+type canaryMinute struct{ newV, oldV versionMinute }
+
+// point maps each MetricStat of the alarm to the minute by what it
 // selects: the new version's (FunctionVersion, or ExecutedVersion through
 // the alias live) or every version's (no version dimension). A count of
 // zero is no data point: EMF writes nothing when nothing happens.
-func (c cdsCanary) fires(t *testing.T, newV, oldV versionMinute) (bool, mathPoint) {
+func (c cdsCanary) point(t *testing.T, m canaryMinute) mathPoint {
 	t.Helper()
+	newV, oldV := m.newV, m.oldV
 	const version = "${CdsHooksFunction.Version.Version}"
 	p, points, err := c.alarm.value(func(id string, stat map[string]any) mathPoint {
 		if num(stat["Period"]) != 60 || str(stat, "Stat") != "Sum" {
@@ -98,7 +107,25 @@ func (c cdsCanary) fires(t *testing.T, newV, oldV versionMinute) (bool, mathPoin
 			t.Errorf("new %+v, old %+v: %s has no data point", newV, oldV, id)
 		}
 	}
-	return breaching(t, c.props, p), p
+	return p
+}
+
+// beforeCanary is the alarm's points of the 5 minutes before the canary,
+// when the new version had no traffic (it is new): more than the alarm
+// evaluates, as CloudWatch retrieves.
+func (c cdsCanary) beforeCanary(t *testing.T) []mathPoint {
+	quiet := c.point(t, canaryMinute{})
+	return []mathPoint{quiet, quiet, quiet, quiet, quiet}
+}
+
+// fires evaluates the alarm at the end of the last of minutes.
+func (c cdsCanary) fires(t *testing.T, minutes ...canaryMinute) bool {
+	t.Helper()
+	window := c.beforeCanary(t)
+	for _, m := range minutes {
+		window = append(window, c.point(t, m))
+	}
+	return alarmFires(t, c.props, window)
 }
 
 // hookRefusals is how many token-less calls the pre-traffic hook sends the
@@ -152,9 +179,40 @@ func TestCdsHooksCanaryAlarm(t *testing.T) {
 		{"(g) one 5xx answer", versionMinute{good: 10, serverErrors: 1}, versionMinute{good: 90}, true},
 		{"(g) an invocation error during a flood", versionMinute{refused: 20, invocationErrors: 1}, versionMinute{refused: 180}, true},
 	} {
-		got, p := c.fires(t, s.newV, s.oldV)
-		if got != s.want {
+		if got := c.fires(t, canaryMinute{s.newV, s.oldV}); got != s.want {
+			p := c.point(t, canaryMinute{s.newV, s.oldV})
 			t.Errorf("%s: new %+v, old %+v: alarm %v (value %v, data point %v), want %v", s.name, s.newV, s.oldV, got, p.v, p.ok, s.want)
+		}
+	}
+}
+
+// TestCdsHooksCanaryAlarmSeesLateData: the alarm's inputs are EMF metrics,
+// which reach CloudWatch through log ingestion, and every one is FILLed.
+// "Using metric math" (FILL row) warns that when data arrives late the
+// newest minute is always the FILL value and a 1-of-1 alarm can miss it;
+// its workaround is M of N. A minute in which the new version refused
+// every good token, evaluated when its data has come but the two minutes
+// after it are still empty (0-filled), must roll back; and the same
+// window, evaluated on its newest minute only, must not (so the scenario
+// is the one the page warns of).
+func TestCdsHooksCanaryAlarmSeesLateData(t *testing.T) {
+	c := loadCdsCanary(t)
+	late := canaryMinute{} // its data not yet in CloudWatch
+	for _, s := range []struct {
+		name   string
+		failed canaryMinute
+	}{
+		{"refuses every good token, 100 calls a minute", canaryMinute{versionMinute{refused: 10}, versionMinute{good: 90}}},
+		{"answers 412 on every call", canaryMinute{versionMinute{missing: 10}, versionMinute{good: 90}}},
+		{"one invocation error", canaryMinute{versionMinute{good: 10, invocationErrors: 1}, versionMinute{good: 90}}},
+	} {
+		if !c.fires(t, s.failed, late, late) {
+			t.Errorf("%s, then two minutes of late data: no rollback", s.name)
+		}
+		oneOfOne := maps.Clone(c.props)
+		oneOfOne["EvaluationPeriods"], oneOfOne["DatapointsToAlarm"] = 1.0, 1.0
+		if (cdsCanary{oneOfOne, c.alarm}).fires(t, s.failed, late, late) {
+			t.Errorf("%s: a 1-of-1 alarm fires on the window too; it does not model late data", s.name)
 		}
 	}
 }
@@ -162,7 +220,8 @@ func TestCdsHooksCanaryAlarm(t *testing.T) {
 // TestCdsHooksCanaryAlarmOnRandomSplits replays whole canaries: 5 minutes,
 // each request reaching the new version with probability 0.1 (the alias
 // weight), the first minute adding the retried pre-traffic hook's
-// token-less calls and only half a minute of traffic. A healthy release
+// token-less calls and only half a minute of traffic; the alarm evaluated
+// at the end of every minute, on its evaluation range. A healthy release
 // must be rolled back in under 1% of canaries whatever the mix of good and
 // token-less calls; one that refuses every good token, or answers 412 on
 // every call, in over 99% from 100 good calls a minute while token-less
@@ -185,7 +244,9 @@ func TestCdsHooksCanaryAlarmOnRandomSplits(t *testing.T) {
 		refusesGoodTokens
 		losesPrefetch
 	)
+	before := c.beforeCanary(t)
 	rolledBack := func(t *testing.T, good, tokenless int, r release) bool {
+		window := slices.Clone(before)
 		for minute := range 5 {
 			share := 0.1
 			var newV, oldV versionMinute
@@ -205,7 +266,8 @@ func TestCdsHooksCanaryAlarmOnRandomSplits(t *testing.T) {
 			case losesPrefetch:
 				newV.missing = gNew
 			}
-			if fired, _ := c.fires(t, newV, oldV); fired {
+			window = append(window, c.point(t, canaryMinute{newV, oldV}))
+			if alarmFires(t, c.props, window) {
 				return true
 			}
 		}

@@ -24,7 +24,12 @@ package deploy
 // Anything else (unary minus, ^, REPEAT, METRICS(), another function, or
 // AND mixed with OR without parentheses, whose precedence the page does
 // not give) is an error, so a template change outside the subset fails the
-// tests instead of being evaluated wrongly.
+// tests instead of being evaluated wrongly. The page's examples put
+// comparisons unparenthesised under AND; the template's own expressions
+// (readMathAlarm) must still parenthesise every operand of AND and OR.
+//
+// alarmFires then evaluates the alarm on the points of several periods:
+// M of N, with TreatMissingData.
 
 import (
 	"fmt"
@@ -67,6 +72,25 @@ func (n *mathNode) ids() []string {
 		out = append(out, a.ids()...)
 	}
 	return out
+}
+
+// logicParenthesised reports an operand of AND or OR that is not in
+// parentheses (a chain a AND b AND c is one level): "Using metric math"
+// gives no precedence between them and arithmetic or comparisons.
+func (n *mathNode) logicParenthesised() error {
+	if n.op == "AND" || n.op == "OR" {
+		for _, a := range n.args {
+			if !a.paren && a.op != n.op {
+				return fmt.Errorf("an operand of %s without parentheses", n.op)
+			}
+		}
+	}
+	for _, a := range n.args {
+		if err := a.logicParenthesised(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // eval computes the data point of n, the Ids' points coming from lookup.
@@ -375,6 +399,9 @@ func readMathAlarm(t *testing.T, props map[string]any) *mathAlarm {
 			if err != nil {
 				t.Fatalf("%s: %v", id, err)
 			}
+			if err := n.logicParenthesised(); err != nil {
+				t.Errorf("%s: %v", id, err)
+			}
 			a.exprs[id] = n
 			if ret == true {
 				if a.returned != "" {
@@ -452,19 +479,58 @@ func (a *mathAlarm) value(metric func(id string, stat map[string]any) mathPoint)
 	return watched, memo, err
 }
 
-// breaching reports whether an alarm with these properties, evaluated on
-// one period (EvaluationPeriods 1), goes to ALARM on data point p.
-func breaching(t *testing.T, props map[string]any, p mathPoint) bool {
+// alarmFires reports whether an alarm with these properties goes to ALARM
+// when evaluated on window, the watched expression's data points of its
+// evaluation range, oldest first. As "Evaluating an alarm" and "How alarm
+// state is evaluated when data is missing" of the CloudWatch user guide
+// (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html)
+// say: CloudWatch retrieves more points than EvaluationPeriods (N); when
+// at least N of them exist it evaluates the N most recent that exist,
+// otherwise all that exist plus as few missing ones as make N, treated
+// per TreatMissingData; ALARM when at least DatapointsToAlarm (M) of the
+// N breach. notBreaching and breaching are modelled; missing and ignore
+// (INSUFFICIENT_DATA, the state kept) are refused.
+func alarmFires(t *testing.T, props map[string]any, window []mathPoint) bool {
 	t.Helper()
-	if num(props["EvaluationPeriods"]) != 1 || num(props["DatapointsToAlarm"]) != 1 {
-		t.Fatalf("the evaluator knows one-period alarms only: EvaluationPeriods %v, DatapointsToAlarm %v", props["EvaluationPeriods"], props["DatapointsToAlarm"])
+	n, m := int(num(props["EvaluationPeriods"])), int(num(props["DatapointsToAlarm"]))
+	if n < 1 || m < 1 || m > n {
+		t.Fatalf("EvaluationPeriods %v, DatapointsToAlarm %v: want 1 <= M <= N", props["EvaluationPeriods"], props["DatapointsToAlarm"])
 	}
-	if !p.ok {
-		if str(props, "TreatMissingData") != "notBreaching" {
-			t.Fatalf("TreatMissingData %v: the evaluator knows notBreaching only", props["TreatMissingData"])
+	if len(window) < n {
+		t.Fatalf("an evaluation range of %d points for EvaluationPeriods %d: CloudWatch retrieves more than N", len(window), n)
+	}
+	var missingBreaches bool
+	switch v := str(props, "TreatMissingData"); v {
+	case "notBreaching":
+	case "breaching":
+		missingBreaches = true
+	default:
+		t.Fatalf("TreatMissingData %q: the evaluator knows notBreaching and breaching only", v)
+	}
+	var existing []mathPoint
+	for _, p := range window {
+		if p.ok {
+			existing = append(existing, p)
 		}
-		return false
 	}
+	breaching := 0
+	if len(existing) > n {
+		existing = existing[len(existing)-n:]
+	}
+	for _, p := range existing {
+		if breaches(t, props, p) {
+			breaching++
+		}
+	}
+	if missingBreaches {
+		breaching += n - len(existing)
+	}
+	return breaching >= m
+}
+
+// breaches reports whether data point p is beyond the alarm's threshold.
+func breaches(t *testing.T, props map[string]any, p mathPoint) bool {
+	t.Helper()
 	threshold := num(props["Threshold"])
 	switch op := str(props, "ComparisonOperator"); op {
 	case "GreaterThanThreshold":
@@ -475,6 +541,64 @@ func breaching(t *testing.T, props map[string]any, p mathPoint) bool {
 		t.Fatalf("ComparisonOperator %s: not in the evaluator", op)
 	}
 	return false
+}
+
+// TestAlarmEvaluation runs the tables of the CloudWatch user guide's "How
+// alarm state is evaluated when data is missing" (5 retrieved points; 0
+// not breaching, X breaching, - missing), columns BREACHING and NOT
+// BREACHING, for 3 of 3 and 2 of 3, and the case the canary alarms are
+// for: with FILL every point exists, and late data leaves the newest
+// minutes at the fill value.
+func TestAlarmEvaluation(t *testing.T) {
+	points := func(s string) []mathPoint {
+		var out []mathPoint
+		for _, f := range strings.Fields(s) {
+			switch f {
+			case "0":
+				out = append(out, present(0))
+			case "X":
+				out = append(out, present(1))
+			default:
+				out = append(out, noPoint)
+			}
+		}
+		return out
+	}
+	alarm := func(m, n int, missing string) map[string]any {
+		return map[string]any{
+			"EvaluationPeriods": float64(n), "DatapointsToAlarm": float64(m), "TreatMissingData": missing,
+			"ComparisonOperator": "GreaterThanThreshold", "Threshold": float64(0),
+		}
+	}
+	for _, c := range []struct {
+		m, n                    int
+		points                  string
+		breaching, notBreaching bool
+	}{
+		{3, 3, "0 - X - X", false, false},
+		{3, 3, "0 - - - -", false, false},
+		{3, 3, "- - - - -", true, false},
+		{3, 3, "0 X X - X", true, true},
+		{3, 3, "- - - - X", true, false},
+		{3, 3, "X - - - -", true, false},
+		{2, 3, "0 - X - X", true, true},
+		{2, 3, "0 0 X 0 X", true, true},
+		{2, 3, "0 - X - -", true, false},
+		{2, 3, "- - - - 0", true, false},
+		{2, 3, "- - - - X", true, false},
+		// A failing minute whose data came late, then two minutes whose
+		// data has not arrived yet, FILLed to 0: 1 of 3 sees it, 1 of 1
+		// looks at the newest minute only.
+		{1, 3, "0 0 X 0 0", true, true},
+		{1, 1, "0 0 X 0 0", false, false},
+		{1, 3, "X 0 0 0 0", false, false},
+	} {
+		for missing, want := range map[string]bool{"breaching": c.breaching, "notBreaching": c.notBreaching} {
+			if got := alarmFires(t, alarm(c.m, c.n, missing), points(c.points)); got != want {
+				t.Errorf("%d of %d, %s, %s: ALARM %v, want %v", c.m, c.n, missing, c.points, got, want)
+			}
+		}
+	}
 }
 
 // TestMetricMathEvaluator runs the examples of "Using metric math" (its
@@ -535,6 +659,23 @@ func TestMetricMathEvaluator(t *testing.T) {
 	if _, err := parseMath("(a AND b) OR c"); err != nil {
 		t.Errorf("(a AND b) OR c: %v", err)
 	}
+	// The template's rule on top: every operand of AND and OR in parentheses.
+	for expr, ok := range map[string]bool{
+		"IF((2 * a > b) AND (c >= 5) AND (d > 0), 1, 0)": true,
+		"((a > 1) AND (b > 1)) OR (c > 1)":               true,
+		"IF(2 * a > b AND (c >= 5), 1, 0)":               false,
+		"IF((a > b) AND (c >= 5) AND d > 0, 1, 0)":       false,
+		"(a > 1 AND b > 1)":                              false,
+		"((a > 1) AND (b > 1)) OR c":                     false,
+	} {
+		n, err := parseMath(expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.logicParenthesised(); (err == nil) != ok {
+			t.Errorf("%s: parenthesised %v, want %v", expr, err == nil, ok)
+		}
+	}
 }
 
 // TestMetricMathAlarmsFitPutMetricAlarm: every metric-math alarm of the
@@ -581,5 +722,38 @@ func TestMetricMathAlarmsFitPutMetricAlarm(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("found no metric-math alarm; the parser is broken")
+	}
+}
+
+// TestCanaryAlarmsSeeLateData: the info, health and predict canary alarms
+// (FILL(invocationErrors, 0) + FILL(serverErrors, 0)) roll back on a
+// minute with one failed invocation, or one 5xx, evaluated when its data
+// has come and the two minutes after it are still empty (0-filled); the
+// same window on the newest minute alone would not (TestAlarmEvaluation;
+// cdshooks: TestCdsHooksCanaryAlarmSeesLateData).
+func TestCanaryAlarmsSeeLateData(t *testing.T) {
+	for _, fn := range []string{"Info", "Health", "Predict"} {
+		props := mapAt(loadTemplate(t), "Resources", fn+"CanaryAlarm", "Properties")
+		alarm := readMathAlarm(t, props)
+		for _, failing := range []string{"AWS/Lambda Errors", "HealthcareAPI ServerErrors"} {
+			point := func(failed bool) mathPoint {
+				p, _, err := alarm.value(func(_ string, stat map[string]any) mathPoint {
+					m := mapAt(stat, "Metric")
+					if failed && str(m, "Namespace")+" "+str(m, "MetricName") == failing {
+						return present(1)
+					}
+					return noPoint
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			quiet, failed := point(false), point(true)
+			window := []mathPoint{quiet, quiet, quiet, failed, quiet, quiet}
+			if !alarmFires(t, props, window) {
+				t.Errorf("%sCanaryAlarm: a minute with one %s, then two minutes of late data: no rollback", fn, failing)
+			}
+		}
 	}
 }

@@ -449,8 +449,21 @@ func TestCanaries(t *testing.T) {
 			if str(update, "BeforeAllowTrafficHook", "Ref") != "PreTrafficFunction" {
 				t.Errorf("alias update has no BeforeAllowTrafficHook PreTrafficFunction: %v", update)
 			}
+			// 1 of 3 one-minute periods: the inputs are FILLed and our EMF
+			// metrics arrive late, so the newest minute alone can hide a
+			// failed one ("Using metric math", FILL; TestAlarmEvaluation);
+			// 3 minutes leave a version broken from its first requests
+			// caught within the canary's 5. notBreaching: a minute without
+			// data is no failure.
+			alarm := mapAt(res, fn+"CanaryAlarm", "Properties")
+			if n, m := num(alarm["EvaluationPeriods"]), num(alarm["DatapointsToAlarm"]); n != 3 || m != 1 || str(alarm, "TreatMissingData") != "notBreaching" {
+				t.Errorf("%sCanaryAlarm: %v of %v, TreatMissingData %v; want 1 of 3, notBreaching", fn, m, n, alarm["TreatMissingData"])
+			}
 			found := map[string]bool{}
 			for _, m := range listAt(res, fn+"CanaryAlarm", "Properties", "Metrics") {
+				if stat := mapAt(m, "MetricStat"); stat != nil && num(stat["Period"]) != 60 {
+					t.Errorf("%sCanaryAlarm %s: Period %v, want 60 (3 periods must fit the canary's 5 minutes)", fn, str(m, "Id"), stat["Period"])
+				}
 				ms := mapAt(m, "MetricStat", "Metric")
 				if ms == nil {
 					continue

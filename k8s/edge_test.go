@@ -677,6 +677,12 @@ func TestDynamoDBEndpointCondition(t *testing.T) {
 			t.Errorf("output %s uses %s without its condition %s", name, endpoint, cond)
 		}
 	}
+	// The endpoint's id too: the Regional name the URL output picks (the
+	// first of DnsEntries) can be checked against describe-vpc-endpoints,
+	// since the entries may reorder when SubnetIds change (docs/eks.md).
+	if id := at(tmpl, "Outputs", "DynamoDbEndpointId"); fmt.Sprint(at(id, "Value")) != "map[Ref:"+endpoint+"]" || at(id, "Condition") != cond {
+		t.Errorf("output DynamoDbEndpointId = %v, want !Ref %s under %s", id, endpoint, cond)
+	}
 	arn := func(table string) string { return "arn:aws:dynamodb:eu-west-1:345678901234:table/" + table }
 	for _, c := range []struct {
 		name   string
@@ -690,6 +696,68 @@ func TestDynamoDBEndpointCondition(t *testing.T) {
 	} {
 		if got := cfnEval(t, tmpl, map[string]any{"Condition": cond}, c.params); got != c.want {
 			t.Errorf("%s: condition %s = %v, want %v", c.name, cond, got, c.want)
+		}
+	}
+}
+
+// CdsHooksReplayTableArns takes table ARNs as infra/eks.yaml's output
+// CdsHooksReplayTableArn gives them (!GetAtt of the table: arn:<partition>:
+// dynamodb:<region>:<account>:table/<name>, for any name eks.yaml's
+// CdsHooksReplayTableName allows), or nothing; a bare table name, an index
+// or stream ARN or another service's is refused when the stack is
+// deployed, not when the endpoint's policy is created. CloudFormation
+// matches a CommaDelimitedList's AllowedPattern against each value
+// (template reference, "Parameters", AllowedPattern), as here.
+func TestReplayTableArnsPattern(t *testing.T) {
+	endpoints := cfn(t, "vpc-endpoints.yaml")
+	pattern, _ := at(endpoints, "Parameters", "CdsHooksReplayTableArns", "AllowedPattern").(string)
+	if pattern == "" {
+		t.Fatal("CdsHooksReplayTableArns has no AllowedPattern")
+	}
+	arns := regexp.MustCompile(pattern)
+	names := regexp.MustCompile(at(cfn(t, "eks.yaml"), "Parameters", "CdsHooksReplayTableName", "AllowedPattern").(string))
+	accepts := func(list string) bool {
+		for _, v := range strings.Split(list, ",") {
+			if !arns.MatchString(v) {
+				return false
+			}
+		}
+		return true
+	}
+	if def := fmt.Sprint(at(endpoints, "Parameters", "CdsHooksReplayTableArns", "Default")); !accepts(def) {
+		t.Errorf("the default %q does not match its own pattern", def)
+	}
+	output := func(partition, region, name string) string {
+		if !names.MatchString(name) {
+			t.Fatalf("infra/eks.yaml's CdsHooksReplayTableName refuses %q; pick names it allows", name)
+		}
+		return "arn:" + partition + ":dynamodb:" + region + ":345678901234:table/" + name
+	}
+	prod := output("aws", "eu-west-1", "prod-healthcare-api-cds-replay")
+	for _, ok := range []string{
+		"",
+		prod,
+		output("aws", "eu-west-1", "staging-healthcare-api-cds-replay") + "," + prod,
+		output("aws-cn", "cn-north-1", "abc"),
+		output("aws-us-gov", "us-gov-west-1", "a_b.c-1"),
+		output("aws", "ap-southeast-7", strings.Repeat("t", 255)),
+	} {
+		if !accepts(ok) {
+			t.Errorf("CdsHooksReplayTableArns refuses %q", ok)
+		}
+	}
+	for _, bad := range []string{
+		"prod-healthcare-api-cds-replay",
+		prod + ",prod-healthcare-api-cds-replay",
+		prod + "/index/by-expiry",
+		prod + "/stream/2026-12-05T13:00:00.000",
+		"arn:aws:dynamodb:eu-west-1:345678901234:table/*",
+		"arn:aws:dynamodb:eu-west-1:34567890123:table/prod-healthcare-api-cds-replay",
+		"arn:aws:s3:::prod-healthcare-api-cds-replay",
+		"arn:aws:dynamodb:eu-west-1:345678901234:table/ab",
+	} {
+		if accepts(bad) {
+			t.Errorf("CdsHooksReplayTableArns accepts %q", bad)
 		}
 	}
 }
