@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,8 @@ import (
 // (payload 2.0) event: each a patient-view call with a real ES384 client
 // JWT, answered with one computed card; a replayed token is refused, also
 // by a second execution environment: both record jti values in one
-// DynamoDB table (moto_server), as deployed.
+// DynamoDB table (moto_server), as deployed. A third, whose table does not
+// exist, refuses a good token and writes the EMF event replay_failed.
 func TestCdsHooksUnderEmulator(t *testing.T) {
 	paths, err := build()
 	if err != nil {
@@ -165,6 +167,33 @@ func TestCdsHooksUnderEmulator(t *testing.T) {
 	out := e.waitFor(func(out string) bool { return strings.Count(out, `"route":"/cds-services/{id}"`) >= 5 })
 	if strings.Contains(out, `"p1"`) || strings.Contains(out, replayed) {
 		t.Errorf("the function's output holds the patient id or the token:\n%s", out)
+	}
+
+	// A table the function cannot use (here: none of that name) refuses a
+	// good token, and the EMF output counts it as replay_failed, the event
+	// that pages, besides jwt_refused.
+	brokenEnv := slices.Clone(env)
+	for i, kv := range brokenEnv {
+		if strings.HasPrefix(kv, "CDS_HOOKS_REPLAY_TABLE=") {
+			brokenEnv[i] = "CDS_HOOKS_REPLAY_TABLE=e2e-no-such-table"
+		}
+	}
+	broken := startEmulator(t, paths["rie"], paths["cdshooks"], "cdshooks", brokenEnv...)
+	if resp := broken.invokeFile(t, rest(token()), "", ""); resp.StatusCode != 401 || !strings.Contains(resp.Body, "could not be checked against replays") {
+		t.Fatalf("a good token with the table missing: %d %s; want 401, the jti could not be checked", resp.StatusCode, resp.Body)
+	}
+	events := map[string]int{}
+	for line := range strings.Lines(broken.waitFor(func(out string) bool { return strings.Contains(out, `"Event":"replay_failed"`) })) {
+		var doc struct {
+			CDSHookEvents     float64
+			CDSService, Event string
+		}
+		if json.Unmarshal([]byte(line), &doc) == nil && doc.CDSHookEvents == 1 && doc.CDSService == "cha2ds2-vasc" {
+			events[doc.Event]++
+		}
+	}
+	if events["replay_failed"] != 1 || events["jwt_refused"] != 1 {
+		t.Errorf("EMF CDSHookEvents documents by event %v, want replay_failed 1 and jwt_refused 1:\n%s", events, broken.output.String())
 	}
 }
 

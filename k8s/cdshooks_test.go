@@ -200,6 +200,13 @@ const (
 // writes its values.env, with DYNAMODB_ENDPOINT_URL unless url is "".
 func replayOverlay(t *testing.T, name string, replacement bool) (string, func(url string)) {
 	t.Helper()
+	return literalOverlay(t, name, replacement, "CDS_HOOKS_REPLAY_TABLE="+testReplayTable)
+}
+
+// literalOverlay is replayOverlay with the ConfigMap literals given
+// (KEY=value, as configMapGenerator takes them) in place of the table's.
+func literalOverlay(t *testing.T, name string, replacement bool, literals ...string) (string, func(url string)) {
+	t.Helper()
 	root := filledTree(t)
 	prod := filepath.Join(root, "overlays", "prod")
 	dir := filepath.Join(root, name, "prod")
@@ -214,7 +221,11 @@ func replayOverlay(t *testing.T, name string, replacement bool) (string, func(ur
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := strings.Replace(string(kust), "    literals:\n", "    literals:\n      - CDS_HOOKS_REPLAY_TABLE="+testReplayTable+"\n", 1)
+	var add strings.Builder
+	for _, l := range literals {
+		add.WriteString("      - " + l + "\n")
+	}
+	k := strings.Replace(string(kust), "    literals:\n", "    literals:\n"+add.String(), 1)
 	if replacement {
 		doc, err := os.ReadFile(filepath.Join("..", "docs", "eks.md"))
 		if err != nil {
@@ -228,7 +239,7 @@ func replayOverlay(t *testing.T, name string, replacement bool) (string, func(ur
 		items := regexp.MustCompile("(?m)^"+block[1]).ReplaceAllString(block[2], "")
 		k = strings.Replace(k, "\nreplacements:\n", "\nreplacements:\n"+items, 1)
 	}
-	if !strings.Contains(k, testReplayTable) || (replacement && !strings.Contains(k, "AWS_ENDPOINT_URL_DYNAMODB")) {
+	if !strings.Contains(k, literals[0]) || (replacement && !strings.Contains(k, "AWS_ENDPOINT_URL_DYNAMODB")) {
 		t.Fatal("overlays/prod no longer has configMapGenerator literals or replacements")
 	}
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o600); err != nil {
@@ -252,7 +263,10 @@ func replayOverlay(t *testing.T, name string, replacement bool) (string, func(ur
 // (internal/awsjson, as container.go builds it) calls that URL, inside
 // VPC_CIDR's egress, which is unchanged. The guard refuses the public
 // DynamoDB name, another region's endpoint, and the table without the
-// endpoint, where every client JWT would be refused.
+// endpoint, where every client JWT would be refused; it reads the rendered
+// ConfigMap, so a literal AWS_ENDPOINT_URL_DYNAMODB in the overlay is held
+// to the same form and to values.env's DYNAMODB_ENDPOINT_URL, and a table
+// name kustomize quotes ("123456") is still seen.
 func TestCDSHooksReplayTableEndpoint(t *testing.T) {
 	dir, writeValues := replayOverlay(t, "replay", true)
 	writeValues(testDynamoDBEndpoint)
@@ -300,5 +314,42 @@ func TestCDSHooksReplayTableEndpoint(t *testing.T) {
 	writeBare("")
 	if ok, out := guard(t, bare); ok || !strings.Contains(out, "AWS_ENDPOINT_URL_DYNAMODB") {
 		t.Errorf("scripts/k8s-check.sh with CDS_HOOKS_REPLAY_TABLE and no endpoint: passed %v, want a refusal naming AWS_ENDPOINT_URL_DYNAMODB:\n%s", ok, out)
+	}
+
+	const otherEndpoint = "https://vpce-0fedcba9876543210-z9y8x7w6.dynamodb.eu-west-1.vpce.amazonaws.com"
+	for _, c := range []struct {
+		name     string
+		literals []string
+		values   string // DYNAMODB_ENDPOINT_URL, or ""
+		want     string // in the refusal
+	}{
+		// The public name as a literal, values.env without the endpoint.
+		{"public-literal", []string{"CDS_HOOKS_REPLAY_TABLE=" + testReplayTable, "AWS_ENDPOINT_URL_DYNAMODB=https://dynamodb.eu-west-1.amazonaws.com"}, "",
+			"the ConfigMap's AWS_ENDPOINT_URL_DYNAMODB is not the DynamoDB interface endpoint's URL"},
+		// Well formed, but another endpoint than values.env's (another
+		// cluster's overlay copied): only the equality catches it.
+		{"other-literal", []string{"CDS_HOOKS_REPLAY_TABLE=" + testReplayTable, "AWS_ENDPOINT_URL_DYNAMODB=" + otherEndpoint}, testDynamoDBEndpoint,
+			"is not DYNAMODB_ENDPOINT_URL of values.env"},
+		// DYNAMODB_ENDPOINT_URL without its replacement: the pods never get it.
+		{"values-only", []string{"CDS_HOOKS_REPLAY_TABLE=" + testReplayTable}, testDynamoDBEndpoint,
+			"is not DYNAMODB_ENDPOINT_URL of values.env"},
+		// A table name that YAML would read as a number: rendered quoted.
+		{"quoted-table", []string{"CDS_HOOKS_REPLAY_TABLE=123456"}, "",
+			"CDS_HOOKS_REPLAY_TABLE is set but the pods have no AWS_ENDPOINT_URL_DYNAMODB"},
+	} {
+		dir, write := literalOverlay(t, "replay-"+c.name, false, c.literals...)
+		write(c.values)
+		if ok, out := guard(t, dir); ok || !strings.Contains(out, c.want) {
+			t.Errorf("%s: scripts/k8s-check.sh passed %v, want a refusal saying %q:\n%s", c.name, ok, c.want, out)
+		}
+	}
+	// The quoted name is rendered quoted, and passes with its endpoint.
+	quoted, writeQuoted := literalOverlay(t, "replay-quoted-with-endpoint", true, "CDS_HOOKS_REPLAY_TABLE=123456")
+	writeQuoted(testDynamoDBEndpoint)
+	if ok, out := guard(t, quoted); !ok {
+		t.Errorf("scripts/k8s-check.sh refuses a quoted table name with its endpoint:\n%s", out)
+	}
+	if r := build(t, "replay-quoted-with-endpoint/prod"); r.cm.Data["CDS_HOOKS_REPLAY_TABLE"] != "123456" {
+		t.Errorf("CDS_HOOKS_REPLAY_TABLE = %q, want 123456", r.cm.Data["CDS_HOOKS_REPLAY_TABLE"])
 	}
 }

@@ -48,19 +48,37 @@ type samShareAlarm struct {
 // IF(bad >= floor, 100 * bad / denominator, 0).
 var shareExpr = regexp.MustCompile(`^IF\((\w+) >= (\d+), 100 \* (\w+) / (.+), 0\)$`)
 
+// The one deliberate difference between every CDS Hooks alert and its SAM
+// twin, which alarms on one breaching datapoint (monitoring/README.md, "How
+// the CDS Hooks alerts count"): a pending time, because increase()
+// extrapolates a young series (2 events can read 3 for less than a scrape
+// interval), and a keep-firing time, so that events at the sliding
+// window's edge do not resolve and re-page.
+const (
+	cdsFor           = "1m"
+	cdsKeepFiringFor = "5m"
+)
+
 // TestCDSHooksAlertsMatchSAM holds the Prometheus CDS Hooks alerts to the
 // numbers of their SAM twins, read from template.yaml: promtool runs cases
 // built from the alarm's floor, share and window against rules.yaml (under
-// the floor silent, at the floor with every request refused firing, at
-// exactly the share silent, just above it firing, at high volume the same,
-// gone after the window), and the severity and Alertmanager route follow
-// whether the alarm pages in prod (the composite service-unhealthy).
-// Changing a number on one side only fails here.
+// the floor silent, at the floor with every request refused pending for
+// the alert's `for`, then firing, at exactly the share silent, just above
+// it firing, at high volume the same, counted for the window and no
+// longer, firing for keep_firing_for after it, then silent), and the
+// severity and Alertmanager route follow whether the alarm pages in prod
+// (the composite service-unhealthy). Changing a number on one side only
+// fails here, and so does a CDS Hooks alert whose `for` or
+// keep_firing_for is not cdsFor and cdsKeepFiringFor.
 func TestCDSHooksAlertsMatchSAM(t *testing.T) {
 	alarms := samCDSAlarms(t)
 	alerts := map[string]rule{}
 	for _, a := range loadRules(t).alerts() {
 		alerts[a.Alert] = a
+		if strings.HasPrefix(a.Alert, "HealthcareAPICDSHooks") && (a.For != cdsFor || a.KeepFiringFor != cdsKeepFiringFor) {
+			t.Errorf("%s: for %q, keep_firing_for %q; want %s and %s (the documented deviation from the SAM alarms)",
+				a.Alert, a.For, a.KeepFiringFor, cdsFor, cdsKeepFiringFor)
+		}
 	}
 	var cases []promtoolCase
 	for _, id := range slices.Sorted(maps.Keys(cdsAlarmTwins)) {
@@ -69,10 +87,6 @@ func TestCDSHooksAlertsMatchSAM(t *testing.T) {
 		if alert.Alert == "" {
 			t.Errorf("%s: no alert %s in %s", id, name, rulesFile)
 			continue
-		}
-		// One breaching datapoint alarms: no pending time.
-		if alert.For != "" {
-			t.Errorf("%s: for %s, want none (%s alarms on one datapoint)", name, alert.For, id)
 		}
 		if sam.pagesElse {
 			t.Errorf("%s pages outside prod; Alertmanager pages criticals in production only", id)
@@ -92,7 +106,7 @@ func TestCDSHooksAlertsMatchSAM(t *testing.T) {
 				t.Errorf("%s in %s goes to %s, want %s", name, env, got, want)
 			}
 		}
-		cases = append(cases, sam.cases(name, severity)...)
+		cases = append(cases, sam.cases(name, severity, mustDuration(t, alert.For), mustDuration(t, alert.KeepFiringFor))...)
 	}
 	if t.Failed() {
 		return
@@ -225,16 +239,27 @@ type promtoolCase struct {
 	series   map[string]string // event -> promtool values
 	at       int               // minutes
 	severity string            // "" when the alert must be silent
+	state    string            // the expected alertstate: "firing" or "pending"
+	// counted, when not nil, is the bad event's count the recording rule
+	// must read at minute at.
+	counted *int
+	bad     string
 }
 
 // cdsEvents are the events the alerts read. The server exports each at 0
-// from its start (prom.Recorder.InitCDSHooks), so every case has all three.
-var cdsEvents = []string{"call", "prefetch_missing", "jwt_refused"}
+// from its start (prom.Recorder.InitCDSHooks), so every case has all four.
+var cdsEvents = []string{"call", "prefetch_missing", "jwt_refused", "replay_failed"}
 
-// cases are the promtool cases of a: its floor, its share and its window.
-func (a samShareAlarm) cases(alert, severity string) []promtoolCase {
+// cases are the promtool cases of a: its floor, its share and its window,
+// for alert, which is pending for pending and keeps firing for keep.
+//
+// Every evaluation time keeps the 0 before the events (minute 4) off a
+// window's lower edge: at minute start+win-1 the range would start on it,
+// which Prometheus 2.x includes and 3.x (left-open ranges) does not.
+func (a samShareAlarm) cases(alert, severity string, pending, keep time.Duration) []promtoolCase {
 	const start = 5 // minute of the events
 	win := int(a.window / time.Minute)
+	keepMin := int(keep / time.Minute)
 	// good requests that put bad ones exactly at the share
 	atShare := func(bad int) float64 { return float64(bad) * (1 - a.share) / a.share }
 	c := func(name string, bad, good int, fresh bool, at int, fires bool) promtoolCase {
@@ -249,7 +274,7 @@ func (a samShareAlarm) cases(alert, severity string) []promtoolCase {
 			return fmt.Sprintf("0x%d %dx%d", start-1, n, win+10)
 		}
 		pc := promtoolCase{name: fmt.Sprintf("%s: %s (%d %s, %d other requests)", alert, name, bad, a.bad, good), alert: alert,
-			series: map[string]string{}, at: at}
+			series: map[string]string{}, at: at, state: "firing", bad: a.bad}
 		for _, e := range cdsEvents {
 			n := 0
 			switch e {
@@ -266,12 +291,20 @@ func (a samShareAlarm) cases(alert, severity string) []promtoolCase {
 		return pc
 	}
 	soon := start + 5
+	counted := func(pc promtoolCase, n int) promtoolCase { pc.counted = &n; return pc }
+	first := c("at the floor, at the first evaluation that sees it: pending for the alert's `for`", a.floor, 0, false, start, true)
+	first.state = "pending"
+	afterFor := c("at the floor, `for` after the first evaluation: fires", a.floor, 0, false, start+int(pending/time.Minute), true)
 	out := []promtoolCase{
 		c("one under the floor, no other request: silent", a.floor-1, 0, false, soon, false),
+		first,
+		afterFor,
 		c("at the floor, no other request: fires", a.floor, 0, false, soon, true),
 		c("at the floor on a fresh pod (its series at 0 from its first scrape, one minute before): fires", a.floor, 0, true, soon, true),
-		c("still inside the window: fires", a.floor, 0, false, start+win-1, true),
-		c("the events older than the window: silent", a.floor, 0, false, start+win+1, false),
+		counted(c("still inside the window (counted whole): fires", a.floor, 0, false, start+win-2, true), a.floor),
+		counted(c("the window has passed (counted 0), kept firing for keep_firing_for", a.floor, 0, false, start+win+1, true), 0),
+		c("kept firing until keep_firing_for after the window", a.floor, 0, false, start+win+keepMin-2, true),
+		c("the events older than the window and keep_firing_for: silent", a.floor, 0, false, start+win+keepMin+1, false),
 	}
 	// At exactly the share (when a whole number of requests makes it):
 	// silent, one request fewer: above it, fires. At the floor and at 20
@@ -334,9 +367,14 @@ func runPromtoolCases(t *testing.T, cases []promtoolCase) {
 		}
 		et := exprTest{Expr: fmt.Sprintf(`ALERTS{alertname=%q,namespace=%q}`, c.alert, ns), EvalTime: fmt.Sprintf("%dm", c.at), ExpSamples: []sample{}}
 		if c.severity != "" {
-			et.ExpSamples = append(et.ExpSamples, sample{fmt.Sprintf(`ALERTS{alertname=%q,alertstate="firing",environment="eks-prod",namespace=%q,service="healthcare-api",severity=%q}`, c.alert, ns, c.severity), 1})
+			et.ExpSamples = append(et.ExpSamples, sample{fmt.Sprintf(`ALERTS{alertname=%q,alertstate=%q,environment="eks-prod",namespace=%q,service="healthcare-api",severity=%q}`, c.alert, c.state, ns, c.severity), 1})
 		}
 		tc.PromQLExprTest = append(tc.PromQLExprTest, et)
+		if c.counted != nil {
+			const rec = "environment_namespace_event:healthcare_api_cds_hook_events:increase15m"
+			tc.PromQLExprTest = append(tc.PromQLExprTest, exprTest{Expr: fmt.Sprintf(`%s{namespace=%q,event=%q}`, rec, ns, c.bad), EvalTime: et.EvalTime,
+				ExpSamples: []sample{{fmt.Sprintf(`%s{environment="eks-prod",namespace=%q,event=%q}`, rec, ns, c.bad), *c.counted}}})
+		}
 		file.Tests = append(file.Tests, tc)
 	}
 	out, err := yaml.Marshal(file)
@@ -354,14 +392,26 @@ func runPromtoolCases(t *testing.T, cases []promtoolCase) {
 	t.Logf("the cases from %s, all passed:\n%s", samFile, index.String())
 }
 
+// mustDuration parses a Prometheus duration of whole minutes or seconds.
+func mustDuration(t *testing.T, s string) time.Duration {
+	t.Helper()
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		t.Fatalf("duration %q: %v", s, err)
+	}
+	return d
+}
+
 // checkCDSAlertsLive sends CDS Hooks calls to the real server srv, whose
 // real Prometheus (1 s scrape and evaluation, rules.yaml) answers at api.
 // Before any call, every service the server discovers has its call,
 // prefetch_missing and jwt_refused series at 0 (the server creates them at
 // start), so the recording rule's plain increase() counts the first
-// events: 5 token-less calls count as 5 and stay silent, a 6th fires the
-// JWT warning and nothing critical, and 3 trusted calls without their
-// prefetch (every call a 412) fire the critical 412 alert.
+// events: 5 token-less calls count as 5 and stay silent, a 6th makes the
+// JWT warning active and nothing critical, and 3 trusted calls without
+// their prefetch (every call a 412) make the critical 412 alert active.
+// Active means pending: the alerts' `for: 1m` would add a minute to the
+// test, and promtool covers pending to firing (TestCDSHooksAlertsMatchSAM).
 func checkCDSAlertsLive(ctx context.Context, t *testing.T, api string, srv server) {
 	t.Helper()
 	hc := &http.Client{Timeout: 10 * time.Second}
@@ -405,7 +455,7 @@ func checkCDSAlertsLive(ctx context.Context, t *testing.T, api string, srv serve
 	// events read less than 5.4, under the floor of 6 as they must.
 	waitFor(`count_over_time(healthcare_api_cds_hook_events_total{cds_service="ascvd-pce", event="jwt_refused"}[1m]) >= 15`, 1)
 	const counted = `environment_namespace_event:healthcare_api_cds_hook_events:increase15m{environment="` + testEnvironment + `", namespace="healthcare-api", event=%q} >= %d < %d`
-	jwtAlert := `ALERTS{alertname="HealthcareAPICDSHooksJWTRefused", alertstate="firing", severity="warning", environment="` + testEnvironment + `", namespace="healthcare-api"}`
+	jwtAlert := `ALERTS{alertname="HealthcareAPICDSHooksJWTRefused", alertstate="pending", severity="warning", environment="` + testEnvironment + `", namespace="healthcare-api"}`
 	for range 5 {
 		call("", http.StatusUnauthorized)
 	}
@@ -422,7 +472,7 @@ func checkCDSAlertsLive(ctx context.Context, t *testing.T, api string, srv serve
 		call("Bearer "+srv.cds.token(t, "ascvd-pce"), http.StatusPreconditionFailed)
 	}
 	waitFor(fmt.Sprintf(counted, "prefetch_missing", 3, 4), 1)
-	waitFor(`ALERTS{alertname="HealthcareAPICDSHooksPrefetchMissing", alertstate="firing", severity="critical", environment="`+testEnvironment+`", namespace="healthcare-api"}`, 1)
+	waitFor(`ALERTS{alertname="HealthcareAPICDSHooksPrefetchMissing", alertstate="pending", severity="critical", environment="`+testEnvironment+`", namespace="healthcare-api"}`, 1)
 }
 
 // discoveredServices lists the service ids of srv's GET /cds-services.

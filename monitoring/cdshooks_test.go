@@ -170,3 +170,70 @@ func TestReadinessWithoutJWKS(t *testing.T) {
 		t.Errorf("the refused call is not counted as jwt_refused: /metrics lacks %s", strings.TrimSpace(refused))
 	}
 }
+
+// TestReplayStoreUnreachable: the server whose jti replay table cannot be
+// reached (AWS_ENDPOINT_URL_DYNAMODB a closed loopback port, as a wrong
+// VPC endpoint URL or a NetworkPolicy without its egress leaves it) stays
+// ready, refuses a well-signed CDS call with 401 (fail closed) within the
+// store's call timeout, and counts the refusal as replay_failed, which
+// pages (HealthcareAPICDSHooksReplayStoreFailing), as well as jwt_refused.
+func TestReplayStoreUnreachable(t *testing.T) {
+	cds := newCDSClient(t)
+	s := startServerFor(t, cds, "CDS_HOOKS_REPLAY_TABLE=healthcare-api-replay",
+		"AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:"+strconv.Itoa(freePort(t)),
+		"AWS_REGION=eu-west-1", "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing")
+	hc := &http.Client{Timeout: 10 * time.Second}
+	base := "http://" + s.addr
+	metric := func(event string) string {
+		t.Helper()
+		resp, err := hc.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		prefix := `healthcare_api_cds_hook_events_total{cds_service="ascvd-pce",environment="` + testEnvironment + `",event="` + event + `"} `
+		for line := range strings.Lines(string(raw)) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+				return v
+			}
+		}
+		return "absent"
+	}
+	if got := metric("replay_failed"); got != "0" {
+		t.Fatalf("replay_failed before any call = %s, want 0 (created at start)", got)
+	}
+	call := `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"userId":"Practitioner/example","patientId":"example"}}`
+	req, err := http.NewRequest(http.MethodPost, base+"/cds-services/ascvd-pce", strings.NewReader(call))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+cds.token(t, "ascvd-pce"))
+	start := time.Now()
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "could not be checked against replays") {
+		t.Errorf("a signed call with the replay table unreachable: %d %s; want 401, the jti could not be checked", resp.StatusCode, body)
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("the refusal took %v, want at most the replay store's call timeout (3s)", took)
+	}
+	for event, want := range map[string]string{"replay_failed": "1", "jwt_refused": "1", "call": "0"} {
+		if got := metric(event); got != want {
+			t.Errorf("%s = %s after the refusal, want %s", event, got, want)
+		}
+	}
+	ready, err := hc.Get(base + "/health/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready.Body.Close()
+	if ready.StatusCode != http.StatusOK {
+		t.Errorf("GET /health/ready = %d with the replay table unreachable, want 200 (the pods refuse per call)", ready.StatusCode)
+	}
+}

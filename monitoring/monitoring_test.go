@@ -32,15 +32,17 @@ import (
 var update = flag.Bool("update", false, "regenerate k8s/monitoring/prometheusrule.yaml from prometheus/rules.yaml")
 
 const (
-	rulesFile        = "prometheus/rules.yaml"
-	rulesTestFile    = "prometheus/rules_test.yaml"
-	alertmanagerFile = "alertmanager/alertmanager.yml"
-	dashboardFile    = "grafana/healthcare-api.json"
-	readmeFile       = "README.md"
-	k8sDir           = "../k8s/monitoring"
-	prometheusRule   = "../k8s/monitoring/prometheusrule.yaml"
-	runbookBase      = "https://github.com/healthcare-prediction/api/blob/main/monitoring/README.md#"
-	repoRoot         = ".."
+	rulesFile     = "prometheus/rules.yaml"
+	rulesTestFile = "prometheus/rules_test.yaml"
+	// extrapolationTestFile evaluates rules between scrapes (15 s / 30 s).
+	extrapolationTestFile = "prometheus/rules_extrapolation_test.yaml"
+	alertmanagerFile      = "alertmanager/alertmanager.yml"
+	dashboardFile         = "grafana/healthcare-api.json"
+	readmeFile            = "README.md"
+	k8sDir                = "../k8s/monitoring"
+	prometheusRule        = "../k8s/monitoring/prometheusrule.yaml"
+	runbookBase           = "https://github.com/healthcare-prediction/api/blob/main/monitoring/README.md#"
+	repoRoot              = ".."
 )
 
 // depsHint is what to do when a tool is missing.
@@ -77,9 +79,11 @@ func TestPromtoolCheckRules(t *testing.T) {
 }
 
 func TestPromtoolTestRules(t *testing.T) {
-	out := runTool(t, "promtool", "test", "rules", rulesTestFile)
-	if !strings.Contains(out, "SUCCESS") {
-		t.Fatalf("promtool test rules did not report SUCCESS:\n%s", out)
+	for _, f := range []string{rulesTestFile, extrapolationTestFile} {
+		out := runTool(t, "promtool", "test", "rules", f)
+		if !strings.Contains(out, "SUCCESS") {
+			t.Fatalf("promtool test rules %s did not report SUCCESS:\n%s", f, out)
+		}
 	}
 }
 
@@ -127,6 +131,9 @@ func TestAmtoolCheckConfig(t *testing.T) {
 		{"service=healthcare-api severity=critical environment=dev alertname=HealthcareAPITargetDown", "slack-warning"},
 		{"service=healthcare-api severity=critical environment=eks-prod-canary alertname=HealthcareAPITargetDown", "slack-warning"},
 		{"service=healthcare-api severity=warning environment=eks-prod alertname=HealthcareAPICPUHigh", "slack-warning"},
+		// A failing jti replay store pages in production only.
+		{"service=healthcare-api severity=critical environment=eks-prod namespace=healthcare-api alertname=HealthcareAPICDSHooksReplayStoreFailing", "oncall-critical"},
+		{"service=healthcare-api severity=critical environment=eks-staging namespace=healthcare-api alertname=HealthcareAPICDSHooksReplayStoreFailing", "slack-warning"},
 	} {
 		args := append([]string{"config", "routes", "test", "--config.file=" + alertmanagerFile}, strings.Fields(tc.labels)...)
 		got := strings.TrimSpace(lastLine(runTool(t, "amtool", args...)))
@@ -192,12 +199,14 @@ func TestAlertmanagerConfig(t *testing.T) {
 
 // rule is one rule of rules.yaml.
 type rule struct {
-	Record      string            `yaml:"record"`
-	Alert       string            `yaml:"alert"`
-	Expr        string            `yaml:"expr"`
-	For         string            `yaml:"for"`
-	Labels      map[string]string `yaml:"labels"`
-	Annotations map[string]string `yaml:"annotations"`
+	Record string `yaml:"record"`
+	Alert  string `yaml:"alert"`
+	Expr   string `yaml:"expr"`
+	For    string `yaml:"for"`
+	// KeepFiringFor needs Prometheus 2.42 or later.
+	KeepFiringFor string            `yaml:"keep_firing_for"`
+	Labels        map[string]string `yaml:"labels"`
+	Annotations   map[string]string `yaml:"annotations"`
 }
 
 type ruleFile struct {
@@ -744,8 +753,9 @@ func startServer(t *testing.T) server {
 	return startServerFor(t, newCDSClient(t))
 }
 
-// startServerFor runs the server trusting cds.
-func startServerFor(t *testing.T, cds *cdsClient) server {
+// startServerFor runs the server trusting cds, with env added to its
+// environment.
+func startServerFor(t *testing.T, cds *cdsClient, env ...string) server {
 	t.Helper()
 	bin, err := buildServer()
 	if err != nil {
@@ -760,7 +770,7 @@ func startServerFor(t *testing.T, cds *cdsClient) server {
 	cmd := exec.Command(bin)
 	// Open on purpose: the server refuses to start without a key source.
 	// CDS Hooks calls take client JWTs, so they can be refused.
-	cmd.Env = append([]string{"HOST=127.0.0.1", "PORT=0", "DRAIN_DELAY=0s", "SHUTDOWN_TIMEOUT=5s", "METRICS_ENV=" + testEnvironment, "AUTH_DISABLED=true"}, cds.env()...)
+	cmd.Env = append([]string{"HOST=127.0.0.1", "PORT=0", "DRAIN_DELAY=0s", "SHUTDOWN_TIMEOUT=5s", "METRICS_ENV=" + testEnvironment, "AUTH_DISABLED=true"}, append(cds.env(), env...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	startProcess(t, cmd)
 	deadline := time.Now().Add(15 * time.Second)

@@ -4,7 +4,9 @@
 # overlay's values.env against what it must be (an ARN of the right
 # service, region and account, a CIDR, a DNS name), then renders the overlay
 # the way `kubectl apply -k` would and fails, naming each line, on any
-# marker below, and on an image that is not pinned by digest. The deploy
+# marker below, on an image that is not pinned by digest, and on a jti
+# table whose DynamoDB endpoint (read from the rendered ConfigMap, however
+# the overlay set it) is missing, not the VPC endpoint, or not values.env's. The deploy
 # workflow runs it (make k8s-check ENV=<env>) after writing values.env and
 # setting the image, before kubectl apply; k8s/guard_test.go proves that
 # each check trips it.
@@ -78,6 +80,15 @@ if [[ ! $region =~ ^[a-z]{2}(-[a-z]+)+-[0-9]$ ]]; then
 	bad AWS_REGION "an AWS region (eu-west-1)"
 	region='[a-z0-9-]+'
 fi
+
+# vpce <url>: infra/vpc-endpoints.yaml output DynamoDbEndpointUrl, the
+# DynamoDB interface endpoint's Regional DNS name in this region
+# (DynamoDB's PrivateLink has no private DNS; the public dynamodb.<region>
+# name leads outside the VPC, where the egress policy refuses it).
+vpce() {
+	[[ $1 =~ ^https://vpce-[0-9a-f]+-[a-z0-9]+\.dynamodb\.${region}\.vpce\.amazonaws\.com(\.cn)?$ ]]
+}
+vpce_form="the DynamoDB interface endpoint's URL https://vpce-<id>-<suffix>.dynamodb.${region}.vpce.amazonaws.com (infra/vpc-endpoints.yaml output DynamoDbEndpointUrl)"
 for key in "${keys[@]}"; do
 	v=${values[$key]}
 	case $key in
@@ -107,13 +118,7 @@ for key in "${keys[@]}"; do
 		{ cidr "$v" && ((10#${v#*/} >= 16)); } || bad "$key" "the EHR's IPv4 range, /16 or narrower (203.0.113.0/24)"
 		;;
 	DYNAMODB_ENDPOINT_URL)
-		# infra/vpc-endpoints.yaml output DynamoDbEndpointUrl: the DynamoDB
-		# interface endpoint's Regional DNS name in this region (DynamoDB's
-		# PrivateLink has no private DNS; the public dynamodb.<region> name
-		# leads outside the VPC, where the egress policy refuses it).
-		if [[ ! $v =~ ^https://vpce-[0-9a-f]+-[a-z0-9]+\.dynamodb\.${region}\.vpce\.amazonaws\.com(\.cn)?$ ]]; then
-			bad "$key" "the DynamoDB interface endpoint's URL https://vpce-<id>-<suffix>.dynamodb.$region.vpce.amazonaws.com (infra/vpc-endpoints.yaml output DynamoDbEndpointUrl)"
-		fi
+		vpce "$v" || bad "$key" "$vpce_form"
 		;;
 	*) report "values.env: $key is not a key the guard knows (add its check to scripts/k8s-check.sh)" "$key=$v" ;;
 	esac
@@ -127,14 +132,46 @@ marker '[.](example|test|localhost|invalid)([^a-z0-9-]|$)|(^|[^a-z0-9-])example[
 marker '0{8}-0{4}-0{4}-0{4}-0{12}' "an all-zero certificate id"
 marker 'set-by-deploy' "the image is not set (kustomize edit set image healthcare-api=<repository>@sha256:<digest>)"
 
-# The jti table in an overlay whose egress stops at the VPC (VPC_CIDR): the
-# pods reach DynamoDB only through its interface endpoint, by name
-# (docs/eks.md, "CDS Hooks: the shared jti table"). Without it every client
-# JWT is refused.
-if [[ -n ${values[VPC_CIDR]-} ]] && grep -qE '^[[:space:]]+CDS_HOOKS_REPLAY_TABLE: *[^ "'"'"']' <<<"$out" &&
-	! grep -qE '^[[:space:]]+AWS_ENDPOINT_URL_DYNAMODB: *https://' <<<"$out"; then
+# rendered <key>: the value of key in the rendered ConfigMap's data, its
+# quotes removed (kustomize quotes a value that YAML would read as a number
+# or a boolean: CDS_HOOKS_REPLAY_TABLE: "123456"); nothing when absent.
+# Environment variable names appear elsewhere only as "- name: KEY".
+rendered() {
+	local line v
+	line=$(grep -m1 -E "^[[:space:]]+$1:" <<<"$out") || return 0
+	v=${line#*:}
+	v=${v#"${v%%[![:space:]]*}"}
+	v=${v%"${v##*[![:space:]]}"}
+	if [[ $v =~ ^\"(.*)\"$ || $v =~ ^\'(.*)\'$ ]]; then
+		v=${BASH_REMATCH[1]}
+	fi
+	printf '%s' "$v"
+}
+table=$(rendered CDS_HOOKS_REPLAY_TABLE)
+endpoint=$(rendered AWS_ENDPOINT_URL_DYNAMODB)
+endpoint_line() { grep -nE '^[[:space:]]+AWS_ENDPOINT_URL_DYNAMODB:' <<<"$out"; }
+
+# The jti table in an overlay whose egress stops at the VPC (VPC_CIDR; every
+# staging and prod overlay): the pods reach DynamoDB only through its
+# interface endpoint, by name (docs/eks.md, "CDS Hooks: the shared jti
+# table"). Without it, or with any other URL (the public
+# dynamodb.<region>.amazonaws.com written as a literal), every client JWT
+# is refused.
+strict=
+if [[ -n ${values[VPC_CIDR]-} || $env == staging || $env == prod ]]; then
+	strict=1
+fi
+if [[ -n $strict && -n $table && -z $endpoint ]]; then
 	report "CDS_HOOKS_REPLAY_TABLE is set but the pods have no AWS_ENDPOINT_URL_DYNAMODB: set DYNAMODB_ENDPOINT_URL in values.env and its replacement (docs/eks.md)" \
 		"$(grep -nE '^[[:space:]]+CDS_HOOKS_REPLAY_TABLE:' <<<"$out")"
+fi
+if [[ -n $strict && -n $endpoint ]] && ! vpce "$endpoint"; then
+	report "the ConfigMap's AWS_ENDPOINT_URL_DYNAMODB is not $vpce_form" "$(endpoint_line)"
+fi
+# The pods call what values.env names, never a literal left in the overlay.
+if [[ -n ${values[DYNAMODB_ENDPOINT_URL]-} && $endpoint != "${values[DYNAMODB_ENDPOINT_URL]}" ]]; then
+	report "the ConfigMap's AWS_ENDPOINT_URL_DYNAMODB is not DYNAMODB_ENDPOINT_URL of values.env (${values[DYNAMODB_ENDPOINT_URL]}): replace it from values.env (docs/eks.md)" \
+		"$(endpoint_line || echo "AWS_ENDPOINT_URL_DYNAMODB: (absent)")"
 fi
 
 # Every container image by digest: a tag can be pushed again elsewhere.

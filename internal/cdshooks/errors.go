@@ -1,6 +1,10 @@
 package cdshooks
 
-import "github.com/healthcare-prediction/api/internal/scoring"
+import (
+	"errors"
+
+	"github.com/healthcare-prediction/api/internal/scoring"
+)
 
 // Kind is how a refused call is answered. internal/api maps each kind to
 // its problem response (its one table from error to status).
@@ -27,9 +31,18 @@ type Error struct {
 	Kind   Kind
 	Detail string
 	Fields []scoring.FieldError
+	cause  error // what failed on the service's side, when something did
 }
 
 func (e *Error) Error() string { return "cds hooks: " + e.Detail }
+
+// Unwrap returns the service-side failure behind the refusal, if any
+// (errReplayStore).
+func (e *Error) Unwrap() error { return e.cause }
+
+// errReplayStore is the cause of a refusal because the ReplayStore could
+// not answer: the token may be good, the service could not check it.
+var errReplayStore = errors.New("cds hooks: the replay store could not answer")
 
 func refuse(k Kind, detail string) *Error { return &Error{Kind: k, Detail: detail} }
 

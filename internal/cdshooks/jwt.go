@@ -38,7 +38,7 @@ const (
 type ReplayStore interface {
 	// Claim records key (issuer + "\x00" + jti) until expires; fresh is false when it was already recorded.
 	// An error means the store could not answer: the caller refuses the token (fail closed, 401 is fine,
-	// metrics event jwt_refused) and logs the error class, never the key.
+	// metrics events jwt_refused and replay_failed) and logs the error class, never the key.
 	Claim(ctx context.Context, key string, expires time.Time) (fresh bool, err error)
 }
 
@@ -209,7 +209,9 @@ func (v *Verifier) verify(ctx context.Context, authorization, path string, admit
 	if err != nil {
 		// The class only: the key holds the issuer and the token's jti.
 		v.opts.Logger.WarnContext(ctx, "cds hooks: replay store failed", "error_class", fmt.Sprintf("%T", err))
-		return nil, refuse(KindUnauthorized, "the token's jti could not be checked against replays")
+		e := refuse(KindUnauthorized, "the token's jti could not be checked against replays")
+		e.cause = errReplayStore
+		return nil, e
 	}
 	if !fresh {
 		return nil, refuse(KindUnauthorized, "the token's jti was used before: a replay")

@@ -10,6 +10,7 @@ package cdshooks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -165,6 +166,11 @@ func (s *Service) Authenticate(r *http.Request, id, path string, admit func(issu
 	if err != nil {
 		if _, refused := err.(*Error); refused {
 			s.o.Metrics.CDSHook(r.Context(), id, metrics.CDSJWTRefused)
+			// Also apart: a store that cannot answer refuses every EHR
+			// call, which pages; jwt_refused alone only warns.
+			if errors.Is(err, errReplayStore) {
+				s.o.Metrics.CDSHook(r.Context(), id, metrics.CDSReplayFailed)
+			}
 		}
 		return nil, nil, err
 	}

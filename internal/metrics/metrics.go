@@ -125,11 +125,16 @@ const (
 	CDSPrefetchMissing CDSEvent = "prefetch_missing" // 412: required data neither prefetched nor fetchable
 	CDSJWTRefused      CDSEvent = "jwt_refused"      // 401: the client JWT was missing or untrusted
 	CDSFeedback        CDSEvent = "feedback"         // one card outcome reported
+	// CDSReplayFailed is a client JWT refused because the jti replay store
+	// (the DynamoDB table) did not answer. The refusal also counts as
+	// CDSJWTRefused: this event tells a broken store (every EHR call
+	// refused, a page) from untrusted callers (a warning).
+	CDSReplayFailed CDSEvent = "replay_failed"
 )
 
 // CDSEvents lists every CDSEvent, for dashboards and tests.
 func CDSEvents() []CDSEvent {
-	return []CDSEvent{CDSCall, CDSComputed, CDSNotComputed, CDSFetch, CDSFetchFailed, CDSPrefetchMissing, CDSJWTRefused, CDSFeedback}
+	return []CDSEvent{CDSCall, CDSComputed, CDSNotComputed, CDSFetch, CDSFetchFailed, CDSPrefetchMissing, CDSJWTRefused, CDSFeedback, CDSReplayFailed}
 }
 
 // CDSObservations is what event e of CDS Hooks service (a catalog model

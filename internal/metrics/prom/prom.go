@@ -86,7 +86,7 @@ func New(env, version, commit string) *Recorder {
 		}),
 		cdsEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "healthcare_api_cds_hook_events_total",
-			Help: "CDS Hooks events (call, computed, not_computed, fetch, fetch_failed, prefetch_missing, jwt_refused, feedback), by service (a model id).",
+			Help: "CDS Hooks events (call, computed, not_computed, fetch, fetch_failed, prefetch_missing, jwt_refused, feedback, replay_failed), by service (a model id).",
 		}, []string{"cds_service", "event"}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{

@@ -127,6 +127,11 @@ func TestInitCDSHooks(t *testing.T) {
 			}
 		}
 	}
+	// replay_failed pages (monitoring/README.md): a pod whose replay store
+	// fails from its start must have it at 0 before the first failure.
+	if v := zero[`{cds_service="ascvd-pce",environment="prod",event="replay_failed"}`]; v != "0" {
+		t.Errorf("ascvd-pce replay_failed = %q before any event, want 0", v)
+	}
 	if !strings.Contains(body, `healthcare_api_key_refresh_failures_total{environment="prod"} 0`) {
 		t.Error("the key refresh failure counter is not exposed at 0")
 	}
