@@ -497,3 +497,68 @@ func discoveredServices(ctx context.Context, t *testing.T, hc *http.Client, srv 
 	}
 	return ids
 }
+
+// TestCDSHooksReplayFailedMatchesSAM holds the replay-store alert to its
+// SAM twin, a plain count: the same event, floor and window, and it pages
+// in prod (the composite service-unhealthy) and nowhere else, as the
+// alert's critical severity does through Alertmanager (amtool, above).
+func TestCDSHooksReplayFailedMatchesSAM(t *testing.T) {
+	raw, err := os.ReadFile(samFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("%s: %v", samFile, err)
+	}
+	res := yamlAt(t, doc.Content[0], "Resources")
+	p := yamlAt(t, res, "CdsHooksReplayFailedAlarm", "Properties")
+	scalar := func(key string) string { return yamlAt(t, p, key).Value }
+	var event string
+	for _, d := range yamlAt(t, p, "Dimensions").Content {
+		if yamlValue(d, "Name") == "Event" {
+			event = yamlValue(d, "Value")
+		}
+	}
+	period, _ := strconv.Atoi(scalar("Period"))
+	periods, _ := strconv.Atoi(scalar("EvaluationPeriods"))
+	window := time.Duration(period*periods) * time.Second
+	if scalar("ComparisonOperator") != "GreaterThanOrEqualToThreshold" || scalar("Statistic") != "Sum" ||
+		scalar("DatapointsToAlarm") != "1" || periods != 1 || scalar("TreatMissingData") != "notBreaching" {
+		t.Fatalf("CdsHooksReplayFailedAlarm is not a Sum >= threshold on 1 of 1 datapoint, notBreaching: update this test")
+	}
+	composite := yamlAt(t, res, "ServiceUnhealthyAlarm", "Properties", "AlarmRule")
+	if !strings.Contains(composite.Content[1].Value, "${CdsHooksReplayFailedAlarm}") || strings.Contains(composite.Content[2].Value, "${CdsHooksReplayFailedAlarm}") {
+		t.Errorf("service-unhealthy: want CdsHooksReplayFailedAlarm in the prod rule only")
+	}
+
+	var alert rule
+	rules := loadRules(t)
+	for _, a := range rules.alerts() {
+		if a.Alert == "HealthcareAPICDSHooksReplayStoreFailing" {
+			alert = a
+		}
+	}
+	m := regexp.MustCompile(`:increase(\d+m)\{event="(\w+)"\}\) >= (\d+)$`).FindStringSubmatch(strings.TrimSpace(alert.Expr))
+	if m == nil {
+		t.Fatalf("HealthcareAPICDSHooksReplayStoreFailing: expression %q is not sum(...:increase<window>{event=...}) >= floor: update this test", alert.Expr)
+	}
+	if d := mustDuration(t, m[1]); d != window {
+		t.Errorf("alert window %v, SAM alarm window %v", d, window)
+	}
+	counted := false
+	for _, r := range rules.rules() {
+		if r.Record == "environment_namespace_event:healthcare_api_cds_hook_events:increase"+m[1] {
+			counted = strings.Contains(r.Expr, "replay_failed") && strings.Contains(r.Expr, "["+m[1]+"]")
+		}
+	}
+	if !counted {
+		t.Errorf("the recording rule increase%s does not count replay_failed over [%s]", m[1], m[1])
+	}
+	if m[2] != event || m[3] != scalar("Threshold") {
+		t.Errorf("alert counts %s >= %s; SAM alarm counts %s >= %s", m[2], m[3], event, scalar("Threshold"))
+	}
+	if alert.Labels["severity"] != "critical" {
+		t.Errorf("alert severity %q, want critical: its SAM twin pages in prod", alert.Labels["severity"])
+	}
+}
