@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"net/http"
@@ -418,22 +417,8 @@ func checkCDSAlertsLive(ctx context.Context, t *testing.T, api string, srv serve
 	body := `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"userId":"Practitioner/example","patientId":"example"}}`
 	call := func(auth string, want int) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+srv.addr+"/cds-services/ascvd-pce", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Fatalf("POST /cds-services/ascvd-pce = %d, want %d", resp.StatusCode, want)
+		if got, _ := send(ctx, t, hc, http.MethodPost, "http://"+srv.addr+"/cds-services/ascvd-pce", body, auth); got != want {
+			t.Fatalf("POST /cds-services/ascvd-pce = %d, want %d", got, want)
 		}
 	}
 	waitFor := func(q string, want int) {
@@ -478,18 +463,10 @@ func checkCDSAlertsLive(ctx context.Context, t *testing.T, api string, srv serve
 // discoveredServices lists the service ids of srv's GET /cds-services.
 func discoveredServices(ctx context.Context, t *testing.T, hc *http.Client, srv server) []string {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+srv.addr+"/cds-services", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	status, body := send(ctx, t, hc, http.MethodGet, "http://"+srv.addr+"/cds-services", "", "")
 	var d struct{ Services []struct{ ID string } }
-	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil || len(d.Services) == 0 {
-		t.Fatalf("GET /cds-services: %s, %d services (%v)", resp.Status, len(d.Services), err)
+	if err := json.Unmarshal([]byte(body), &d); err != nil || len(d.Services) == 0 {
+		t.Fatalf("GET /cds-services: %d, %d services (%v)", status, len(d.Services), err)
 	}
 	ids := make([]string, len(d.Services))
 	for i, s := range d.Services {
