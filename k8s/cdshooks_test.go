@@ -48,20 +48,7 @@ const testEHRCIDR = "198.51.100.0/24"
 // returns it with a function that writes its values.env with CDS_EHR_CIDR.
 func cdsOverlay(t *testing.T) (string, func(cidr string)) {
 	t.Helper()
-	root := filledTree(t)
-	prod := filepath.Join(root, "overlays", "prod")
-	dir := filepath.Join(root, "cds", "prod")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	kust, err := os.ReadFile(filepath.Join(prod, "kustomization.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	values, err := os.ReadFile(filepath.Join(prod, "values.env"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, kust, values := prodCopy(t, "cds")
 	doc, err := os.ReadFile("components/cds-hooks-egress/kustomization.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +72,28 @@ func cdsOverlay(t *testing.T) (string, func(cidr string)) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// prodCopy makes the folder name/prod in the filled tree (a prod overlay
+// there: the guard takes the environment from the folder's name) and
+// returns it with overlays/prod's kustomization.yaml and values.env.
+func prodCopy(t *testing.T, name string) (dir string, kust, values []byte) {
+	t.Helper()
+	root := filledTree(t)
+	prod := filepath.Join(root, "overlays", "prod")
+	dir = filepath.Join(root, name, "prod")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	kust, err := os.ReadFile(filepath.Join(prod, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, err = os.ReadFile(filepath.Join(prod, "values.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, kust, values
 }
 
 // Production's Gatekeeper constraints (k8s/policy/production) admit prod
@@ -207,20 +216,7 @@ func replayOverlay(t *testing.T, name string, replacement bool) (string, func(ur
 // (KEY=value, as configMapGenerator takes them) in place of the table's.
 func literalOverlay(t *testing.T, name string, replacement bool, literals ...string) (string, func(url string)) {
 	t.Helper()
-	root := filledTree(t)
-	prod := filepath.Join(root, "overlays", "prod")
-	dir := filepath.Join(root, name, "prod")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	kust, err := os.ReadFile(filepath.Join(prod, "kustomization.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	values, err := os.ReadFile(filepath.Join(prod, "values.env"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, kust, values := prodCopy(t, name)
 	var add strings.Builder
 	for _, l := range literals {
 		add.WriteString("      - " + l + "\n")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"net/http"
@@ -114,8 +113,9 @@ func TestCDSHooksAlertsMatchSAM(t *testing.T) {
 	runPromtoolCases(t, cases)
 }
 
-// samCDSAlarms reads the CDS Hooks alarms of template.yaml.
-func samCDSAlarms(t *testing.T) map[string]samShareAlarm {
+// samResources reads template.yaml: its Resources, and the rules of the
+// composite service-unhealthy alarm in prod and in the other stages.
+func samResources(t *testing.T) (res *yaml.Node, prodRule, otherRule string) {
 	t.Helper()
 	raw, err := os.ReadFile(samFile)
 	if err != nil {
@@ -125,14 +125,19 @@ func samCDSAlarms(t *testing.T) map[string]samShareAlarm {
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		t.Fatalf("%s: %v", samFile, err)
 	}
-	res := yamlAt(t, doc.Content[0], "Resources")
+	res = yamlAt(t, doc.Content[0], "Resources")
 	// AlarmRule: !If [IsProd, <prod rule>, <other rule>], each a !Sub.
 	rule := yamlAt(t, res, "ServiceUnhealthyAlarm", "Properties", "AlarmRule")
 	if rule.Tag != "!If" || len(rule.Content) != 3 || rule.Content[0].Value != "IsProd" {
 		t.Fatalf("ServiceUnhealthyAlarm AlarmRule is not !If [IsProd, ..., ...] (line %d): update this test", rule.Line)
 	}
-	prodRule, otherRule := rule.Content[1].Value, rule.Content[2].Value
+	return res, rule.Content[1].Value, rule.Content[2].Value
+}
 
+// samCDSAlarms reads the CDS Hooks alarms of template.yaml.
+func samCDSAlarms(t *testing.T) map[string]samShareAlarm {
+	t.Helper()
+	res, prodRule, otherRule := samResources(t)
 	out := map[string]samShareAlarm{}
 	for id := range cdsAlarmTwins {
 		p := yamlAt(t, res, id, "Properties")
@@ -418,22 +423,8 @@ func checkCDSAlertsLive(ctx context.Context, t *testing.T, api string, srv serve
 	body := `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"userId":"Practitioner/example","patientId":"example"}}`
 	call := func(auth string, want int) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+srv.addr+"/cds-services/ascvd-pce", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Fatalf("POST /cds-services/ascvd-pce = %d, want %d", resp.StatusCode, want)
+		if got, _ := send(ctx, t, hc, http.MethodPost, "http://"+srv.addr+"/cds-services/ascvd-pce", body, auth); got != want {
+			t.Fatalf("POST /cds-services/ascvd-pce = %d, want %d", got, want)
 		}
 	}
 	waitFor := func(q string, want int) {
@@ -478,18 +469,10 @@ func checkCDSAlertsLive(ctx context.Context, t *testing.T, api string, srv serve
 // discoveredServices lists the service ids of srv's GET /cds-services.
 func discoveredServices(ctx context.Context, t *testing.T, hc *http.Client, srv server) []string {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+srv.addr+"/cds-services", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	status, body := send(ctx, t, hc, http.MethodGet, "http://"+srv.addr+"/cds-services", "", "")
 	var d struct{ Services []struct{ ID string } }
-	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil || len(d.Services) == 0 {
-		t.Fatalf("GET /cds-services: %s, %d services (%v)", resp.Status, len(d.Services), err)
+	if err := json.Unmarshal([]byte(body), &d); err != nil || len(d.Services) == 0 {
+		t.Fatalf("GET /cds-services: %d, %d services (%v)", status, len(d.Services), err)
 	}
 	ids := make([]string, len(d.Services))
 	for i, s := range d.Services {
@@ -503,15 +486,7 @@ func discoveredServices(ctx context.Context, t *testing.T, hc *http.Client, srv 
 // in prod (the composite service-unhealthy) and nowhere else, as the
 // alert's critical severity does through Alertmanager (amtool, above).
 func TestCDSHooksReplayFailedMatchesSAM(t *testing.T) {
-	raw, err := os.ReadFile(samFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("%s: %v", samFile, err)
-	}
-	res := yamlAt(t, doc.Content[0], "Resources")
+	res, prodRule, otherRule := samResources(t)
 	p := yamlAt(t, res, "CdsHooksReplayFailedAlarm", "Properties")
 	scalar := func(key string) string { return yamlAt(t, p, key).Value }
 	var event string
@@ -527,8 +502,7 @@ func TestCDSHooksReplayFailedMatchesSAM(t *testing.T) {
 		scalar("DatapointsToAlarm") != "1" || periods != 1 || scalar("TreatMissingData") != "notBreaching" {
 		t.Fatalf("CdsHooksReplayFailedAlarm is not a Sum >= threshold on 1 of 1 datapoint, notBreaching: update this test")
 	}
-	composite := yamlAt(t, res, "ServiceUnhealthyAlarm", "Properties", "AlarmRule")
-	if !strings.Contains(composite.Content[1].Value, "${CdsHooksReplayFailedAlarm}") || strings.Contains(composite.Content[2].Value, "${CdsHooksReplayFailedAlarm}") {
+	if !strings.Contains(prodRule, "${CdsHooksReplayFailedAlarm}") || strings.Contains(otherRule, "${CdsHooksReplayFailedAlarm}") {
 		t.Errorf("service-unhealthy: want CdsHooksReplayFailedAlarm in the prod rule only")
 	}
 

@@ -5,7 +5,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -87,22 +86,8 @@ func (c *cdsClient) sendCDSTraffic(t *testing.T, hc *http.Client, base string) {
 		{"no JWT", "", http.StatusUnauthorized},
 		{"trusted, no prefetch", "Bearer " + c.token(t, "ascvd-pce"), http.StatusPreconditionFailed},
 	} {
-		req, err := http.NewRequest(http.MethodPost, base+"/cds-services/ascvd-pce", strings.NewReader(call))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		if r.auth != "" {
-			req.Header.Set("Authorization", r.auth)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != r.want {
-			t.Fatalf("POST /cds-services/ascvd-pce (%s) = %d, want %d: %s", r.name, resp.StatusCode, r.want, body)
+		if got, body := send(t.Context(), t, hc, http.MethodPost, base+"/cds-services/ascvd-pce", call, r.auth); got != r.want {
+			t.Fatalf("POST /cds-services/ascvd-pce (%s) = %d, want %d: %s", r.name, got, r.want, body)
 		}
 	}
 }
@@ -121,23 +106,8 @@ func TestReadinessWithoutJWKS(t *testing.T) {
 	base := "http://" + s.addr
 	do := func(method, path, body, auth string) int {
 		t.Helper()
-		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		status, _ := send(t.Context(), t, hc, method, base+path, body, auth)
+		return status
 	}
 	if got := do("GET", "/health/ready", "", ""); got != http.StatusOK {
 		t.Fatalf("GET /health/ready = %d before any CDS call, want 200", got)
@@ -159,14 +129,9 @@ func TestReadinessWithoutJWKS(t *testing.T) {
 		t.Errorf("POST /predict = %d, want 200", got)
 	}
 	// The series exists at 0 from the start: the refusal moves it to 1.
-	resp, err := hc.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	exposition, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_, exposition := send(t.Context(), t, hc, http.MethodGet, base+"/metrics", "", "")
 	const refused = `healthcare_api_cds_hook_events_total{cds_service="ascvd-pce",environment="` + testEnvironment + `",event="jwt_refused"} 1` + "\n"
-	if !strings.Contains(string(exposition), refused) {
+	if !strings.Contains(exposition, refused) {
 		t.Errorf("the refused call is not counted as jwt_refused: /metrics lacks %s", strings.TrimSpace(refused))
 	}
 }
@@ -186,14 +151,9 @@ func TestReplayStoreUnreachable(t *testing.T) {
 	base := "http://" + s.addr
 	metric := func(event string) string {
 		t.Helper()
-		resp, err := hc.Get(base + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
+		_, raw := send(t.Context(), t, hc, http.MethodGet, base+"/metrics", "", "")
 		prefix := `healthcare_api_cds_hook_events_total{cds_service="ascvd-pce",environment="` + testEnvironment + `",event="` + event + `"} `
-		for line := range strings.Lines(string(raw)) {
+		for line := range strings.Lines(raw) {
 			if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
 				return v
 			}
@@ -204,21 +164,11 @@ func TestReplayStoreUnreachable(t *testing.T) {
 		t.Fatalf("replay_failed before any call = %s, want 0 (created at start)", got)
 	}
 	call := `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"userId":"Practitioner/example","patientId":"example"}}`
-	req, err := http.NewRequest(http.MethodPost, base+"/cds-services/ascvd-pce", strings.NewReader(call))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+cds.token(t, "ascvd-pce"))
+	auth := "Bearer " + cds.token(t, "ascvd-pce")
 	start := time.Now()
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "could not be checked against replays") {
-		t.Errorf("a signed call with the replay table unreachable: %d %s; want 401, the jti could not be checked", resp.StatusCode, body)
+	status, body := send(t.Context(), t, hc, http.MethodPost, base+"/cds-services/ascvd-pce", call, auth)
+	if status != http.StatusUnauthorized || !strings.Contains(body, "could not be checked against replays") {
+		t.Errorf("a signed call with the replay table unreachable: %d %s; want 401, the jti could not be checked", status, body)
 	}
 	if took := time.Since(start); took > 4*time.Second {
 		t.Errorf("the refusal took %v, want at most the replay store's call timeout (3s)", took)
@@ -228,12 +178,7 @@ func TestReplayStoreUnreachable(t *testing.T) {
 			t.Errorf("%s = %s after the refusal, want %s", event, got, want)
 		}
 	}
-	ready, err := hc.Get(base + "/health/ready")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ready.Body.Close()
-	if ready.StatusCode != http.StatusOK {
-		t.Errorf("GET /health/ready = %d with the replay table unreachable, want 200 (the pods refuse per call)", ready.StatusCode)
+	if got, _ := send(t.Context(), t, hc, http.MethodGet, base+"/health/ready", "", ""); got != http.StatusOK {
+		t.Errorf("GET /health/ready = %d with the replay table unreachable, want 200 (the pods refuse per call)", got)
 	}
 }

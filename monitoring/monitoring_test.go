@@ -813,24 +813,35 @@ func sendTraffic(t *testing.T, s server) {
 		{"GET", "/no-such-route", "", 404},
 		{"GET", "/cds-services", "", 200},
 	} {
-		req, err := http.NewRequest(r.method, base+r.path, strings.NewReader(r.body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != r.want {
-			t.Fatalf("%s %s = %d, want %d", r.method, r.path, resp.StatusCode, r.want)
+		if got, _ := send(t.Context(), t, c, r.method, base+r.path, r.body, ""); got != r.want {
+			t.Fatalf("%s %s = %d, want %d", r.method, r.path, got, r.want)
 		}
 	}
 	s.cds.sendCDSTraffic(t, c, base)
+}
+
+// send makes one request to the server under test with hc and returns its
+// status and body: body (when not "") goes as JSON, auth (when not "") as
+// the Authorization header. An error before a response fails the test.
+func send(ctx context.Context, t *testing.T, hc *http.Client, method, u, body, auth string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw)
 }
 
 // scrape reads /metrics: metric name → label → values seen.
