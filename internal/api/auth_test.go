@@ -240,7 +240,7 @@ func TestRetryAfterRoundsUp(t *testing.T) {
 		want  string
 	}{
 		{RateLimit{Rate: 0.4, Burst: 1}, "3"}, // 2.5 s
-		{RateLimit{Rate: 100, Burst: 1}, "1"}, // 10 ms
+		{RateLimit{Rate: 2, Burst: 1}, "1"},   // 0.5 s: wide enough that a loaded machine never refills between the two calls
 	} {
 		h := newAuthAPI(t, staticKeys(t), tt.limit, io.Discard)
 		var w *httptest.ResponseRecorder
