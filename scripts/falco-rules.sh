@@ -76,18 +76,19 @@ if [[ $failed -ne 0 ]]; then
 	exit 1
 fi
 
-# The template's two placeholder lines, each right after its list's name.
-out=$(awk -v dns="\"$dns\"" -v https="$https" '
-	prev == "- list: healthcare_api_dns_servers" && $0 == "  items: [REPLACE_ME]" { $0 = "  items: [" dns "]" }
+# The template's two placeholder lines, each right after its list's name,
+# each exactly once: a list written into the template by hand is refused.
+if ! out=$(awk -v dns="\"$dns\"" -v https="$https" '
+	prev == "- list: healthcare_api_dns_servers" && $0 == "  items: [REPLACE_ME]" { $0 = "  items: [" dns "]"; d++ }
 	prev == "- list: healthcare_api_https_networks" && $0 == "  items: [REPLACE_ME]" {
 		n = split(https, a, ", "); $0 = "  items: ["
 		for (i = 1; i <= n; i++) $0 = $0 (i > 1 ? ", " : "") "\"" a[i] "\""
-		$0 = $0 "]"
+		$0 = $0 "]"; h++
 	}
 	{ print; prev = $0 }
-' "$template")
-if grep -n REPLACE_ME <<<"$out" >&2; then
-	echo "$template: a placeholder is left (the list names or their items lines changed?): no Falco rules written" >&2
+	END { exit !(d == 1 && h == 1) }
+' "$template") || grep -q REPLACE_ME <<<"$out"; then
+	echo "$template: the lists healthcare_api_dns_servers and healthcare_api_https_networks must each say items: [REPLACE_ME] once, and nothing else REPLACE_ME: no Falco rules written" >&2
 	exit 1
 fi
 printf '# Rendered by scripts/falco-rules.sh %s from its values.env and the\n# cluster DNS Service; never edit, render again.\n%s\n' "$dir" "$out"
