@@ -1,7 +1,10 @@
 package k8s
 
 import (
+	"bytes"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -10,6 +13,9 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	psapi "k8s.io/pod-security-admission/api"
 	"sigs.k8s.io/yaml"
 )
@@ -24,6 +30,10 @@ const (
 	falcoValues    = "falco/values.yaml"
 	falcoNamespace = "falco"
 	falcoPrefix    = "healthcare_api_" // of every list and macro of the file
+
+	// The documented install: render, then hand the result to Helm.
+	falcoRender  = `scripts/falco-rules.sh k8s/overlays/prod >/tmp/healthcare-api_rules.yaml &&`
+	falcoSetFile = `--set-file 'customRules.healthcare-api_rules\.yaml=/tmp/healthcare-api_rules.yaml'`
 )
 
 // falcoPriorities are Falco's rule priorities, highest first.
@@ -90,8 +100,19 @@ func falcoRefs(cond string) (macros, lists []string) {
 	return macros, lists
 }
 
+// The template, and what scripts/falco-rules.sh makes of it for each
+// environment, are well-formed rules files.
 func TestFalcoRulesLint(t *testing.T) {
-	items := falcoRules(t, falcoRulesFile)
+	lintFalco(t, falcoRules(t, falcoRulesFile))
+	for _, overlay := range overlays {
+		t.Run(filepath.Base(overlay), func(t *testing.T) {
+			lintFalco(t, renderFalco(t, filepath.Join(filledTree(t), overlay), testDNS))
+		})
+	}
+}
+
+func lintFalco(t *testing.T, items []falcoItem) {
+	t.Helper()
 	macros, lists := map[string]bool{}, map[string]bool{}
 	for _, d := range falcoDefaults {
 		macros[d] = true
@@ -236,22 +257,32 @@ func TestFalcoRulesMatchManifests(t *testing.T) {
 		t.Errorf("the container overrides the image's entrypoint (%v %v): the binary list no longer holds", c.Command, c.Args)
 	}
 
-	// Allowed ports: DNS and HTTPS, the only ones the egress policy opens.
+	// Allowed ports: DNS and HTTPS, the only ones the egress policy opens,
+	// each to its own list (DNS to the cluster's DNS Service, HTTPS to
+	// where the policy sends it).
+	clauses := map[string]string{
+		"53":  "not (fd.sport = 53 and fd.sip in (healthcare_api_dns_servers))",
+		"443": "not (fd.sport = 443 and fd.l4proto = tcp and fd.snet in (healthcare_api_https_networks))",
+	}
 	ports := map[string]bool{}
 	for _, rule := range r.netpols["healthcare-api-egress"].Spec.Egress {
 		for _, p := range rule.Ports {
 			ports[p.Port.String()] = true
 		}
 	}
-	gotPorts := []string{}
-	for _, it := range byName["healthcare_api_allowed_ports"].Items {
-		gotPorts = append(gotPorts, strings.TrimSpace(strings.Trim(yamlScalar(it), `"`)))
+	conn := byName["Healthcare API disallowed outbound connection"].Condition
+	for port := range ports {
+		if clauses[port] == "" {
+			t.Errorf("the egress NetworkPolicy opens port %s, which the outbound rule does not allow", port)
+		}
 	}
-	sort.Strings(gotPorts)
-	wantPorts := mapKeysBool(ports)
-	sort.Strings(wantPorts)
-	if !slices.Equal(gotPorts, wantPorts) {
-		t.Errorf("list healthcare_api_allowed_ports = %v, want the egress NetworkPolicy's ports %v", gotPorts, wantPorts)
+	for port, clause := range clauses {
+		if !ports[port] {
+			t.Errorf("the outbound rule allows port %s, which the egress NetworkPolicy does not open", port)
+		}
+		if !strings.Contains(conn, clause) {
+			t.Errorf("the outbound rule lacks, for port %s:\n  %s\nin:\n%s", port, clause, conn)
+		}
 	}
 
 	// The token paths: the service account token is not mounted, and the
@@ -315,19 +346,6 @@ func TestFalcoRulesExemptions(t *testing.T) {
 			t.Errorf("macro healthcare_api_open_for_write lacks the event %s:\n%s", ev, write)
 		}
 	}
-}
-
-func yamlScalar(v any) string {
-	b, _ := yaml.Marshal(v)
-	return strings.TrimSpace(string(b))
-}
-
-func mapKeysBool(m map[string]bool) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	return keys
 }
 
 // Falco's namespace admits its privileged DaemonSet (Pod Security
@@ -409,16 +427,19 @@ func TestFalcoDeployment(t *testing.T) {
 			t.Errorf("rule %q (%s) is below falcosidekick's minimumpriority %s: it never alerts", it.Rule, it.Priority, am.MinimumPriority)
 		}
 	}
-	// The install command of the values file and docs/eks.md loads this
-	// rules file.
+	// The install command of the values file and docs/eks.md loads the
+	// rules that scripts/falco-rules.sh rendered for the cluster, and only
+	// once they are rendered (&&: a refusal stops the install).
 	doc, err := os.ReadFile("../docs/eks.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	setFile := `--set-file 'customRules.healthcare-api_rules\.yaml=k8s/` + falcoRulesFile + `'`
 	for name, text := range map[string]string{falcoValues: string(raw), "docs/eks.md": string(doc)} {
-		if !strings.Contains(text, setFile) {
-			t.Errorf("%s does not install the rules with %s", name, setFile)
+		if !strings.Contains(text, falcoRender) || !strings.Contains(text, falcoSetFile) {
+			t.Errorf("%s does not install the rendered rules with\n  %s\n  %s", name, falcoRender, falcoSetFile)
+		}
+		if strings.Contains(text, "=k8s/"+falcoRulesFile) {
+			t.Errorf("%s installs the template %s itself", name, falcoRulesFile)
 		}
 	}
 }
@@ -459,4 +480,193 @@ func TestFalcoValuesPerEnvironment(t *testing.T) {
 	if !strings.Contains(string(doc), "-f k8s/falco/values.yaml -f k8s/falco/values-eks-prod.yaml") {
 		t.Error("docs/eks.md: the Falco install does not layer values-eks-<env>.yaml over values.yaml")
 	}
+}
+
+// testDNS is a cluster DNS Service address in tests: the kube-dns ClusterIP
+// of an EKS cluster whose Service block is the default 172.20.0.0/16.
+const testDNS = "172.20.0.10"
+
+// renderFalco runs scripts/falco-rules.sh on an overlay directory and
+// decodes the rules file it prints.
+func renderFalco(t *testing.T, dir, dns string) []falcoItem {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := exec.Command("../scripts/falco-rules.sh", dir, dns)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("scripts/falco-rules.sh %s %s: %v\n%s", dir, dns, err, stderr.String())
+	}
+	var items []falcoItem
+	if err := yaml.UnmarshalStrict(out, &items); err != nil {
+		t.Fatalf("scripts/falco-rules.sh %s: %v", dir, err)
+	}
+	return items
+}
+
+// falcoList returns the items of a list of the rules file, as strings.
+func falcoList(t *testing.T, items []falcoItem, name string) []string {
+	t.Helper()
+	for _, it := range items {
+		if it.List == name {
+			var out []string
+			for _, v := range it.Items {
+				s, ok := v.(string)
+				if !ok {
+					t.Fatalf("list %s: item %v is not a string", name, v)
+				}
+				out = append(out, s)
+			}
+			return out
+		}
+	}
+	t.Fatalf("no list %s", name)
+	return nil
+}
+
+// httpsEgress returns the CIDRs the rendered NetworkPolicies let the API
+// pods reach on TCP 443, sorted.
+func httpsEgress(t *testing.T, r *rendered) []string {
+	t.Helper()
+	pods := labels.Set(r.deploy.Spec.Template.Labels)
+	var cidrs []string
+	for _, np := range r.netpols {
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sel.Empty() || !sel.Matches(pods) {
+			continue
+		}
+		for _, rule := range np.Spec.Egress {
+			https := slices.ContainsFunc(rule.Ports, func(p networkingv1.NetworkPolicyPort) bool {
+				return p.Port != nil && p.Port.IntValue() == 443 && p.Protocol != nil && *p.Protocol == corev1.ProtocolTCP
+			})
+			for _, peer := range rule.To {
+				if https && peer.IPBlock != nil {
+					cidrs = append(cidrs, peer.IPBlock.CIDR)
+				}
+			}
+		}
+	}
+	sort.Strings(cidrs)
+	return cidrs
+}
+
+// Each environment's rendered rules allow HTTPS exactly where its egress
+// NetworkPolicies send it, and DNS to the cluster's DNS Service alone.
+// Staging and prod: VPC_CIDR (and CDS_EHR_CIDR with the cds-hooks-egress
+// component), nothing wider than a VPC (EC2 takes /16 to /28), so never
+// 0.0.0.0/0, 10.0.0.0/8 or 172.16.0.0/12: a connection to a peered VPC, a
+// transit gateway's range or another cluster alerts. Dev: 0.0.0.0/0, as
+// its NetworkPolicy (public AWS endpoints; docs/eks.md says so).
+func TestFalcoNetworksPerEnvironment(t *testing.T) {
+	dirs := map[string]string{}
+	for _, o := range overlays {
+		dirs[filepath.Base(o)] = filepath.Join(filledTree(t), o)
+	}
+	cds, write := cdsOverlay(t)
+	write(testEHRCIDR)
+	dirs["prod with cds-hooks-egress"] = cds
+	for name, dir := range dirs {
+		t.Run(name, func(t *testing.T) {
+			r := decode(kustomize(t, dir))
+			kvs, err := readEnv(filepath.Join(dir, "values.env"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			values := map[string]string{}
+			for _, kv := range kvs {
+				values[kv[0]] = kv[1]
+			}
+			items := renderFalco(t, dir, testDNS)
+			if dns := falcoList(t, items, "healthcare_api_dns_servers"); !slices.Equal(dns, []string{testDNS}) {
+				t.Errorf("healthcare_api_dns_servers = %v, want the cluster DNS Service [%s]", dns, testDNS)
+			}
+			https := falcoList(t, items, "healthcare_api_https_networks")
+			sort.Strings(https)
+			if want := httpsEgress(t, r); !slices.Equal(https, want) {
+				t.Errorf("healthcare_api_https_networks = %v, want where the egress NetworkPolicies allow HTTPS: %v", https, want)
+			}
+			if filepath.Base(dir) == "dev" {
+				if !slices.Equal(https, []string{"0.0.0.0/0"}) {
+					t.Errorf("dev: healthcare_api_https_networks = %v, want 0.0.0.0/0 (its pods reach AWS's public endpoints)", https)
+				}
+				return
+			}
+			want := []string{values["VPC_CIDR"]}
+			if ehr, ok := values["CDS_EHR_CIDR"]; ok {
+				want = append(want, ehr)
+			}
+			sort.Strings(want)
+			if !slices.Equal(https, want) || want[0] == "" {
+				t.Errorf("healthcare_api_https_networks = %v, want exactly values.env's VPC_CIDR (and CDS_EHR_CIDR) %v", https, want)
+			}
+			for _, c := range https {
+				_, n, err := net.ParseCIDR(c)
+				if err != nil {
+					t.Errorf("%s: %v", c, err)
+					continue
+				}
+				if ones, _ := n.Mask.Size(); ones < 16 {
+					t.Errorf("healthcare_api_https_networks holds %s, wider than any VPC (/16): it covers peered VPCs, transit gateways, other clusters", c)
+				}
+			}
+		})
+	}
+}
+
+// scripts/falco-rules.sh refuses, printing nothing, what would make the
+// list wrong, and the deploy guard refuses the same VPC_CIDR.
+func TestFalcoRulesRefuse(t *testing.T) {
+	dir, kust, values := prodCopy(t, "falco-refuse")
+	cds, _ := cdsOverlay(t)
+	cdsKust, err := os.ReadFile(filepath.Join(cds, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withVPC := func(v string) string {
+		return regexp.MustCompile(`(?m)^VPC_CIDR=.*$`).ReplaceAllString(string(values), "VPC_CIDR="+v)
+	}
+	for _, c := range []struct {
+		name, kust, values, dns, want string
+	}{
+		{"10/8", string(kust), withVPC("10.0.0.0/8"), testDNS, "VPC_CIDR=10.0.0.0/8 is not the VPC's"},
+		{"172.16/12", string(kust), withVPC("172.16.0.0/12"), testDNS, "VPC_CIDR=172.16.0.0/12 is not the VPC's"},
+		{"internet", string(kust), withVPC("0.0.0.0/0"), testDNS, "VPC_CIDR=0.0.0.0/0 is not the VPC's"},
+		{"placeholder", string(kust), withVPC(placeholder), testDNS, "VPC_CIDR=REPLACE_ME is not the VPC's"},
+		{"no VPC_CIDR in prod", string(kust), regexp.MustCompile(`(?m)^VPC_CIDR=.*\n`).ReplaceAllString(string(values), ""), testDNS, "VPC_CIDR= is not the VPC's"},
+		{"DNS not an address", string(kust), string(values), "kube-dns.kube-system", "is not one IPv4 address"},
+		{"DNS a block", string(kust), string(values), "172.20.0.0/16", "is not one IPv4 address"},
+		{"EHR range without the component", string(kust), string(values) + "CDS_EHR_CIDR=" + testEHRCIDR + "\n", testDNS, "does not use components/cds-hooks-egress"},
+		{"component without the EHR range", string(cdsKust), string(values), testDNS, "has no CDS_EHR_CIDR"},
+		{"EHR range the internet", string(cdsKust), string(values) + "CDS_EHR_CIDR=0.0.0.0/0\n", testDNS, "CDS_EHR_CIDR=0.0.0.0/0 is not"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for f, text := range map[string]string{"kustomization.yaml": c.kust, "values.env": c.values} {
+				if err := os.WriteFile(filepath.Join(dir, f), []byte(text), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var stderr bytes.Buffer
+			cmd := exec.Command("../scripts/falco-rules.sh", dir, c.dns)
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err == nil || len(out) > 0 || !strings.Contains(stderr.String(), c.want) {
+				t.Errorf("falco-rules.sh: err %v, printed %d bytes, want a refusal saying %q and nothing printed:\n%s", err, len(out), c.want, stderr.String())
+			}
+		})
+	}
+	t.Run("guard", func(t *testing.T) {
+		root, err := copyTree()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fill(root, "overlays/prod", map[string]string{"VPC_CIDR": "10.0.0.0/8"}, true); err != nil {
+			t.Fatal(err)
+		}
+		if ok, out := guard(t, filepath.Join(root, "overlays/prod")); ok || !strings.Contains(out, "values.env: VPC_CIDR is not the VPC's IPv4 CIDR, /16 to /28") {
+			t.Errorf("guard passed = %v on VPC_CIDR=10.0.0.0/8, want a refusal:\n%s", ok, out)
+		}
+	})
 }

@@ -48,15 +48,9 @@ bad() {
 	report "values.env: $1 is not $2" "$1=${values[$1]-}"
 }
 
-# cidr <value>: an IPv4 network a.b.c.d/n, n from 8 to 32 (never 0.0.0.0/0).
-cidr() {
-	local re='^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})/([0-9]{1,2})$' i
-	[[ $1 =~ $re ]] || return 1
-	for i in 1 2 3 4; do
-		((10#${BASH_REMATCH[i]} <= 255)) || return 1
-	done
-	((10#${BASH_REMATCH[5]} >= 8 && 10#${BASH_REMATCH[5]} <= 32))
-}
+# cidr, vpc_cidr, ehr_cidr: the CIDR shapes, shared with scripts/falco-rules.sh.
+# shellcheck source=scripts/cidr.sh
+. "$(dirname "$0")/cidr.sh"
 
 region=${values[AWS_REGION]-}
 account=
@@ -109,13 +103,14 @@ for key in "${keys[@]}"; do
 			bad "$key" "an S3 bucket name"
 		fi
 		;;
-	ALB_SUBNET_CIDR_[ABC] | VPC_CIDR)
+	ALB_SUBNET_CIDR_[ABC])
 		cidr "$v" || bad "$key" "an IPv4 CIDR (10.20.0.0/22)"
 		;;
+	VPC_CIDR)
+		vpc_cidr "$v" || bad "$key" "the VPC's IPv4 CIDR, /16 to /28 (10.20.0.0/16)"
+		;;
 	CDS_EHR_CIDR)
-		# An EHR's published range (k8s/components/cds-hooks-egress): /16 or
-		# narrower, never the internet.
-		{ cidr "$v" && ((10#${v#*/} >= 16)); } || bad "$key" "the EHR's IPv4 range, /16 or narrower (203.0.113.0/24)"
+		ehr_cidr "$v" || bad "$key" "the EHR's IPv4 range, /16 or narrower (203.0.113.0/24)"
 		;;
 	DYNAMODB_ENDPOINT_URL)
 		vpce "$v" || bad "$key" "$vpce_form"
