@@ -2,13 +2,16 @@ package k8s
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -669,4 +672,263 @@ func TestFalcoRulesRefuse(t *testing.T) {
 			t.Errorf("guard passed = %v on VPC_CIDR=10.0.0.0/8, want a refusal:\n%s", ok, out)
 		}
 	})
+}
+
+// falcoLists are the rendered lists the outbound rule's exceptions read.
+type falcoLists struct {
+	dns, https, resolver []string
+}
+
+func renderedLists(t *testing.T, items []falcoItem) falcoLists {
+	t.Helper()
+	return falcoLists{
+		dns:      falcoList(t, items, "healthcare_api_dns_servers"),
+		https:    falcoList(t, items, "healthcare_api_https_networks"),
+		resolver: falcoList(t, items, "healthcare_api_vpc_resolver"),
+	}
+}
+
+// falcoEvent is one network syscall of the API container as the outbound
+// rule sees it: connect, or sendto/sendmsg on an unconnected socket.
+type falcoEvent struct {
+	server    bool   // healthcare_api_server: the binary as PID 1
+	evtType   string // connect, sendto, sendmsg
+	proto     string // tcp, udp
+	ip        netip.Addr
+	port      int
+	connected bool // fd.connected, for sendto/sendmsg
+}
+
+// The outbound rule's condition and its route-probe exception, as
+// falcoAlerts evaluates them: a change to either must change both.
+const (
+	falcoOutboundCondition = `healthcare_api_connect and healthcare_api_container` +
+		` and not (fd.sport = 53 and fd.sip in (healthcare_api_dns_servers))` +
+		` and not (fd.sport = 443 and fd.l4proto = tcp and fd.snet in (healthcare_api_https_networks))` +
+		` and not (healthcare_api_server and fd.sip in (healthcare_api_pod_identity_agent) and fd.sport = 80)` +
+		` and not healthcare_api_route_probe`
+	falcoRouteProbe = `healthcare_api_server and evt.type = connect and fd.l4proto = udp and fd.sport = 53` +
+		` and fd.snet in (healthcare_api_https_networks) and not fd.sip in (healthcare_api_vpc_resolver)`
+)
+
+// falcoAlerts is the outbound rule of the API container (the conditions
+// above, healthcare_api_connect for a successful event) in Go: true when
+// Falco would raise "Healthcare API disallowed outbound connection".
+func falcoAlerts(l falcoLists, e falcoEvent, probeException bool) bool {
+	in := func(list []string, ip netip.Addr) bool {
+		for _, s := range list {
+			if p, err := netip.ParsePrefix(s); err == nil && p.Contains(ip) {
+				return true
+			}
+			if a, err := netip.ParseAddr(s); err == nil && a == ip {
+				return true
+			}
+		}
+		return false
+	}
+	outbound := e.evtType == "connect" || ((e.evtType == "sendto" || e.evtType == "sendmsg") && e.proto != "tcp" && !e.connected)
+	if !outbound || (e.proto != "tcp" && e.proto != "udp") || netip.MustParsePrefix("127.0.0.0/8").Contains(e.ip) {
+		return false
+	}
+	switch {
+	case e.port == 53 && in(l.dns, e.ip):
+	case e.port == 443 && e.proto == "tcp" && in(l.https, e.ip):
+	case e.server && e.ip == netip.MustParseAddr("169.254.170.23") && e.port == 80:
+	case probeException && e.server && e.evtType == "connect" && e.proto == "udp" && e.port == 53 &&
+		in(l.https, e.ip) && !in(l.resolver, e.ip):
+	default:
+		return true
+	}
+	return false
+}
+
+// fakeDNS answers every A query on 127.0.0.1 with addrs, and every other
+// query with no answer (NOERROR), until the test ends. It returns its
+// address.
+func fakeDNS(t *testing.T, addrs []netip.Addr) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			q := buf[:n]
+			// The question: labels from byte 12 to the root, then type and class.
+			end := 12
+			for end < len(q) && q[end] != 0 {
+				end += int(q[end]) + 1
+			}
+			if end+5 > len(q) {
+				continue
+			}
+			qtype := binary.BigEndian.Uint16(q[end+1:])
+			var answers []netip.Addr
+			if qtype == 1 {
+				answers = addrs
+			}
+			resp := append([]byte{}, q[:2]...) // ID
+			resp = binary.BigEndian.AppendUint16(resp, 0x8180)
+			resp = binary.BigEndian.AppendUint16(resp, 1)
+			resp = binary.BigEndian.AppendUint16(resp, uint16(len(answers)))
+			resp = append(resp, 0, 0, 0, 0)
+			resp = append(resp, q[12:end+5]...)
+			for _, a := range answers {
+				resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4)
+				resp = append(resp, a.AsSlice()...)
+			}
+			_, _ = pc.WriteTo(resp, from)
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+// resolveProgram looks a name up with Go's own resolver, as the server
+// does (CGO_ENABLED=0), its queries sent to the address of its first
+// argument.
+const resolveProgram = `package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+)
+
+func main() {
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "udp", os.Args[1])
+	}}
+	addrs, err := r.LookupIPAddr(context.Background(), os.Args[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(addrs)
+}
+`
+
+// B1: a lookup of a name with several addresses by Go's pure resolver (the
+// server's) makes a UDP connect to each address on port 53, sending
+// nothing (net/addrselect.go, srcAddrs, for the RFC 6724 sort). Traced for
+// real with strace: every connect the lookup of an interface endpoint (one
+// address per zone inside VPC_CIDR) makes is allowed in prod, and the same
+// connects to the VPC's resolver or outside VPC_CIDR still alert.
+func TestFalcoGoResolverRouteProbe(t *testing.T) {
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Skip("strace is not installed")
+	}
+	dir := t.TempDir()
+	for name, text := range map[string]string{"go.mod": "module resolve\n\ngo 1.26\n", "main.go": resolveProgram} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "resolve")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	items := renderFalco(t, filepath.Join(filledTree(t), "overlays/prod"), testDNS)
+	lists := renderedLists(t, items)
+	// The exception counts only as the rendered file states it.
+	probeException := false
+	for _, it := range items {
+		if it.Rule == "Healthcare API disallowed outbound connection" {
+			probeException = strings.Contains(strings.Join(strings.Fields(it.Condition), " "), "and not healthcare_api_route_probe")
+		}
+		if it.Macro == "healthcare_api_route_probe" && strings.Join(strings.Fields(it.Condition), " ") != falcoRouteProbe {
+			t.Errorf("macro healthcare_api_route_probe is not the condition falcoAlerts evaluates:\n%s", it.Condition)
+		}
+	}
+	vpc := netip.MustParsePrefix(lists.https[0])
+	endpoints := []netip.Addr{}
+	for _, off := range []uint32{0x0105, 0x0205, 0x0305} { // one per zone
+		b := vpc.Addr().As4()
+		v := binary.BigEndian.Uint32(b[:]) + off
+		endpoints = append(endpoints, netip.AddrFrom4([4]byte(binary.BigEndian.AppendUint32(nil, v))))
+	}
+	if !slices.Equal(lists.resolver, []string{vpc.Addr().Next().Next().String(), "169.254.169.253"}) {
+		t.Errorf("healthcare_api_vpc_resolver = %v, want VPC_CIDR's base + 2 and 169.254.169.253", lists.resolver)
+	}
+
+	trace := filepath.Join(dir, "trace")
+	cmd := exec.Command("strace", "-f", "-yy", "-e", "trace=connect", "-o", trace, bin, fakeDNS(t, endpoints), "sagemaker-runtime.test.")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("strace %s: %v\n%s", bin, err, out)
+	}
+	t.Logf("resolved %s", out)
+	raw, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`connect\(\d+<(TCP|UDP)[^>]*>, \{sa_family=AF_INET, sin_port=htons\((\d+)\), sin_addr=inet_addr\("([\d.]+)"\)\}, \d+\) = (0|-1 EINPROGRESS)`)
+	probed := map[netip.Addr]bool{}
+	for _, m := range re.FindAllStringSubmatch(string(raw), -1) {
+		port, _ := strconv.Atoi(m[2])
+		e := falcoEvent{server: true, evtType: "connect", proto: strings.ToLower(m[1]), ip: netip.MustParseAddr(m[3]), port: port}
+		if e.ip.IsLoopback() {
+			continue // the query itself, to the fake DNS server
+		}
+		if e.proto == "udp" && e.port == 53 && !falcoAlerts(lists, e, false) {
+			t.Errorf("%v: allowed even without the route probe exception", e)
+		}
+		probed[e.ip] = true
+		if falcoAlerts(lists, e, probeException) {
+			t.Errorf("the lookup's connect(%s, %s:%d) raises \"disallowed outbound connection\" in prod (lists %+v)", e.proto, e.ip, e.port, lists)
+		}
+	}
+	for _, a := range endpoints {
+		if !probed[a] {
+			t.Errorf("no connect to %s:53 traced: Go's resolver no longer probes routes, or the trace is not parsed:\n%s", a, raw)
+		}
+	}
+
+	// What the exception still refuses.
+	for _, e := range []falcoEvent{
+		{server: true, evtType: "connect", proto: "udp", ip: vpc.Addr().Next().Next(), port: 53}, // the VPC's resolver
+		{server: true, evtType: "connect", proto: "udp", ip: netip.MustParseAddr("169.254.169.253"), port: 53},
+		{server: true, evtType: "connect", proto: "udp", ip: netip.MustParseAddr("8.8.8.8"), port: 53}, // outside VPC_CIDR
+		{server: false, evtType: "connect", proto: "udp", ip: endpoints[0], port: 53},                  // not the server
+		{server: true, evtType: "connect", proto: "tcp", ip: endpoints[0], port: 53},
+		{server: true, evtType: "connect", proto: "udp", ip: endpoints[0], port: 54},
+		{server: true, evtType: "sendto", proto: "udp", ip: endpoints[0], port: 53}, // a datagram, not a probe
+		{server: true, evtType: "sendto", proto: "udp", ip: vpc.Addr().Next().Next(), port: 53},
+	} {
+		if !falcoAlerts(lists, e, probeException) {
+			t.Errorf("%+v does not alert", e)
+		}
+	}
+}
+
+// The rule file says what falcoAlerts evaluates.
+func TestFalcoOutboundCondition(t *testing.T) {
+	byName := map[string]falcoItem{}
+	for _, it := range falcoRules(t, falcoRulesFile) {
+		byName[it.Rule+it.Macro+it.List] = it
+	}
+	norm := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	for name, want := range map[string]string{
+		"Healthcare API disallowed outbound connection": falcoOutboundCondition,
+		"healthcare_api_route_probe":                    falcoRouteProbe,
+		"healthcare_api_connect": `((evt.type = connect and evt.dir = <)` +
+			` or (evt.type in (sendto, sendmsg) and evt.dir = < and fd.l4proto != tcp` +
+			` and fd.connected = false and fd.name_changed = true))` +
+			` and fd.l4proto in (tcp, udp)` +
+			` and not fd.snet = "127.0.0.0/8" and (evt.rawres >= 0 or evt.res = EINPROGRESS)`,
+	} {
+		if got := norm(byName[name].Condition); got != want {
+			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
+		}
+	}
 }

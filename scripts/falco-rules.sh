@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # falco-rules: prints the Falco rules file of one cluster, the template
-# k8s/falco/healthcare-api_rules.yaml with its two network lists filled in
+# k8s/falco/healthcare-api_rules.yaml with its three network lists filled in
 # from the same values the overlay's NetworkPolicies take, so that Falco
 # flags what those policies should have dropped, and nothing they allow:
 #
@@ -12,6 +12,12 @@
 #                                  the overlay uses components/cds-hooks-egress;
 #                                  dev: 0.0.0.0/0, as its NetworkPolicy (its
 #                                  pods reach AWS's public endpoints)
+#   healthcare_api_vpc_resolver    the VPC's Amazon-provided DNS, VPC_CIDR's
+#                                  base + 2 (not in dev, which has no
+#                                  VPC_CIDR), and 169.254.169.253: Go's
+#                                  resolver's UDP route probes (port 53,
+#                                  inside the HTTPS list) are allowed, never
+#                                  to it
 #
 # values.env is the one scripts/k8s-values.sh writes from the GitHub
 # environment's K8S_VALUES, as for a deploy: nothing here is typed by hand.
@@ -44,6 +50,7 @@ while IFS= read -r line || [[ -n $line ]]; do
 done <"$dir/values.env"
 
 env=$(basename "$dir")
+resolver=
 if [[ -n ${values[VPC_CIDR]+set} || $env == staging || $env == prod ]]; then
 	vpc=${values[VPC_CIDR]-}
 	vpc_cidr "$vpc" || fail "values.env: VPC_CIDR=$vpc is not the VPC's IPv4 CIDR, /16 to /28 (write values.env with scripts/k8s-values.sh)"
@@ -60,9 +67,20 @@ if [[ -n ${values[VPC_CIDR]+set} || $env == staging || $env == prod ]]; then
 	elif [[ -n $uses_component ]]; then
 		fail "kustomization.yaml uses components/cds-hooks-egress but values.env has no CDS_EHR_CIDR"
 	fi
+	# The VPC's resolver, its base address plus two (the Amazon-provided
+	# DNS): healthcare_api_route_probe never allows UDP 53 to it.
+	if vpc_cidr "$vpc"; then
+		IFS=./ read -r a b c d n <<<"$vpc"
+		base=$(((a << 24 | b << 16 | c << 8 | d) & (0xffffffff << (32 - n)) & 0xffffffff))
+		r=$((base + 2))
+		resolver="$((r >> 24 & 255)).$((r >> 16 & 255)).$((r >> 8 & 255)).$((r & 255)), "
+	fi
 else
 	https=0.0.0.0/0
 fi
+# The link-local address of the same resolver, in every VPC (dev included,
+# whose VPC_CIDR is not in its values.env).
+resolver+=169.254.169.253
 
 dns=${2-}
 if [[ -z $dns ]]; then
@@ -76,19 +94,22 @@ if [[ $failed -ne 0 ]]; then
 	exit 1
 fi
 
-# The template's two placeholder lines, each right after its list's name,
-# each exactly once: a list written into the template by hand is refused.
-if ! out=$(awk -v dns="\"$dns\"" -v https="$https" '
-	prev == "- list: healthcare_api_dns_servers" && $0 == "  items: [REPLACE_ME]" { $0 = "  items: [" dns "]"; d++ }
-	prev == "- list: healthcare_api_https_networks" && $0 == "  items: [REPLACE_ME]" {
-		n = split(https, a, ", "); $0 = "  items: ["
-		for (i = 1; i <= n; i++) $0 = $0 (i > 1 ? ", " : "") "\"" a[i] "\""
-		$0 = $0 "]"; h++
+# The template's three placeholder lines, each right after its list's
+# name, each exactly once: a list written into the template by hand is
+# refused.
+if ! out=$(awk -v dns="$dns" -v https="$https" -v resolver="$resolver" '
+	function items(values, n, a, i, s) {
+		n = split(values, a, ", "); s = "  items: ["
+		for (i = 1; i <= n; i++) s = s (i > 1 ? ", " : "") "\"" a[i] "\""
+		return s "]"
 	}
+	$0 == "  items: [REPLACE_ME]" && prev == "- list: healthcare_api_dns_servers" { $0 = items(dns); d++ }
+	$0 == "  items: [REPLACE_ME]" && prev == "- list: healthcare_api_https_networks" { $0 = items(https); h++ }
+	$0 == "  items: [REPLACE_ME]" && prev == "- list: healthcare_api_vpc_resolver" { $0 = items(resolver); r++ }
 	{ print; prev = $0 }
-	END { exit !(d == 1 && h == 1) }
+	END { exit !(d == 1 && h == 1 && r == 1) }
 ' "$template") || grep -q REPLACE_ME <<<"$out"; then
-	echo "$template: the lists healthcare_api_dns_servers and healthcare_api_https_networks must each say items: [REPLACE_ME] once, and nothing else REPLACE_ME: no Falco rules written" >&2
+	echo "$template: the lists healthcare_api_dns_servers, healthcare_api_https_networks and healthcare_api_vpc_resolver must each say items: [REPLACE_ME] once, and nothing else REPLACE_ME: no Falco rules written" >&2
 	exit 1
 fi
 printf '# Rendered by scripts/falco-rules.sh %s from its values.env and the\n# cluster DNS Service; never edit, render again.\n%s\n' "$dir" "$out"
