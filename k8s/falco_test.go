@@ -932,3 +932,135 @@ func TestFalcoOutboundCondition(t *testing.T) {
 		}
 	}
 }
+
+// stubKubectl puts a kubectl on PATH that answers as an EKS cluster of
+// context "eks-prod" would, from the STUB_* variables, and logs each call
+// to the returned file.
+func stubKubectl(t *testing.T) (path, log string) {
+	t.Helper()
+	dir := t.TempDir()
+	log = filepath.Join(dir, "calls")
+	stub := `#!/bin/sh
+printf "%s\\n" "$*" >>"` + log + `"
+case " $* " in *" --context eks-prod "*) ;; *) echo "error: context was not found" >&2; exit 1 ;; esac
+case "$*" in
+*"config view"*) echo https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com ;;
+*"get nodes"*) printf '%b' "$STUB_NODES" ;;
+*"daemonset kube-proxy"*) [ -n "$STUB_KUBE_PROXY" ] || { echo 'Error from server (NotFound): daemonsets.apps "kube-proxy" not found' >&2; exit 1; }; echo daemonset.apps/kube-proxy ;;
+*"service kube-dns"*) [ "$STUB_DNS" != fail ] || { echo 'Unable to connect to the server: dial tcp: i/o timeout' >&2; exit 1; }; printf %s "$STUB_DNS" ;;
+*) echo "unexpected call" >&2; exit 1 ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(dir, "kubectl"), []byte(stub), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir + string(os.PathListSeparator) + os.Getenv("PATH"), log
+}
+
+// M1, M2: scripts/falco-rules.sh reads only the cluster of the context it
+// is given, says which, refuses one whose nodes are outside VPC_CIDR, a
+// DNS Service address that is not one (empty, "None", unreadable), and a
+// cluster without kube-proxy (eBPF socket load balancing: Falco would see
+// CoreDNS pods, not the kube-dns ClusterIP).
+func TestFalcoRulesCluster(t *testing.T) {
+	path, log := stubKubectl(t)
+	prod := filepath.Join(filledTree(t), "overlays/prod")
+	nodes := `ip-10-20-1-5.eu-west-1.compute.internal 10.20.1.5\nip-10-20-2-7.eu-west-1.compute.internal 10.20.2.7\n`
+	for _, c := range []struct {
+		name, context, nodes, kubeProxy, dns, socketLB, want string
+		ok                                                   bool
+	}{
+		{"the cluster", "eks-prod", nodes, "yes", "172.20.0.10", "", "context 'eks-prod' (API server https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com)", true},
+		{"no context", "", nodes, "yes", "172.20.0.10", "", "set KUBE_CONTEXT", false},
+		{"another context", "eks-staging", nodes, "yes", "172.20.0.10", "", "kubectl has no context 'eks-staging'", false},
+		{"DNS empty", "eks-prod", nodes, "yes", "", "", "the cluster DNS address '' is not one IPv4 address", false},
+		{"DNS None", "eks-prod", nodes, "yes", "None", "", "the cluster DNS address 'None' is not one IPv4 address", false},
+		{"DNS unreadable", "eks-prod", nodes, "yes", "fail", "", "cannot read the cluster DNS Service", false},
+		{"no nodes", "eks-prod", "", "yes", "172.20.0.10", "", "lists no nodes", false},
+		{"a node outside VPC_CIDR", "eks-prod", nodes + `ip-10-30-1-5.eu-west-1.compute.internal 10.30.1.5\n`, "yes", "172.20.0.10", "", "node ip-10-30-1-5.eu-west-1.compute.internal has InternalIP '10.30.1.5', outside VPC_CIDR=10.20.0.0/16", false},
+		{"a node without InternalIP", "eks-prod", nodes + `ip-pending \n`, "yes", "172.20.0.10", "", "node ip-pending has InternalIP ''", false},
+		{"no kube-proxy", "eks-prod", nodes, "", "172.20.0.10", "", "no kube-system/kube-proxy DaemonSet", false},
+		{"no kube-proxy, socketLB.hostNamespaceOnly", "eks-prod", nodes, "", "172.20.0.10", "true", "relying on SOCKETLB_HOST_NAMESPACE_ONLY=true", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_ = os.Remove(log)
+			var stderr bytes.Buffer
+			cmd := exec.Command("../scripts/falco-rules.sh", prod)
+			cmd.Stderr = &stderr
+			cmd.Env = append(os.Environ(), "PATH="+path, "KUBE_CONTEXT="+c.context, "STUB_NODES="+c.nodes,
+				"STUB_KUBE_PROXY="+c.kubeProxy, "STUB_DNS="+c.dns, "SOCKETLB_HOST_NAMESPACE_ONLY="+c.socketLB)
+			out, err := cmd.Output()
+			if !strings.Contains(stderr.String(), c.want) || (err == nil) != c.ok || (len(out) > 0) != c.ok {
+				t.Fatalf("err %v, printed %d bytes, want ok=%v and %q on stderr:\n%s", err, len(out), c.ok, c.want, stderr.String())
+			}
+			if c.ok {
+				var items []falcoItem
+				if err := yaml.UnmarshalStrict(out, &items); err != nil {
+					t.Fatal(err)
+				}
+				if dns := falcoList(t, items, "healthcare_api_dns_servers"); !slices.Equal(dns, []string{c.dns}) {
+					t.Errorf("healthcare_api_dns_servers = %v, want the stub's kube-dns %s", dns, c.dns)
+				}
+			}
+			calls, _ := os.ReadFile(log)
+			for _, call := range strings.Split(strings.TrimSpace(string(calls)), "\n") {
+				if call == "" {
+					continue
+				}
+				if !strings.Contains(call, "--context "+c.context) ||
+					(!strings.HasPrefix(call, "config view") && !strings.Contains(call, "--request-timeout=10s")) {
+					t.Errorf("kubectl %s: without --context %s and --request-timeout=10s", call, c.context)
+				}
+			}
+		})
+	}
+}
+
+// Minor 1: strictness comes from the overlay's kustomization, not its
+// name: a copy of prod under another name is prod (VPC_CIDR required), and
+// an overlay that is neither dev nor production-shaped is refused rather
+// than given dev's 0.0.0.0/0.
+func TestFalcoRulesStrictness(t *testing.T) {
+	root := filledTree(t)
+	copyOverlay := func(from, to string, values string) string {
+		dir := filepath.Join(root, "falco-strictness-"+to, to)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		kust, err := os.ReadFile(filepath.Join(root, "overlays", from, "kustomization.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for f, text := range map[string]string{"kustomization.yaml": string(kust), "values.env": values} {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	prodValues, err := os.ReadFile(filepath.Join(root, "overlays/prod/values.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	devValues, err := os.ReadFile(filepath.Join(root, "overlays/dev/values.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noVPC := regexp.MustCompile(`(?m)^VPC_CIDR=.*\n`).ReplaceAllString(string(prodValues), "")
+
+	items := renderFalco(t, copyOverlay("prod", "prod-eu", string(prodValues)), testDNS)
+	if https := falcoList(t, items, "healthcare_api_https_networks"); !slices.Equal(https, []string{"10.20.0.0/16"}) {
+		t.Errorf("prod-eu: healthcare_api_https_networks = %v, want its VPC_CIDR", https)
+	}
+	for _, c := range []struct{ name, dir, want string }{
+		{"prod-eu without VPC_CIDR", copyOverlay("prod", "prod-eu2", noVPC), "VPC_CIDR= is not the VPC's"},
+		{"dev named qa", copyOverlay("dev", "qa", string(devValues)), "but the overlay is not dev"},
+	} {
+		var stderr bytes.Buffer
+		cmd := exec.Command("../scripts/falco-rules.sh", c.dir, testDNS)
+		cmd.Stderr = &stderr
+		if out, err := cmd.Output(); err == nil || len(out) > 0 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%s: err %v, printed %d bytes, want a refusal saying %q:\n%s", c.name, err, len(out), c.want, stderr.String())
+		}
+	}
+}

@@ -30,3 +30,24 @@ ehr_cidr() {
 ipv4() {
 	cidr "$1/32"
 }
+
+# ipv4_int <a.b.c.d>: the address as a 32-bit number.
+ipv4_int() {
+	local a b c d
+	IFS=. read -r a b c d <<<"$1"
+	echo $((10#$a << 24 | 10#$b << 16 | 10#$c << 8 | 10#$d))
+}
+
+# int_ipv4 <number>: the dotted address of a 32-bit number.
+int_ipv4() {
+	echo "$(($1 >> 24 & 255)).$(($1 >> 16 & 255)).$(($1 >> 8 & 255)).$(($1 & 255))"
+}
+
+# in_cidr <address> <a.b.c.d/n>: the address is inside the network.
+in_cidr() {
+	local n=${2#*/} mask ip net
+	mask=$(((0xffffffff << (32 - n)) & 0xffffffff))
+	ip=$(ipv4_int "$1")
+	net=$(ipv4_int "${2%/*}")
+	(((ip & mask) == (net & mask)))
+}
