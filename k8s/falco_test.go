@@ -1064,3 +1064,48 @@ func TestFalcoRulesStrictness(t *testing.T) {
 		}
 	}
 }
+
+// M3: the shapes of scripts/cidr.sh (the deploy guard's and the Falco
+// rules'): networks as networks are written, addresses of hosts.
+func TestFalcoCIDRShapes(t *testing.T) {
+	for _, c := range []struct {
+		fn, value string
+		ok        bool
+	}{
+		{"cidr", "10.20.0.0/16", true},
+		{"cidr", "10.0.0.0/8", true},
+		{"cidr", "198.51.100.0/24", true},
+		{"cidr", "198.51.100.7/32", true},
+		{"cidr", "10.20.1.0/16", false},  // host bits set
+		{"cidr", "10.20.0.1/28", false},  // host bits set
+		{"cidr", "010.20.0.0/16", false}, // leading zero
+		{"cidr", "10.020.0.0/16", false},
+		{"cidr", "10.20.0.0/016", false},
+		{"cidr", "0.0.0.0/0", false},
+		{"cidr", "10.20.0.0/33", false},
+		{"cidr", "256.20.0.0/16", false},
+		{"vpc_cidr", "10.20.0.0/16", true},
+		{"vpc_cidr", "10.20.0.16/28", true},
+		{"vpc_cidr", "10.20.0.0/15", false},
+		{"vpc_cidr", "10.20.0.8/28", false},
+		{"ehr_cidr", "198.51.100.0/24", true},
+		{"ehr_cidr", "198.51.101.0/23", false}, // host bits set
+		{"ipv4", "172.20.0.10", true},
+		{"ipv4", "0.0.0.0", false},
+		{"ipv4", "255.255.255.255", false},
+		{"ipv4", "172.020.0.10", false},
+		{"ipv4", "None", false},
+		{"ipv4", "", false},
+		{"in_cidr", "10.20.255.7 10.20.0.0/16", true},
+		{"in_cidr", "10.21.0.7 10.20.0.0/16", false},
+	} {
+		args := strings.Fields(c.value)
+		if len(args) == 0 {
+			args = []string{""}
+		}
+		cmd := exec.Command("bash", append([]string{"-c", `. ../scripts/cidr.sh && "$@"`, "cidr.sh", c.fn}, args...)...)
+		if err := cmd.Run(); (err == nil) != c.ok {
+			t.Errorf("%s %q: accepted = %v, want %v (%v)", c.fn, c.value, err == nil, c.ok, err)
+		}
+	}
+}
