@@ -35,8 +35,10 @@ const (
 	falcoPrefix    = "healthcare_api_" // of every list and macro of the file
 
 	// The documented install: render, then hand the result to Helm.
-	falcoRender  = `scripts/falco-rules.sh k8s/overlays/prod >/tmp/healthcare-api_rules.yaml &&`
-	falcoSetFile = `--set-file 'customRules.healthcare-api_rules\.yaml=/tmp/healthcare-api_rules.yaml'`
+	// The rules go to a file of mktemp, and the script and Helm use the
+	// same kubectl context.
+	falcoRender  = `KUBE_CONTEXT="$ctx" scripts/falco-rules.sh k8s/overlays/prod >"$rules" &&`
+	falcoSetFile = `--set-file "customRules.healthcare-api_rules\.yaml=$rules"`
 )
 
 // falcoPriorities are Falco's rule priorities, highest first.
@@ -441,6 +443,9 @@ func TestFalcoDeployment(t *testing.T) {
 		if !strings.Contains(text, falcoRender) || !strings.Contains(text, falcoSetFile) {
 			t.Errorf("%s does not install the rendered rules with\n  %s\n  %s", name, falcoRender, falcoSetFile)
 		}
+		if !strings.Contains(text, `rules=$(mktemp)`) || !strings.Contains(text, `--kube-context "$ctx"`) || strings.Contains(text, "/tmp/healthcare-api_rules") {
+			t.Errorf("%s: want the rendered rules in rules=$(mktemp), no fixed /tmp path, and helm --kube-context \"$ctx\"", name)
+		}
 		if strings.Contains(text, "=k8s/"+falcoRulesFile) {
 			t.Errorf("%s installs the template %s itself", name, falcoRulesFile)
 		}
@@ -479,6 +484,9 @@ func TestFalcoValuesPerEnvironment(t *testing.T) {
 		if got, want := v.Falcosidekick.Config.Alertmanager.ExtraLabels, "alertname:FalcoRuntimeEvent,environment:"+env; got != want {
 			t.Errorf("%s: extralabels %q, want %q", file, got, want)
 		}
+	}
+	if !strings.Contains(string(doc), "helm repo update falcosecurity\n") {
+		t.Error("docs/eks.md: the Falco install does not update the chart repository's index (helm repo update)")
 	}
 	if !strings.Contains(string(doc), "-f k8s/falco/values.yaml -f k8s/falco/values-eks-prod.yaml") {
 		t.Error("docs/eks.md: the Falco install does not layer values-eks-<env>.yaml over values.yaml")
