@@ -830,7 +830,7 @@ func main() {
 // connects to the VPC's resolver or outside VPC_CIDR still alert.
 func TestFalcoGoResolverRouteProbe(t *testing.T) {
 	if _, err := exec.LookPath("strace"); err != nil {
-		t.Skip("strace is not installed")
+		t.Fatalf("strace is not installed (scripts/deps.sh test installs it): %v", err)
 	}
 	dir := t.TempDir()
 	for name, text := range map[string]string{"go.mod": "module resolve\n\ngo 1.26\n", "main.go": resolveProgram} {
