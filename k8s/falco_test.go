@@ -2,13 +2,16 @@ package k8s
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -32,8 +35,10 @@ const (
 	falcoPrefix    = "healthcare_api_" // of every list and macro of the file
 
 	// The documented install: render, then hand the result to Helm.
-	falcoRender  = `scripts/falco-rules.sh k8s/overlays/prod >/tmp/healthcare-api_rules.yaml &&`
-	falcoSetFile = `--set-file 'customRules.healthcare-api_rules\.yaml=/tmp/healthcare-api_rules.yaml'`
+	// The rules go to a file of mktemp, and the script and Helm use the
+	// same kubectl context.
+	falcoRender  = `KUBE_CONTEXT="$ctx" scripts/falco-rules.sh k8s/overlays/prod >"$rules" &&`
+	falcoSetFile = `--set-file "customRules.healthcare-api_rules\.yaml=$rules"`
 )
 
 // falcoPriorities are Falco's rule priorities, highest first.
@@ -438,6 +443,9 @@ func TestFalcoDeployment(t *testing.T) {
 		if !strings.Contains(text, falcoRender) || !strings.Contains(text, falcoSetFile) {
 			t.Errorf("%s does not install the rendered rules with\n  %s\n  %s", name, falcoRender, falcoSetFile)
 		}
+		if !strings.Contains(text, `rules=$(mktemp)`) || !strings.Contains(text, `--kube-context "$ctx"`) || strings.Contains(text, "/tmp/healthcare-api_rules") {
+			t.Errorf("%s: want the rendered rules in rules=$(mktemp), no fixed /tmp path, and helm --kube-context \"$ctx\"", name)
+		}
 		if strings.Contains(text, "=k8s/"+falcoRulesFile) {
 			t.Errorf("%s installs the template %s itself", name, falcoRulesFile)
 		}
@@ -476,6 +484,9 @@ func TestFalcoValuesPerEnvironment(t *testing.T) {
 		if got, want := v.Falcosidekick.Config.Alertmanager.ExtraLabels, "alertname:FalcoRuntimeEvent,environment:"+env; got != want {
 			t.Errorf("%s: extralabels %q, want %q", file, got, want)
 		}
+	}
+	if !strings.Contains(string(doc), "helm repo update falcosecurity\n") {
+		t.Error("docs/eks.md: the Falco install does not update the chart repository's index (helm repo update)")
 	}
 	if !strings.Contains(string(doc), "-f k8s/falco/values.yaml -f k8s/falco/values-eks-prod.yaml") {
 		t.Error("docs/eks.md: the Falco install does not layer values-eks-<env>.yaml over values.yaml")
@@ -669,4 +680,440 @@ func TestFalcoRulesRefuse(t *testing.T) {
 			t.Errorf("guard passed = %v on VPC_CIDR=10.0.0.0/8, want a refusal:\n%s", ok, out)
 		}
 	})
+}
+
+// falcoLists are the rendered lists the outbound rule's exceptions read.
+type falcoLists struct {
+	dns, https, resolver []string
+}
+
+func renderedLists(t *testing.T, items []falcoItem) falcoLists {
+	t.Helper()
+	return falcoLists{
+		dns:      falcoList(t, items, "healthcare_api_dns_servers"),
+		https:    falcoList(t, items, "healthcare_api_https_networks"),
+		resolver: falcoList(t, items, "healthcare_api_vpc_resolver"),
+	}
+}
+
+// falcoEvent is one network syscall of the API container as the outbound
+// rule sees it: connect, or sendto/sendmsg on an unconnected socket.
+type falcoEvent struct {
+	server    bool   // healthcare_api_server: the binary as PID 1
+	evtType   string // connect, sendto, sendmsg
+	proto     string // tcp, udp
+	ip        netip.Addr
+	port      int
+	connected bool // fd.connected, for sendto/sendmsg
+}
+
+// The outbound rule's condition and its route-probe exception, as
+// falcoAlerts evaluates them: a change to either must change both.
+const (
+	falcoOutboundCondition = `healthcare_api_connect and healthcare_api_container` +
+		` and not (fd.sport = 53 and fd.sip in (healthcare_api_dns_servers))` +
+		` and not (fd.sport = 443 and fd.l4proto = tcp and fd.snet in (healthcare_api_https_networks))` +
+		` and not (healthcare_api_server and fd.sip in (healthcare_api_pod_identity_agent) and fd.sport = 80)` +
+		` and not healthcare_api_route_probe`
+	falcoRouteProbe = `healthcare_api_server and evt.type = connect and fd.l4proto = udp and fd.sport = 53` +
+		` and fd.snet in (healthcare_api_https_networks) and not fd.sip in (healthcare_api_vpc_resolver)`
+)
+
+// falcoAlerts is the outbound rule of the API container (the conditions
+// above, healthcare_api_connect for a successful event) in Go: true when
+// Falco would raise "Healthcare API disallowed outbound connection".
+func falcoAlerts(l falcoLists, e falcoEvent, probeException bool) bool {
+	in := func(list []string, ip netip.Addr) bool {
+		for _, s := range list {
+			if p, err := netip.ParsePrefix(s); err == nil && p.Contains(ip) {
+				return true
+			}
+			if a, err := netip.ParseAddr(s); err == nil && a == ip {
+				return true
+			}
+		}
+		return false
+	}
+	outbound := e.evtType == "connect" || ((e.evtType == "sendto" || e.evtType == "sendmsg") && e.proto != "tcp" && !e.connected)
+	if !outbound || (e.proto != "tcp" && e.proto != "udp") || netip.MustParsePrefix("127.0.0.0/8").Contains(e.ip) {
+		return false
+	}
+	switch {
+	case e.port == 53 && in(l.dns, e.ip):
+	case e.port == 443 && e.proto == "tcp" && in(l.https, e.ip):
+	case e.server && e.ip == netip.MustParseAddr("169.254.170.23") && e.port == 80:
+	case probeException && e.server && e.evtType == "connect" && e.proto == "udp" && e.port == 53 &&
+		in(l.https, e.ip) && !in(l.resolver, e.ip):
+	default:
+		return true
+	}
+	return false
+}
+
+// fakeDNS answers every A query on 127.0.0.1 with addrs, and every other
+// query with no answer (NOERROR), until the test ends. It returns its
+// address.
+func fakeDNS(t *testing.T, addrs []netip.Addr) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			q := buf[:n]
+			// The question: labels from byte 12 to the root, then type and class.
+			end := 12
+			for end < len(q) && q[end] != 0 {
+				end += int(q[end]) + 1
+			}
+			if end+5 > len(q) {
+				continue
+			}
+			qtype := binary.BigEndian.Uint16(q[end+1:])
+			var answers []netip.Addr
+			if qtype == 1 {
+				answers = addrs
+			}
+			resp := append([]byte{}, q[:2]...) // ID
+			resp = binary.BigEndian.AppendUint16(resp, 0x8180)
+			resp = binary.BigEndian.AppendUint16(resp, 1)
+			resp = binary.BigEndian.AppendUint16(resp, uint16(len(answers)))
+			resp = append(resp, 0, 0, 0, 0)
+			resp = append(resp, q[12:end+5]...)
+			for _, a := range answers {
+				resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4)
+				resp = append(resp, a.AsSlice()...)
+			}
+			_, _ = pc.WriteTo(resp, from)
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+// resolveProgram looks a name up with Go's own resolver, as the server
+// does (CGO_ENABLED=0), its queries sent to the address of its first
+// argument.
+const resolveProgram = `package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+)
+
+func main() {
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "udp", os.Args[1])
+	}}
+	addrs, err := r.LookupIPAddr(context.Background(), os.Args[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(addrs)
+}
+`
+
+// B1: a lookup of a name with several addresses by Go's pure resolver (the
+// server's) makes a UDP connect to each address on port 53, sending
+// nothing (net/addrselect.go, srcAddrs, for the RFC 6724 sort). Traced for
+// real with strace: every connect the lookup of an interface endpoint (one
+// address per zone inside VPC_CIDR) makes is allowed in prod, and the same
+// connects to the VPC's resolver or outside VPC_CIDR still alert.
+func TestFalcoGoResolverRouteProbe(t *testing.T) {
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Fatalf("strace is not installed (scripts/deps.sh test installs it): %v", err)
+	}
+	dir := t.TempDir()
+	for name, text := range map[string]string{"go.mod": "module resolve\n\ngo 1.26\n", "main.go": resolveProgram} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "resolve")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	items := renderFalco(t, filepath.Join(filledTree(t), "overlays/prod"), testDNS)
+	lists := renderedLists(t, items)
+	// The exception counts only as the rendered file states it.
+	probeException := false
+	for _, it := range items {
+		if it.Rule == "Healthcare API disallowed outbound connection" {
+			probeException = strings.Contains(strings.Join(strings.Fields(it.Condition), " "), "and not healthcare_api_route_probe")
+		}
+		if it.Macro == "healthcare_api_route_probe" && strings.Join(strings.Fields(it.Condition), " ") != falcoRouteProbe {
+			t.Errorf("macro healthcare_api_route_probe is not the condition falcoAlerts evaluates:\n%s", it.Condition)
+		}
+	}
+	vpc := netip.MustParsePrefix(lists.https[0])
+	endpoints := []netip.Addr{}
+	for _, off := range []uint32{0x0105, 0x0205, 0x0305} { // one per zone
+		b := vpc.Addr().As4()
+		v := binary.BigEndian.Uint32(b[:]) + off
+		endpoints = append(endpoints, netip.AddrFrom4([4]byte(binary.BigEndian.AppendUint32(nil, v))))
+	}
+	if !slices.Equal(lists.resolver, []string{vpc.Addr().Next().Next().String(), "169.254.169.253"}) {
+		t.Errorf("healthcare_api_vpc_resolver = %v, want VPC_CIDR's base + 2 and 169.254.169.253", lists.resolver)
+	}
+
+	trace := filepath.Join(dir, "trace")
+	cmd := exec.Command("strace", "-f", "-yy", "-e", "trace=connect", "-o", trace, bin, fakeDNS(t, endpoints), "sagemaker-runtime.test.")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("strace %s: %v\n%s", bin, err, out)
+	}
+	t.Logf("resolved %s", out)
+	raw, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`connect\(\d+<(TCP|UDP)[^>]*>, \{sa_family=AF_INET, sin_port=htons\((\d+)\), sin_addr=inet_addr\("([\d.]+)"\)\}, \d+\) = (0|-1 EINPROGRESS)`)
+	probed := map[netip.Addr]bool{}
+	for _, m := range re.FindAllStringSubmatch(string(raw), -1) {
+		port, _ := strconv.Atoi(m[2])
+		e := falcoEvent{server: true, evtType: "connect", proto: strings.ToLower(m[1]), ip: netip.MustParseAddr(m[3]), port: port}
+		if e.ip.IsLoopback() {
+			continue // the query itself, to the fake DNS server
+		}
+		if e.proto == "udp" && e.port == 53 && !falcoAlerts(lists, e, false) {
+			t.Errorf("%v: allowed even without the route probe exception", e)
+		}
+		probed[e.ip] = true
+		if falcoAlerts(lists, e, probeException) {
+			t.Errorf("the lookup's connect(%s, %s:%d) raises \"disallowed outbound connection\" in prod (lists %+v)", e.proto, e.ip, e.port, lists)
+		}
+	}
+	for _, a := range endpoints {
+		if !probed[a] {
+			t.Errorf("no connect to %s:53 traced: Go's resolver no longer probes routes, or the trace is not parsed:\n%s", a, raw)
+		}
+	}
+
+	// What the exception still refuses.
+	for _, e := range []falcoEvent{
+		{server: true, evtType: "connect", proto: "udp", ip: vpc.Addr().Next().Next(), port: 53}, // the VPC's resolver
+		{server: true, evtType: "connect", proto: "udp", ip: netip.MustParseAddr("169.254.169.253"), port: 53},
+		{server: true, evtType: "connect", proto: "udp", ip: netip.MustParseAddr("8.8.8.8"), port: 53}, // outside VPC_CIDR
+		{server: false, evtType: "connect", proto: "udp", ip: endpoints[0], port: 53},                  // not the server
+		{server: true, evtType: "connect", proto: "tcp", ip: endpoints[0], port: 53},
+		{server: true, evtType: "connect", proto: "udp", ip: endpoints[0], port: 54},
+		{server: true, evtType: "sendto", proto: "udp", ip: endpoints[0], port: 53}, // a datagram, not a probe
+		{server: true, evtType: "sendto", proto: "udp", ip: vpc.Addr().Next().Next(), port: 53},
+	} {
+		if !falcoAlerts(lists, e, probeException) {
+			t.Errorf("%+v does not alert", e)
+		}
+	}
+}
+
+// The rule file says what falcoAlerts evaluates.
+func TestFalcoOutboundCondition(t *testing.T) {
+	byName := map[string]falcoItem{}
+	for _, it := range falcoRules(t, falcoRulesFile) {
+		byName[it.Rule+it.Macro+it.List] = it
+	}
+	norm := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	for name, want := range map[string]string{
+		"Healthcare API disallowed outbound connection": falcoOutboundCondition,
+		"healthcare_api_route_probe":                    falcoRouteProbe,
+		"healthcare_api_connect": `((evt.type = connect and evt.dir = <)` +
+			` or (evt.type in (sendto, sendmsg) and evt.dir = < and fd.l4proto != tcp` +
+			` and fd.connected = false and fd.name_changed = true))` +
+			` and fd.l4proto in (tcp, udp)` +
+			` and not fd.snet = "127.0.0.0/8" and (evt.rawres >= 0 or evt.res = EINPROGRESS)`,
+	} {
+		if got := norm(byName[name].Condition); got != want {
+			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
+		}
+	}
+}
+
+// stubKubectl puts a kubectl on PATH that answers as an EKS cluster of
+// context "eks-prod" would, from the STUB_* variables, and logs each call
+// to the returned file.
+func stubKubectl(t *testing.T) (path, log string) {
+	t.Helper()
+	dir := t.TempDir()
+	log = filepath.Join(dir, "calls")
+	stub := `#!/bin/sh
+printf "%s\\n" "$*" >>"` + log + `"
+case " $* " in *" --context eks-prod "*) ;; *) echo "error: context was not found" >&2; exit 1 ;; esac
+case "$*" in
+*"config view"*) echo https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com ;;
+*"get nodes"*) printf '%b' "$STUB_NODES" ;;
+*"daemonset kube-proxy"*) [ -n "$STUB_KUBE_PROXY" ] || { echo 'Error from server (NotFound): daemonsets.apps "kube-proxy" not found' >&2; exit 1; }; echo daemonset.apps/kube-proxy ;;
+*"service kube-dns"*) [ "$STUB_DNS" != fail ] || { echo 'Unable to connect to the server: dial tcp: i/o timeout' >&2; exit 1; }; printf %s "$STUB_DNS" ;;
+*) echo "unexpected call" >&2; exit 1 ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(dir, "kubectl"), []byte(stub), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir + string(os.PathListSeparator) + os.Getenv("PATH"), log
+}
+
+// M1, M2: scripts/falco-rules.sh reads only the cluster of the context it
+// is given, says which, refuses one whose nodes are outside VPC_CIDR, a
+// DNS Service address that is not one (empty, "None", unreadable), and a
+// cluster without kube-proxy (eBPF socket load balancing: Falco would see
+// CoreDNS pods, not the kube-dns ClusterIP).
+func TestFalcoRulesCluster(t *testing.T) {
+	path, log := stubKubectl(t)
+	prod := filepath.Join(filledTree(t), "overlays/prod")
+	nodes := `ip-10-20-1-5.eu-west-1.compute.internal 10.20.1.5\nip-10-20-2-7.eu-west-1.compute.internal 10.20.2.7\n`
+	for _, c := range []struct {
+		name, context, nodes, kubeProxy, dns, socketLB, want string
+		ok                                                   bool
+	}{
+		{"the cluster", "eks-prod", nodes, "yes", "172.20.0.10", "", "context 'eks-prod' (API server https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com)", true},
+		{"no context", "", nodes, "yes", "172.20.0.10", "", "set KUBE_CONTEXT", false},
+		{"another context", "eks-staging", nodes, "yes", "172.20.0.10", "", "kubectl has no context 'eks-staging'", false},
+		{"DNS empty", "eks-prod", nodes, "yes", "", "", "the cluster DNS address '' is not one IPv4 address", false},
+		{"DNS None", "eks-prod", nodes, "yes", "None", "", "the cluster DNS address 'None' is not one IPv4 address", false},
+		{"DNS unreadable", "eks-prod", nodes, "yes", "fail", "", "cannot read the cluster DNS Service", false},
+		{"no nodes", "eks-prod", "", "yes", "172.20.0.10", "", "lists no nodes", false},
+		{"a node outside VPC_CIDR", "eks-prod", nodes + `ip-10-30-1-5.eu-west-1.compute.internal 10.30.1.5\n`, "yes", "172.20.0.10", "", "node ip-10-30-1-5.eu-west-1.compute.internal has InternalIP '10.30.1.5', outside VPC_CIDR=10.20.0.0/16", false},
+		{"a node without InternalIP", "eks-prod", nodes + `ip-pending \n`, "yes", "172.20.0.10", "", "node ip-pending has InternalIP ''", false},
+		{"no kube-proxy", "eks-prod", nodes, "", "172.20.0.10", "", "no kube-system/kube-proxy DaemonSet", false},
+		{"no kube-proxy, socketLB.hostNamespaceOnly", "eks-prod", nodes, "", "172.20.0.10", "true", "relying on SOCKETLB_HOST_NAMESPACE_ONLY=true", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_ = os.Remove(log)
+			var stderr bytes.Buffer
+			cmd := exec.Command("../scripts/falco-rules.sh", prod)
+			cmd.Stderr = &stderr
+			cmd.Env = append(os.Environ(), "PATH="+path, "KUBE_CONTEXT="+c.context, "STUB_NODES="+c.nodes,
+				"STUB_KUBE_PROXY="+c.kubeProxy, "STUB_DNS="+c.dns, "SOCKETLB_HOST_NAMESPACE_ONLY="+c.socketLB)
+			out, err := cmd.Output()
+			if !strings.Contains(stderr.String(), c.want) || (err == nil) != c.ok || (len(out) > 0) != c.ok {
+				t.Fatalf("err %v, printed %d bytes, want ok=%v and %q on stderr:\n%s", err, len(out), c.ok, c.want, stderr.String())
+			}
+			if c.ok {
+				var items []falcoItem
+				if err := yaml.UnmarshalStrict(out, &items); err != nil {
+					t.Fatal(err)
+				}
+				if dns := falcoList(t, items, "healthcare_api_dns_servers"); !slices.Equal(dns, []string{c.dns}) {
+					t.Errorf("healthcare_api_dns_servers = %v, want the stub's kube-dns %s", dns, c.dns)
+				}
+			}
+			calls, _ := os.ReadFile(log)
+			for _, call := range strings.Split(strings.TrimSpace(string(calls)), "\n") {
+				if call == "" {
+					continue
+				}
+				if !strings.Contains(call, "--context "+c.context) ||
+					(!strings.HasPrefix(call, "config view") && !strings.Contains(call, "--request-timeout=10s")) {
+					t.Errorf("kubectl %s: without --context %s and --request-timeout=10s", call, c.context)
+				}
+			}
+		})
+	}
+}
+
+// Minor 1: strictness comes from the overlay's kustomization, not its
+// name: a copy of prod under another name is prod (VPC_CIDR required), and
+// an overlay that is neither dev nor production-shaped is refused rather
+// than given dev's 0.0.0.0/0.
+func TestFalcoRulesStrictness(t *testing.T) {
+	root := filledTree(t)
+	copyOverlay := func(from, to string, values string) string {
+		dir := filepath.Join(root, "falco-strictness-"+to, to)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		kust, err := os.ReadFile(filepath.Join(root, "overlays", from, "kustomization.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for f, text := range map[string]string{"kustomization.yaml": string(kust), "values.env": values} {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	prodValues, err := os.ReadFile(filepath.Join(root, "overlays/prod/values.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	devValues, err := os.ReadFile(filepath.Join(root, "overlays/dev/values.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noVPC := regexp.MustCompile(`(?m)^VPC_CIDR=.*\n`).ReplaceAllString(string(prodValues), "")
+
+	items := renderFalco(t, copyOverlay("prod", "prod-eu", string(prodValues)), testDNS)
+	if https := falcoList(t, items, "healthcare_api_https_networks"); !slices.Equal(https, []string{"10.20.0.0/16"}) {
+		t.Errorf("prod-eu: healthcare_api_https_networks = %v, want its VPC_CIDR", https)
+	}
+	for _, c := range []struct{ name, dir, want string }{
+		{"prod-eu without VPC_CIDR", copyOverlay("prod", "prod-eu2", noVPC), "VPC_CIDR= is not the VPC's"},
+		{"dev named qa", copyOverlay("dev", "qa", string(devValues)), "but the overlay is not dev"},
+	} {
+		var stderr bytes.Buffer
+		cmd := exec.Command("../scripts/falco-rules.sh", c.dir, testDNS)
+		cmd.Stderr = &stderr
+		if out, err := cmd.Output(); err == nil || len(out) > 0 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%s: err %v, printed %d bytes, want a refusal saying %q:\n%s", c.name, err, len(out), c.want, stderr.String())
+		}
+	}
+}
+
+// M3: the shapes of scripts/cidr.sh (the deploy guard's and the Falco
+// rules'): networks as networks are written, addresses of hosts.
+func TestFalcoCIDRShapes(t *testing.T) {
+	for _, c := range []struct {
+		fn, value string
+		ok        bool
+	}{
+		{"cidr", "10.20.0.0/16", true},
+		{"cidr", "10.0.0.0/8", true},
+		{"cidr", "198.51.100.0/24", true},
+		{"cidr", "198.51.100.7/32", true},
+		{"cidr", "10.20.1.0/16", false},  // host bits set
+		{"cidr", "10.20.0.1/28", false},  // host bits set
+		{"cidr", "010.20.0.0/16", false}, // leading zero
+		{"cidr", "10.020.0.0/16", false},
+		{"cidr", "10.20.0.0/016", false},
+		{"cidr", "0.0.0.0/0", false},
+		{"cidr", "10.20.0.0/33", false},
+		{"cidr", "256.20.0.0/16", false},
+		{"vpc_cidr", "10.20.0.0/16", true},
+		{"vpc_cidr", "10.20.0.16/28", true},
+		{"vpc_cidr", "10.20.0.0/15", false},
+		{"vpc_cidr", "10.20.0.8/28", false},
+		{"ehr_cidr", "198.51.100.0/24", true},
+		{"ehr_cidr", "198.51.101.0/23", false}, // host bits set
+		{"ipv4", "172.20.0.10", true},
+		{"ipv4", "0.0.0.0", false},
+		{"ipv4", "255.255.255.255", false},
+		{"ipv4", "172.020.0.10", false},
+		{"ipv4", "None", false},
+		{"ipv4", "", false},
+		{"in_cidr", "10.20.255.7 10.20.0.0/16", true},
+		{"in_cidr", "10.21.0.7 10.20.0.0/16", false},
+	} {
+		args := strings.Fields(c.value)
+		if len(args) == 0 {
+			args = []string{""}
+		}
+		cmd := exec.Command("bash", append([]string{"-c", `. ../scripts/cidr.sh && "$@"`, "cidr.sh", c.fn}, args...)...)
+		if err := cmd.Run(); (err == nil) != c.ok {
+			t.Errorf("%s %q: accepted = %v, want %v (%v)", c.fn, c.value, err == nil, c.ok, err)
+		}
+	}
 }

@@ -4,7 +4,8 @@
 # sudo, packages reachable). Preinstalled on this kind of machine and not
 # handled here: Go, kubectl, cfn-lint and moto_server.
 #
-#   scripts/deps.sh test      make test: promtool, prometheus, amtool, alertmanager; jq (make lint), curl
+#   scripts/deps.sh test      make test: promtool, prometheus, amtool, alertmanager; jq (make lint), curl;
+#                             strace (k8s/falco_test.go traces Go's resolver)
 #   scripts/deps.sh image     the image test in k8s/: podman, runc, the CA bundle the stand-in base copies
 #   scripts/deps.sh load      make load and make reliability: wrk, haproxy
 #   scripts/deps.sh browser   the /docs browser test in internal/docs: chromium (large: only this group)
@@ -28,6 +29,7 @@ for group in "$@"; do
 		need prometheus-alertmanager command -v prometheus-alertmanager
 		need jq command -v jq
 		need curl command -v curl
+		need strace command -v strace
 		;;
 	image)
 		need podman command -v podman
