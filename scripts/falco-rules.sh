@@ -86,7 +86,8 @@ elif [[ $(basename "$dir") == dev ]]; then
 	https=0.0.0.0/0
 else
 	fail "kustomization.yaml does not use components/production and values.env has no VPC_CIDR, but the overlay is not dev: refusing to allow HTTPS to 0.0.0.0/0"
-	https=
+	vpc=''
+	https=''
 fi
 # The link-local address of the same resolver, in every VPC (dev included,
 # whose VPC_CIDR is not in its values.env).
