@@ -761,3 +761,31 @@ func TestReplayTableArnsPattern(t *testing.T) {
 		}
 	}
 }
+
+// The endpoint stack's VpcCidr takes the VPC_CIDRs the deploy guard passes
+// (scripts/cidr.sh: /16 to /28, no leading zeros), so the security group
+// and the NetworkPolicy name the same block; it refuses what the guard does.
+func TestVpcCidrPattern(t *testing.T) {
+	pattern, _ := at(cfn(t, "vpc-endpoints.yaml"), "Parameters", "VpcCidr", "AllowedPattern").(string)
+	cidr := regexp.MustCompile(pattern)
+	for _, env := range []string{"staging", "prod"} {
+		raw, err := os.ReadFile(filepath.Join("testdata", "values", env+".env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?m)^VPC_CIDR=(.+)$`).FindSubmatch(raw)
+		if m == nil || !cidr.Match(m[1]) {
+			t.Errorf("%s: VpcCidr refuses the test VPC_CIDR %q", env, m)
+		}
+	}
+	for _, ok := range []string{"10.20.0.0/16", "172.31.0.0/16", "192.168.1.0/28", "100.64.0.0/20"} {
+		if !cidr.MatchString(ok) {
+			t.Errorf("VpcCidr refuses %s", ok)
+		}
+	}
+	for _, bad := range []string{"10.0.0.0/8", "10.20.0.0/15", "10.20.0.0/29", "010.20.0.0/16", "10.20.0.0/016", "256.1.1.0/16", "0.0.0.0/0", "10.20.0.0"} {
+		if cidr.MatchString(bad) {
+			t.Errorf("VpcCidr accepts %s", bad)
+		}
+	}
+}
