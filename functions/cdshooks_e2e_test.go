@@ -3,23 +3,17 @@
 package functions_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/healthcare-prediction/api/internal/cdshooks/cdshookstest"
 	"github.com/healthcare-prediction/api/internal/moto/mototest"
 	"github.com/healthcare-prediction/api/internal/replay"
 )
@@ -37,16 +31,9 @@ func TestCdsHooksUnderEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES384", Use: "sig"}}})
-	}))
-	defer jwks.Close()
 	const issuer, base = "https://ehr.example.test", "https://cds.example.test/prod"
-	clients := fmt.Sprintf(`[{"iss":%q,"jwks_url":%q,"fhir_servers":[]}]`, issuer, jwks.URL)
+	ehr := cdshookstest.NewSigner(t, issuer, jose.ES384, "k1")
+	clients := fmt.Sprintf(`[{"iss":%q,"jwks_url":%q,"fhir_servers":[]}]`, issuer, cdshookstest.JWKS(t, ehr).URL)
 	moto := mototest.Start(t)
 	moto.CreateTable("e2e-replay", replay.KeyAttribute, replay.ExpiresAttribute)
 	env := []string{"CDS_HOOKS_CLIENTS=" + clients, "CDS_HOOKS_BASE_URL=" + base, "CDS_HOOKS_ALLOW_HTTP=true",
@@ -57,21 +44,8 @@ func TestCdsHooksUnderEmulator(t *testing.T) {
 	e := startEmulator(t, paths["rie"], paths["cdshooks"], "cdshooks", env...)
 	other := startEmulator(t, paths["rie"], paths["cdshooks"], "cdshooks", env...)
 
-	n := 0
 	token := func() string {
-		n++
-		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}},
-			(&jose.SignerOptions{}).WithType("JWT"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now()
-		tok, err := jwt.Signed(s).Claims(jwt.Claims{Issuer: issuer, Subject: "ehr", Audience: jwt.Audience{base + "/cds-services/cha2ds2-vasc"},
-			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: fmt.Sprintf("e2e-%d", n)}).Serialize()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
+		return ehr.Token(t, base+"/cds-services/cha2ds2-vasc", nil)
 	}
 	body := `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"patientId":"p1"},` +
 		`"prefetch":{"patient":{"resourceType":"Patient","id":"p1","gender":"female","birthDate":"1950-03-01"},` +

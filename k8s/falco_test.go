@@ -66,10 +66,7 @@ type falcoItem struct {
 
 func falcoRules(t *testing.T, path string) []falcoItem {
 	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := readFile(t, path)
 	var items []falcoItem
 	if err := yaml.UnmarshalStrict(raw, &items); err != nil {
 		t.Fatalf("%s: %v", path, err)
@@ -228,10 +225,7 @@ func TestFalcoRulesMatchManifests(t *testing.T) {
 	}
 
 	// The binary: the Dockerfile's ENTRYPOINT and ko's /ko-app/<main>.
-	dockerfile, err := os.ReadFile("../Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dockerfile := readFile(t, "../Dockerfile")
 	m := regexp.MustCompile(`(?m)^ENTRYPOINT \["([^"]+)"`).FindSubmatch(dockerfile)
 	if m == nil {
 		t.Fatal("Dockerfile has no exec-form ENTRYPOINT")
@@ -241,10 +235,7 @@ func TestFalcoRulesMatchManifests(t *testing.T) {
 			Main string `json:"main"`
 		} `json:"builds"`
 	}
-	raw, err := os.ReadFile("../.ko.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := readFile(t, "../.ko.yaml")
 	if err := yaml.Unmarshal(raw, &ko); err != nil || len(ko.Builds) != 1 {
 		t.Fatalf(".ko.yaml: %v", err)
 	}
@@ -401,10 +392,7 @@ func TestFalcoDeployment(t *testing.T) {
 			} `json:"config"`
 		} `json:"falcosidekick"`
 	}
-	raw, err := os.ReadFile(falcoValues)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := readFile(t, falcoValues)
 	if err := yaml.UnmarshalStrict(raw, &values); err != nil {
 		t.Fatalf("%s: %v", falcoValues, err)
 	}
@@ -435,10 +423,7 @@ func TestFalcoDeployment(t *testing.T) {
 	// The install command of the values file and docs/eks.md loads the
 	// rules that scripts/falco-rules.sh rendered for the cluster, and only
 	// once they are rendered (&&: a refusal stops the install).
-	doc, err := os.ReadFile("../docs/eks.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := readFile(t, "../docs/eks.md")
 	for name, text := range map[string]string{falcoValues: string(raw), "docs/eks.md": string(doc)} {
 		if !strings.Contains(text, falcoRender) || !strings.Contains(text, falcoSetFile) {
 			t.Errorf("%s does not install the rendered rules with\n  %s\n  %s", name, falcoRender, falcoSetFile)
@@ -456,10 +441,7 @@ func TestFalcoDeployment(t *testing.T) {
 // label its Alertmanager route reads (eks-<overlay>), the same alertname
 // as values.yaml, and nothing else; the docs install one of them.
 func TestFalcoValuesPerEnvironment(t *testing.T) {
-	doc, err := os.ReadFile("../docs/eks.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := readFile(t, "../docs/eks.md")
 	for _, overlay := range overlays {
 		env := "eks-" + filepath.Base(overlay)
 		file := filepath.Join(falcoDir, "values-"+env+".yaml")
@@ -632,10 +614,7 @@ func TestFalcoNetworksPerEnvironment(t *testing.T) {
 func TestFalcoRulesRefuse(t *testing.T) {
 	dir, kust, values := prodCopy(t, "falco-refuse")
 	cds, _ := cdsOverlay(t)
-	cdsKust, err := os.ReadFile(filepath.Join(cds, "kustomization.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cdsKust := readFile(t, filepath.Join(cds, "kustomization.yaml"))
 	withVPC := func(v string) string {
 		return regexp.MustCompile(`(?m)^VPC_CIDR=.*$`).ReplaceAllString(string(values), "VPC_CIDR="+v)
 	}
@@ -876,10 +855,7 @@ func TestFalcoGoResolverRouteProbe(t *testing.T) {
 		t.Fatalf("strace %s: %v\n%s", bin, err, out)
 	}
 	t.Logf("resolved %s", out)
-	raw, err := os.ReadFile(trace)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := readFile(t, trace)
 	re := regexp.MustCompile(`connect\(\d+<(TCP|UDP)[^>]*>, \{sa_family=AF_INET, sin_port=htons\((\d+)\), sin_addr=inet_addr\("([\d.]+)"\)\}, \d+\) = (0|-1 EINPROGRESS)`)
 	probed := map[netip.Addr]bool{}
 	for _, m := range re.FindAllStringSubmatch(string(raw), -1) {
@@ -1035,10 +1011,7 @@ func TestFalcoRulesStrictness(t *testing.T) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		kust, err := os.ReadFile(filepath.Join(root, "overlays", from, "kustomization.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		kust := readFile(t, filepath.Join(root, "overlays", from, "kustomization.yaml"))
 		for f, text := range map[string]string{"kustomization.yaml": string(kust), "values.env": values} {
 			if err := os.WriteFile(filepath.Join(dir, f), []byte(text), 0o600); err != nil {
 				t.Fatal(err)
@@ -1046,14 +1019,8 @@ func TestFalcoRulesStrictness(t *testing.T) {
 		}
 		return dir
 	}
-	prodValues, err := os.ReadFile(filepath.Join(root, "overlays/prod/values.env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	devValues, err := os.ReadFile(filepath.Join(root, "overlays/dev/values.env"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	prodValues := readFile(t, filepath.Join(root, "overlays/prod/values.env"))
+	devValues := readFile(t, filepath.Join(root, "overlays/dev/values.env"))
 	noVPC := regexp.MustCompile(`(?m)^VPC_CIDR=.*\n`).ReplaceAllString(string(prodValues), "")
 
 	items := renderFalco(t, copyOverlay("prod", "prod-eu", string(prodValues)), testDNS)

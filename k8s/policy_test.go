@@ -288,14 +288,8 @@ func crdSchema(t *testing.T, crd []byte, version string) *schema {
 func gatekeeperSchemas(t *testing.T) (template, match *schema) {
 	t.Helper()
 	dir := moduleDir(t, policyToolsModfile, gatekeeperModule)
-	crd, err := os.ReadFile(filepath.Join(dir, "config/crd/bases/constrainttemplate-customresourcedefinition.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(filepath.Join(dir, "pkg/target/matchcrd_constant.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	crd := readFile(t, filepath.Join(dir, "config/crd/bases/constrainttemplate-customresourcedefinition.yaml"))
+	src := readFile(t, filepath.Join(dir, "pkg/target/matchcrd_constant.go"))
 	// A raw string literal with each backquote spliced in as +"`"+.
 	const quote = "`+\"`\"+`"
 	src = bytes.ReplaceAll(src, []byte(quote), []byte("\x00"))
@@ -513,10 +507,7 @@ func TestGatorVerify(t *testing.T) {
 		t.Fatal("gator verify failed")
 	}
 
-	raw, err := os.ReadFile(gatorSuite)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := readFile(t, gatorSuite)
 	var s suite
 	if err := yaml.UnmarshalStrict(raw, &s); err != nil {
 		t.Fatal(err)
@@ -529,10 +520,7 @@ func TestGatorVerify(t *testing.T) {
 		var c struct {
 			Kind string `json:"kind"`
 		}
-		craw, err := os.ReadFile(filepath.Join(root, "policy", tc.Constraint))
-		if err != nil {
-			t.Fatal(err)
-		}
+		craw := readFile(t, filepath.Join(root, "policy", tc.Constraint))
 		if err := yaml.Unmarshal(craw, &c); err != nil {
 			t.Fatal(err)
 		}
@@ -744,20 +732,14 @@ func TestImagePolicyMatchesDeploy(t *testing.T) {
 	}
 
 	// deploy.yml: every cosign verify names the same issuer and identity.
-	wf, err := os.ReadFile("../.github/workflows/deploy.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	wf := readFile(t, "../.github/workflows/deploy.yml")
 	issuers := regexp.MustCompile(`--certificate-oidc-issuer (\S+)`).FindAllSubmatch(wf, -1)
 	identities := regexp.MustCompile(`--certificate-identity "([^"]+)"`).FindAllSubmatch(wf, -1)
 	if len(issuers) == 0 || len(issuers) != len(identities) {
 		t.Fatalf("deploy.yml: %d issuers, %d identities in its cosign verify", len(issuers), len(identities))
 	}
 	// GITHUB_REPOSITORY is the repository the module path names.
-	gomod, err := os.ReadFile("../go.mod")
-	if err != nil {
-		t.Fatal(err)
-	}
+	gomod := readFile(t, "../go.mod")
 	module := regexp.MustCompile(`(?m)^module github\.com/(\S+)$`).FindSubmatch(gomod)
 	if module == nil {
 		t.Fatal("go.mod's module is not on github.com")
@@ -785,10 +767,7 @@ func TestImagePolicyMatchesDeploy(t *testing.T) {
 // from the repository's root with kubectl replaced by a script that
 // records its arguments: the guard is what is under test, not kubectl.
 func TestPolicyApplyGuard(t *testing.T) {
-	doc, err := os.ReadFile("../docs/eks.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := readFile(t, "../docs/eks.md")
 	var lines []string
 	for _, l := range strings.Split(string(doc), "\n") {
 		if strings.Contains(l, "kubectl apply -k k8s/policy/production") || strings.Contains(l, "kubectl apply -k k8s/policy/signatures") {
@@ -851,10 +830,7 @@ func TestIstioRefusedByPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	kfile := filepath.Join(root, "overlays/prod/kustomization.yaml")
-	k, err := os.ReadFile(kfile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := readFile(t, kfile)
 	const anchor = "  - ../../components/production\n"
 	if !bytes.Contains(k, []byte(anchor)) {
 		t.Fatalf("overlays/prod/kustomization.yaml lists no %q", strings.TrimSpace(anchor))
@@ -877,11 +853,19 @@ func TestIstioRefusedByPolicy(t *testing.T) {
 	if len(images) == 0 {
 		t.Error("prod with the Istio component passes ImageFromRepository: the docs' exclusion of the mesh is stale")
 	}
-	doc, err := os.ReadFile("../docs/eks.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := readFile(t, "../docs/eks.md")
 	if !bytes.Contains(doc, []byte("**Not with the Istio component yet.**")) {
 		t.Error("docs/eks.md does not say the Istio component and the admission policies do not combine")
 	}
+}
+
+// readFile returns the contents of path; the test fails when it cannot be
+// read.
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -18,8 +18,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"net/mail"
 	"net/textproto"
 	"os"
@@ -321,16 +319,7 @@ func TestAlertmanagerDeliversAndRecovers(t *testing.T) {
 	am := tool(t, "prometheus-alertmanager", "alertmanager")
 	dir := t.TempDir()
 
-	var mu sync.Mutex
-	var slack []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		slack = append(slack, string(body))
-		mu.Unlock()
-		_, _ = io.WriteString(w, "ok")
-	}))
-	t.Cleanup(hook.Close)
+	hookURL, slackMessages := slackHook(t)
 
 	const smtpPassword = "sink-password"
 	cert, caPEM := selfSigned(t)
@@ -350,7 +339,7 @@ func TestAlertmanagerDeliversAndRecovers(t *testing.T) {
 	}
 	sink := startSMTPSink(t, cert, plain.Global.User, smtpPassword)
 	for name, value := range map[string][]byte{
-		"slack-webhook-url": []byte(hook.URL), "smtp-password": []byte(smtpPassword), "sink-ca.pem": caPEM,
+		"slack-webhook-url": []byte(hookURL), "smtp-password": []byte(smtpPassword), "sink-ca.pem": caPEM,
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), value, 0o600); err != nil {
 			t.Fatal(err)
@@ -377,15 +366,7 @@ func TestAlertmanagerDeliversAndRecovers(t *testing.T) {
 			"startsAt": started.Format(time.RFC3339),
 			"endsAt":   endsAt.Format(time.RFC3339),
 		}
-		body, _ := json.Marshal([]any{alert})
-		resp, err := http.Post(api+"alerts", "application/json", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("POST alerts: %s", resp.Status)
-		}
+		postAlerts(t, api, alert)
 	}
 	subject := func(m sunkMail) string {
 		s, err := new(mime.WordDecoder).DecodeHeader(m.msg.Header.Get("Subject"))
@@ -405,8 +386,7 @@ func TestAlertmanagerDeliversAndRecovers(t *testing.T) {
 					email = m
 				}
 			}
-			mu.Lock()
-			defer mu.Unlock()
+			slack := slackMessages()
 			for _, s := range slack {
 				if text := slackText(t, s); strings.HasPrefix(text, "["+status+"] "+name) {
 					msg = text

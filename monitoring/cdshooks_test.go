@@ -1,19 +1,16 @@
 package monitoring
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/healthcare-prediction/api/internal/cdshooks/cdshookstest"
 )
 
 // cdsBaseURL is the test server's CDS_HOOKS_BASE_URL: only the JWTs' aud
@@ -23,54 +20,26 @@ const cdsBaseURL = "https://api.test.invalid"
 // cdsClient is a trusted CDS client (an EHR) of the test server: its key
 // signs the JWTs, its JWKS is served on loopback.
 type cdsClient struct {
-	issuer  string
 	jwksURL string
-	signer  jose.Signer
+	signer  cdshookstest.Signer
 }
 
 func newCDSClient(t *testing.T) *cdsClient {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const kid = "monitoring-test"
-	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &priv.PublicKey, KeyID: kid, Algorithm: string(jose.ES384), Use: "sig"}}}
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(set)
-	}))
-	t.Cleanup(jwks.Close)
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: jose.JSONWebKey{Key: priv, KeyID: kid}},
-		(&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &cdsClient{issuer: "https://ehr.test.invalid", jwksURL: jwks.URL + "/jwks", signer: signer}
+	signer := cdshookstest.NewSigner(t, "https://ehr.test.invalid", jose.ES384, "monitoring-test")
+	return &cdsClient{jwksURL: cdshookstest.JWKS(t, signer).URL + "/jwks", signer: signer}
 }
 
 // env trusts the client (over http: its JWKS is an httptest server).
 func (c *cdsClient) env() []string {
-	clients, _ := json.Marshal([]map[string]string{{"iss": c.issuer, "jwks_url": c.jwksURL}})
+	clients, _ := json.Marshal([]map[string]string{{"iss": c.signer.Issuer, "jwks_url": c.jwksURL}})
 	return []string{"CDS_HOOKS_CLIENTS=" + string(clients), "CDS_HOOKS_BASE_URL=" + cdsBaseURL, "CDS_HOOKS_ALLOW_HTTP=true"}
 }
 
 // token is a CDS Hooks 2.0 client JWT for service id.
 func (c *cdsClient) token(t *testing.T, id string) string {
 	t.Helper()
-	now := time.Now()
-	tok, err := jwt.Signed(c.signer).Claims(jwt.Claims{
-		Issuer:   c.issuer,
-		Subject:  "monitoring-test",
-		Audience: jwt.Audience{cdsBaseURL + "/cds-services/" + id},
-		IssuedAt: jwt.NewNumericDate(now),
-		Expiry:   jwt.NewNumericDate(now.Add(4 * time.Minute)),
-		ID:       rand.Text(),
-	}).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return c.signer.Token(t, cdsBaseURL+"/cds-services/"+id, nil)
 }
 
 // sendCDSTraffic makes the two CDS Hooks events the alerts select: a call

@@ -1,16 +1,11 @@
 package monitoring
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -127,12 +122,7 @@ func TestFalcoAlertsRoute(t *testing.T) {
 // that let Falco's critical alerts inhibit would mute every Falco warning
 // of the environment.
 func TestFalcoAlertsDelivered(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts an Alertmanager; not in -short")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	api, slackMessages := localAlertmanager(ctx, t)
+	ctx, api, slackMessages := localAlertmanager(t)
 	detection := func(rule, priority string) map[string]any {
 		return map[string]any{
 			"labels": map[string]string{
@@ -143,24 +133,11 @@ func TestFalcoAlertsDelivered(t *testing.T) {
 			"annotations": map[string]string{"summary": rule, "description": rule + " in healthcare-api"},
 		}
 	}
-	alerts, _ := json.Marshal([]any{
+	postAlerts(t, api,
 		detection("Unexpected_process_in_healthcare-api_container", "CRITICAL"),
 		detection("Write_attempt_in_healthcare-api_container", "WARNING"),
-	})
-	resp, err := http.Post(api+"alerts", "application/json", bytes.NewReader(alerts))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST alerts: %s", resp.Status)
-	}
-	poll(ctx, t, "two Slack messages", func() (bool, string) {
-		n := len(slackMessages())
-		return n >= 2, fmt.Sprintf("%d messages", n)
-	})
-	time.Sleep(2 * time.Second)
-	if msgs := slackMessages(); len(msgs) != 2 {
+	)
+	if msgs := settledSlack(ctx, t, slackMessages, 2); len(msgs) != 2 {
 		t.Errorf("%d Slack messages, want 2 (the critical detection and the warning):\n%s", len(msgs), strings.Join(msgs, "\n"))
 	}
 }

@@ -1330,12 +1330,7 @@ func TestBaseMatchesMonitoring(t *testing.T) {
 // Slack without it, and a critical alert inhibits the warning of the same
 // name and namespace.
 func TestAlertmanagerDelivers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts an Alertmanager; not in -short")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	api, slackMessages := localAlertmanager(ctx, t)
+	ctx, api, slackMessages := localAlertmanager(t)
 	alert := func(name, severity, env string) map[string]any {
 		return map[string]any{
 			"labels": map[string]string{"alertname": name, "severity": severity, "service": "healthcare-api", "namespace": "healthcare-api", "environment": env},
@@ -1346,30 +1341,18 @@ func TestAlertmanagerDelivers(t *testing.T) {
 			},
 		}
 	}
-	alerts, _ := json.Marshal([]any{
+	postAlerts(t, api,
 		alert("HealthcareAPITargetDown", "critical", "eks-prod"),
 		alert("HealthcareAPICPUHigh", "warning", "eks-prod"),
 		alert("HealthcareAPIErrorBudgetBurn", "critical", "eks-prod"),
 		alert("HealthcareAPIErrorBudgetBurn", "warning", "eks-prod"),
 		// Critical outside production: Slack without @channel, no page.
 		alert("HealthcareAPITargetDown", "critical", "eks-staging"),
-	})
-	resp, err := http.Post(api+"alerts", "application/json", bytes.NewReader(alerts))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST alerts: %s", resp.Status)
-	}
+	)
 	// One Slack message per group (alertname, environment, namespace,
 	// severity), none for the inhibited warning.
-	poll(ctx, t, "four Slack messages", func() (bool, string) {
-		n := len(slackMessages())
-		return n >= 4, fmt.Sprintf("%d messages", n)
-	})
-	time.Sleep(2 * time.Second) // a fifth message would be the inhibited warning
-	slack := slackMessages()
+	// A fifth message would be the inhibited warning.
+	slack := settledSlack(ctx, t, slackMessages, 4)
 	if len(slack) != 4 {
 		t.Errorf("%d Slack messages, want 4 (TargetDown in eks-prod and eks-staging, CPUHigh, ErrorBudgetBurn critical):\n%s", len(slack), strings.Join(slack, "\n"))
 	}
@@ -1410,28 +1393,25 @@ func TestAlertmanagerDelivers(t *testing.T) {
 // localAlertmanager starts the real Alertmanager with alertmanager.yml,
 // secret paths, SMTP host and group_wait swapped for local ones (nothing
 // leaves the machine: the SMTP host is a closed local port, Slack a local
-// server). It returns the v2 API's base URL and a function that returns
-// the Slack messages received so far.
-func localAlertmanager(ctx context.Context, t *testing.T) (string, func() []string) {
+// server); it skips the test in -short. It returns a context that ends 30 s
+// after the start, the v2 API's base URL and a function that returns the
+// Slack messages received so far.
+func localAlertmanager(t *testing.T) (context.Context, string, func() []string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts an Alertmanager; not in -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
 	am := tool(t, "prometheus-alertmanager", "alertmanager")
-	var mu sync.Mutex
-	var slack []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		slack = append(slack, string(body))
-		mu.Unlock()
-		_, _ = io.WriteString(w, "ok")
-	}))
-	t.Cleanup(hook.Close)
+	hookURL, slackMessages := slackHook(t)
 
 	dir := t.TempDir()
 	secrets := filepath.Join(dir, "secrets") + "/"
 	if err := os.Mkdir(secrets, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for name, value := range map[string]string{"slack-webhook-url": hook.URL, "smtp-password": "not-a-secret"} {
+	for name, value := range map[string]string{"slack-webhook-url": hookURL, "smtp-password": "not-a-secret"} {
 		if err := os.WriteFile(secrets+name, []byte(value), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -1450,12 +1430,60 @@ func localAlertmanager(ctx context.Context, t *testing.T) (string, func() []stri
 	if err := os.WriteFile(configPath, []byte(local), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	api := startAlertmanager(ctx, t, am, dir, configPath)
-	return api, func() []string {
+	return ctx, startAlertmanager(ctx, t, am, dir, configPath), slackMessages
+}
+
+// slackHook starts a local stand-in for Slack's incoming webhook, stopped
+// when the test ends. It returns its URL and a function that returns the
+// message bodies received so far.
+func slackHook(t *testing.T) (string, func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var slack []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		slack = append(slack, string(body))
+		mu.Unlock()
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(hook.Close)
+	return hook.URL, func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(slack)
 	}
+}
+
+// postAlerts sends alerts to Alertmanager's v2 API at api and fails the
+// test unless Alertmanager accepts them.
+func postAlerts(t *testing.T, api string, alerts ...any) {
+	t.Helper()
+	body, err := json.Marshal(alerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(api+"alerts", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST alerts: %s", resp.Status)
+	}
+}
+
+// settledSlack waits until slackMessages returns at least want messages,
+// then 2 s more (longer than group_wait), so that a message too many has
+// had time to arrive, and returns them all.
+func settledSlack(ctx context.Context, t *testing.T, slackMessages func() []string, want int) []string {
+	t.Helper()
+	poll(ctx, t, fmt.Sprintf("%d Slack messages", want), func() (bool, string) {
+		n := len(slackMessages())
+		return n >= want, fmt.Sprintf("%d messages", n)
+	})
+	time.Sleep(2 * time.Second)
+	return slackMessages()
 }
 
 // startAlertmanager runs the real Alertmanager binary am with configPath,

@@ -1,21 +1,15 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/healthcare-prediction/api/internal/cdshooks/cdshookstest"
 	"github.com/healthcare-prediction/api/internal/moto/mototest"
 	"github.com/healthcare-prediction/api/internal/replay"
 )
@@ -27,33 +21,14 @@ import (
 func TestReplicasShareTheJtiTable(t *testing.T) {
 	moto := mototest.Start(t)
 	moto.CreateTable("replicas-replay", replay.KeyAttribute, replay.ExpiresAttribute)
-	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES384", Use: "sig"}}})
-	}))
-	defer jwks.Close()
 	const issuer, base, path = "https://ehr.example.test", "http://cds.example.test", "/cds-services/cha2ds2-vasc"
-	env := append(moto.Environ(), "CDS_HOOKS_CLIENTS="+fmt.Sprintf(`[{"iss":%q,"jwks_url":%q,"fhir_servers":[]}]`, issuer, jwks.URL),
+	ehr := cdshookstest.NewSigner(t, issuer, jose.ES384, "k1")
+	env := append(moto.Environ(), "CDS_HOOKS_CLIENTS="+fmt.Sprintf(`[{"iss":%q,"jwks_url":%q,"fhir_servers":[]}]`, issuer, cdshookstest.JWKS(t, ehr).URL),
 		"CDS_HOOKS_BASE_URL="+base, "CDS_HOOKS_ALLOW_HTTP=true", "CDS_HOOKS_REPLAY_TABLE=replicas-replay")
 	a, b := start(t, binary, env...), start(t, binary, env...)
 
-	n := 0
 	token := func() string {
-		n++
-		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, (&jose.SignerOptions{}).WithType("JWT"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now()
-		tok, err := jwt.Signed(s).Claims(jwt.Claims{Issuer: issuer, Subject: "ehr", Audience: jwt.Audience{base + path},
-			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: fmt.Sprintf("replica-%d", n)}).Serialize()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
+		return ehr.Token(t, base+path, nil)
 	}
 	body := `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"patientId":"p1"},` +
 		`"prefetch":{"patient":{"resourceType":"Patient","id":"p1","gender":"female","birthDate":"1950-03-01"},` +

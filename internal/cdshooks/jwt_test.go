@@ -281,6 +281,23 @@ type clock struct{ ns atomic.Int64 }
 func (c *clock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
 func (c *clock) add(d time.Duration) { c.ns.Add(int64(d)) }
 func newClock(t time.Time) *clock    { c := &clock{}; c.ns.Store(t.UnixNano()); return c }
+
+// newClockedVerifier serves keys as a rotatingJWKS and returns it, a
+// clock at a fixed start and a verifier of issuer "i" on that clock (opts
+// with Now set to it), once the verifier has accepted a first token of
+// keys[0] (jti "1").
+func newClockedVerifier(t *testing.T, opts VerifierOptions, keys ...testKey) (*rotatingJWKS, *clock, *Verifier) {
+	t.Helper()
+	j := newRotatingJWKS(t, keys...)
+	c := newClock(time.Unix(1_800_000_000, 0))
+	opts.Now = c.now
+	v := NewVerifier([]Client{{Issuer: "i", JWKSURL: j.srv.URL}}, testBase, opts)
+	if _, err := v.Verify(context.Background(), c.token(t, keys[0], "1"), "/p"); err != nil {
+		t.Fatal(err)
+	}
+	return j, c, v
+}
+
 func (c *clock) token(t *testing.T, k testKey, jti string) string {
 	now := c.now()
 	return "Bearer " + k.sign(t, jwt.Claims{Issuer: "i", Audience: jwt.Audience{testBase + "/p"}, IssuedAt: jwt.NewNumericDate(now),
@@ -292,12 +309,7 @@ func (c *clock) token(t *testing.T, k testKey, jti string) string {
 // fetch succeeds again.
 func TestJWKSMaxStaleness(t *testing.T) {
 	k := newKey(t, jose.ES384, "k1")
-	j := newRotatingJWKS(t, k)
-	c := newClock(time.Unix(1_800_000_000, 0))
-	v := NewVerifier([]Client{{Issuer: "i", JWKSURL: j.srv.URL}}, testBase, VerifierOptions{Now: c.now})
-	if _, err := v.Verify(context.Background(), c.token(t, k, "1"), "/p"); err != nil {
-		t.Fatal(err)
-	}
+	j, c, v := newClockedVerifier(t, VerifierOptions{}, k)
 	j.down.Store(true)
 	c.add(23 * time.Hour)
 	if _, err := v.Verify(context.Background(), c.token(t, k, "2"), "/p"); err != nil {
@@ -319,12 +331,7 @@ func TestJWKSMaxStaleness(t *testing.T) {
 // calls with a cached key do not wait for the fetch.
 func TestJWKSFetchOutlivesCaller(t *testing.T) {
 	old, rotated := newKey(t, jose.ES384, "k1"), newKey(t, jose.ES384, "k2")
-	j := newRotatingJWKS(t, old)
-	c := newClock(time.Unix(1_800_000_000, 0))
-	v := NewVerifier([]Client{{Issuer: "i", JWKSURL: j.srv.URL}}, testBase, VerifierOptions{Now: c.now, MinRefresh: 10 * time.Second})
-	if _, err := v.Verify(context.Background(), c.token(t, old, "1"), "/p"); err != nil {
-		t.Fatal(err)
-	}
+	j, c, v := newClockedVerifier(t, VerifierOptions{MinRefresh: 10 * time.Second}, old)
 	j.keys.Store(&[]testKey{old, rotated})
 	j.delay.Store(int64(300 * time.Millisecond))
 	c.add(11 * time.Second)
@@ -362,12 +369,7 @@ func TestJWKSFetchOutlivesCaller(t *testing.T) {
 // (RFC 7517 4.4): an RSA key published for RS384 does not verify PS384.
 func TestJWKAlgMustMatch(t *testing.T) {
 	rs := newKey(t, jose.RS384, "rsa")
-	j := newRotatingJWKS(t, rs)
-	c := newClock(time.Unix(1_800_000_000, 0))
-	v := NewVerifier([]Client{{Issuer: "i", JWKSURL: j.srv.URL}}, testBase, VerifierOptions{Now: c.now})
-	if _, err := v.Verify(context.Background(), c.token(t, rs, "1"), "/p"); err != nil {
-		t.Fatal(err)
-	}
+	_, c, v := newClockedVerifier(t, VerifierOptions{}, rs)
 	ps := rs
 	ps.alg = jose.PS384 // same RSA key, another algorithm than its JWK names
 	if _, err := v.Verify(context.Background(), c.token(t, ps, "2"), "/p"); err == nil {
@@ -425,12 +427,7 @@ func TestParseCORSOrigins(t *testing.T) {
 // is refreshed behind it (within the 24 h bound).
 func TestJWKSRefreshBehindCachedKey(t *testing.T) {
 	k := newKey(t, jose.ES384, "k1")
-	j := newRotatingJWKS(t, k)
-	c := newClock(time.Unix(1_800_000_000, 0))
-	v := NewVerifier([]Client{{Issuer: "i", JWKSURL: j.srv.URL}}, testBase, VerifierOptions{Now: c.now})
-	if _, err := v.Verify(context.Background(), c.token(t, k, "1"), "/p"); err != nil {
-		t.Fatal(err)
-	}
+	j, c, v := newClockedVerifier(t, VerifierOptions{}, k)
 	j.delay.Store(int64(300 * time.Millisecond))
 	c.add(time.Hour + time.Minute)
 	start := time.Now()
