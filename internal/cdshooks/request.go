@@ -57,7 +57,7 @@ func parseHookRequest(body []byte) (*hookRequest, error) {
 		switch name {
 		case "hook", "hookInstance", "fhirServer", "fhirAuthorization", "context", "prefetch":
 		default:
-			return nil, badField(printable(name), "is not a field of a CDS Hooks 2.0 request")
+			return nil, badField(token.Printable(name), "is not a field of a CDS Hooks 2.0 request")
 		}
 	}
 	req := &hookRequest{}
@@ -128,7 +128,7 @@ func parseHookRequest(body []byte) (*hookRequest, error) {
 		}
 		for key, v := range req.prefetch {
 			if string(v) != "null" && (len(v) == 0 || v[0] != '{') {
-				return nil, badField("prefetch."+printable(key), "must be a FHIR resource or null")
+				return nil, badField("prefetch."+token.Printable(key), "must be a FHIR resource or null")
 			}
 		}
 	} else {
@@ -160,13 +160,4 @@ func prefixed(err error, prefix string) error {
 		}
 	}
 	return err
-}
-
-// printable is a client-sent name as it may be echoed: 1-64 letters,
-// digits and _.- ; anything else could carry free text into a log.
-func printable(name string) string {
-	if token.Valid(name, 64, "_.-") {
-		return name
-	}
-	return "(unprintable name)"
 }
