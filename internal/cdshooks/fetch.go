@@ -28,9 +28,6 @@ type FetchOptions struct {
 }
 
 func (o FetchOptions) withDefaults() FetchOptions {
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{}
-	}
 	o.HTTPClient = noRedirects(o.HTTPClient)
 	if o.Timeout == 0 {
 		o.Timeout = 400 * time.Millisecond
