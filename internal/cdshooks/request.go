@@ -3,6 +3,7 @@ package cdshooks
 import (
 	"encoding/json"
 
+	"github.com/healthcare-prediction/api/internal/fhir"
 	"github.com/healthcare-prediction/api/internal/token"
 )
 
@@ -17,11 +18,6 @@ type hookRequest struct {
 	// null (the query found nothing). An absent key is not in the map.
 	prefetch map[string]json.RawMessage
 }
-
-// isFHIRID reports whether s is FHIR R4's id datatype: 1-64 of A-Z a-z
-// 0-9 - . (token.Valid, not a regexp: compiling one at package init costs
-// every function's cold start).
-func isFHIRID(s string) bool { return token.Valid(s, 64, "-.") }
 
 // isUUID reports whether s is a UUID in its 8-4-4-4-12 hex form.
 func isUUID(s string) bool {
@@ -119,7 +115,7 @@ func parseHookRequest(body []byte) (*hookRequest, error) {
 	if err := str(ctx, "patientId", &req.patientID, true); err != nil {
 		return nil, prefixed(err, "context.")
 	}
-	if !isFHIRID(req.patientID) {
+	if !fhir.ValidID(req.patientID) {
 		return nil, badField("context.patientId", "must be a FHIR id (1-64 letters, digits, '-' or '.')")
 	}
 	if raw, ok := top["prefetch"]; ok && string(raw) != "null" {
