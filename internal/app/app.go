@@ -189,7 +189,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	// The fetch path shares the EHR's wait for cards (about 500 ms): the
 	// default leaves room for the model; 5 s is the most any EHR waits.
-	c.CDSHooks.FetchTimeout = 400 * time.Millisecond
+	c.CDSHooks.FetchTimeout = cdshooks.DefaultFetchTimeout
 	if s := getenv("CDS_HOOKS_FETCH_TIMEOUT"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < 100*time.Millisecond || d > 5*time.Second {
