@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -174,8 +173,8 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if s := getenv("CDS_HOOKS_BASE_URL"); s != "" {
 		// A stage in the path ("/prod") is part of it: aud names the URL the EHR calls.
-		if base, err := cdshooksBaseURL(s, c.CDSHooks.AllowHTTP); err != nil {
-			errs = append(errs, fmt.Errorf("CDS_HOOKS_BASE_URL %w", err))
+		if base, err := cdshooks.CheckURL(s, c.CDSHooks.AllowHTTP); err != nil {
+			errs = append(errs, fmt.Errorf("CDS_HOOKS_BASE_URL %w (e.g. https://api.example.org/prod)", err))
 		} else {
 			c.CDSHooks.BaseURL = base
 		}
@@ -210,19 +209,6 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}
 	return c, nil
-}
-
-// cdshooksBaseURL checks CDS_HOOKS_BASE_URL: absolute, https (or http
-// when allowed), no query or fragment; returned without a trailing slash.
-func cdshooksBaseURL(s string, allowHTTP bool) (string, error) {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
-		return "", errors.New("must be an absolute URL without credentials, query or fragment (e.g. https://api.example.org/prod)")
-	case u.Scheme != "https" && !(allowHTTP && u.Scheme == "http"):
-		return "", errors.New("must use https (http only with CDS_HOOKS_ALLOW_HTTP=true)")
-	}
-	return strings.TrimSuffix(s, "/"), nil
 }
 
 // validTableName is DynamoDB's rule for table names: 3 to 255 of

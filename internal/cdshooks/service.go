@@ -328,7 +328,7 @@ func (s *Service) fetcherFor(ctx context.Context, req *hookRequest) *fetcher {
 	if req.tokenPatient != "" && req.tokenPatient != req.patientID {
 		return nil // a token scoped to another patient: never used for this one's chart
 	}
-	server, err := checkURL(req.fhirServer, s.o.AllowHTTP)
+	server, err := CheckURL(req.fhirServer, s.o.AllowHTTP)
 	if err != nil || !c.allowsServer(server) {
 		return nil
 	}
