@@ -21,6 +21,7 @@ import (
 	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/scoring"
 	"github.com/healthcare-prediction/api/internal/secrets"
+	"github.com/healthcare-prediction/api/internal/token"
 )
 
 // version is set at build time: -ldflags "-X .../internal/app.version=v1.2.3".
@@ -213,17 +214,7 @@ func Load(getenv func(string) string) (Config, error) {
 
 // validTableName is DynamoDB's rule for table names: 3 to 255 of
 // a-z, A-Z, 0-9, '_', '-' and '.'.
-func validTableName(s string) bool {
-	if len(s) < 3 || len(s) > 255 {
-		return false
-	}
-	for _, c := range s {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
+func validTableName(s string) bool { return len(s) >= 3 && token.Valid(s, 255, "_-.") }
 
 // syncWriter serialises whole writes: the logger and the EMF writer share
 // stdout, and their lines must not interleave.
