@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -26,17 +25,6 @@ func newCDSHooks(o Options) *cdshooks.Service {
 			return appendPrediction(nil, refs()[m.ID], p)
 		},
 	})
-}
-
-// computePrediction computes m on inputs and appends the body POST /predict
-// answers to buf. A CDS Hooks card computes its prediction the same way
-// (scoring.Model.Predict, then appendPrediction).
-func computePrediction(buf, ref []byte, m *scoring.Model, inputs map[string]json.RawMessage) ([]byte, error) {
-	p, err := m.Predict(inputs)
-	if err != nil {
-		return nil, err
-	}
-	return appendPrediction(buf, ref, p)
 }
 
 // readJSONBody reads a request body of at most limit bytes that must be

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/healthcare-prediction/api/internal/scoring"
+	"github.com/healthcare-prediction/api/internal/token"
 )
 
 // maxBodyBytes caps a request body: a prediction is well under 2 KiB.
@@ -50,7 +51,7 @@ func decodePredict(w http.ResponseWriter, r *http.Request) (predictRequest, erro
 		return req, err
 	}
 	if unknown != nil {
-		return req, newProblem(kindUnknownField, "unknown field "+printableName(string(unknown))+"; the body takes only model and inputs")
+		return req, newProblem(kindUnknownField, "unknown field "+token.Printable(string(unknown))+"; the body takes only model and inputs")
 	}
 	var errs []scoring.FieldError
 	switch {

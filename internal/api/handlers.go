@@ -135,6 +135,17 @@ func unknownModel(c *scoring.Catalog) error {
 	return newProblem(kindUnknownModel, "no model has this id; known ids: "+strings.Join(c.IDs(), ", "))
 }
 
+// computePrediction computes m on inputs and appends the body POST /predict
+// answers to buf. A CDS Hooks card computes its prediction the same way
+// (scoring.Model.Predict, then appendPrediction).
+func computePrediction(buf, ref []byte, m *scoring.Model, inputs map[string]json.RawMessage) ([]byte, error) {
+	p, err := m.Predict(inputs)
+	if err != nil {
+		return nil, err
+	}
+	return appendPrediction(buf, ref, p)
+}
+
 func handlePredict(c *scoring.Catalog, refs func() map[string][]byte) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decodePredict(w, r)

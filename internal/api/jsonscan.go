@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/healthcare-prediction/api/internal/scoring"
+	"github.com/healthcare-prediction/api/internal/token"
 )
 
 // scanObject reads data as exactly one JSON object, strictly (RFC 8259:
@@ -146,7 +147,7 @@ func (s *scanner) object(depth int, visit func(name, value []byte)) error {
 }
 
 func duplicate(name string) error {
-	return newProblem(kindDuplicateKey, "the key "+printableName(name)+" appears more than once in one object")
+	return newProblem(kindDuplicateKey, "the key "+token.Printable(name)+" appears more than once in one object")
 }
 
 func (s *scanner) array(depth int) error {

@@ -115,7 +115,7 @@ func writeError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err
 func validationProblem(invalid *scoring.ValidationError) *problem {
 	p := newProblem(kindValidation, "one or more inputs are invalid; see errors")
 	for _, fe := range invalid.Errors {
-		p.errors = append(p.errors, scoring.FieldError{Field: "inputs." + printableName(fe.Field), Message: fe.Message})
+		p.errors = append(p.errors, scoring.FieldError{Field: "inputs." + token.Printable(fe.Field), Message: fe.Message})
 	}
 	return p
 }
@@ -145,16 +145,6 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.kind.status)
 	_ = json.NewEncoder(w).Encode(p.body(requestIDFrom(r.Context())))
-}
-
-// printableName is a client-sent name as it may be echoed back: 1-64
-// letters, digits and _.- ; anything else could carry free text (a value)
-// into a log.
-func printableName(name string) string {
-	if token.Valid(name, 64, "_.-") {
-		return name
-	}
-	return "(unprintable name)"
 }
 
 func notFound() func(http.ResponseWriter, *http.Request) error {

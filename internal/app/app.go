@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/healthcare-prediction/api/internal/metrics"
 	"github.com/healthcare-prediction/api/internal/scoring"
 	"github.com/healthcare-prediction/api/internal/secrets"
+	"github.com/healthcare-prediction/api/internal/token"
 )
 
 // version is set at build time: -ldflags "-X .../internal/app.version=v1.2.3".
@@ -174,8 +174,8 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if s := getenv("CDS_HOOKS_BASE_URL"); s != "" {
 		// A stage in the path ("/prod") is part of it: aud names the URL the EHR calls.
-		if base, err := cdshooksBaseURL(s, c.CDSHooks.AllowHTTP); err != nil {
-			errs = append(errs, fmt.Errorf("CDS_HOOKS_BASE_URL %w", err))
+		if base, err := cdshooks.CheckURL(s, c.CDSHooks.AllowHTTP); err != nil {
+			errs = append(errs, fmt.Errorf("CDS_HOOKS_BASE_URL %w (e.g. https://api.example.org/prod)", err))
 		} else {
 			c.CDSHooks.BaseURL = base
 		}
@@ -189,7 +189,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	// The fetch path shares the EHR's wait for cards (about 500 ms): the
 	// default leaves room for the model; 5 s is the most any EHR waits.
-	c.CDSHooks.FetchTimeout = 400 * time.Millisecond
+	c.CDSHooks.FetchTimeout = cdshooks.DefaultFetchTimeout
 	if s := getenv("CDS_HOOKS_FETCH_TIMEOUT"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < 100*time.Millisecond || d > 5*time.Second {
@@ -212,32 +212,9 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// cdshooksBaseURL checks CDS_HOOKS_BASE_URL: absolute, https (or http
-// when allowed), no query or fragment; returned without a trailing slash.
-func cdshooksBaseURL(s string, allowHTTP bool) (string, error) {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
-		return "", errors.New("must be an absolute URL without credentials, query or fragment (e.g. https://api.example.org/prod)")
-	case u.Scheme != "https" && !(allowHTTP && u.Scheme == "http"):
-		return "", errors.New("must use https (http only with CDS_HOOKS_ALLOW_HTTP=true)")
-	}
-	return strings.TrimSuffix(s, "/"), nil
-}
-
 // validTableName is DynamoDB's rule for table names: 3 to 255 of
 // a-z, A-Z, 0-9, '_', '-' and '.'.
-func validTableName(s string) bool {
-	if len(s) < 3 || len(s) > 255 {
-		return false
-	}
-	for _, c := range s {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
+func validTableName(s string) bool { return len(s) >= 3 && token.Valid(s, 255, "_-.") }
 
 // syncWriter serialises whole writes: the logger and the EMF writer share
 // stdout, and their lines must not interleave.

@@ -146,9 +146,6 @@ func (c *Client) Endpoint() string { return c.endpoint }
 // Region is the region the client signs for.
 func (c *Client) Region() string { return c.region }
 
-// MaxAttempts is the attempts per call.
-func (c *Client) MaxAttempts() int { return c.maxAttempts }
-
 // dnsSuffixes are the partitions' domain names by region prefix, as the
 // SDK's Secrets Manager endpoint rules give them (a test holds the two
 // equal): the host is HOST[-fips].REGION.SUFFIX, the suffix depending on

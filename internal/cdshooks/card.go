@@ -1,6 +1,7 @@
 package cdshooks
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -80,7 +81,7 @@ func (s *Service) card(sv *service, mp *mapped) (card, error) {
 	c.Extension = map[string]any{
 		// The /predict body without its final newline: the same JSON value,
 		// byte for byte.
-		ExtPrediction: json.RawMessage(strings.TrimSuffix(string(body), "\n")),
+		ExtPrediction: json.RawMessage(bytes.TrimSuffix(body, []byte("\n"))),
 		ExtInputs:     inputs,
 	}
 	var d strings.Builder
@@ -159,9 +160,11 @@ func writeNotes(d *strings.Builder, m *scoring.Model, notes []string) {
 }
 
 // mdCell keeps text inside one Markdown table cell or list item.
-func mdCell(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ").Replace(s)
-}
+func mdCell(s string) string { return mdCellEscaper.Replace(s) }
+
+// mdCellEscaper is built once: a Replacer is safe for concurrent use, and
+// a card calls mdCell for every cell.
+var mdCellEscaper = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ")
 
 // indicator maps a category to the card's urgency (CDS_HOOKS.md "Cards"):
 // the catalog lists categories from the lowest band to the highest.

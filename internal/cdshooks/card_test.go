@@ -75,3 +75,17 @@ func TestOutOfRangeCard(t *testing.T) {
 		t.Error("an encoding error became a card")
 	}
 }
+
+// A value, a source or a note with '|' or a line break stays in its
+// Markdown table cell or list item.
+func TestMDCell(t *testing.T) {
+	for in, want := range map[string]string{
+		"Observation/1":      "Observation/1",
+		"a|b":                `a\|b`,
+		"line\nbreak\r\nend": "line break  end",
+	} {
+		if got := mdCell(in); got != want {
+			t.Errorf("mdCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -46,11 +46,11 @@ func ParseClients(s string, allowHTTP bool) ([]Client, error) {
 			errs = append(errs, fmt.Errorf("client %d: iss is listed twice", i))
 		}
 		seen[c.Issuer] = true
-		if _, err := checkURL(c.JWKSURL, allowHTTP); err != nil {
+		if _, err := CheckURL(c.JWKSURL, allowHTTP); err != nil {
 			errs = append(errs, fmt.Errorf("client %d: jwks_url %w", i, err))
 		}
 		for j, s := range c.FHIRServers {
-			u, err := checkURL(s, allowHTTP)
+			u, err := CheckURL(s, allowHTTP)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("client %d: fhir_servers[%d] %w", i, j, err))
 				continue
@@ -61,18 +61,18 @@ func ParseClients(s string, allowHTTP bool) ([]Client, error) {
 	return clients, errors.Join(errs...)
 }
 
-// checkURL returns s without a trailing slash when it is an absolute
-// http(s) URL fit to call: https (or http when allowed), a host, no user
-// information, query or fragment.
-func checkURL(s string, allowHTTP bool) (string, error) {
+// CheckURL returns s without a trailing slash when it is an absolute
+// http(s) URL fit to call or to name in aud: https (or http when allowed),
+// a host, no user information, query or fragment. It checks the JWKS and
+// FHIR server URLs of the clients, the fhirServer of a call, and
+// CDS_HOOKS_BASE_URL.
+func CheckURL(s string, allowHTTP bool) (string, error) {
 	u, err := url.Parse(s)
 	switch {
-	case err != nil || u.Host == "" || u.Opaque != "":
-		return "", errors.New("must be an absolute URL")
+	case err != nil || u.Host == "" || u.Opaque != "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return "", errors.New("must be an absolute URL without credentials, query or fragment")
 	case u.Scheme != "https" && !(allowHTTP && u.Scheme == "http"):
 		return "", errors.New("must use https (http only with CDS_HOOKS_ALLOW_HTTP=true)")
-	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		return "", errors.New("must not carry credentials, a query or a fragment")
 	}
 	return strings.TrimSuffix(s, "/"), nil
 }

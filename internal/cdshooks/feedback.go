@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/healthcare-prediction/api/internal/metrics"
+	"github.com/healthcare-prediction/api/internal/token"
 )
 
 // maxFeedback bounds the items of one feedback request.
@@ -33,7 +34,7 @@ func (s *Service) Feedback(ctx context.Context, id string, body []byte) (Feedbac
 	}
 	for name := range top {
 		if name != "feedback" {
-			return sum, badField(printable(name), "is not a field of a CDS Hooks 2.0 feedback request")
+			return sum, badField(token.Printable(name), "is not a field of a CDS Hooks 2.0 feedback request")
 		}
 	}
 	var items []map[string]json.RawMessage
@@ -52,7 +53,7 @@ func (s *Service) Feedback(ctx context.Context, id string, body []byte) (Feedbac
 			switch name {
 			case "card", "outcome", "acceptedSuggestions", "overrideReason", "outcomeTimestamp":
 			default:
-				return sum, badField(field+printable(name), "is not a field of a feedback item")
+				return sum, badField(field+token.Printable(name), "is not a field of a feedback item")
 			}
 		}
 		var cardID, outcome, ts string

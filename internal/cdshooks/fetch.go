@@ -14,12 +14,17 @@ import (
 	"time"
 )
 
+// DefaultFetchTimeout bounds all FHIR fetches of one call together unless
+// configured otherwise: a hook call has about 500 ms in the EHR before its
+// cards are late, and the model needs some of them.
+const DefaultFetchTimeout = 400 * time.Millisecond
+
 // FetchOptions bound the fetch path. Zero values take the defaults.
 type FetchOptions struct {
 	// HTTPClient calls the FHIR servers; its redirects are refused.
 	HTTPClient *http.Client
-	// Timeout bounds all fetches of one call together (default 400 ms):
-	// a hook call has about 500 ms in the EHR before its cards are late.
+	// Timeout bounds all fetches of one call together (default
+	// DefaultFetchTimeout).
 	Timeout time.Duration
 	// MaxPages bounds the pages read of one searchset (default 5).
 	MaxPages int
@@ -28,12 +33,9 @@ type FetchOptions struct {
 }
 
 func (o FetchOptions) withDefaults() FetchOptions {
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{}
-	}
 	o.HTTPClient = noRedirects(o.HTTPClient)
 	if o.Timeout == 0 {
-		o.Timeout = 400 * time.Millisecond
+		o.Timeout = DefaultFetchTimeout
 	}
 	if o.MaxPages == 0 {
 		o.MaxPages = 5

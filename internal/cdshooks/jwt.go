@@ -86,9 +86,6 @@ type issuer struct {
 // NewVerifier trusts clients; baseURL is the public base URL that aud
 // claims are checked against (CDS_HOOKS_BASE_URL).
 func NewVerifier(clients []Client, baseURL string, o VerifierOptions) *Verifier {
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{}
-	}
 	o.HTTPClient = noRedirects(o.HTTPClient)
 	if o.MinRefresh == 0 {
 		o.MinRefresh = 30 * time.Second
@@ -112,11 +109,14 @@ func NewVerifier(clients []Client, baseURL string, o VerifierOptions) *Verifier 
 	return v
 }
 
-// noRedirects is a copy of c that answers a redirect with the redirect
-// itself (then refused as a non-200): a JWKS or FHIR URL is called exactly
-// where the configuration points.
+// noRedirects is a copy of c (of a zero http.Client when c is nil) that
+// answers a redirect with the redirect itself (then refused as a non-200):
+// a JWKS or FHIR URL is called exactly where the configuration points.
 func noRedirects(c *http.Client) *http.Client {
-	cp := *c
+	var cp http.Client
+	if c != nil {
+		cp = *c
+	}
 	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &cp
 }

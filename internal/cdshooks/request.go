@@ -3,6 +3,7 @@ package cdshooks
 import (
 	"encoding/json"
 
+	"github.com/healthcare-prediction/api/internal/fhir"
 	"github.com/healthcare-prediction/api/internal/token"
 )
 
@@ -17,11 +18,6 @@ type hookRequest struct {
 	// null (the query found nothing). An absent key is not in the map.
 	prefetch map[string]json.RawMessage
 }
-
-// isFHIRID reports whether s is FHIR R4's id datatype: 1-64 of A-Z a-z
-// 0-9 - . (token.Valid, not a regexp: compiling one at package init costs
-// every function's cold start).
-func isFHIRID(s string) bool { return token.Valid(s, 64, "-.") }
 
 // isUUID reports whether s is a UUID in its 8-4-4-4-12 hex form.
 func isUUID(s string) bool {
@@ -57,7 +53,7 @@ func parseHookRequest(body []byte) (*hookRequest, error) {
 		switch name {
 		case "hook", "hookInstance", "fhirServer", "fhirAuthorization", "context", "prefetch":
 		default:
-			return nil, badField(printable(name), "is not a field of a CDS Hooks 2.0 request")
+			return nil, badField(token.Printable(name), "is not a field of a CDS Hooks 2.0 request")
 		}
 	}
 	req := &hookRequest{}
@@ -119,7 +115,7 @@ func parseHookRequest(body []byte) (*hookRequest, error) {
 	if err := str(ctx, "patientId", &req.patientID, true); err != nil {
 		return nil, prefixed(err, "context.")
 	}
-	if !isFHIRID(req.patientID) {
+	if !fhir.ValidID(req.patientID) {
 		return nil, badField("context.patientId", "must be a FHIR id (1-64 letters, digits, '-' or '.')")
 	}
 	if raw, ok := top["prefetch"]; ok && string(raw) != "null" {
@@ -128,7 +124,7 @@ func parseHookRequest(body []byte) (*hookRequest, error) {
 		}
 		for key, v := range req.prefetch {
 			if string(v) != "null" && (len(v) == 0 || v[0] != '{') {
-				return nil, badField("prefetch."+printable(key), "must be a FHIR resource or null")
+				return nil, badField("prefetch."+token.Printable(key), "must be a FHIR resource or null")
 			}
 		}
 	} else {
@@ -160,13 +156,4 @@ func prefixed(err error, prefix string) error {
 		}
 	}
 	return err
-}
-
-// printable is a client-sent name as it may be echoed: 1-64 letters,
-// digits and _.- ; anything else could carry free text into a log.
-func printable(name string) string {
-	if token.Valid(name, 64, "_.-") {
-		return name
-	}
-	return "(unprintable name)"
 }

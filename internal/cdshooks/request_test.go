@@ -16,7 +16,7 @@ import (
 // *Error, never a panic; and no error text echoes the patient id or the
 // access token.
 // The regexps are the fuzz target's oracle for the hand-written checks
-// (isFHIRID, isUUID), which avoid compiling them at package init.
+// (fhir.ValidID, isUUID), which avoid compiling them at package init.
 var (
 	fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 	uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

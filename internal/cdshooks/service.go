@@ -46,7 +46,7 @@ type Config struct {
 	// (CDS_HOOKS_CORS_ORIGINS): "*" or exact origins; empty: none.
 	CORSOrigins []string
 	// FetchTimeout bounds the FHIR fetches of one call together
-	// (CDS_HOOKS_FETCH_TIMEOUT; zero: 400 ms).
+	// (CDS_HOOKS_FETCH_TIMEOUT; zero: DefaultFetchTimeout).
 	FetchTimeout time.Duration
 	// Replay records the jti of accepted client JWTs. nil: an in-process
 	// cache (bounded), which serves one instance only.
@@ -328,7 +328,7 @@ func (s *Service) fetcherFor(ctx context.Context, req *hookRequest) *fetcher {
 	if req.tokenPatient != "" && req.tokenPatient != req.patientID {
 		return nil // a token scoped to another patient: never used for this one's chart
 	}
-	server, err := checkURL(req.fhirServer, s.o.AllowHTTP)
+	server, err := CheckURL(req.fhirServer, s.o.AllowHTTP)
 	if err != nil || !c.allowsServer(server) {
 		return nil
 	}

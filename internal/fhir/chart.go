@@ -164,10 +164,10 @@ func patientRef(ref string) (string, bool) {
 		}
 		rest = ref[i+len("/Patient/"):]
 	}
-	if id, vid, ok := strings.Cut(rest, "/_history/"); ok && validID(vid) {
+	if id, vid, ok := strings.Cut(rest, "/_history/"); ok && ValidID(vid) {
 		rest = id
 	}
-	if !validID(rest) {
+	if !ValidID(rest) {
 		return "", false
 	}
 	return rest, true

@@ -210,7 +210,7 @@ func decodeResource(data []byte) (Resource, error) {
 		return Resource{}, errOutcome
 	}
 	r := Resource{Type: id.ResourceType, ID: id.ID}
-	if r.ID != "" && !validID(r.ID) {
+	if r.ID != "" && !ValidID(r.ID) {
 		// Ids reach card Markdown and provenance: one that is not a FHIR id
 		// is not kept, and the resource is not used for any input.
 		return Resource{Type: r.Type, badID: true}, nil
@@ -246,6 +246,6 @@ func shapeError(what string, err error) error {
 	return fmt.Errorf("%s does not have the shape of a FHIR resource", what)
 }
 
-// validID reports whether s is a FHIR id: 1 to 64 letters, digits, '-' or
+// ValidID reports whether s is a FHIR id: 1 to 64 letters, digits, '-' or
 // '.' (R4 datatypes, id: [A-Za-z0-9\-\.]{1,64}).
-func validID(s string) bool { return token.Valid(s, 64, "-.") }
+func ValidID(s string) bool { return token.Valid(s, 64, "-.") }

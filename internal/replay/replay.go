@@ -70,7 +70,7 @@ func (s *Store) Claim(ctx context.Context, key string, expires time.Time) (fresh
 	body, err := json.Marshal(map[string]any{
 		"TableName": s.table,
 		"Item": map[string]any{
-			KeyAttribute:     map[string]string{"S": Hash(key)},
+			KeyAttribute:     map[string]string{"S": hashKey(key)},
 			ExpiresAttribute: n(until),
 		},
 		// TTL deletes expired items only eventually (typically within a
@@ -95,9 +95,9 @@ func (s *Store) Claim(ctx context.Context, key string, expires time.Time) (fresh
 	return false, fmt.Errorf("replay store %s: %w", s.table, err)
 }
 
-// Hash is the partition key stored for key: its SHA-256, hex. The table
+// hashKey is the partition key stored for key: its SHA-256, hex. The table
 // never holds an issuer or a jti.
-func Hash(key string) string {
+func hashKey(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:])
 }

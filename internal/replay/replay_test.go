@@ -62,7 +62,7 @@ func call(t *testing.T, c *awsjson.Client, op string, in any) map[string]any {
 // item returns the stored item of key, nil when there is none.
 func item(t *testing.T, c *awsjson.Client, key string) map[string]any {
 	t.Helper()
-	out := call(t, c, "GetItem", map[string]any{"TableName": table, "Key": map[string]any{KeyAttribute: map[string]string{"S": Hash(key)}},
+	out := call(t, c, "GetItem", map[string]any{"TableName": table, "Key": map[string]any{KeyAttribute: map[string]string{"S": hashKey(key)}},
 		"ConsistentRead": true})
 	it, _ := out["Item"].(map[string]any)
 	return it
@@ -106,7 +106,7 @@ func TestMoto(t *testing.T) {
 
 	it := item(t, c, key)
 	raw, _ := json.Marshal(it)
-	want := map[string]any{KeyAttribute: map[string]any{"S": Hash(key)}, ExpiresAttribute: map[string]any{"N": strconv.FormatInt(exp.Unix()+1, 10)}}
+	want := map[string]any{KeyAttribute: map[string]any{"S": hashKey(key)}, ExpiresAttribute: map[string]any{"N": strconv.FormatInt(exp.Unix()+1, 10)}}
 	if got, _ := json.Marshal(want); string(raw) != string(got) {
 		t.Errorf("stored item %s, want %s (the key's SHA-256 and the expiry rounded up, in Unix seconds)", raw, got)
 	}
@@ -250,7 +250,7 @@ func TestRequest(t *testing.T) {
 		t.Errorf("Authorization %q: not signed for dynamodb in eu-central-1 with the target and session token", auth)
 	}
 	want := `{"ConditionExpression":"attribute_not_exists(#k) OR #e \u003c :now","ExpressionAttributeNames":{"#e":"expires_at","#k":"pk"},` +
-		`"ExpressionAttributeValues":{":now":{"N":"1800000000"}},"Item":{"expires_at":{"N":"1800000150"},"pk":{"S":"` + Hash("iss\x00jti") + `"}},"TableName":"cds-replay"}`
+		`"ExpressionAttributeValues":{":now":{"N":"1800000000"}},"Item":{"expires_at":{"N":"1800000150"},"pk":{"S":"` + hashKey("iss\x00jti") + `"}},"TableName":"cds-replay"}`
 	if string(body) != want {
 		t.Errorf("body\n%s\nwant\n%s", body, want)
 	}

@@ -21,3 +21,13 @@ func Valid(s string, max int, punct string) bool {
 	}
 	return true
 }
+
+// Printable is a client-sent name (a JSON key, an input name) as a problem
+// or a log line may echo it: itself when it is 1-64 letters, digits and
+// _.- , else a fixed placeholder, so that no free text (a value) passes.
+func Printable(name string) string {
+	if Valid(name, 64, "_.-") {
+		return name
+	}
+	return "(unprintable name)"
+}

@@ -29,3 +29,17 @@ func TestValid(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	for name, want := range map[string]string{
+		"systolic_bp":           "systolic_bp",
+		"prefetch.a-1":          "prefetch.a-1",
+		"":                      "(unprintable name)",
+		"Jane Doe":              "(unprintable name)",
+		strings.Repeat("a", 65): "(unprintable name)",
+	} {
+		if got := Printable(name); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
